@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+/**
+ * The `gatehouse` command. Verbs that touch state take --data-dir (default
+ * ./.gatehouse) and --config.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, formatProblems, loadConfigFile } from './config/load.ts';
+import { demoConfig } from './demo.ts';
+import { startGateway } from './gateway.ts';
+import { createLogger } from './log.ts';
+
+const USAGE = `usage: gatehouse <command> [options]
+
+commands:
+  start [--config FILE] [--host H] [--port N] [--data-dir DIR]
+        run the gateway; without --config, the embedded demo
+        (a demo upstream over stdio, embedded defaults)
+  check-config FILE
+        validate a configuration file; exit 1 with one problem per line
+  help  show this text
+`;
+
+async function start(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'data-dir': { type: 'string', default: './.gatehouse' },
+    },
+    strict: true,
+  });
+  let port: number | undefined;
+  if (values.port !== undefined) {
+    port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      process.stderr.write(`gatehouse: --port must be an integer 0-65535, got \`${values.port}\`\n`);
+      return 2;
+    }
+  }
+  const config = values.config ? loadConfigFile(values.config) : demoConfig();
+  const gw = await startGateway({ config, dataDir: values['data-dir'], host: values.host, port });
+  process.stdout.write(
+    `Gatehouse ${values.config ? '' : '(embedded demo) '}is listening.\n` +
+      `  MCP endpoint:  ${gw.url}\n` +
+      `  upstreams:     ${[...gw.managers.keys()].join(', ')}\n` +
+      `  connect:       npx @modelcontextprotocol/inspector --transport http --server-url ${gw.url}\n` +
+      `  health:        ${gw.origin}/healthz  ${gw.origin}/readyz\n`,
+  );
+  const stop = (signal: string): void => {
+    process.stderr.write(`gatehouse: ${signal}, draining\n`);
+    void gw.close().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  return -1; // keep running
+}
+
+function checkConfig(argv: string[]): number {
+  const { positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true });
+  const file = positionals[0];
+  if (!file || positionals.length > 1) {
+    process.stderr.write('usage: gatehouse check-config FILE\n');
+    return 2;
+  }
+  try {
+    loadConfigFile(file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${formatProblems(err.problems, file)}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  process.stdout.write(`${file}: ok\n`);
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  try {
+    switch (verb) {
+      case 'start':
+        return await start(rest);
+      case 'check-config':
+        return checkConfig(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return verb === undefined ? 2 : 0;
+      default:
+        process.stderr.write(`gatehouse: unknown command \`${verb}\`\n${USAGE}`);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return 1;
+    }
+    if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`gatehouse: ${err.message}\n${USAGE}`);
+      return 2;
+    }
+    createLogger('error').fatal({ err }, 'gatehouse failed');
+    process.stderr.write(`gatehouse: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+if (code >= 0) process.exitCode = code;

@@ -1,0 +1,270 @@
+/**
+ * Typed error codes and their one-to-one mapping to the wire.
+ *
+ * Every failure the gateway reports has a code from {@link ERRORS}. The table is
+ * the single source of truth for the HTTP status, the JSON-RPC error code and the
+ * public description; `docs/errors.md` is generated from it and a test fails
+ * when the two drift. The private `detail` of a {@link GatehouseError} goes to
+ * logs only, never to the client.
+ */
+
+/** JSON-RPC 2.0 and MCP error codes used on the wire. */
+export const JsonRpcCode = {
+  ParseError: -32700,
+  InvalidRequest: -32600,
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
+  InternalError: -32603,
+  /** MCP: resource not found. */
+  ResourceNotFound: -32002,
+  /** Gatehouse server-defined range (-32000..-32099). */
+  UpstreamUnavailable: -32010,
+  UpstreamTimeout: -32011,
+  UpstreamFailed: -32012,
+  ResultTooLarge: -32013,
+  SessionClosed: -32014,
+  CapacityExceeded: -32015,
+  RequestCancelled: -32016,
+} as const;
+
+interface ErrorSpec {
+  /** HTTP status when the error ends the HTTP exchange (transport-level errors). */
+  readonly http: number;
+  /** JSON-RPC error code when the error answers one JSON-RPC request. */
+  readonly jsonrpc: number;
+  /** Which pipeline stage (or component) produces it. */
+  readonly stage: string;
+  /** Public, client-visible description. */
+  readonly description: string;
+}
+
+/**
+ * The closed set of error codes. Adding a code here forces the compiler to
+ * check every exhaustive switch over {@link ErrorCode}.
+ */
+export const ERRORS = {
+  origin_forbidden: {
+    http: 403,
+    jsonrpc: JsonRpcCode.InvalidRequest,
+    stage: 'check-origin',
+    description: 'the Origin header names an origin that is not allowed',
+  },
+  host_forbidden: {
+    http: 403,
+    jsonrpc: JsonRpcCode.InvalidRequest,
+    stage: 'check-origin',
+    description: 'the Host header names a host that is not allowed',
+  },
+  method_not_allowed: {
+    http: 405,
+    jsonrpc: JsonRpcCode.InvalidRequest,
+    stage: 'http',
+    description: 'this HTTP method is not supported on this path',
+  },
+  not_found: {
+    http: 404,
+    jsonrpc: JsonRpcCode.InvalidRequest,
+    stage: 'http',
+    description: 'no such path',
+  },
+  not_acceptable: {
+    http: 406,
+    jsonrpc: JsonRpcCode.InvalidRequest,
+    stage: 'check-protocol',
+    description:
+      'the Accept header must list both application/json and text/event-stream (POST) or text/event-stream (GET)',
+  },
+  unsupported_media_type: {
+    http: 415,
+    jsonrpc: JsonRpcCode.InvalidRequest,
+    stage: 'check-protocol',
+    description: 'the Content-Type must be application/json',
+  },
+  unsupported_protocol_version: {
+    http: 400,
+    jsonrpc: JsonRpcCode.InvalidRequest,
+    stage: 'check-protocol',
+    description: 'the MCP-Protocol-Version header names a version this gateway does not support',
+  },
+  body_too_large: {
+    http: 413,
+    jsonrpc: JsonRpcCode.InvalidRequest,
+    stage: 'read-body',
+    description: 'the request body exceeds limits.maxRequestBytes',
+  },
+  parse_error: {
+    http: 400,
+    jsonrpc: JsonRpcCode.ParseError,
+    stage: 'parse-message',
+    description: 'the request body is not valid JSON',
+  },
+  invalid_request: {
+    http: 400,
+    jsonrpc: JsonRpcCode.InvalidRequest,
+    stage: 'parse-message',
+    description: 'the message is not a valid JSON-RPC 2.0 request, notification or response',
+  },
+  batch_not_supported: {
+    http: 400,
+    jsonrpc: JsonRpcCode.InvalidRequest,
+    stage: 'parse-message',
+    description: 'JSON-RPC batches are not allowed in this protocol revision',
+  },
+  session_required: {
+    http: 400,
+    jsonrpc: JsonRpcCode.InvalidRequest,
+    stage: 'resolve-session',
+    description: 'the Mcp-Session-Id header is required after initialization',
+  },
+  session_not_found: {
+    http: 404,
+    jsonrpc: JsonRpcCode.InvalidRequest,
+    stage: 'resolve-session',
+    description: 'the session does not exist or has ended; start a new one with initialize',
+  },
+  already_initialized: {
+    http: 400,
+    jsonrpc: JsonRpcCode.InvalidRequest,
+    stage: 'resolve-session',
+    description: 'initialize must be sent without a session id, once per session',
+  },
+  stream_conflict: {
+    http: 409,
+    jsonrpc: JsonRpcCode.InvalidRequest,
+    stage: 'resolve-session',
+    description: 'a standalone SSE stream is already open for this session',
+  },
+  capacity_exceeded: {
+    http: 503,
+    jsonrpc: JsonRpcCode.CapacityExceeded,
+    stage: 'resolve-session',
+    description: 'the gateway has reached its session or upstream process limit',
+  },
+  method_not_found: {
+    http: 200,
+    jsonrpc: JsonRpcCode.MethodNotFound,
+    stage: 'route-message',
+    description: 'the method is not supported by any upstream behind this gateway',
+  },
+  invalid_params: {
+    http: 200,
+    jsonrpc: JsonRpcCode.InvalidParams,
+    stage: 'route-message',
+    description: 'the request parameters are missing or malformed',
+  },
+  unknown_tool: {
+    http: 200,
+    jsonrpc: JsonRpcCode.InvalidParams,
+    stage: 'route-message',
+    description: 'no upstream behind this gateway offers a tool of that name',
+  },
+  unknown_prompt: {
+    http: 200,
+    jsonrpc: JsonRpcCode.InvalidParams,
+    stage: 'route-message',
+    description: 'no upstream behind this gateway offers a prompt of that name',
+  },
+  unknown_resource: {
+    http: 200,
+    jsonrpc: JsonRpcCode.ResourceNotFound,
+    stage: 'route-message',
+    description: 'no upstream behind this gateway offers that resource',
+  },
+  invalid_cursor: {
+    http: 200,
+    jsonrpc: JsonRpcCode.InvalidParams,
+    stage: 'route-message',
+    description: 'the pagination cursor was not issued by this gateway',
+  },
+  upstream_unavailable: {
+    http: 502,
+    jsonrpc: JsonRpcCode.UpstreamUnavailable,
+    stage: 'forward-message',
+    description: 'the upstream server could not be reached or is not running',
+  },
+  upstream_timeout: {
+    http: 504,
+    jsonrpc: JsonRpcCode.UpstreamTimeout,
+    stage: 'forward-message',
+    description: 'the upstream server did not answer within limits.callTimeoutMs',
+  },
+  upstream_failed: {
+    http: 502,
+    jsonrpc: JsonRpcCode.UpstreamFailed,
+    stage: 'forward-message',
+    description: 'the upstream server failed while handling the request',
+  },
+  result_too_large: {
+    http: 502,
+    jsonrpc: JsonRpcCode.ResultTooLarge,
+    stage: 'limit-result',
+    description: 'the upstream result exceeds limits.maxResultBytes',
+  },
+  request_cancelled: {
+    http: 200,
+    jsonrpc: JsonRpcCode.RequestCancelled,
+    stage: 'forward-message',
+    description: 'the request was cancelled',
+  },
+  session_closed: {
+    http: 404,
+    jsonrpc: JsonRpcCode.SessionClosed,
+    stage: 'lifecycle',
+    description: 'the session ended while the request was in flight',
+  },
+  shutting_down: {
+    http: 503,
+    jsonrpc: JsonRpcCode.SessionClosed,
+    stage: 'lifecycle',
+    description: 'the gateway is shutting down',
+  },
+  internal: {
+    http: 500,
+    jsonrpc: JsonRpcCode.InternalError,
+    stage: 'any',
+    description: 'internal gateway error',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/**
+ * A failure with a typed code. `message` is the public text (defaults to the
+ * table's description); `detail` is private and only logged.
+ */
+export class GatehouseError extends Error {
+  readonly code: ErrorCode;
+  readonly detail: string | undefined;
+  /** Optional structured data returned in the JSON-RPC error `data` (public). */
+  readonly data: Record<string, unknown> | undefined;
+  /** The pipeline stage that produced the error (for logs). */
+  stage: string | undefined;
+
+  constructor(code: ErrorCode, message?: string, opts?: { detail?: string; data?: Record<string, unknown> }) {
+    super(message ?? ERRORS[code].description);
+    this.name = 'GatehouseError';
+    this.code = code;
+    this.detail = opts?.detail;
+    this.data = opts?.data;
+  }
+
+  get httpStatus(): number {
+    return ERRORS[this.code].http;
+  }
+
+  get jsonRpcCode(): number {
+    return ERRORS[this.code].jsonrpc;
+  }
+
+  /** The JSON-RPC `error` object sent to the client. */
+  toJsonRpcError(): { code: number; message: string; data: Record<string, unknown> } {
+    return { code: this.jsonRpcCode, message: this.message, data: { gatehouse: this.code, ...this.data } };
+  }
+}
+
+/** Normalises anything thrown into a GatehouseError without leaking internals. */
+export function toGatehouseError(err: unknown): GatehouseError {
+  if (err instanceof GatehouseError) return err;
+  const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  return new GatehouseError('internal', undefined, { detail });
+}

@@ -1,0 +1,113 @@
+/**
+ * Assembles a running gateway from a validated configuration: storage,
+ * upstream managers, router, session registry and the HTTP listener; and
+ * takes it down gracefully.
+ */
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { parseConfig } from './config/load.ts';
+import type { GatehouseConfig, GatehouseConfigInput } from './config/schema.ts';
+import { createHttpServer } from './http/server.ts';
+import { createLogger } from './log.ts';
+import type { GatewayParts } from './pipeline/context.ts';
+import { SessionRegistry } from './session/registry.ts';
+import { Router } from './session/router.ts';
+import { SqliteStorage } from './storage/sqlite.ts';
+import type { Storage } from './storage/types.ts';
+import { destroyHttpAgents } from './upstream/http.ts';
+import { UpstreamManager } from './upstream/manager.ts';
+
+export interface StartOptions {
+  /** A validated config, or a plain object validated here. */
+  config: GatehouseConfig | GatehouseConfigInput;
+  dataDir: string;
+  logger?: Logger;
+  /** Overrides server.host / server.port. */
+  host?: string;
+  port?: number;
+}
+
+export interface RunningGateway {
+  /** The MCP endpoint, e.g. http://127.0.0.1:8080/mcp */
+  readonly url: string;
+  readonly origin: string;
+  readonly port: number;
+  readonly config: GatehouseConfig;
+  readonly parts: GatewayParts;
+  readonly managers: ReadonlyMap<string, UpstreamManager>;
+  /** Stops accepting, drains calls in flight (bounded), closes upstreams and storage. */
+  close(): Promise<void>;
+}
+
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
+
+export async function startGateway(opts: StartOptions): Promise<RunningGateway> {
+  const config = parseConfig(opts.config);
+  if (opts.host !== undefined) config.server.host = opts.host;
+  if (opts.port !== undefined) config.server.port = opts.port;
+  const log = opts.logger ?? createLogger(config.logging.level);
+  const storage: Storage = new SqliteStorage(
+    config.storage.sqlite.path ?? join(opts.dataDir, 'gatehouse.db'),
+  );
+  const stale = await storage.sessions.closeAllOpen('gateway_restart', Date.now());
+  if (stale > 0) log.info({ sessions: stale }, 'sessions from a previous run marked closed');
+
+  const managers = new Map<string, UpstreamManager>();
+  for (const [name, u] of Object.entries(config.upstreams)) {
+    const m = new UpstreamManager(name, u, config.limits.maxResultBytes, log);
+    managers.set(name, m);
+    m.start();
+  }
+  const router = new Router(config, managers, log);
+  const registry = new SessionRegistry(config, storage, log);
+  const allowedHosts = new Set<string>();
+  const allowedOrigins = new Set<string>();
+  const parts: GatewayParts = { config, registry, router, log, allowedHosts, allowedOrigins };
+  const server = createHttpServer(parts, {
+    ready: async () => {
+      const entries = await Promise.all([...managers].map(async ([n, m]) => [n, await m.ready()] as const));
+      return Object.fromEntries(entries);
+    },
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.server.port, config.server.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const names = new Set([...LOOPBACK_NAMES, ...config.server.allowedHosts.map((h) => h.toLowerCase())]);
+  const bind = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+  if (bind !== '0.0.0.0' && bind !== '[::]') names.add(bind.toLowerCase());
+  for (const n of names) {
+    allowedHosts.add(n);
+    if (!/:\d+$/.test(n) || n.endsWith(']')) allowedHosts.add(`${n}:${port}`);
+    allowedOrigins.add(`http://${n}:${port}`);
+  }
+  if (config.server.publicUrl) {
+    const pub = new URL(config.server.publicUrl);
+    allowedHosts.add(pub.host.toLowerCase());
+    allowedOrigins.add(pub.origin.toLowerCase());
+  }
+  for (const o of config.server.allowedOrigins) allowedOrigins.add(o.toLowerCase().replace(/\/$/, ''));
+
+  const hostForUrl = bind === '0.0.0.0' || bind === '[::]' ? '127.0.0.1' : bind;
+  const origin = `http://${hostForUrl}:${port}`;
+  log.info({ url: `${origin}/mcp`, upstreams: [...managers.keys()] }, 'gatehouse listening');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      log.info('shutting down');
+      server.close();
+      await registry.drain(config.limits.drainTimeoutMs);
+      await Promise.all([...managers.values()].map((m) => m.stop()));
+      server.closeAllConnections();
+      destroyHttpAgents();
+      await storage.close();
+      log.info('stopped');
+      log.flush?.();
+    })();
+    return closing;
+  };
+  return { url: `${origin}/mcp`, origin, port, config, parts, managers, close };
+}

@@ -1,0 +1,212 @@
+/**
+ * The HTTP adapter: MCP Streamable HTTP at /mcp, /healthz and /readyz.
+ * Thin: it runs the pipeline tables from pipeline/order.ts and writes answers.
+ */
+import { randomUUID } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { GatehouseError } from '../errors.ts';
+import type { GatewayParts, HttpContext, MessageContext, Outcome } from '../pipeline/context.ts';
+import { MESSAGE_STAGES, REQUEST_STAGES, STREAM_STAGES } from '../pipeline/order.ts';
+import { runStages } from '../pipeline/run.ts';
+import { errorResponse, idKey, type JsonRpcId, type JsonRpcNotification } from '../protocol/jsonrpc.ts';
+import type { Session } from '../session/session.ts';
+import { parseEventId } from './sse.ts';
+
+export interface HttpServerHooks {
+  /** Readiness of every upstream (for /readyz). */
+  ready(): Promise<Record<string, boolean>>;
+}
+
+export function createHttpServer(gw: GatewayParts, hooks: HttpServerHooks): http.Server {
+  const server = http.createServer((req, res) => {
+    const path = req.url?.split('?', 1)[0];
+    if (path === '/mcp') return handleMcp(gw, req, res);
+    if (path === '/healthz' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
+    if (path === '/readyz' && req.method === 'GET') {
+      void hooks.ready().then((upstreams) => {
+        const ok = Object.values(upstreams).every(Boolean);
+        sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not ready', upstreams });
+      });
+      return;
+    }
+    sendError(res, new GatehouseError('not_found'), null);
+  });
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 0; // SSE streams are long-lived; limits apply per call instead
+  return server;
+}
+
+function handleMcp(gw: GatewayParts, req: IncomingMessage, res: ServerResponse): void {
+  const requestId = randomUUID();
+  const ctx: HttpContext = {
+    gw,
+    req,
+    res,
+    requestId,
+    log: gw.log,
+    headerVersion: undefined,
+    body: undefined,
+    messages: [],
+    isBatch: false,
+    session: undefined,
+  };
+  let stages = REQUEST_STAGES;
+  let then: (ctx: HttpContext) => void;
+  switch (req.method) {
+    case 'POST':
+      then = handlePost;
+      break;
+    case 'GET':
+      stages = STREAM_STAGES;
+      then = handleGet;
+      break;
+    case 'DELETE':
+      stages = STREAM_STAGES;
+      then = handleDelete;
+      break;
+    default:
+      res.setHeader('allow', 'GET, POST, DELETE');
+      sendError(res, new GatehouseError('method_not_allowed'), null);
+      return;
+  }
+  const out = runStages(stages, ctx);
+  if (out instanceof Promise) void out.then((o) => finish(ctx, o, then));
+  else finish(ctx, out, then);
+}
+
+function finish(ctx: HttpContext, out: Outcome, then: (ctx: HttpContext) => void): void {
+  if (out === undefined) {
+    then(ctx);
+    return;
+  }
+  if (out instanceof GatehouseError) {
+    logReject(ctx, out);
+    const first = ctx.messages[0];
+    sendError(
+      ctx.res,
+      out,
+      !ctx.isBatch && first && first.kind !== 'invalid' && 'id' in first.msg ? (first.msg.id ?? null) : null,
+    );
+  }
+}
+
+function logReject(ctx: HttpContext, e: GatehouseError): void {
+  const level = e.httpStatus >= 500 ? 'error' : 'info';
+  ctx.log[level]({ requestId: ctx.requestId, code: e.code, stage: e.stage, detail: e.detail }, e.message);
+}
+
+function handlePost(ctx: HttpContext): void {
+  const session = ctx.session as Session;
+  const requests: MessageContext[] = [];
+  const pending: Promise<void>[] = [];
+  const exchange = session.exchange(ctx.res, ctx.isBatch);
+  for (const m of ctx.messages) {
+    switch (m.kind) {
+      case 'request':
+        exchange.expect(m.msg.id);
+        requests.push({ http: ctx, session, msg: m.msg, exchange, target: undefined });
+        break;
+      case 'notification':
+        pending.push(clientNotification(session, m.msg));
+        break;
+      case 'response':
+        session.respondToUpstream(m.msg);
+        break;
+      case 'invalid':
+        break; // parse-message rejects bodies with invalid elements
+    }
+  }
+  if (requests.length === 0) {
+    // "If the input consists solely of JSON-RPC responses or notifications [...] the server MUST return 202 Accepted."
+    // ORDER: answer only after the upstreams accepted the notifications, so the client's next request cannot overtake them.
+    void Promise.allSettled(pending).then(() => {
+      ctx.res.writeHead(202, { 'mcp-session-id': session.id }).end();
+    });
+    return;
+  }
+  for (const mctx of requests) {
+    const out = runStages(MESSAGE_STAGES, mctx);
+    if (out instanceof Promise) void out.then((o) => rejectMessage(mctx, o));
+    else rejectMessage(mctx, out);
+  }
+}
+
+function rejectMessage(mctx: MessageContext, out: Outcome): void {
+  if (!(out instanceof GatehouseError)) return;
+  logReject(mctx.http, out);
+  const { session, msg } = mctx;
+  const call = session.calls.get(idKey(msg.id));
+  const response = errorResponse(msg.id, out.toJsonRpcError());
+  if (call) session.answer(call, response);
+  else {
+    const ser = session.serialize(response);
+    mctx.exchange.deliver(ser.msg, ser.json);
+  }
+}
+
+/** Client notifications: cancellation is mapped, everything else reaches every upstream. */
+async function clientNotification(session: Session, msg: JsonRpcNotification): Promise<void> {
+  await session.ready;
+  if (msg.method === 'notifications/cancelled') {
+    const id = msg.params?.requestId;
+    if (typeof id === 'string' || typeof id === 'number') {
+      session.cancel(id, typeof msg.params?.reason === 'string' ? msg.params.reason : undefined);
+    }
+    return;
+  }
+  const links = [...session.links.values()].filter((l) => l.alive);
+  await Promise.allSettled(links.map((l) => l.notify(msg)));
+  if (msg.method === 'notifications/initialized') {
+    for (const l of links) l.transport.initialized?.(l.protocolVersion ?? session.protocolVersion);
+  }
+}
+
+function handleGet(ctx: HttpContext): void {
+  const session = ctx.session as Session;
+  const last = ctx.req.headers['last-event-id'];
+  const headers = { 'mcp-session-id': session.id };
+  if (typeof last === 'string' && last.length > 0) {
+    // Resumption: replay what the stream sent after that event, then continue on this connection.
+    const parsed = parseEventId(last);
+    const stream = parsed ? session.stream(parsed.streamId) : undefined;
+    if (!parsed || !stream) {
+      sendError(ctx.res, new GatehouseError('invalid_request', 'unknown Last-Event-ID'), null);
+      return;
+    }
+    stream.attach(ctx.res, headers, parsed.seq);
+    return;
+  }
+  if (session.standalone.attached) {
+    sendError(ctx.res, new GatehouseError('stream_conflict'), null);
+    return;
+  }
+  session.standalone.attach(ctx.res, headers);
+}
+
+function handleDelete(ctx: HttpContext): void {
+  const session = ctx.session as Session;
+  void ctx.gw.registry
+    .end(session, new GatehouseError('session_closed', 'session ended by the client'))
+    .then(() => {
+      ctx.res.writeHead(200, { 'mcp-session-id': session.id }).end();
+    });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(text)),
+  });
+  res.end(text);
+}
+
+/** Transport-level failure: HTTP status from the error table, JSON-RPC error body. */
+export function sendError(res: ServerResponse, e: GatehouseError, id: JsonRpcId | null): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  sendJson(res, e.httpStatus, errorResponse(id, e.toJsonRpcError()));
+}

@@ -1,0 +1,61 @@
+/**
+ * What the pipeline stages read and write. Stages get plain data and return an
+ * outcome; they never call each other.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { GatehouseConfig } from '../config/schema.ts';
+import type { GatehouseError } from '../errors.ts';
+import type { PostExchange } from '../http/exchange.ts';
+import type { Classified, JsonRpcRequest } from '../protocol/jsonrpc.ts';
+import type { ProtocolVersion } from '../protocol/versions.ts';
+import type { SessionRegistry } from '../session/registry.ts';
+import type { Route, Router } from '../session/router.ts';
+import type { Session } from '../session/session.ts';
+
+/** Long-lived parts of the gateway that stages use. */
+export interface GatewayParts {
+  readonly config: GatehouseConfig;
+  readonly registry: SessionRegistry;
+  readonly router: Router;
+  readonly log: Logger;
+  /** Host header values accepted (lower-case, with and without port). */
+  readonly allowedHosts: ReadonlySet<string>;
+  /** Origin header values accepted (exact). */
+  readonly allowedOrigins: ReadonlySet<string>;
+}
+
+/** One HTTP exchange on /mcp. */
+export interface HttpContext {
+  readonly gw: GatewayParts;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly requestId: string;
+  log: Logger;
+  /** Version from the MCP-Protocol-Version header (validated), if sent. */
+  headerVersion: ProtocolVersion | undefined;
+  body: Buffer | undefined;
+  messages: Classified[];
+  isBatch: boolean;
+  session: Session | undefined;
+}
+
+/** How a routed request is served. */
+export type Target = { kind: 'local' } | ({ kind: 'upstream' } & Route);
+
+/** One client request moving through the message stages. */
+export interface MessageContext {
+  readonly http: HttpContext;
+  readonly session: Session;
+  readonly msg: JsonRpcRequest;
+  readonly exchange: PostExchange;
+  target: Target | undefined;
+}
+
+/** A stage's verdict: continue (undefined), reject with a typed error, or done (the stage answered). */
+export type Outcome = undefined | GatehouseError | 'done';
+
+export interface Stage<C> {
+  readonly name: string;
+  readonly run: (ctx: C) => Outcome | Promise<Outcome>;
+}

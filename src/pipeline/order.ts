@@ -1,0 +1,49 @@
+/**
+ * THE PIPELINE. Stage order for both phases lives here and only here.
+ * Later stages (authenticate, resolve-grant, authorize, await-approval,
+ * lease-credential, check-definitions, sanitize-result, record-audit) slot
+ * into these tables; see docs/architecture.md.
+ */
+import { checkOrigin } from '../stages/check-origin.ts';
+import { checkProtocol } from '../stages/check-protocol.ts';
+import { forwardMessage } from '../stages/forward-message.ts';
+import { parseMessage } from '../stages/parse-message.ts';
+import { readBody } from '../stages/read-body.ts';
+import { resolveSession } from '../stages/resolve-session.ts';
+import { routeMessage } from '../stages/route-message.ts';
+import type { HttpContext, MessageContext, Stage } from './context.ts';
+
+/** Per HTTP request on /mcp (POST). */
+export const REQUEST_STAGES: readonly Stage<HttpContext>[] = [
+  // ORDER: origin/host first: a rebinding page learns nothing, not even whether a session exists.
+  { name: 'check-origin', run: checkOrigin },
+  // ORDER: cheap header checks before reading a body.
+  { name: 'check-protocol', run: checkProtocol },
+  // ORDER: the size cap applies before any parsing.
+  { name: 'read-body', run: readBody },
+  { name: 'parse-message', run: parseMessage },
+  // ORDER: needs the parsed body (initialize creates the session).
+  { name: 'resolve-session', run: resolveSession },
+];
+
+/** GET (standalone stream) and DELETE (end session) share the header stages. */
+export const STREAM_STAGES: readonly Stage<HttpContext>[] = [
+  { name: 'check-origin', run: checkOrigin },
+  { name: 'check-protocol', run: checkProtocol },
+  { name: 'resolve-session', run: resolveSession },
+];
+
+/** Per JSON-RPC request in the body. */
+export const MESSAGE_STAGES: readonly Stage<MessageContext>[] = [
+  // ORDER: routing resolves the namespaced name that later policy stages decide on.
+  { name: 'route-message', run: routeMessage },
+  // ORDER: last; nothing may run after a request left the gateway.
+  { name: 'forward-message', run: forwardMessage },
+];
+
+/**
+ * Response phase, per upstream message to the client:
+ * `limit-result` (Session.serialize: size cap, T30). It always runs, for
+ * results, errors and notifications alike.
+ */
+export const RESPONSE_STAGES = ['limit-result'] as const;

@@ -1,0 +1,120 @@
+/**
+ * Live sessions: creation under the session cap, lookup, idle reaping, and the
+ * durable session record in storage.
+ */
+import type { Logger } from 'pino';
+import type { GatehouseConfig } from '../config/schema.ts';
+import { GatehouseError } from '../errors.ts';
+import type { ProtocolVersion } from '../protocol/versions.ts';
+import type { Storage } from '../storage/types.ts';
+import type { LinkEvents } from './link.ts';
+import { Session } from './session.ts';
+
+export class SessionRegistry {
+  private readonly sessions = new Map<string, Session>();
+  private readonly sweeper: NodeJS.Timeout;
+  private accepting = true;
+
+  constructor(
+    private readonly config: GatehouseConfig,
+    private readonly storage: Storage,
+    private readonly log: Logger,
+  ) {
+    const idle = config.limits.sessionIdleTimeoutMs;
+    this.sweeper = setInterval(() => this.sweep(), Math.max(250, Math.min(idle / 4, 30_000)));
+    this.sweeper.unref();
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  all(): IterableIterator<Session> {
+    return this.sessions.values();
+  }
+
+  create(version: ProtocolVersion): Session | GatehouseError {
+    if (!this.accepting) return new GatehouseError('shutting_down');
+    if (this.sessions.size >= this.config.limits.maxSessions) {
+      return new GatehouseError('capacity_exceeded', 'the gateway has reached limits.maxSessions');
+    }
+    const session = new Session(version, this.log, this.config.limits.maxResultBytes);
+    this.sessions.set(session.id, session);
+    return session;
+  }
+
+  get(id: string): Session | undefined {
+    const s = this.sessions.get(id);
+    return s && !s.closed ? s : undefined;
+  }
+
+  /** Hooks that connect a session's upstream links to it. */
+  linkEvents(session: Session): LinkEvents {
+    return {
+      onRequest: (link, msg) => session.upstreamRequest(link, msg),
+      onNotification: (link, msg) => session.upstreamNotification(link, msg),
+      onClosed: (link, reason) => {
+        if (session.closed) return;
+        this.log.warn(
+          { session: session.id, upstream: link.server, reason: reason.message, detail: reason.detail },
+          'upstream link ended',
+        );
+        // Its tools, prompts and resources are gone: tell the client.
+        session.upstreamNotification(link, { jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
+      },
+    };
+  }
+
+  /** Records a session once initialize succeeded. */
+  initialized(session: Session): void {
+    const info = session.clientInfo;
+    this.log.info(
+      { session: session.id, client: info.name, protocolVersion: session.protocolVersion },
+      'session started',
+    );
+    this.storage.sessions
+      .insert({
+        id: session.id,
+        protocolVersion: session.protocolVersion,
+        clientName: typeof info.name === 'string' ? info.name : undefined,
+        clientVersion: typeof info.version === 'string' ? info.version : undefined,
+        createdAt: session.created,
+        closedAt: undefined,
+        closeReason: undefined,
+      })
+      .catch((err: unknown) => this.log.error({ err }, 'cannot record session'));
+  }
+
+  async end(session: Session, reason: GatehouseError): Promise<void> {
+    if (!this.sessions.delete(session.id)) return;
+    this.log.info({ session: session.id, reason: reason.code }, 'session ended');
+    await Promise.all([
+      session.close(reason),
+      this.storage.sessions.close(session.id, reason.code, Date.now()).catch((err: unknown) => {
+        this.log.error({ err }, 'cannot record session end');
+      }),
+    ]);
+  }
+
+  private sweep(): void {
+    const cutoff = Date.now() - this.config.limits.sessionIdleTimeoutMs;
+    for (const s of this.sessions.values()) {
+      if (s.lastSeen < cutoff && s.calls.size === 0) {
+        void this.end(s, new GatehouseError('session_closed', 'session idle timeout'));
+      }
+    }
+  }
+
+  /** Stops accepting sessions; waits (bounded) for calls in flight; then ends every session. */
+  async drain(timeoutMs: number): Promise<void> {
+    this.accepting = false;
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && [...this.sessions.values()].some((s) => s.calls.size > 0)) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    clearInterval(this.sweeper);
+    await Promise.all(
+      [...this.sessions.values()].map((s) => this.end(s, new GatehouseError('shutting_down'))),
+    );
+  }
+}

@@ -1,0 +1,331 @@
+/**
+ * Federation: which upstream serves a request, merged `* /list` results with
+ * gateway cursors, and the initialize handshake with every upstream.
+ */
+import type { Logger } from 'pino';
+import type { GatehouseConfig } from '../config/schema.ts';
+import { GatehouseError } from '../errors.ts';
+import { exposeName, type NameTable, resolveName } from '../federation/names.ts';
+import type { JsonRpcRequest } from '../protocol/jsonrpc.ts';
+import { isSupportedVersion, LATEST_PROTOCOL_VERSION, type ProtocolVersion } from '../protocol/versions.ts';
+import type { UpstreamManager } from '../upstream/manager.ts';
+import { type LinkEvents, UpstreamLink } from './link.ts';
+import type { Session } from './session.ts';
+
+export const GATEWAY_INFO = { name: 'gatehouse', version: '0.1.0' } as const;
+
+/** List methods: result key and the capability an upstream must declare. */
+const LISTS = {
+  'tools/list': { key: 'tools', cap: 'tools', named: true },
+  'prompts/list': { key: 'prompts', cap: 'prompts', named: true },
+  'resources/list': { key: 'resources', cap: 'resources', named: false },
+  'resources/templates/list': { key: 'resourceTemplates', cap: 'resources', named: false },
+} as const;
+export type ListMethod = keyof typeof LISTS;
+
+export function isListMethod(m: string): m is ListMethod {
+  return m in LISTS;
+}
+
+/** Where a routed request goes and what it is called there. */
+export interface Route {
+  server: string;
+  params: Record<string, unknown> | undefined;
+  target: string | undefined;
+}
+
+export class Router {
+  readonly names: NameTable;
+  private readonly order: string[];
+
+  constructor(
+    private readonly config: GatehouseConfig,
+    private readonly managers: Map<string, UpstreamManager>,
+    private readonly log: Logger,
+  ) {
+    const namespaced = new Set<string>();
+    let bare: string | undefined;
+    for (const [name, u] of Object.entries(config.upstreams)) {
+      if (u.namespace) namespaced.add(name);
+      else bare = name;
+    }
+    this.names = { namespaced, bare };
+    this.order = Object.keys(config.upstreams);
+  }
+
+  timeoutFor(server: string): number {
+    return this.config.upstreams[server]?.timeoutMs ?? this.config.limits.callTimeoutMs;
+  }
+
+  // ---- initialize -----------------------------------------------------------
+
+  /** Negotiates the version: the client's when supported, else our latest. */
+  negotiate(requested: unknown): ProtocolVersion {
+    return typeof requested === 'string' && isSupportedVersion(requested)
+      ? requested
+      : LATEST_PROTOCOL_VERSION;
+  }
+
+  /**
+   * Connects the session to every upstream and initializes each with the
+   * client's capabilities, so upstreams may use sampling, elicitation and roots
+   * exactly when the client supports them. Upstreams that fail are logged and
+   * left out; if all fail, initialize fails.
+   */
+  async initialize(
+    session: Session,
+    req: JsonRpcRequest,
+    events: LinkEvents,
+  ): Promise<Record<string, unknown>> {
+    const params = req.params ?? {};
+    session.clientInfo = isObject(params.clientInfo) ? params.clientInfo : {};
+    session.clientCapabilities = isObject(params.capabilities) ? params.capabilities : {};
+    const upstreamParams = {
+      protocolVersion: session.protocolVersion,
+      capabilities: session.clientCapabilities,
+      clientInfo: session.clientInfo,
+    };
+    const results = await Promise.allSettled(
+      this.order.map(async (name) => {
+        const manager = this.managers.get(name);
+        if (!manager) throw new GatehouseError('internal', undefined, { detail: `no manager for ${name}` });
+        const link = new UpstreamLink(name, manager.acquire(), events);
+        session.links.set(name, link);
+        const result = await link.request('initialize', upstreamParams, this.timeoutFor(name));
+        link.capabilities = isObject(result.capabilities) ? result.capabilities : {};
+        link.instructions = typeof result.instructions === 'string' ? result.instructions : undefined;
+        link.protocolVersion =
+          typeof result.protocolVersion === 'string' ? result.protocolVersion : undefined;
+        return link;
+      }),
+    );
+    const ok: UpstreamLink[] = [];
+    let firstError: GatehouseError | undefined;
+    results.forEach((r, i) => {
+      const name = this.order[i] as string;
+      if (r.status === 'fulfilled') ok.push(r.value);
+      else {
+        const err = r.reason instanceof GatehouseError ? r.reason : new GatehouseError('upstream_failed');
+        firstError ??= err;
+        this.log.warn(
+          { upstream: name, session: session.id, err: err.message, detail: err.detail },
+          'upstream failed to initialize',
+        );
+        const link = session.links.get(name);
+        session.links.delete(name);
+        void link?.close(err);
+      }
+    });
+    if (ok.length === 0) {
+      throw firstError?.code === 'capacity_exceeded'
+        ? firstError
+        : new GatehouseError('upstream_unavailable', 'no upstream server could be initialized');
+    }
+    return {
+      protocolVersion: session.protocolVersion,
+      capabilities: mergeCapabilities(ok),
+      serverInfo: GATEWAY_INFO,
+      ...instructionsOf(ok),
+    };
+  }
+
+  // ---- routing ----------------------------------------------------------------
+
+  /** Finds the upstream for a request that names one tool, prompt or resource. */
+  route(session: Session, method: string, params: Record<string, unknown> | undefined): Route {
+    switch (method) {
+      case 'tools/call':
+      case 'prompts/get': {
+        const name = params?.name;
+        if (typeof name !== 'string')
+          throw new GatehouseError('invalid_params', 'params.name must be a string');
+        const r = resolveName(this.names, name);
+        const code = method === 'tools/call' ? 'unknown_tool' : 'unknown_prompt';
+        if (!r || !session.links.has(r.server))
+          throw new GatehouseError(
+            code,
+            `${code === 'unknown_tool' ? 'tool' : 'prompt'} \`${name}\` not found`,
+          );
+        return { server: r.server, params: { ...params, name: r.name }, target: name };
+      }
+      case 'resources/read':
+      case 'resources/subscribe':
+      case 'resources/unsubscribe': {
+        const uri = params?.uri;
+        if (typeof uri !== 'string')
+          throw new GatehouseError('invalid_params', 'params.uri must be a string');
+        return { server: this.ownerOf(session, uri), params, target: uri };
+      }
+      case 'completion/complete': {
+        const ref = isObject(params?.ref) ? params.ref : undefined;
+        if (ref?.type === 'ref/prompt' && typeof ref.name === 'string') {
+          const r = resolveName(this.names, ref.name);
+          if (!r || !session.links.has(r.server))
+            throw new GatehouseError('unknown_prompt', `prompt \`${ref.name}\` not found`);
+          return { server: r.server, params: { ...params, ref: { ...ref, name: r.name } }, target: ref.name };
+        }
+        if (ref?.type === 'ref/resource' && typeof ref.uri === 'string') {
+          return { server: this.ownerOf(session, ref.uri), params, target: ref.uri };
+        }
+        throw new GatehouseError('invalid_params', 'params.ref must be a ref/prompt or ref/resource');
+      }
+      default: {
+        // Methods the gateway does not interpret pass through when exactly one upstream is behind it.
+        const alive = [...session.links.values()];
+        if (alive.length === 1 && alive[0]) return { server: alive[0].server, params, target: undefined };
+        throw new GatehouseError('method_not_found', `method \`${method}\` is not supported by this gateway`);
+      }
+    }
+  }
+
+  /** The server that listed `uri` or a template matching it; the only resource server otherwise. */
+  private ownerOf(session: Session, uri: string): string {
+    const known = session.resourceOwners.get(uri);
+    if (known && session.links.has(known)) return known;
+    for (const [server, templates] of session.templates) {
+      if (templates.some((t) => templateMatches(t, uri)) && session.links.has(server)) return server;
+    }
+    const withResources = [...session.links.values()].filter((l) => l.capabilities.resources !== undefined);
+    if (withResources.length === 1 && withResources[0]) return withResources[0].server;
+    throw new GatehouseError('unknown_resource', `resource \`${uri}\` not found`);
+  }
+
+  // ---- lists -----------------------------------------------------------------
+
+  /**
+   * One page of a merged list. The gateway cursor encodes (server index,
+   * upstream cursor); servers are walked in configuration order and empty
+   * pages are skipped.
+   */
+  async list(
+    session: Session,
+    method: ListMethod,
+    params: Record<string, unknown> | undefined,
+  ): Promise<Record<string, unknown>> {
+    const spec = LISTS[method];
+    const servers = this.order.filter((s) => {
+      const l = session.links.get(s);
+      return l?.alive && l.capabilities[spec.cap] !== undefined;
+    });
+    let [index, cursor] = decodeCursor(params?.cursor, servers.length);
+    const items: Record<string, unknown>[] = [];
+    while (index < servers.length) {
+      const server = servers[index] as string;
+      const link = session.links.get(server) as UpstreamLink;
+      const upstreamParams: Record<string, unknown> = { ...params };
+      delete upstreamParams.cursor;
+      if (cursor !== undefined) upstreamParams.cursor = cursor;
+      const result = await link.request(method, upstreamParams, this.timeoutFor(server));
+      const page = Array.isArray(result[spec.key]) ? (result[spec.key] as unknown[]) : [];
+      for (const item of page) {
+        if (!isObject(item)) continue;
+        const exposed = this.expose(session, server, method, item);
+        if (exposed) items.push(exposed);
+      }
+      const next = typeof result.nextCursor === 'string' ? result.nextCursor : undefined;
+      if (next !== undefined) cursor = next;
+      else {
+        index++;
+        cursor = undefined;
+      }
+      if (items.length > 0) break;
+    }
+    const out: Record<string, unknown> = { [spec.key]: items };
+    if (index < servers.length) out.nextCursor = encodeCursor(index, cursor);
+    return out;
+  }
+
+  private expose(
+    session: Session,
+    server: string,
+    method: ListMethod,
+    item: Record<string, unknown>,
+  ): Record<string, unknown> | undefined {
+    if (method === 'resources/list' && typeof item.uri === 'string')
+      session.resourceOwners.set(item.uri, server);
+    if (method === 'resources/templates/list' && typeof item.uriTemplate === 'string') {
+      const list = session.templates.get(server) ?? [];
+      if (!list.includes(item.uriTemplate)) list.push(item.uriTemplate);
+      session.templates.set(server, list);
+    }
+    if (typeof item.name !== 'string') return item;
+    const name = exposeName(this.names, server, item.name);
+    if (name === undefined) {
+      this.log.warn(
+        { upstream: server, name: item.name },
+        'name hidden: it would shadow a namespaced server',
+      );
+      return undefined;
+    }
+    return name === item.name ? item : { ...item, name };
+  }
+
+  /** Fans `logging/setLevel` out to every upstream that supports logging. */
+  async setLogLevel(
+    session: Session,
+    params: Record<string, unknown> | undefined,
+  ): Promise<Record<string, unknown>> {
+    const links = [...session.links.values()].filter((l) => l.alive && l.capabilities.logging !== undefined);
+    await Promise.all(links.map((l) => l.request('logging/setLevel', params, this.timeoutFor(l.server))));
+    return {};
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function mergeCapabilities(links: UpstreamLink[]): Record<string, unknown> {
+  const caps: Record<string, unknown> = {};
+  const has = (k: string): UpstreamLink[] => links.filter((l) => isObject(l.capabilities[k]));
+  // The gateway always announces list changes: they happen when an upstream comes or goes.
+  if (has('tools').length) caps.tools = { listChanged: true };
+  if (has('prompts').length) caps.prompts = { listChanged: true };
+  const res = has('resources');
+  if (res.length) {
+    caps.resources = {
+      listChanged: true,
+      ...(res.some((l) => (l.capabilities.resources as Record<string, unknown>).subscribe === true)
+        ? { subscribe: true }
+        : {}),
+    };
+  }
+  if (has('logging').length) caps.logging = {};
+  if (has('completions').length) caps.completions = {};
+  if (links.length === 1 && links[0]) {
+    // Single upstream: pass through capabilities the gateway does not interpret (e.g. experimental, tasks).
+    for (const [k, v] of Object.entries(links[0].capabilities)) if (!(k in caps)) caps[k] = v;
+  }
+  return caps;
+}
+
+function instructionsOf(links: UpstreamLink[]): { instructions?: string } {
+  const parts = links.filter((l) => l.instructions);
+  if (parts.length === 0) return {};
+  if (links.length === 1) return { instructions: parts[0]?.instructions as string };
+  return { instructions: parts.map((l) => `[${l.server}]\n${l.instructions}`).join('\n\n') };
+}
+
+function encodeCursor(index: number, cursor: string | undefined): string {
+  return Buffer.from(JSON.stringify(cursor === undefined ? [index] : [index, cursor])).toString('base64url');
+}
+
+function decodeCursor(raw: unknown, servers: number): [number, string | undefined] {
+  if (raw === undefined) return [0, undefined];
+  try {
+    if (typeof raw !== 'string') throw new Error('not a string');
+    const v: unknown = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
+    if (!Array.isArray(v) || !Number.isInteger(v[0]) || v[0] < 0 || v[0] >= servers) throw new Error('shape');
+    if (v.length > 2 || (v.length === 2 && typeof v[1] !== 'string')) throw new Error('shape');
+    return [v[0] as number, v[1] as string | undefined];
+  } catch {
+    throw new GatehouseError('invalid_cursor');
+  }
+}
+
+/** RFC 6570 level-1 match: `{var}` spans one or more characters other than `/`. */
+function templateMatches(template: string, uri: string): boolean {
+  const parts = template.split(/\{[^}]*\}/);
+  const re = new RegExp(`^${parts.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[^/]+')}$`);
+  return re.test(uri);
+}

@@ -1,0 +1,288 @@
+/**
+ * One client session: its upstream links, the requests in flight, the
+ * server-to-client requests waiting for the client, and its SSE streams.
+ *
+ * Message-level pass-through: the session rewrites only what it must (request
+ * ids, namespaced names) and delivers everything else unchanged and in order.
+ */
+import { randomBytes } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { GatehouseError } from '../errors.ts';
+import { PostExchange } from '../http/exchange.ts';
+import { SseStream } from '../http/sse.ts';
+import {
+  idKey,
+  type JsonRpcId,
+  type JsonRpcMessage,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+} from '../protocol/jsonrpc.ts';
+import { type ProtocolVersion, supportsPriming } from '../protocol/versions.ts';
+import type { UpstreamLink } from './link.ts';
+
+/** A client request forwarded upstream and not yet answered. */
+export interface FrontCall {
+  readonly id: JsonRpcId;
+  readonly method: string;
+  readonly exchange: PostExchange;
+  link: UpstreamLink | undefined;
+  upstreamId: number | undefined;
+  timer: NodeJS.Timeout | undefined;
+  timeoutMs: number;
+  progressToken: string | number | undefined;
+  /** Name of the tool/prompt/resource, for logs and later stages. */
+  target: string | undefined;
+  started: number;
+}
+
+/** A server-to-client request waiting for the client's response. */
+interface OutgoingRequest {
+  link: UpstreamLink;
+  upstreamId: JsonRpcId;
+}
+
+/** ≥128 bits of randomness (here 192), URL-safe: session ids are unguessable. */
+export function newSessionId(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+export class Session {
+  readonly id = newSessionId();
+  readonly created = Date.now();
+  lastSeen = Date.now();
+  protocolVersion: ProtocolVersion;
+  clientInfo: Record<string, unknown> = {};
+  clientCapabilities: Record<string, unknown> = {};
+  readonly links = new Map<string, UpstreamLink>();
+  closed: GatehouseError | undefined;
+  /** Resolves when `initialize` finished (successfully or not). */
+  ready: Promise<void> = Promise.resolve();
+
+  /** Client requests in flight, by idKey. */
+  readonly calls = new Map<string, FrontCall>();
+  private readonly byProgress = new Map<string | number, FrontCall>();
+  private nextOutgoing = 1;
+  private readonly outgoing = new Map<string, OutgoingRequest>();
+  /** Resource URI → owning server, learned from list results. */
+  readonly resourceOwners = new Map<string, string>();
+  /** Resource template URIs per server, learned from list results. */
+  readonly templates = new Map<string, string[]>();
+
+  private streamSeq = 0;
+  private readonly streams = new Map<string, SseStream>();
+  /** The standalone stream (GET) for messages unrelated to any request; queues while no GET is open. */
+  readonly standalone: SseStream;
+
+  constructor(
+    protocolVersion: ProtocolVersion,
+    readonly log: Logger,
+    private readonly maxResultBytes: number,
+  ) {
+    this.protocolVersion = protocolVersion;
+    this.standalone = this.newStream('g');
+  }
+
+  private newStream(prefix: string): SseStream {
+    const s = new SseStream(`${prefix}${++this.streamSeq}`, supportsPriming(this.protocolVersion));
+    this.streams.set(s.id, s);
+    s.onfinish = () => {
+      // Keep finished streams briefly for clients that resume after a drop.
+      setTimeout(() => this.streams.delete(s.id), 60_000).unref();
+    };
+    return s;
+  }
+
+  stream(id: string): SseStream | undefined {
+    return this.streams.get(id);
+  }
+
+  /** An exchange for one POST carrying requests. */
+  exchange(res: ServerResponse, isBatch: boolean): PostExchange {
+    return new PostExchange(res, { 'mcp-session-id': this.id }, () => this.newStream('p'), isBatch);
+  }
+
+  /** Serialises a message for the client, enforcing the result size cap (stage limit-result). */
+  serialize(msg: JsonRpcMessage): { msg: JsonRpcMessage; json: string } {
+    const json = JSON.stringify(msg);
+    if (json.length <= this.maxResultBytes || Buffer.byteLength(json) <= this.maxResultBytes)
+      return { msg, json };
+    const id = 'id' in msg ? (msg.id ?? null) : null;
+    if (id === null || 'method' in msg) {
+      this.log.warn(
+        { method: 'method' in msg ? msg.method : undefined, bytes: json.length },
+        'oversized upstream message dropped',
+      );
+      return { msg, json: '' };
+    }
+    const err: JsonRpcResponse = {
+      jsonrpc: '2.0',
+      id,
+      error: new GatehouseError('result_too_large').toJsonRpcError(),
+    };
+    return { msg: err, json: JSON.stringify(err) };
+  }
+
+  // ---- client → upstream -------------------------------------------------
+
+  registerCall(call: FrontCall): void {
+    this.calls.set(idKey(call.id), call);
+    if (call.progressToken !== undefined) this.byProgress.set(call.progressToken, call);
+  }
+
+  /** Answers a client request (response phase) and forgets it. */
+  answer(call: FrontCall, msg: JsonRpcResponse): void {
+    const key = idKey(call.id);
+    if (this.calls.get(key) !== call) return; // already answered, cancelled or timed out
+    this.calls.delete(key);
+    if (call.progressToken !== undefined) this.byProgress.delete(call.progressToken);
+    if (call.timer) clearTimeout(call.timer);
+    msg.id = call.id;
+    const out = this.serialize(msg);
+    call.exchange.deliver(out.msg, out.json);
+  }
+
+  /** Restarts a call's timeout clock (progress counts as liveness). */
+  armTimeout(call: FrontCall): void {
+    if (call.timer) clearTimeout(call.timer);
+    call.timer = setTimeout(() => {
+      if (call.link && call.upstreamId !== undefined) call.link.abandon(call.upstreamId, 'timeout');
+      this.answer(call, {
+        jsonrpc: '2.0',
+        id: call.id,
+        error: new GatehouseError(
+          'upstream_timeout',
+          `upstream did not answer ${call.method} within ${call.timeoutMs} ms`,
+        ).toJsonRpcError(),
+      });
+    }, call.timeoutMs);
+  }
+
+  /** notifications/cancelled from the client. */
+  cancel(requestId: JsonRpcId, reason: string | undefined): void {
+    const call = this.calls.get(idKey(requestId));
+    if (!call) return;
+    this.calls.delete(idKey(requestId));
+    if (call.progressToken !== undefined) this.byProgress.delete(call.progressToken);
+    if (call.timer) clearTimeout(call.timer);
+    if (call.link && call.upstreamId !== undefined)
+      call.link.abandon(call.upstreamId, reason ?? 'cancelled by client');
+    // "Receivers of a cancellation notification SHOULD NOT send a response".
+    call.exchange.abandon(call.id);
+  }
+
+  /** The client's response to a server-to-client request. */
+  respondToUpstream(msg: JsonRpcResponse): void {
+    if (msg.id === null) return;
+    const key = idKey(msg.id);
+    const out = this.outgoing.get(key);
+    if (!out) return;
+    this.outgoing.delete(key);
+    const fwd: JsonRpcResponse = { jsonrpc: '2.0', id: out.upstreamId };
+    if (msg.error) fwd.error = msg.error;
+    else fwd.result = msg.result ?? {};
+    out.link.notify(fwd).catch(() => {});
+  }
+
+  // ---- upstream → client -------------------------------------------------
+
+  /** A request initiated by an upstream (sampling, elicitation, roots). */
+  upstreamRequest(link: UpstreamLink, msg: JsonRpcRequest): void {
+    if (msg.method === 'ping') {
+      // The upstream talks to the gateway; liveness is answered here.
+      link.notify({ jsonrpc: '2.0', id: msg.id, result: {} }).catch(() => {});
+      return;
+    }
+    const id = this.nextOutgoing++;
+    this.outgoing.set(idKey(id), { link, upstreamId: msg.id });
+    const fwd: JsonRpcRequest = { jsonrpc: '2.0', id, method: msg.method };
+    if (msg.params) fwd.params = msg.params;
+    this.toClient(fwd, this.relatedCall(link, msg.params));
+  }
+
+  upstreamNotification(link: UpstreamLink, msg: JsonRpcNotification): void {
+    const params = msg.params;
+    switch (msg.method) {
+      case 'notifications/progress': {
+        const token = params?.progressToken;
+        const call =
+          typeof token === 'string' || typeof token === 'number' ? this.byProgress.get(token) : undefined;
+        if (call && call.link !== link) return; // T10-11: a token is only honoured from the upstream serving that call
+        if (call?.timer) this.armTimeout(call);
+        this.toClient(msg, call);
+        return;
+      }
+      case 'notifications/cancelled': {
+        // The upstream gave up on one of its server-to-client requests: map its id to ours.
+        const upstreamId = params?.requestId;
+        for (const [key, out] of this.outgoing) {
+          if (out.link === link && out.upstreamId === upstreamId) {
+            this.outgoing.delete(key);
+            const gatewayId = key.startsWith('n') ? Number(key.slice(1)) : key.slice(1);
+            this.toClient(
+              { jsonrpc: '2.0', method: msg.method, params: { ...params, requestId: gatewayId } },
+              undefined,
+            );
+            return;
+          }
+        }
+        return;
+      }
+      case 'notifications/tools/list_changed':
+      case 'notifications/prompts/list_changed':
+      case 'notifications/resources/list_changed':
+      case 'notifications/resources/updated':
+        this.toClient(msg, undefined);
+        return;
+      default:
+        this.toClient(msg, this.relatedCall(link, params));
+    }
+  }
+
+  /**
+   * Best effort to keep an upstream message on the stream of the request it
+   * belongs to (stdio carries no such relation): the call named by a
+   * `_meta.relatedRequestId`-style hint is not standard, so we use the only
+   * call in flight on that link, when there is exactly one.
+   */
+  private relatedCall(
+    link: UpstreamLink,
+    _params: Record<string, unknown> | undefined,
+  ): FrontCall | undefined {
+    let found: FrontCall | undefined;
+    for (const call of this.calls.values()) {
+      if (call.link !== link) continue;
+      if (found) return undefined;
+      found = call;
+    }
+    return found;
+  }
+
+  /** Delivers a message on the related call's stream, else on the standalone stream (queued if no GET is open). */
+  private toClient(msg: JsonRpcMessage, call: FrontCall | undefined): void {
+    const out = this.serialize(msg);
+    if (!out.json) return;
+    if (call && call.exchange.open) {
+      call.exchange.deliver(out.msg, out.json);
+      return;
+    }
+    this.standalone.write(out.json);
+  }
+
+  // ---- lifecycle ------------------------------------------------------------
+
+  /** Ends the session: answers everything in flight, closes streams and upstreams. */
+  async close(reason: GatehouseError): Promise<void> {
+    if (this.closed) return;
+    this.closed = reason;
+    for (const call of [...this.calls.values()]) {
+      if (call.link && call.upstreamId !== undefined) call.link.abandon(call.upstreamId, reason.message);
+      this.answer(call, { jsonrpc: '2.0', id: call.id, error: reason.toJsonRpcError() });
+    }
+    for (const s of this.streams.values()) s.close();
+    await Promise.all([...this.links.values()].map((l) => l.close(reason)));
+  }
+}
+
+export type { JsonRpcRequest };

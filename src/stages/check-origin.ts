@@ -1,0 +1,22 @@
+import { GatehouseError } from '../errors.ts';
+import type { HttpContext, Outcome } from '../pipeline/context.ts';
+
+/**
+ * DNS-rebinding protection. "Servers MUST validate the Origin header on all
+ * incoming connections to prevent DNS rebinding attacks. If the Origin header
+ * is present and invalid, servers MUST respond with HTTP 403 Forbidden."
+ * https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#security-warning
+ * The Host header is checked too: a rebinding page's requests carry the
+ * attacker's host name.
+ */
+export function checkOrigin(ctx: HttpContext): Outcome {
+  const host = ctx.req.headers.host?.toLowerCase();
+  if (!host || !ctx.gw.allowedHosts.has(host)) {
+    return new GatehouseError('host_forbidden', undefined, { detail: `host ${host ?? '(none)'}` });
+  }
+  const origin = ctx.req.headers.origin;
+  if (origin !== undefined && !ctx.gw.allowedOrigins.has(origin.toLowerCase())) {
+    return new GatehouseError('origin_forbidden', undefined, { detail: `origin ${origin}` });
+  }
+  return undefined;
+}

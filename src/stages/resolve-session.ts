@@ -1,0 +1,35 @@
+import { GatehouseError } from '../errors.ts';
+import type { HttpContext, Outcome } from '../pipeline/context.ts';
+import { allowsBatch } from '../protocol/versions.ts';
+
+/**
+ * Finds the session named by Mcp-Session-Id, or creates one for initialize.
+ * "The server MAY terminate the session at any time, after which it MUST
+ * respond to requests containing that session ID with HTTP 404 Not Found."
+ * https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#session-management
+ */
+export function resolveSession(ctx: HttpContext): Outcome {
+  const sid = ctx.req.headers['mcp-session-id'];
+  const init = ctx.messages.some((m) => m.kind === 'request' && m.msg.method === 'initialize');
+  if (init) {
+    if (sid !== undefined) return new GatehouseError('already_initialized');
+    // "The initialization request MUST NOT be part of a JSON-RPC batch."
+    if (ctx.isBatch) return new GatehouseError('invalid_request', 'initialize must not be part of a batch');
+    const first = ctx.messages[0];
+    const requested = first?.kind === 'request' ? first.msg.params?.protocolVersion : undefined;
+    const created = ctx.gw.registry.create(ctx.gw.router.negotiate(requested));
+    if (created instanceof GatehouseError) return created;
+    ctx.session = created;
+    return undefined;
+  }
+  if (typeof sid !== 'string' || sid.length === 0) return new GatehouseError('session_required');
+  const session = ctx.gw.registry.get(sid);
+  if (!session) return new GatehouseError('session_not_found');
+  session.lastSeen = Date.now();
+  ctx.session = session;
+  ctx.log = ctx.log.child({ session: session.id });
+  if (ctx.isBatch && !allowsBatch(ctx.headerVersion ?? session.protocolVersion)) {
+    return new GatehouseError('batch_not_supported');
+  }
+  return undefined;
+}

@@ -1,0 +1,436 @@
+/**
+ * Streamable HTTP upstream: a lean client on node:http with keep-alive.
+ * https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#streamable-http
+ *
+ * Not the SDK's StreamableHTTPClientTransport: it shares one AbortSignal across
+ * all its fetches and leaks an abort listener per request, and its per-call
+ * cost is a large share of the gateway's budget. Every request here has its own
+ * lifetime and can be destroyed on its own.
+ */
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { createParser } from 'eventsource-parser';
+import type { Logger } from 'pino';
+import { GatehouseError } from '../errors.ts';
+import { classify, type JsonRpcId, type JsonRpcMessage } from '../protocol/jsonrpc.ts';
+import type { UpstreamTransport } from './transport.ts';
+
+/**
+ * Headers the gateway owns. Configured static headers cannot override them.
+ * INVARIANT: no header of the client's request is ever copied upstream, so the
+ * client's own token never leaves the gateway.
+ */
+const GATEWAY_HEADERS = new Set([
+  'host',
+  'content-length',
+  'mcp-session-id',
+  'mcp-protocol-version',
+  'last-event-id',
+]);
+
+const agents = new Map<string, http.Agent>();
+
+/** One keep-alive agent per upstream origin, shared by all sessions. */
+function agentFor(url: URL): http.Agent {
+  const key = url.origin;
+  let agent = agents.get(key);
+  if (!agent) {
+    const opts = { keepAlive: true, maxSockets: 256, maxFreeSockets: 256, scheduling: 'lifo' as const };
+    agent = url.protocol === 'https:' ? new https.Agent(opts) : new http.Agent(opts);
+    agents.set(key, agent);
+  }
+  return agent;
+}
+
+/** Closes idle keep-alive sockets (called on gateway shutdown). */
+export function destroyHttpAgents(): void {
+  for (const a of agents.values()) a.destroy();
+  agents.clear();
+}
+
+export interface HttpTransportOptions {
+  name: string;
+  url: string;
+  headers: Record<string, string>;
+  maxMessageBytes: number;
+  log: Logger;
+}
+
+const MAX_GET_RETRIES = 5;
+
+export class HttpTransport implements UpstreamTransport {
+  onmessage: (msg: JsonRpcMessage) => void = () => {};
+  onclose: (reason: GatehouseError) => void = () => {};
+
+  private readonly url: URL;
+  private readonly agent: http.Agent;
+  private readonly mod: typeof http | typeof https;
+  private readonly baseHeaders: Record<string, string>;
+  private sessionId: string | undefined;
+  private protocolVersion: string | undefined;
+  private readonly inflight = new Set<http.ClientRequest>();
+  /** ORDER: a request waits until earlier notifications and responses were accepted. */
+  private barrier: Promise<void> = Promise.resolve();
+  private closed = false;
+  private getStream: http.ClientRequest | undefined;
+
+  constructor(private readonly opts: HttpTransportOptions) {
+    this.url = new URL(opts.url);
+    this.agent = agentFor(this.url);
+    this.mod = this.url.protocol === 'https:' ? https : http;
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(opts.headers)) {
+      if (!GATEWAY_HEADERS.has(k.toLowerCase())) headers[k] = v;
+    }
+    this.baseHeaders = headers;
+  }
+
+  private headers(extra: Record<string, string>): Record<string, string> {
+    const h: Record<string, string> = { ...this.baseHeaders, ...extra };
+    if (this.sessionId) h['mcp-session-id'] = this.sessionId;
+    if (this.protocolVersion) h['mcp-protocol-version'] = this.protocolVersion;
+    return h;
+  }
+
+  send(msg: JsonRpcMessage): Promise<void> {
+    if (this.closed)
+      return Promise.reject(
+        new GatehouseError('upstream_unavailable', `upstream ${this.opts.name} is closed`),
+      );
+    const isRequest = 'method' in msg && 'id' in msg;
+    const body = JSON.stringify(msg);
+    const requestId = isRequest ? (msg as { id: JsonRpcId }).id : undefined;
+    const post = (): Promise<void> => this.post(body, requestId);
+    if (isRequest) {
+      // Requests do not block each other: concurrency is the point.
+      return this.barrier.then(post);
+    }
+    const p = this.barrier.then(post);
+    this.barrier = p.catch(() => {});
+    return p;
+  }
+
+  /** Resolves when the upstream accepted the message (status line received). */
+  private post(body: string, requestId: JsonRpcId | undefined): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const req = this.mod.request(this.url, {
+        method: 'POST',
+        agent: this.agent,
+        headers: this.headers({
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'content-length': String(Buffer.byteLength(body)),
+        }),
+      });
+      this.inflight.add(req);
+      req.once('close', () => this.inflight.delete(req));
+      req.once('error', (err) => {
+        const e = new GatehouseError('upstream_unavailable', `upstream ${this.opts.name} is unreachable`, {
+          detail: err.message,
+        });
+        if (requestId !== undefined) this.failRequest(requestId, e);
+        reject(e);
+      });
+      req.once('response', (res) => {
+        const sid = res.headers['mcp-session-id'];
+        if (typeof sid === 'string' && !this.sessionId) this.sessionId = sid;
+        const status = res.statusCode ?? 0;
+        if (status === 202 || status === 204) {
+          res.resume();
+          resolve();
+          return;
+        }
+        if (status === 404 && this.sessionId) {
+          res.resume();
+          const e = new GatehouseError(
+            'upstream_unavailable',
+            `upstream ${this.opts.name} ended its session`,
+          );
+          reject(e);
+          this.end(e);
+          return;
+        }
+        if (status < 200 || status >= 300) {
+          this.readErrorBody(res, status, requestId, reject);
+          return;
+        }
+        resolve();
+        const ctype = res.headers['content-type'] ?? '';
+        if (ctype.startsWith('text/event-stream')) this.readSse(res, requestId);
+        else this.readJson(res, requestId);
+      });
+      req.end(body);
+    });
+  }
+
+  private readErrorBody(
+    res: IncomingMessage,
+    status: number,
+    requestId: JsonRpcId | undefined,
+    reject: (e: GatehouseError) => void,
+  ): void {
+    this.readBody(res, (text) => {
+      // An upstream may answer a request with a JSON-RPC error and a 4xx status.
+      if (requestId !== undefined && text && this.deliverBody(text)) {
+        reject(new GatehouseError('upstream_failed', `upstream ${this.opts.name} answered HTTP ${status}`));
+        return;
+      }
+      const e = new GatehouseError('upstream_failed', `upstream ${this.opts.name} answered HTTP ${status}`, {
+        detail: text.slice(0, 500),
+      });
+      if (requestId !== undefined) this.failRequest(requestId, e);
+      reject(e);
+    });
+  }
+
+  private readBody(res: IncomingMessage, done: (text: string) => void, requestId?: JsonRpcId): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let overflow = false;
+    res.on('data', (c: Buffer) => {
+      if (overflow) return;
+      size += c.length;
+      if (size > this.opts.maxMessageBytes) {
+        overflow = true;
+        chunks.length = 0;
+        res.destroy();
+        if (requestId !== undefined) {
+          this.failRequest(requestId, new GatehouseError('result_too_large'));
+        }
+        return;
+      }
+      chunks.push(c);
+    });
+    res.once('end', () => {
+      if (!overflow)
+        done(
+          chunks.length === 1
+            ? (chunks[0] as Buffer).toString('utf8')
+            : Buffer.concat(chunks).toString('utf8'),
+        );
+    });
+    res.once('error', () => {
+      if (!overflow && requestId !== undefined) {
+        this.failRequest(
+          requestId,
+          new GatehouseError('upstream_failed', `upstream ${this.opts.name} reset the response`),
+        );
+      }
+    });
+  }
+
+  private readJson(res: IncomingMessage, requestId: JsonRpcId | undefined): void {
+    this.readBody(
+      res,
+      (text) => {
+        if (!this.deliverBody(text) && requestId !== undefined) {
+          this.failRequest(
+            requestId,
+            new GatehouseError('upstream_failed', `upstream ${this.opts.name} sent invalid JSON`),
+          );
+        }
+      },
+      requestId,
+    );
+  }
+
+  /** Parses a JSON body (one message or a batch) and delivers it; false when nothing valid was found. */
+  private deliverBody(text: string): boolean {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      return false;
+    }
+    const list = Array.isArray(value) ? value : [value];
+    let any = false;
+    for (const v of list) {
+      const c = classify(v);
+      if (c.kind === 'invalid') {
+        this.opts.log.warn(
+          { upstream: this.opts.name, reason: c.reason },
+          'upstream sent an invalid JSON-RPC message',
+        );
+        continue;
+      }
+      any = true;
+      this.onmessage(c.msg);
+    }
+    return any;
+  }
+
+  /**
+   * Reads an SSE response. When the upstream closes the stream before answering
+   * (2025-11-25 SSE polling), resumes it with GET + Last-Event-ID.
+   */
+  private readSse(res: IncomingMessage, requestId: JsonRpcId | undefined, attempt = 0): void {
+    let lastEventId: string | undefined;
+    let answered = requestId === undefined;
+    let size = 0;
+    let retryMs = 1000;
+    const parser = createParser({
+      onEvent: (ev) => {
+        if (ev.id) lastEventId = ev.id;
+        if (!ev.data || (ev.event && ev.event !== 'message')) return;
+        let value: unknown;
+        try {
+          value = JSON.parse(ev.data);
+        } catch {
+          return;
+        }
+        const c = classify(value);
+        if (c.kind === 'invalid') return;
+        if (c.kind === 'response' && requestId !== undefined && c.msg.id === requestId) answered = true;
+        this.onmessage(c.msg);
+      },
+      onRetry: (ms) => {
+        retryMs = ms;
+      },
+    });
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      size += chunk.length;
+      if (size > this.opts.maxMessageBytes * 4 && !answered && requestId !== undefined) {
+        res.destroy();
+        this.failRequest(requestId, new GatehouseError('result_too_large'));
+        answered = true;
+        return;
+      }
+      parser.feed(chunk);
+    });
+    const finish = (): void => {
+      if (answered || this.closed || requestId === undefined) return;
+      if (lastEventId && attempt < MAX_GET_RETRIES) {
+        const id = lastEventId;
+        setTimeout(() => this.resume(id, requestId, attempt + 1), Math.min(retryMs, 5000)).unref();
+        return;
+      }
+      this.failRequest(
+        requestId,
+        new GatehouseError(
+          'upstream_failed',
+          `upstream ${this.opts.name} closed the stream without answering`,
+        ),
+      );
+    };
+    res.once('end', finish);
+    res.once('error', finish);
+  }
+
+  private resume(lastEventId: string, requestId: JsonRpcId, attempt: number): void {
+    if (this.closed) return;
+    const req = this.mod.request(this.url, {
+      method: 'GET',
+      agent: this.agent,
+      headers: this.headers({ accept: 'text/event-stream', 'last-event-id': lastEventId }),
+    });
+    this.inflight.add(req);
+    req.once('close', () => this.inflight.delete(req));
+    req.once('error', () => this.failRequest(requestId, new GatehouseError('upstream_unavailable')));
+    req.once('response', (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        this.failRequest(
+          requestId,
+          new GatehouseError('upstream_failed', `upstream ${this.opts.name} refused to resume the stream`),
+        );
+        return;
+      }
+      this.readSse(res, requestId, attempt);
+    });
+    req.end();
+  }
+
+  /** Delivers a synthetic JSON-RPC error for a request the upstream can no longer answer. */
+  private failRequest(id: JsonRpcId, e: GatehouseError): void {
+    this.onmessage({ jsonrpc: '2.0', id, error: e.toJsonRpcError() });
+  }
+
+  initialized(protocolVersion: string): void {
+    this.protocolVersion = protocolVersion;
+    this.openGetStream(0);
+  }
+
+  /** The standalone GET stream carries server-initiated messages (list_changed, logging, requests). */
+  private openGetStream(attempt: number, lastEventId?: string): void {
+    if (this.closed || attempt > MAX_GET_RETRIES) return;
+    const headers: Record<string, string> = { accept: 'text/event-stream' };
+    if (lastEventId) headers['last-event-id'] = lastEventId;
+    const req = this.mod.request(this.url, {
+      method: 'GET',
+      agent: this.agent,
+      headers: this.headers(headers),
+    });
+    this.getStream = req;
+    req.once('error', () => this.retryGet(attempt, lastEventId));
+    req.once('response', (res) => {
+      if (res.statusCode === 405 || res.statusCode === 404 || res.statusCode !== 200) {
+        // 405: "the server does not offer an SSE stream at this endpoint".
+        res.resume();
+        return;
+      }
+      let last = lastEventId;
+      let got = false;
+      const parser = createParser({
+        onEvent: (ev) => {
+          got = true;
+          if (ev.id) last = ev.id;
+          if (!ev.data) return;
+          try {
+            const c = classify(JSON.parse(ev.data));
+            if (c.kind !== 'invalid') this.onmessage(c.msg);
+          } catch {
+            // ignore malformed events
+          }
+        },
+      });
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => parser.feed(chunk));
+      // A stream that delivered something may reconnect indefinitely; one that ends at once backs off and gives up.
+      res.once('end', () => this.retryGet(got ? 0 : attempt, last));
+      res.once('error', () => this.retryGet(attempt, last));
+    });
+    req.end();
+  }
+
+  private retryGet(attempt: number, lastEventId: string | undefined): void {
+    if (this.closed) return;
+    setTimeout(() => this.openGetStream(attempt + 1, lastEventId), 250 * 2 ** attempt).unref();
+  }
+
+  private end(reason: GatehouseError): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.destroyAll();
+    this.onclose(reason);
+  }
+
+  private destroyAll(): void {
+    this.getStream?.destroy();
+    for (const r of this.inflight) r.destroy();
+    this.inflight.clear();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.destroyAll();
+    if (!this.sessionId) return;
+    // "Clients that no longer need a particular session SHOULD send an HTTP DELETE."
+    await new Promise<void>((resolve) => {
+      const req = this.mod.request(this.url, {
+        method: 'DELETE',
+        agent: this.agent,
+        headers: this.headers({}),
+        timeout: 2000,
+      });
+      req.once('response', (res) => {
+        res.resume();
+        resolve();
+      });
+      req.once('timeout', () => req.destroy());
+      req.once('error', () => resolve());
+      req.end();
+    });
+  }
+}

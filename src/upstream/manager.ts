@@ -1,0 +1,140 @@
+/**
+ * One configured upstream: creates a transport per session.
+ *
+ * Process model (stdio): a process is never shared between sessions: it holds
+ * session state and, later, credentials issued for one grant. A small warm
+ * pool of spawned, not-yet-assigned processes hides the cold start (~0.8 s CPU
+ * for a Node server); `pool.max` caps live processes; a session's processes
+ * stop when it ends. A process that crashes fails the calls in flight; the next
+ * session gets a fresh one.
+ */
+import net from 'node:net';
+import type { Logger } from 'pino';
+import type { UpstreamConfig } from '../config/schema.ts';
+import { GatehouseError } from '../errors.ts';
+import { HttpTransport } from './http.ts';
+import { SseTransport } from './sse.ts';
+import { StdioTransport } from './stdio.ts';
+import type { UpstreamTransport } from './transport.ts';
+
+/** A process that dies this soon after spawning counts as a failed start. */
+const EARLY_DEATH_MS = 2000;
+/** Consecutive failed starts after which the pool stops refilling. */
+const MAX_EARLY_DEATHS = 3;
+
+export class UpstreamManager {
+  private readonly warm: StdioTransport[] = [];
+  private live = 0;
+  private earlyDeaths = 0;
+  private stopped = false;
+
+  constructor(
+    readonly name: string,
+    readonly config: UpstreamConfig,
+    private readonly maxMessageBytes: number,
+    private readonly log: Logger,
+  ) {}
+
+  /** Spawns the warm pool. */
+  start(): void {
+    this.refill();
+  }
+
+  /** Live stdio processes (assigned plus warm). */
+  get processes(): number {
+    return this.live;
+  }
+
+  get warmCount(): number {
+    return this.warm.length;
+  }
+
+  /** A transport for a new session. Throws capacity_exceeded at the process cap. */
+  acquire(): UpstreamTransport {
+    if (this.stopped) throw new GatehouseError('shutting_down');
+    const cfg = this.config;
+    if (cfg.type === 'http') {
+      return new HttpTransport({
+        name: this.name,
+        url: cfg.url,
+        headers: cfg.headers,
+        maxMessageBytes: this.maxMessageBytes,
+        log: this.log,
+      });
+    }
+    if (cfg.type === 'sse') return new SseTransport(this.name, cfg);
+    let t: StdioTransport | undefined;
+    while ((t = this.warm.shift())) {
+      if (t.alive) break;
+    }
+    if (!t) {
+      if (this.live >= cfg.pool.max) {
+        throw new GatehouseError(
+          'capacity_exceeded',
+          `upstream ${this.name} reached its process limit (pool.max)`,
+        );
+      }
+      t = this.spawn();
+    }
+    this.refill();
+    return t;
+  }
+
+  private spawn(): StdioTransport {
+    const cfg = this.config;
+    if (cfg.type !== 'stdio') throw new Error('spawn on a non-stdio upstream');
+    const t = new StdioTransport(this.name, cfg, this.maxMessageBytes, this.log);
+    this.live++;
+    const born = Date.now();
+    void t.exited.then(() => {
+      this.live--;
+      const idx = this.warm.indexOf(t);
+      if (idx !== -1) {
+        this.warm.splice(idx, 1);
+        if (Date.now() - born < EARLY_DEATH_MS) this.earlyDeaths++;
+        this.refill();
+      }
+    });
+    this.log.debug({ upstream: this.name, pid: t.pid }, 'upstream process spawned');
+    return t;
+  }
+
+  private refill(): void {
+    const cfg = this.config;
+    if (cfg.type !== 'stdio' || this.stopped) return;
+    if (this.earlyDeaths >= MAX_EARLY_DEATHS) {
+      if (this.earlyDeaths === MAX_EARLY_DEATHS) {
+        this.earlyDeaths++;
+        this.log.error({ upstream: this.name }, 'upstream processes keep dying at start; warm pool disabled');
+      }
+      return;
+    }
+    while (this.warm.length < cfg.pool.warm && this.live < cfg.pool.max) this.warm.push(this.spawn());
+  }
+
+  /** Readiness: an HTTP upstream accepts a TCP connection; a stdio pool is not crash-looping. */
+  async ready(): Promise<boolean> {
+    const cfg = this.config;
+    if (cfg.type === 'stdio') return this.earlyDeaths < MAX_EARLY_DEATHS;
+    const url = new URL(cfg.url);
+    const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+    return new Promise((resolve) => {
+      const sock = net.connect({ host: url.hostname.replace(/^\[|\]$/g, ''), port, timeout: 1000 });
+      sock.once('connect', () => {
+        sock.destroy();
+        resolve(true);
+      });
+      sock.once('timeout', () => {
+        sock.destroy();
+        resolve(false);
+      });
+      sock.once('error', () => resolve(false));
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const warm = this.warm.splice(0);
+    await Promise.all(warm.map((t) => t.close()));
+  }
+}
