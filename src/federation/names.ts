@@ -31,7 +31,8 @@ export function resolveName(table: NameTable, exposed: string): { server: string
   const i = exposed.indexOf(SEPARATOR);
   if (i > 0) {
     const server = exposed.slice(0, i);
-    if (table.namespaced.has(server)) return { server, name: exposed.slice(i + SEPARATOR.length) };
+    const name = exposed.slice(i + SEPARATOR.length);
+    if (table.namespaced.has(server)) return name ? { server, name } : undefined;
   }
   if (table.bare !== undefined) return { server: table.bare, name: exposed };
   return undefined;

@@ -63,10 +63,8 @@ export class UpstreamManager {
       });
     }
     if (cfg.type === 'sse') return new SseTransport(this.name, cfg);
-    let t: StdioTransport | undefined;
-    while ((t = this.warm.shift())) {
-      if (t.alive) break;
-    }
+    let t = this.warm.shift();
+    while (t && !t.alive) t = this.warm.shift();
     if (!t) {
       if (this.live >= cfg.pool.max) {
         throw new GatehouseError(
