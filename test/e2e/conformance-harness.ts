@@ -1,0 +1,212 @@
+/**
+ * Runs the official MCP conformance suite (pinned CLI) against a server URL and
+ * reduces its output to per-scenario verdicts.
+ *
+ * The CLI is run through npx in a fresh temp directory so nothing it writes
+ * lands in the repository; its checks.json files are the source of truth.
+ * A scenario fails when any of its checks has status FAILURE; WARNING and
+ * INFO checks never fail a scenario (same rule as the CLI's own summary).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+/** Pinned so a new suite release cannot change verdicts under us. */
+export const CONFORMANCE_PACKAGE = '@modelcontextprotocol/conformance@0.1.16';
+/** The 0.1.16 CLI requires Node >= 22; npx supplies it without touching the host Node. */
+const NODE_PACKAGE = 'node@22';
+
+/** Whole-suite bound: a full run takes seconds, the first npx download can take a minute or two. */
+const DEFAULT_TIMEOUT_MS = 8 * 60_000;
+/** Keep only the tail of CLI output: enough to explain a crash, bounded in memory. */
+const MAX_CAPTURED_CHARS = 256 * 1024;
+
+export interface ConformanceResult {
+  /** Scenario names whose checks had no FAILURE, sorted. */
+  passed: string[];
+  /** Scenario names with at least one FAILURE check, sorted. */
+  failed: string[];
+  /** Every scenario, mapped to its FAILURE and WARNING checks as `STATUS check-id: message`. */
+  details: Record<string, string[]>;
+}
+
+export interface ConformanceRunOptions {
+  /**
+   * Extra HTTP headers for every request (e.g. an Authorization header for an
+   * authenticating gateway). UNSUPPORTED: conformance 0.1.16 has no option to
+   * pass headers (`conformance server --help` lists only --url, --scenario,
+   * --suite, --expected-failures, --output-dir, --spec-version, --verbose), so
+   * a non-empty value is rejected rather than silently ignored.
+   */
+  headers?: Record<string, string>;
+  /** Kill the CLI after this long. */
+  timeoutMs?: number;
+  /** Suite to run ("all" by default: active plus pending scenarios). */
+  suite?: string;
+}
+
+const CheckSchema = z.looseObject({
+  id: z.string(),
+  status: z.string(),
+  description: z.string().optional(),
+  errorMessage: z.string().optional(),
+});
+const ChecksFileSchema = z.array(CheckSchema);
+type Check = z.infer<typeof CheckSchema>;
+
+/** Result directories are named `server-<scenario>-<ISO timestamp with : and . replaced by ->`. */
+const RESULT_DIR_PATTERN = /^server-(.+)-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z$/;
+/** Summary lines printed by the CLI, e.g. `✗ tools-list: 0 passed, 1 failed`. */
+const SUMMARY_LINE_PATTERN = /^[✓✗] (\S+): \d+ passed, (\d+) failed$/gmu;
+
+export async function runConformanceSuite(
+  url: string,
+  opts: ConformanceRunOptions = {},
+): Promise<ConformanceResult> {
+  if (opts.headers && Object.keys(opts.headers).length > 0) {
+    throw new Error(`custom headers are not supported: ${CONFORMANCE_PACKAGE} has no option to send them`);
+  }
+  const workDir = await mkdtemp(join(tmpdir(), 'gatehouse-conformance-'));
+  try {
+    const resultsDir = join(workDir, 'results');
+    const args = ['-y', '-p', NODE_PACKAGE, '-p', CONFORMANCE_PACKAGE, 'conformance', 'server'];
+    args.push('--url', url, '--suite', opts.suite ?? 'all', '--output-dir', resultsDir);
+    const run = await runCli(args, workDir, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const checks = await readScenarioChecks(resultsDir);
+    const summarized = parseSummary(run.stdout);
+    if (checks.size === 0 && summarized.size === 0) {
+      throw new Error(`conformance cli produced no results (exit ${run.exit}):\n${run.stderr || run.stdout}`);
+    }
+    return toResult(checks, summarized);
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+interface CliRun {
+  exit: string;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Spawns the CLI in its own process group so a timeout can kill npx and the
+ * node@22 child it starts together. A non-zero exit is normal (it means some
+ * scenario failed); only a timeout or spawn error rejects.
+ */
+function runCli(args: string[], cwd: string, timeoutMs: number): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('npx', args, {
+      cwd,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout = keepTail(stdout + chunk.toString('utf8'));
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr = keepTail(stderr + chunk.toString('utf8'));
+    });
+    const timer = setTimeout(() => {
+      killGroup(child.pid);
+      reject(
+        new Error(`conformance cli timed out after ${timeoutMs} ms; output tail:\n${stdout}\n${stderr}`),
+      );
+    }, timeoutMs);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(new Error(`could not start npx: ${error.message}`));
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ exit: signal ?? String(code), stdout, stderr });
+    });
+  });
+}
+
+function keepTail(text: string): string {
+  return text.length > MAX_CAPTURED_CHARS ? text.slice(-MAX_CAPTURED_CHARS) : text;
+}
+
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    // Negative pid = the whole process group started by spawn(detached).
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Reads every `results/server-<scenario>-<ts>/checks.json` into scenario -> checks. */
+async function readScenarioChecks(resultsDir: string): Promise<Map<string, Check[]>> {
+  const byScenario = new Map<string, Check[]>();
+  let entries: string[];
+  try {
+    entries = await readdir(resultsDir);
+  } catch {
+    return byScenario;
+  }
+  for (const entry of entries.sort()) {
+    const scenario = RESULT_DIR_PATTERN.exec(entry)?.[1];
+    if (scenario === undefined) continue;
+    const raw: unknown = JSON.parse(await readFile(join(resultsDir, entry, 'checks.json'), 'utf8'));
+    byScenario.set(scenario, ChecksFileSchema.parse(raw));
+  }
+  return byScenario;
+}
+
+/** scenario -> number of failed checks, from the CLI's `=== SUMMARY ===` block. */
+function parseSummary(stdout: string): Map<string, number> {
+  const summary = new Map<string, number>();
+  for (const match of stdout.matchAll(SUMMARY_LINE_PATTERN)) {
+    const [, scenario, failed] = match;
+    if (scenario !== undefined && failed !== undefined) summary.set(scenario, Number(failed));
+  }
+  return summary;
+}
+
+/**
+ * checks.json decides verdicts; the stdout summary only adds scenarios the
+ * CLI ran but wrote no file for (e.g. it crashed mid-scenario), which count
+ * as failed so they cannot slip through.
+ */
+function toResult(checks: Map<string, Check[]>, summarized: Map<string, number>): ConformanceResult {
+  const details: Record<string, string[]> = {};
+  const failed = new Set<string>();
+  for (const [scenario, scenarioChecks] of checks) {
+    details[scenario] = describeProblems(scenarioChecks);
+    if (scenarioChecks.some((check) => check.status === 'FAILURE')) failed.add(scenario);
+  }
+  for (const [scenario, failedCount] of summarized) {
+    if (checks.has(scenario)) continue;
+    details[scenario] = [`FAILURE results: no checks.json written (summary reported ${failedCount} failed)`];
+    failed.add(scenario);
+  }
+  const all = Object.keys(details).sort();
+  return { passed: all.filter((s) => !failed.has(s)), failed: all.filter((s) => failed.has(s)), details };
+}
+
+function describeProblems(checks: Check[]): string[] {
+  return checks
+    .filter((check) => check.status === 'FAILURE' || check.status === 'WARNING')
+    .map((check) => `${check.status} ${check.id}: ${check.errorMessage ?? check.description ?? ''}`);
+}
+
+/** A short block for logs: counts, then each failing scenario with its failure messages. */
+export function formatSummary(label: string, result: ConformanceResult): string {
+  const total = result.passed.length + result.failed.length;
+  const lines = [`[${label}] conformance: ${result.passed.length}/${total} scenarios passed`];
+  for (const scenario of result.failed) {
+    lines.push(`  FAILED ${scenario}`);
+    for (const problem of result.details[scenario] ?? []) {
+      if (problem.startsWith('FAILURE')) lines.push(`    ${problem}`);
+    }
+  }
+  return lines.join('\n');
+}

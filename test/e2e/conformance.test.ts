@@ -1,0 +1,137 @@
+/**
+ * Conformance parity: the official MCP conformance suite must give the same
+ * verdicts against the fixture server directly and against the same fixture
+ * behind Gatehouse (as a stdio upstream). Any scenario that passes directly
+ * but fails through the gateway is something the gateway broke.
+ *
+ * Scenarios that cannot pass even directly are listed, one name per entry, in
+ * conformance-expected-failures.yaml (absent file = none expected). An entry
+ * that passes, or that names no scenario, fails the test as stale.
+ *
+ * Needs network access the first time (npx fetches node@22 and the CLI).
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { startConformanceFixtureHttp } from '../fixtures/conformance-server.ts';
+import { type ConformanceResult, formatSummary, runConformanceSuite } from './conformance-harness.ts';
+
+const EXPECTED_FAILURES_FILE = fileURLToPath(
+  new URL('./conformance-expected-failures.yaml', import.meta.url),
+);
+const FIXTURE_FILE = fileURLToPath(new URL('../fixtures/conformance-server.ts', import.meta.url));
+/** `--import tsx` is resolved from the process cwd, so the fixture runs from the repo root. */
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Two suite runs plus gateway start-up; generous because the first npx run downloads packages. */
+const TEST_TIMEOUT_MS = 20 * 60_000;
+
+function loadExpectedFailures(): string[] {
+  if (!existsSync(EXPECTED_FAILURES_FILE)) return [];
+  const parsed: unknown = parse(readFileSync(EXPECTED_FAILURES_FILE, 'utf8'));
+  // An empty file parses to null: treat it as an empty list.
+  return z.array(z.string()).parse(parsed ?? []);
+}
+
+async function runDirect(): Promise<ConformanceResult> {
+  const fixture = await startConformanceFixtureHttp();
+  try {
+    return await runConformanceSuite(fixture.url);
+  } finally {
+    await fixture.close();
+  }
+}
+
+async function runThroughGateway(): Promise<ConformanceResult> {
+  // Imported lazily so the direct half still runs (and reports) if the gateway fails to load.
+  const { startGateway } = await import('../../src/index.ts');
+  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-conformance-data-'));
+  try {
+    const gateway = await startGateway({
+      config: {
+        server: { host: '127.0.0.1', port: 0 },
+        // Keep test output readable; warnings and errors still reach stderr.
+        logging: { level: 'warn' },
+        upstreams: {
+          conf: {
+            type: 'stdio',
+            command: process.execPath,
+            // Absolute path: the gateway's working directory is not ours to assume.
+            args: ['--import', 'tsx', FIXTURE_FILE, '--stdio'],
+            cwd: REPO_ROOT,
+            // The suite calls tools and prompts by their bare names.
+            namespace: false,
+          },
+        },
+      },
+      dataDir,
+    });
+    try {
+      return await runConformanceSuite(gateway.url);
+    } finally {
+      await gateway.close();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** Every scenario passes unless listed; every listed entry must be a known, still-failing scenario. */
+function assertMatchesExpectations(result: ConformanceResult, expectedFailures: string[]): void {
+  const known = new Set([...result.passed, ...result.failed]);
+  const stale = expectedFailures.filter((name) => !known.has(name) || result.passed.includes(name));
+  assert.deepEqual(stale, [], `stale expected failure(s) in ${EXPECTED_FAILURES_FILE}: ${stale.join(', ')}`);
+  const unexpected = result.failed.filter((name) => !expectedFailures.includes(name));
+  const explained = unexpected.map((name) => `${name}: ${(result.details[name] ?? []).join(' | ')}`);
+  assert.deepEqual(unexpected, [], `unexpected conformance failures:\n${explained.join('\n')}`);
+}
+
+function verdicts(result: ConformanceResult): Record<string, 'pass' | 'fail'> {
+  const map: Record<string, 'pass' | 'fail'> = {};
+  for (const name of result.passed) map[name] = 'pass';
+  for (const name of result.failed) map[name] = 'fail';
+  return map;
+}
+
+/** Lists each scenario whose verdict differs, with the gateway run's failure details. */
+function describeDivergence(direct: ConformanceResult, gateway: ConformanceResult): string {
+  const directVerdicts = verdicts(direct);
+  const gatewayVerdicts = verdicts(gateway);
+  const names = [...new Set([...Object.keys(directVerdicts), ...Object.keys(gatewayVerdicts)])].sort();
+  return names
+    .filter((name) => directVerdicts[name] !== gatewayVerdicts[name])
+    .map((name) => {
+      const why = (gateway.details[name] ?? []).filter((line) => line.startsWith('FAILURE')).join(' | ');
+      return `${name}: direct=${directVerdicts[name] ?? 'absent'} gateway=${gatewayVerdicts[name] ?? 'absent'} ${why}`;
+    })
+    .join('\n');
+}
+
+test('mcp conformance verdicts are identical direct and through gatehouse', {
+  timeout: TEST_TIMEOUT_MS,
+}, async (t) => {
+  const expectedFailures = loadExpectedFailures();
+  let direct: ConformanceResult | undefined;
+
+  await t.test('fixture over streamable http, direct', async () => {
+    direct = await runDirect();
+    console.log(formatSummary('direct', direct));
+    assertMatchesExpectations(direct, expectedFailures);
+  });
+
+  await t.test('same fixture as a stdio upstream behind gatehouse', async () => {
+    assert.ok(direct, 'direct run produced no result to compare against');
+    const gateway = await runThroughGateway();
+    console.log(formatSummary('gatehouse', gateway));
+    assert.deepEqual(
+      verdicts(gateway),
+      verdicts(direct),
+      `verdicts differ:\n${describeDivergence(direct, gateway)}`,
+    );
+  });
+});
