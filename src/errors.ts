@@ -84,7 +84,7 @@ export const ERRORS = {
     http: 400,
     jsonrpc: JsonRpcCode.InvalidRequest,
     stage: 'check-protocol',
-    description: 'the MCP-Protocol-Version header names a version this gateway does not support',
+    description: 'the mcp-protocol-version header names a version this gateway does not support',
   },
   body_too_large: {
     http: 413,
@@ -108,13 +108,13 @@ export const ERRORS = {
     http: 400,
     jsonrpc: JsonRpcCode.InvalidRequest,
     stage: 'parse-message',
-    description: 'JSON-RPC batches are not allowed in this protocol revision',
+    description: 'batches are not allowed in this protocol revision (removed in 2025-06-18)',
   },
   session_required: {
     http: 400,
     jsonrpc: JsonRpcCode.InvalidRequest,
     stage: 'resolve-session',
-    description: 'the Mcp-Session-Id header is required after initialization',
+    description: 'the mcp-session-id header is required after initialization',
   },
   session_not_found: {
     http: 404,

@@ -74,6 +74,7 @@ function issuesToProblems(
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_key') return `invalid name: ${issue.issues[0]?.message ?? 'not allowed'}`;
   if (issue.code === 'invalid_type') {
     const got = issue.input === undefined ? 'nothing (required key missing)' : typeName(issue.input);
     return `expected ${issue.expected}, got ${got}`;
@@ -100,7 +101,7 @@ export function parseConfig(input: unknown, file?: string): GatehouseConfig {
 /** Parses YAML text and validates it; problems carry line numbers. */
 export function parseConfigYaml(text: string, file?: string): GatehouseConfig {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       doc.errors.map((e) => ({

@@ -13,7 +13,7 @@ const namespaceKey = z
   .boolean()
   .default(true)
   .describe(
-    'Prefix this server\'s tool and prompt names with "<name>__" (and resource and template names with "<name>/"). ' +
+    'Prefix the names of this server\'s tools, prompts, resources and resource templates with "<name>__". ' +
       'At most one upstream may set false; its names are exposed unchanged.',
   );
 
@@ -35,7 +35,7 @@ const stdioUpstream = z
       .record(z.string(), z.string())
       .default({})
       .describe(
-        'Extra environment variables for the process. The gateway environment is not inherited except PATH, HOME, LANG, TMPDIR and NODE_* variables.',
+        'Extra environment variables for the process. The gateway\'s own environment is not inherited, except PATH, HOME, LOGNAME, USER, SHELL, TERM, LANG and TMPDIR.',
       ),
     cwd: z
       .string()
