@@ -50,6 +50,12 @@ export class UpstreamLink {
   ) {
     transport.onmessage = (m) => this.receive(m);
     transport.onclose = (reason) => this.fail(reason);
+    transport.onoversize = (id) => {
+      // T30: answer the request the oversized message was for; if unknown, the stream is unusable.
+      const err = new GatehouseError('result_too_large');
+      if (typeof id === 'number' && this.pending.has(id)) this.settle({ jsonrpc: '2.0', id, error: err.toJsonRpcError() });
+      else void this.close(new GatehouseError('upstream_failed', `upstream ${server} sent an oversized message`));
+    };
   }
 
   get alive(): boolean {

@@ -30,7 +30,6 @@ const ID_PROBE_BYTES = 512;
 export class StdioTransport implements UpstreamTransport {
   onmessage: (msg: JsonRpcMessage) => void = () => {};
   onclose: (reason: GatehouseError) => void = () => {};
-  /** Called when an oversized message is discarded; `id` when it could be recovered. */
   onoversize: (id: string | number | undefined) => void = () => {};
 
   private readonly child: ChildProcess;

@@ -18,6 +18,8 @@ export interface UpstreamTransport {
   onmessage: (msg: JsonRpcMessage) => void;
   /** Called once when the transport ends for a reason other than close(). */
   onclose: (reason: GatehouseError) => void;
+  /** Called when an oversized message was discarded; `id` when it could be recovered (stdio). */
+  onoversize?: (id: string | number | undefined) => void;
   /** Tells the transport that the MCP handshake finished (HTTP opens its GET stream). */
   initialized?(protocolVersion: string): void;
   close(): Promise<void>;
