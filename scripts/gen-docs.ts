@@ -45,10 +45,20 @@ function rows(s: JsonSchema, path: string, out: string[]): void {
   const required = new Set(s.required ?? []);
   for (const [key, prop] of Object.entries(s.properties ?? {})) {
     const p = path ? `${path}.${key}` : key;
-    const def = prop.default !== undefined ? `\`${JSON.stringify(prop.default)}\`` : required.has(key) ? '**required**' : '';
+    const def =
+      prop.default !== undefined
+        ? `\`${JSON.stringify(prop.default)}\``
+        : required.has(key)
+          ? '**required**'
+          : '';
     out.push(`| \`${p}\` | ${typeOf(prop)} | ${def} | ${(prop.description ?? '').replace(/\|/g, '\\|')} |`);
     if (prop.properties) rows(prop, p, out);
-    const variants = prop.oneOf ?? prop.anyOf ?? (typeof prop.additionalProperties === 'object' ? (prop.additionalProperties.oneOf ?? prop.additionalProperties.anyOf) : undefined);
+    const variants =
+      prop.oneOf ??
+      prop.anyOf ??
+      (typeof prop.additionalProperties === 'object'
+        ? (prop.additionalProperties.oneOf ?? prop.additionalProperties.anyOf)
+        : undefined);
     if (variants) {
       for (const v of variants) {
         const kind = v.properties?.type?.const;

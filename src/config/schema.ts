@@ -35,7 +35,7 @@ const stdioUpstream = z
       .record(z.string(), z.string())
       .default({})
       .describe(
-        'Extra environment variables for the process. The gateway\'s own environment is not inherited, except PATH, HOME, LOGNAME, USER, SHELL, TERM, LANG and TMPDIR.',
+        "Extra environment variables for the process. The gateway's own environment is not inherited, except PATH, HOME, LOGNAME, USER, SHELL, TERM, LANG and TMPDIR.",
       ),
     cwd: z
       .string()

@@ -53,8 +53,12 @@ export class UpstreamLink {
     transport.onoversize = (id) => {
       // T30: answer the request the oversized message was for; if unknown, the stream is unusable.
       const err = new GatehouseError('result_too_large');
-      if (typeof id === 'number' && this.pending.has(id)) this.settle({ jsonrpc: '2.0', id, error: err.toJsonRpcError() });
-      else void this.close(new GatehouseError('upstream_failed', `upstream ${server} sent an oversized message`));
+      if (typeof id === 'number' && this.pending.has(id))
+        this.settle({ jsonrpc: '2.0', id, error: err.toJsonRpcError() });
+      else
+        void this.close(
+          new GatehouseError('upstream_failed', `upstream ${server} sent an oversized message`),
+        );
     };
   }
 

@@ -263,7 +263,7 @@ export class Session {
   private toClient(msg: JsonRpcMessage, call: FrontCall | undefined): void {
     const out = this.serialize(msg);
     if (!out.json) return;
-    if (call && call.exchange.open) {
+    if (call?.exchange.open) {
       call.exchange.deliver(out.msg, out.json);
       return;
     }

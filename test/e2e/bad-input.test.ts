@@ -32,8 +32,12 @@ describe('bad input', () => {
     });
   }
 
-  async function errorOf(res: Response): Promise<{ code: number; message: string; data: { gatehouse: string } }> {
-    const body = (await res.json()) as { error: { code: number; message: string; data: { gatehouse: string } } };
+  async function errorOf(
+    res: Response,
+  ): Promise<{ code: number; message: string; data: { gatehouse: string } }> {
+    const body = (await res.json()) as {
+      error: { code: number; message: string; data: { gatehouse: string } };
+    };
     return body.error;
   }
 
@@ -44,12 +48,18 @@ describe('bad input', () => {
     sid = res.headers.get('mcp-session-id') ?? '';
     assert.ok(sid.length >= 22, 'session id carries at least 128 bits');
     await res.json();
-    const ack = await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' });
+    const ack = await post(
+      { jsonrpc: '2.0', method: 'notifications/initialized' },
+      { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' },
+    );
     assert.equal(ack.status, 202);
   });
   after(async () => gw.close());
 
-  const session = (): Record<string, string> => ({ 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' });
+  const session = (): Record<string, string> => ({
+    'mcp-session-id': sid,
+    'mcp-protocol-version': '2025-11-25',
+  });
 
   test('malformed JSON → 400 with JSON-RPC -32700 parse error', async () => {
     const res = await post('{"jsonrpc": "2.0", "id": 1, "method": ', session());
@@ -82,7 +92,10 @@ describe('bad input', () => {
   test('a batch is accepted for a 2025-03-26 session', async () => {
     const init = await post({ ...INIT, params: { ...INIT.params, protocolVersion: '2025-03-26' } });
     const old = init.headers.get('mcp-session-id') ?? '';
-    assert.equal(((await init.json()) as { result: { protocolVersion: string } }).result.protocolVersion, '2025-03-26');
+    assert.equal(
+      ((await init.json()) as { result: { protocolVersion: string } }).result.protocolVersion,
+      '2025-03-26',
+    );
     const res = await post(
       [
         { jsonrpc: '2.0', id: 'a', method: 'ping' },
@@ -96,14 +109,22 @@ describe('bad input', () => {
   });
 
   test('T30 body over limits.maxRequestBytes → 413 body_too_large', async () => {
-    const big = { jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'everything__echo', arguments: { message: 'x'.repeat(100 * 1024) } } };
+    const big = {
+      jsonrpc: '2.0',
+      id: 5,
+      method: 'tools/call',
+      params: { name: 'everything__echo', arguments: { message: 'x'.repeat(100 * 1024) } },
+    };
     const res = await post(big, session());
     assert.equal(res.status, 413);
     assert.equal((await errorOf(res)).data.gatehouse, 'body_too_large');
   });
 
   test('unknown session id → 404 session_not_found', async () => {
-    const res = await post({ jsonrpc: '2.0', id: 6, method: 'tools/list' }, { 'mcp-session-id': 'not-a-session' });
+    const res = await post(
+      { jsonrpc: '2.0', id: 6, method: 'tools/list' },
+      { 'mcp-session-id': 'not-a-session' },
+    );
     assert.equal(res.status, 404);
     assert.equal((await errorOf(res)).data.gatehouse, 'session_not_found');
   });
@@ -114,32 +135,51 @@ describe('bad input', () => {
     assert.equal((await errorOf(res)).data.gatehouse, 'session_required');
   });
 
-  test('unknown tool of a known server → the upstream's own answer, on HTTP 200', async () => {
-    const res = await post({ jsonrpc: '2.0', id: 8, method: 'tools/call', params: { name: 'everything__nope', arguments: {} } }, session());
+  test('unknown tool of a known server → the upstream own answer, on HTTP 200', async () => {
+    const res = await post(
+      { jsonrpc: '2.0', id: 8, method: 'tools/call', params: { name: 'everything__nope', arguments: {} } },
+      session(),
+    );
     assert.equal(res.status, 200);
-    const body = (await res.json()) as { id: number; error?: { code: number }; result?: { isError?: boolean } };
+    const body = (await res.json()) as {
+      id: number;
+      error?: { code: number };
+      result?: { isError?: boolean };
+    };
     assert.equal(body.id, 8);
     assert.ok(body.error !== undefined || body.result?.isError === true, JSON.stringify(body));
   });
 
   test('T29 a tool of an unconfigured server is never routed', async () => {
-    const res = await post({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'evil__steal', arguments: {} } }, session());
+    const res = await post(
+      { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'evil__steal', arguments: {} } },
+      session(),
+    );
     const body = (await res.json()) as { error: { code: number; data: { gatehouse: string } } };
     assert.equal(body.error.data.gatehouse, 'unknown_tool');
     assert.equal(body.error.code, -32602);
   });
 
   test('unsupported MCP-Protocol-Version → 400', async () => {
-    const res = await post({ jsonrpc: '2.0', id: 10, method: 'ping' }, { ...session(), 'mcp-protocol-version': '1999-01-01' });
+    const res = await post(
+      { jsonrpc: '2.0', id: 10, method: 'ping' },
+      { ...session(), 'mcp-protocol-version': '1999-01-01' },
+    );
     assert.equal(res.status, 400);
     assert.equal((await errorOf(res)).data.gatehouse, 'unsupported_protocol_version');
   });
 
   test('T12 foreign Origin → 403 (DNS rebinding), before the session is even looked up', async () => {
-    const res = await post({ jsonrpc: '2.0', id: 11, method: 'ping' }, { ...session(), origin: 'https://evil.example' });
+    const res = await post(
+      { jsonrpc: '2.0', id: 11, method: 'ping' },
+      { ...session(), origin: 'https://evil.example' },
+    );
     assert.equal(res.status, 403);
     assert.equal((await errorOf(res)).data.gatehouse, 'origin_forbidden');
-    const other = await post({ jsonrpc: '2.0', id: 11, method: 'ping' }, { ...session(), origin: 'http://localhost:1' });
+    const other = await post(
+      { jsonrpc: '2.0', id: 11, method: 'ping' },
+      { ...session(), origin: 'http://localhost:1' },
+    );
     assert.equal(other.status, 403, 'another local port is a foreign origin');
     const own = await post({ jsonrpc: '2.0', id: 12, method: 'ping' }, { ...session(), origin: gw.origin });
     assert.equal(own.status, 200);
@@ -148,10 +188,14 @@ describe('bad input', () => {
   test('T12 foreign Host → 403 host_forbidden', async () => {
     const { request } = await import('node:http');
     const status = await new Promise<number>((resolve, reject) => {
-      const req = request(gw.url, { method: 'POST', headers: { ...HEADERS, ...session(), host: 'evil.example' } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = request(
+        gw.url,
+        { method: 'POST', headers: { ...HEADERS, ...session(), host: 'evil.example' } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.once('error', reject);
       req.end(JSON.stringify({ jsonrpc: '2.0', id: 13, method: 'ping' }));
     });
@@ -159,7 +203,11 @@ describe('bad input', () => {
   });
 
   test('wrong Accept → 406, wrong Content-Type → 415, other methods → 405', async () => {
-    assert.equal((await post({ jsonrpc: '2.0', id: 14, method: 'ping' }, { ...session(), accept: 'application/json' })).status, 406);
+    assert.equal(
+      (await post({ jsonrpc: '2.0', id: 14, method: 'ping' }, { ...session(), accept: 'application/json' }))
+        .status,
+      406,
+    );
     assert.equal((await post('x', { ...session(), 'content-type': 'text/plain' })).status, 415);
     const put = await fetch(gw.url, { method: 'PUT' });
     assert.equal(put.status, 405);
@@ -184,7 +232,10 @@ describe('bad input', () => {
     ctrl.abort();
     const del = await fetch(gw.url, { method: 'DELETE', headers: h });
     assert.equal(del.status, 200);
-    assert.equal((await post({ jsonrpc: '2.0', id: 15, method: 'ping' }, { 'mcp-session-id': s })).status, 404);
+    assert.equal(
+      (await post({ jsonrpc: '2.0', id: 15, method: 'ping' }, { 'mcp-session-id': s })).status,
+      404,
+    );
   });
 
   test('after all of the above, a real client is still served', async () => {

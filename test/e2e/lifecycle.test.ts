@@ -21,7 +21,9 @@ describe('misbehaving upstreams', () => {
   before(async () => {
     gw = await startTestGateway({
       limits: { callTimeoutMs: 1500, maxResultBytes: 256 * 1024 },
-      upstreams: { bad: { type: 'stdio', command: process.execPath, args: ['--import', 'tsx', FIXTURE], cwd: ROOT } },
+      upstreams: {
+        bad: { type: 'stdio', command: process.execPath, args: ['--import', 'tsx', FIXTURE], cwd: ROOT },
+      },
     });
   });
   after(async () => gw.close());
@@ -40,20 +42,28 @@ describe('misbehaving upstreams', () => {
 
   test('an upstream that hangs gets a timeout error and a notifications/cancelled', async () => {
     const client = await connectClient(gw.url);
-    await assert.rejects(client.callTool({ name: 'bad__hang', arguments: {} }), /did not answer tools\/call within 1500 ms/);
-    const cancelled = JSON.parse(text(await client.callTool({ name: 'bad__cancelled', arguments: {} }))) as string[];
+    await assert.rejects(
+      client.callTool({ name: 'bad__hang', arguments: {} }),
+      /did not answer tools\/call within 1500 ms/,
+    );
+    const cancelled = JSON.parse(
+      text(await client.callTool({ name: 'bad__cancelled', arguments: {} })),
+    ) as string[];
     assert.equal(cancelled.length, 1, 'the upstream saw the cancellation');
     await client.close();
   });
 
   test('T30 a result over limits.maxResultBytes becomes result_too_large; the process and session survive', async () => {
     const client = await connectClient(gw.url);
-    await assert.rejects(client.callTool({ name: 'bad__big', arguments: { bytes: 1024 * 1024 } }), /exceeds limits.maxResultBytes/);
+    await assert.rejects(
+      client.callTool({ name: 'bad__big', arguments: { bytes: 1024 * 1024 } }),
+      /exceeds limits.maxResultBytes/,
+    );
     assert.equal(text(await client.callTool({ name: 'bad__big', arguments: { bytes: 10 } })), 'x'.repeat(10));
     await client.close();
   });
 
-  test('a client cancellation reaches the upstream with the upstream\'s request id', async () => {
+  test("a client cancellation reaches the upstream with the upstream's request id", async () => {
     const client = await connectClient(gw.url);
     const ctrl = new AbortController();
     const call = client.callTool({ name: 'bad__hang', arguments: {} }, undefined, { signal: ctrl.signal });
@@ -61,7 +71,9 @@ describe('misbehaving upstreams', () => {
     ctrl.abort('user gave up');
     await assert.rejects(call);
     await new Promise((r) => setTimeout(r, 200));
-    const cancelled = JSON.parse(text(await client.callTool({ name: 'bad__cancelled', arguments: {} }))) as string[];
+    const cancelled = JSON.parse(
+      text(await client.callTool({ name: 'bad__cancelled', arguments: {} })),
+    ) as string[];
     assert.equal(cancelled.length, 1);
     await client.close();
   });
@@ -74,9 +86,13 @@ test('SIGTERM drains in-flight calls and exits 0', async () => {
     cfg,
     `limits:\n  drainTimeoutMs: 1000\nupstreams:\n  bad:\n    type: stdio\n    command: ${JSON.stringify(process.execPath)}\n    args: ["--import", "tsx", ${JSON.stringify(FIXTURE)}]\n    cwd: ${JSON.stringify(ROOT)}\n`,
   );
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'start', '--config', cfg, '--port', '0', '--data-dir', dir], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'start', '--config', cfg, '--port', '0', '--data-dir', dir],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (c: Buffer) => {

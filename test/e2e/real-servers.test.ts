@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
@@ -16,7 +17,6 @@ import {
   LoggingMessageNotificationSchema,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
-import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { demoConfig } from '../../src/demo.ts';
 import { connectClient, nodeServer, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
@@ -42,8 +42,14 @@ describe('server-everything over stdio (the demo upstream)', () => {
     const tools = await client.listTools();
     const names = tools.tools.map((t) => t.name);
     assert.ok(names.includes('everything__echo'), names.join(','));
-    assert.ok(names.every((n) => /^[A-Za-z0-9_.-]{1,128}$/.test(n)), 'names stay within the MCP tool-name charset');
-    assert.equal(text(await client.callTool({ name: 'everything__echo', arguments: { message: 'hi' } })), 'Echo: hi');
+    assert.ok(
+      names.every((n) => /^[A-Za-z0-9_.-]{1,128}$/.test(n)),
+      'names stay within the MCP tool-name charset',
+    );
+    assert.equal(
+      text(await client.callTool({ name: 'everything__echo', arguments: { message: 'hi' } })),
+      'Echo: hi',
+    );
     const sum = await client.callTool({ name: 'everything__get-sum', arguments: { a: 2, b: 3 } });
     assert.match(text(sum), /5/);
 
@@ -98,17 +104,25 @@ describe('server-everything over stdio (the demo upstream)', () => {
           action: 'accept',
           content: { name: 'Ada Lovelace', email: 'ada@example.com' },
         }));
-        c.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: [{ uri: 'file:///tmp/root-a', name: 'root-a' }] }));
+        c.setRequestHandler(ListRootsRequestSchema, async () => ({
+          roots: [{ uri: 'file:///tmp/root-a', name: 'root-a' }],
+        }));
       },
     });
     const names = (await client.listTools()).tools.map((t) => t.name);
-    assert.ok(names.includes('everything__trigger-sampling-request'), 'the upstream saw the client capabilities');
+    assert.ok(
+      names.includes('everything__trigger-sampling-request'),
+      'the upstream saw the client capabilities',
+    );
     const sampled = await client.callTool({
       name: 'everything__trigger-sampling-request',
       arguments: { prompt: 'hello', maxTokens: 10 },
     });
     assert.match(text(sampled), /sampled: .*hello/);
-    const elicited = await client.callTool({ name: 'everything__trigger-elicitation-request', arguments: {} });
+    const elicited = await client.callTool({
+      name: 'everything__trigger-elicitation-request',
+      arguments: {},
+    });
     assert.match(text(elicited), /Ada Lovelace/);
     const roots = await client.callTool({ name: 'everything__get-roots-list', arguments: {} });
     assert.match(text(roots), /root-a/);
@@ -154,7 +168,11 @@ describe('server-filesystem and server-memory federated behind one endpoint', ()
     gw = await startTestGateway({
       upstreams: {
         fs: { type: 'stdio', ...nodeServer(FILESYSTEM, dir) },
-        memory: { type: 'stdio', ...nodeServer(MEMORY), env: { MEMORY_FILE_PATH: join(dir, 'memory.jsonl') } },
+        memory: {
+          type: 'stdio',
+          ...nodeServer(MEMORY),
+          env: { MEMORY_FILE_PATH: join(dir, 'memory.jsonl') },
+        },
         everything: { type: 'stdio', ...nodeServer(EVERYTHING, 'stdio') },
       },
     });
@@ -173,13 +191,23 @@ describe('server-filesystem and server-memory federated behind one endpoint', ()
       names.push(...page.tools.map((t) => t.name));
       cursor = page.nextCursor;
     } while (cursor);
-    for (const n of ['fs__read_text_file', 'memory__create_entities', 'everything__echo']) assert.ok(names.includes(n), n);
+    for (const n of ['fs__read_text_file', 'memory__create_entities', 'everything__echo'])
+      assert.ok(names.includes(n), n);
 
-    const read = await client.callTool({ name: 'fs__read_text_file', arguments: { path: join(dir, 'hello.txt') } });
+    const read = await client.callTool({
+      name: 'fs__read_text_file',
+      arguments: { path: join(dir, 'hello.txt') },
+    });
     assert.match(text(read), /hello from disk/);
-    await client.callTool({ name: 'fs__write_file', arguments: { path: join(dir, 'out.txt'), content: 'written via gatehouse' } });
+    await client.callTool({
+      name: 'fs__write_file',
+      arguments: { path: join(dir, 'out.txt'), content: 'written via gatehouse' },
+    });
     assert.equal(readFileSync(join(dir, 'out.txt'), 'utf8'), 'written via gatehouse');
-    const outside = await client.callTool({ name: 'fs__read_text_file', arguments: { path: '/etc/hostname' } });
+    const outside = await client.callTool({
+      name: 'fs__read_text_file',
+      arguments: { path: '/etc/hostname' },
+    });
     assert.equal(outside.isError, true, 'the upstream keeps enforcing its own sandbox');
 
     await client.callTool({
@@ -193,9 +221,15 @@ describe('server-filesystem and server-memory federated behind one endpoint', ()
 
   test('an unknown tool name is a precise JSON-RPC error and the session keeps working', async () => {
     const client = await connectClient(gw.url);
-    await assert.rejects(client.callTool({ name: 'nosuch__tool', arguments: {} }), /tool `nosuch__tool` not found/);
+    await assert.rejects(
+      client.callTool({ name: 'nosuch__tool', arguments: {} }),
+      /tool `nosuch__tool` not found/,
+    );
     await assert.rejects(client.callTool({ name: 'fs__', arguments: {} }), /not found/);
-    assert.match(text(await client.callTool({ name: 'everything__echo', arguments: { message: 'still here' } })), /still here/);
+    assert.match(
+      text(await client.callTool({ name: 'everything__echo', arguments: { message: 'still here' } })),
+      /still here/,
+    );
     await client.close();
   });
 });
@@ -218,7 +252,9 @@ describe('HTTP upstream (server-everything over Streamable HTTP)', () => {
         }
       });
     });
-    gw = await startTestGateway({ upstreams: { web: { type: 'http', url: `http://127.0.0.1:${port}/mcp` } } });
+    gw = await startTestGateway({
+      upstreams: { web: { type: 'http', url: `http://127.0.0.1:${port}/mcp` } },
+    });
   });
   after(async () => {
     await gw.close();
@@ -231,7 +267,10 @@ describe('HTTP upstream (server-everything over Streamable HTTP)', () => {
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
       changed++;
     });
-    assert.equal(text(await client.callTool({ name: 'web__echo', arguments: { message: 'over http' } })), 'Echo: over http');
+    assert.equal(
+      text(await client.callTool({ name: 'web__echo', arguments: { message: 'over http' } })),
+      'Echo: over http',
+    );
     const seen: number[] = [];
     await client.callTool(
       { name: 'web__trigger-long-running-operation', arguments: { duration: 0.2, steps: 2 } },

@@ -17,8 +17,19 @@ function checkConfig(yaml: string): { status: number | null; stdout: string; std
   return { status: r.status, stdout: r.stdout, stderr: r.stderr.replaceAll(file, 'FILE') };
 }
 
-test('check-config rejects a typo\'d key and a wrong type, naming both with path and line', () => {
-  const r = checkConfig(['server:', '  port: "eight"', 'upstreams:', '  demo:', '    type: stdio', '    comand: npx', '    command: npx', ''].join('\n'));
+test("check-config rejects a typo'd key and a wrong type, naming both with path and line", () => {
+  const r = checkConfig(
+    [
+      'server:',
+      '  port: "eight"',
+      'upstreams:',
+      '  demo:',
+      '    type: stdio',
+      '    comand: npx',
+      '    command: npx',
+      '',
+    ].join('\n'),
+  );
   assert.equal(r.status, 1);
   const lines = r.stderr.trim().split('\n');
   assert.ok(lines.includes('FILE:2: server.port: expected number, got string'), r.stderr);
@@ -34,7 +45,10 @@ test('check-config accepts a valid file with exit 0', () => {
 
 test('an unknown upstream type, a bad URL and a missing required key are each named', () => {
   try {
-    parseConfigYaml('upstreams:\n  a:\n    type: htp\n  b:\n    type: http\n    url: ftp://x\n  c:\n    type: stdio\n', 'f.yaml');
+    parseConfigYaml(
+      'upstreams:\n  a:\n    type: htp\n  b:\n    type: http\n    url: ftp://x\n  c:\n    type: stdio\n',
+      'f.yaml',
+    );
     assert.fail('expected ConfigError');
   } catch (e) {
     assert.ok(e instanceof ConfigError);
@@ -47,14 +61,26 @@ test('an unknown upstream type, a bad URL and a missing required key are each na
 });
 
 test('YAML syntax errors and duplicate keys are reported with a line', () => {
-  assert.throws(() => parseConfigYaml('upstreams:\n  a: [\n'), (e: unknown) => e instanceof ConfigError && e.problems[0]?.line !== undefined);
+  assert.throws(
+    () => parseConfigYaml('upstreams:\n  a: [\n'),
+    (e: unknown) => e instanceof ConfigError && e.problems[0]?.line !== undefined,
+  );
   assert.throws(() => parseConfigYaml('upstreams: {}\nupstreams: {}\n'), ConfigError);
 });
 
 test('upstream names are restricted so that namespaced tool names stay unambiguous', () => {
-  assert.throws(() => parseConfig({ upstreams: { 'bad__name': { type: 'http', url: 'http://x/mcp' } } }), /letters, digits/);
   assert.throws(
-    () => parseConfig({ upstreams: { a: { type: 'http', url: 'http://x/mcp', namespace: false }, b: { type: 'http', url: 'http://y/mcp', namespace: false } } }),
+    () => parseConfig({ upstreams: { bad__name: { type: 'http', url: 'http://x/mcp' } } }),
+    /letters, digits/,
+  );
+  assert.throws(
+    () =>
+      parseConfig({
+        upstreams: {
+          a: { type: 'http', url: 'http://x/mcp', namespace: false },
+          b: { type: 'http', url: 'http://y/mcp', namespace: false },
+        },
+      }),
     /at most one upstream may set namespace: false/,
   );
 });

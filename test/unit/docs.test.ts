@@ -6,11 +6,19 @@ import { configDoc, errorsDoc } from '../../scripts/gen-docs.ts';
 import { ERRORS } from '../../src/errors.ts';
 
 test('docs/config.md matches the config schema', () => {
-  assert.equal(readFileSync(new URL('../../docs/config.md', import.meta.url), 'utf8'), configDoc(), 'run `npm run docs`');
+  assert.equal(
+    readFileSync(new URL('../../docs/config.md', import.meta.url), 'utf8'),
+    configDoc(),
+    'run `npm run docs`',
+  );
 });
 
 test('docs/errors.md matches the error table', () => {
-  assert.equal(readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8'), errorsDoc(), 'run `npm run docs`');
+  assert.equal(
+    readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8'),
+    errorsDoc(),
+    'run `npm run docs`',
+  );
 });
 
 test('every error code maps to a distinct meaning and a valid HTTP status and JSON-RPC code', () => {

@@ -1,0 +1,9 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteStorage } from '../../src/storage/sqlite.ts';
+import { storageContract } from './contract.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'gatehouse-sqlite-'));
+storageContract('sqlite (file, WAL)', async () => new SqliteStorage(join(dir, 'contract.db')));
+storageContract('sqlite (memory)', async () => new SqliteStorage(':memory:'));
