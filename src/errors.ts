@@ -55,6 +55,33 @@ export const ERRORS = {
     stage: 'check-origin',
     description: 'the Host header names a host that is not allowed',
   },
+  unauthorized: {
+    http: 401,
+    jsonrpc: JsonRpcCode.InvalidRequest,
+    stage: 'authenticate',
+    description:
+      'authentication required: send an access token issued for this gateway (Authorization: Bearer)',
+  },
+  invalid_token: {
+    http: 401,
+    jsonrpc: JsonRpcCode.InvalidRequest,
+    stage: 'authenticate',
+    description: 'the access token is invalid, expired, or not issued for this gateway',
+  },
+  auth_unavailable: {
+    http: 503,
+    jsonrpc: JsonRpcCode.InternalError,
+    stage: 'authenticate',
+    description:
+      'tokens cannot be validated right now (signing keys or introspection unreachable); request refused',
+  },
+  insufficient_scope: {
+    http: 403,
+    jsonrpc: JsonRpcCode.InvalidRequest,
+    stage: 'check-scope',
+    description:
+      'the access token lacks a scope this request needs; obtain a token with the scopes in WWW-Authenticate',
+  },
   method_not_allowed: {
     http: 405,
     jsonrpc: JsonRpcCode.InvalidRequest,
@@ -239,13 +266,20 @@ export class GatehouseError extends Error {
   readonly data: Record<string, unknown> | undefined;
   /** The pipeline stage that produced the error (for logs). */
   stage: string | undefined;
+  /** HTTP headers that go with a transport-level answer (e.g. WWW-Authenticate). */
+  readonly headers: Record<string, string> | undefined;
 
-  constructor(code: ErrorCode, message?: string, opts?: { detail?: string; data?: Record<string, unknown> }) {
+  constructor(
+    code: ErrorCode,
+    message?: string,
+    opts?: { detail?: string; data?: Record<string, unknown>; headers?: Record<string, string> },
+  ) {
     super(message ?? ERRORS[code].description);
     this.name = 'GatehouseError';
     this.code = code;
     this.detail = opts?.detail;
     this.data = opts?.data;
+    this.headers = opts?.headers;
   }
 
   get httpStatus(): number {

@@ -6,7 +6,8 @@
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { parseConfig } from './config/load.ts';
+import { ResourceServer } from './auth/resource-server.ts';
+import { ConfigError, parseConfig } from './config/load.ts';
 import type { GatehouseConfig, GatehouseConfigInput } from './config/schema.ts';
 import { createHttpServer } from './http/server.ts';
 import { createLogger } from './log.ts';
@@ -63,7 +64,31 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const registry = new SessionRegistry(config, storage, log);
   const allowedHosts = new Set<string>();
   const allowedOrigins = new Set<string>();
-  const parts: GatewayParts = { config, registry, router, log, allowedHosts, allowedOrigins };
+  if (config.auth.mode === 'none' && !isLoopback(config.server.host)) {
+    throw new ConfigError([
+      {
+        path: 'auth.mode',
+        line: undefined,
+        message: 'auth.mode none is only allowed when server.host is a loopback address',
+      },
+    ]);
+  }
+  // INVARIANT: fail closed until the real resource server is in place (it needs the bound port).
+  const parts: GatewayParts = {
+    config,
+    registry,
+    router,
+    log,
+    allowedHosts,
+    allowedOrigins,
+    auth: new ResourceServer({
+      ...authBase(config),
+      mode: 'external',
+      resource: 'http://127.0.0.1/mcp',
+      authorizationServers: [],
+      verifier: undefined,
+    }),
+  };
   const server = createHttpServer(parts, {
     ready: async () => {
       const entries = await Promise.all([...managers].map(async ([n, m]) => [n, await m.ready()] as const));
@@ -92,6 +117,10 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
 
   const hostForUrl = bind === '0.0.0.0' || bind === '[::]' ? '127.0.0.1' : bind;
   const origin = `http://${hostForUrl}:${port}`;
+  const publicBase = (config.server.publicUrl ?? origin).replace(/\/$/, '');
+  parts.auth = await createResourceServer(config, `${publicBase}/mcp`, log);
+  if (config.auth.mode === 'none')
+    log.warn('auth.mode is none: the gateway accepts unauthenticated requests (development only)');
   log.info({ url: `${origin}/mcp`, upstreams: [...managers.keys()] }, 'gatehouse listening');
 
   let closing: Promise<void> | undefined;
@@ -110,4 +139,38 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     return closing;
   };
   return { url: `${origin}/mcp`, origin, port, config, parts, managers, close };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+function authBase(config: GatehouseConfig): { requiredScopes: string[]; toolScopes: Record<string, string> } {
+  return { requiredScopes: config.auth.requiredScopes, toolScopes: config.auth.toolScopes };
+}
+
+/** The resource server for the configured mode. */
+async function createResourceServer(
+  config: GatehouseConfig,
+  resource: string,
+  _log: Logger,
+): Promise<ResourceServer> {
+  const auth = config.auth;
+  if (auth.mode === 'none') {
+    return new ResourceServer({
+      ...authBase(config),
+      mode: 'none',
+      resource,
+      authorizationServers: [],
+      verifier: undefined,
+    });
+  }
+  // Wired with the token verifier and the embedded authorization server (identity issue).
+  return new ResourceServer({
+    ...authBase(config),
+    mode: auth.mode,
+    resource,
+    authorizationServers: [],
+    verifier: undefined,
+  });
 }

@@ -21,6 +21,14 @@ export function createHttpServer(gw: GatewayParts, hooks: HttpServerHooks): http
   const server = http.createServer((req, res) => {
     const path = req.url?.split('?', 1)[0];
     if (path === '/mcp') return handleMcp(gw, req, res);
+    if (path?.startsWith('/.well-known/oauth-protected-resource') && gw.auth.mode !== 'none') {
+      // RFC 9728 §3: path-inserted form for /mcp and the root form both describe the one resource.
+      if (path === '/.well-known/oauth-protected-resource' || gw.auth.metadataUrl.endsWith(path)) {
+        if (req.method !== 'GET') return sendError(res, new GatehouseError('method_not_allowed'), null);
+        res.setHeader('access-control-allow-origin', '*');
+        return sendJson(res, 200, gw.auth.metadata());
+      }
+    }
     if (path === '/healthz' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
     if (path === '/readyz' && req.method === 'GET') {
       void hooks.ready().then((upstreams) => {
@@ -50,6 +58,7 @@ function handleMcp(gw: GatewayParts, req: IncomingMessage, res: ServerResponse):
     messages: [],
     isBatch: false,
     session: undefined,
+    principal: undefined,
   };
   let stages = REQUEST_STAGES;
   let then: (ctx: HttpContext) => void;
@@ -93,7 +102,10 @@ function finish(ctx: HttpContext, out: Outcome, then: (ctx: HttpContext) => void
 
 function logReject(ctx: HttpContext, e: GatehouseError): void {
   const level = e.httpStatus >= 500 ? 'error' : 'info';
-  ctx.log[level]({ requestId: ctx.requestId, code: e.code, stage: e.stage, detail: e.detail }, e.message);
+  ctx.log[level](
+    { requestId: ctx.requestId, session: ctx.session?.id, code: e.code, stage: e.stage, detail: e.detail },
+    e.message,
+  );
 }
 
 function handlePost(ctx: HttpContext): void {
@@ -208,5 +220,6 @@ export function sendError(res: ServerResponse, e: GatehouseError, id: JsonRpcId 
     res.end();
     return;
   }
+  if (e.headers) for (const [k, v] of Object.entries(e.headers)) res.setHeader(k, v);
   sendJson(res, e.httpStatus, errorResponse(id, e.toJsonRpcError()));
 }

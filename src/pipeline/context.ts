@@ -4,6 +4,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { Principal } from '../auth/principal.ts';
+import type { ResourceServer } from '../auth/resource-server.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import type { GatehouseError } from '../errors.ts';
 import type { PostExchange } from '../http/exchange.ts';
@@ -19,6 +21,8 @@ export interface GatewayParts {
   readonly registry: SessionRegistry;
   readonly router: Router;
   readonly log: Logger;
+  /** Set once the listener knows its public URL; until then every request fails closed. */
+  auth: ResourceServer;
   /** Host header values accepted (lower-case, with and without port). */
   readonly allowedHosts: ReadonlySet<string>;
   /** Origin header values accepted (exact). */
@@ -38,6 +42,8 @@ export interface HttpContext {
   messages: Classified[];
   isBatch: boolean;
   session: Session | undefined;
+  /** Who is calling (set by authenticate). */
+  principal: Principal | undefined;
 }
 
 /** How a routed request is served. */

@@ -4,8 +4,10 @@
  * lease-credential, check-definitions, sanitize-result, record-audit) slot
  * into these tables; see docs/architecture.md.
  */
+import { authenticate } from '../stages/authenticate.ts';
 import { checkOrigin } from '../stages/check-origin.ts';
 import { checkProtocol } from '../stages/check-protocol.ts';
+import { checkScope } from '../stages/check-scope.ts';
 import { forwardMessage } from '../stages/forward-message.ts';
 import { parseMessage } from '../stages/parse-message.ts';
 import { readBody } from '../stages/read-body.ts';
@@ -17,18 +19,23 @@ import type { HttpContext, MessageContext, Stage } from './context.ts';
 export const REQUEST_STAGES: readonly Stage<HttpContext>[] = [
   // ORDER: origin/host first: a rebinding page learns nothing, not even whether a session exists.
   { name: 'check-origin', run: checkOrigin },
+  // ORDER: authentication before anything else reveals state (sessions, methods) or costs (body reading).
+  { name: 'authenticate', run: authenticate },
   // ORDER: cheap header checks before reading a body.
   { name: 'check-protocol', run: checkProtocol },
   // ORDER: the size cap applies before any parsing.
   { name: 'read-body', run: readBody },
   { name: 'parse-message', run: parseMessage },
-  // ORDER: needs the parsed body (initialize creates the session).
+  // ORDER: needs the parsed body (initialize creates the session) and the principal (sessions are bound to it).
   { name: 'resolve-session', run: resolveSession },
+  // ORDER: needs the parsed body (scope per method and tool); an HTTP 403 so clients can step up.
+  { name: 'check-scope', run: checkScope },
 ];
 
 /** GET (standalone stream) and DELETE (end session) share the header stages. */
 export const STREAM_STAGES: readonly Stage<HttpContext>[] = [
   { name: 'check-origin', run: checkOrigin },
+  { name: 'authenticate', run: authenticate },
   { name: 'check-protocol', run: checkProtocol },
   { name: 'resolve-session', run: resolveSession },
 ];

@@ -3,6 +3,7 @@
  * durable session record in storage.
  */
 import type { Logger } from 'pino';
+import type { Principal } from '../auth/principal.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import { GatehouseError } from '../errors.ts';
 import type { ProtocolVersion } from '../protocol/versions.ts';
@@ -33,12 +34,12 @@ export class SessionRegistry {
     return this.sessions.values();
   }
 
-  create(version: ProtocolVersion): Session | GatehouseError {
+  create(version: ProtocolVersion, principal: Principal): Session | GatehouseError {
     if (!this.accepting) return new GatehouseError('shutting_down');
     if (this.sessions.size >= this.config.limits.maxSessions) {
       return new GatehouseError('capacity_exceeded', 'the gateway has reached limits.maxSessions');
     }
-    const session = new Session(version, this.log, this.config.limits.maxResultBytes);
+    const session = new Session(version, principal, this.log, this.config.limits.maxResultBytes);
     this.sessions.set(session.id, session);
     return session;
   }

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { type Principal, principalKey } from '../auth/principal.ts';
 import { GatehouseError } from '../errors.ts';
 import { PostExchange } from '../http/exchange.ts';
 import { SseStream } from '../http/sse.ts';
@@ -75,12 +76,17 @@ export class Session {
   /** The standalone stream (GET) for messages unrelated to any request; queues while no GET is open. */
   readonly standalone: SseStream;
 
+  /** The principal that created the session; the session is bound to it. */
+  readonly principalKey: string;
+
   constructor(
     protocolVersion: ProtocolVersion,
+    readonly principal: Principal,
     readonly log: Logger,
     private readonly maxResultBytes: number,
   ) {
     this.protocolVersion = protocolVersion;
+    this.principalKey = principalKey(principal);
     this.standalone = this.newStream('g');
   }
 

@@ -1,3 +1,5 @@
+import { principalKey } from '../auth/principal.ts';
+import { ANONYMOUS } from '../auth/resource-server.ts';
 import { GatehouseError } from '../errors.ts';
 import type { HttpContext, Outcome } from '../pipeline/context.ts';
 import { allowsBatch } from '../protocol/versions.ts';
@@ -17,7 +19,7 @@ export function resolveSession(ctx: HttpContext): Outcome {
     if (ctx.isBatch) return new GatehouseError('invalid_request', 'initialize must not be part of a batch');
     const first = ctx.messages[0];
     const requested = first?.kind === 'request' ? first.msg.params?.protocolVersion : undefined;
-    const created = ctx.gw.registry.create(ctx.gw.router.negotiate(requested));
+    const created = ctx.gw.registry.create(ctx.gw.router.negotiate(requested), ctx.principal ?? ANONYMOUS);
     if (created instanceof GatehouseError) return created;
     ctx.session = created;
     return undefined;
@@ -25,9 +27,14 @@ export function resolveSession(ctx: HttpContext): Outcome {
   if (typeof sid !== 'string' || sid.length === 0) return new GatehouseError('session_required');
   const session = ctx.gw.registry.get(sid);
   if (!session) return new GatehouseError('session_not_found');
+  // T10-11: a session never authenticates anything; presented by another principal it does not exist.
+  if (session.principalKey !== principalKey(ctx.principal ?? ANONYMOUS)) {
+    return new GatehouseError('session_not_found', undefined, {
+      detail: 'session id presented by another principal',
+    });
+  }
   session.lastSeen = Date.now();
   ctx.session = session;
-  ctx.log = ctx.log.child({ session: session.id });
   if (ctx.isBatch && !allowsBatch(ctx.headerVersion ?? session.protocolVersion)) {
     return new GatehouseError('batch_not_supported');
   }

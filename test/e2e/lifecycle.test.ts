@@ -84,7 +84,7 @@ test('SIGTERM drains in-flight calls and exits 0', async () => {
   const cfg = join(dir, 'gatehouse.yaml');
   writeFileSync(
     cfg,
-    `limits:\n  drainTimeoutMs: 1000\nupstreams:\n  bad:\n    type: stdio\n    command: ${JSON.stringify(process.execPath)}\n    args: ["--import", "tsx", ${JSON.stringify(FIXTURE)}]\n    cwd: ${JSON.stringify(ROOT)}\n`,
+    `auth:\n  mode: none\nlimits:\n  drainTimeoutMs: 1000\nupstreams:\n  bad:\n    type: stdio\n    command: ${JSON.stringify(process.execPath)}\n    args: ["--import", "tsx", ${JSON.stringify(FIXTURE)}]\n    cwd: ${JSON.stringify(ROOT)}\n`,
   );
   const child = spawn(
     process.execPath,

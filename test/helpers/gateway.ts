@@ -17,7 +17,8 @@ export async function startTestGateway(config: GatehouseConfigInput): Promise<Te
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
   const level = process.env.GATEHOUSE_TEST_LOG ?? 'silent';
   const gw = await startGateway({
-    config: { ...config, server: { host: '127.0.0.1', port: 0, ...config.server } },
+    // Tests that are not about identity run without it; identity tests pass their own auth config.
+    config: { auth: { mode: 'none' }, ...config, server: { host: '127.0.0.1', port: 0, ...config.server } },
     dataDir,
     logger: pino({ level }, pino.destination(2)),
   });

@@ -101,4 +101,86 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
     assert.ok(await s.sessions.get(outside.id), 'the outside write was not rolled back with the transaction');
     await s.close();
   });
+
+  test(`${name}: oauth models are upserted, found by id, uid and user code, and destroyed`, async () => {
+    const s = await open();
+    const future = Date.now() + 60_000;
+    await s.oauth.upsert('Interaction', 'i1', { a: 1 }, future, undefined, undefined, 'uid-1');
+    await s.oauth.upsert('DeviceCode', 'd1', { b: 2 }, future, 'g1', 'UC-1');
+    assert.deepEqual(await s.oauth.find('Interaction', 'i1'), { a: 1 });
+    assert.equal(await s.oauth.find('Session', 'i1'), undefined, 'models are separate namespaces');
+    assert.deepEqual(await s.oauth.findByUid('Interaction', 'uid-1'), { a: 1 });
+    assert.deepEqual(await s.oauth.findByUserCode('DeviceCode', 'UC-1'), { b: 2 });
+    await s.oauth.upsert('Interaction', 'i1', { a: 3 }, future);
+    assert.deepEqual(await s.oauth.find('Interaction', 'i1'), { a: 3 }, 'upsert replaces');
+    await s.oauth.destroy('Interaction', 'i1');
+    assert.equal(await s.oauth.find('Interaction', 'i1'), undefined);
+    await s.oauth.upsert('Client', 'c1', { client_id: 'c1' }, undefined);
+    assert.deepEqual(await s.oauth.find('Client', 'c1'), { client_id: 'c1' }, 'no expiry');
+    await s.close();
+  });
+
+  test(`${name}: consuming an oauth model is single use and survives a later upsert`, async () => {
+    const s = await open();
+    await s.oauth.upsert('AuthorizationCode', 'c', { x: 1 }, Date.now() + 60_000, 'g');
+    await s.oauth.consume('AuthorizationCode', 'c', 100);
+    await s.oauth.consume('AuthorizationCode', 'c', 200);
+    assert.equal((await s.oauth.find('AuthorizationCode', 'c'))?.['consumed'], 100, 'first consumption wins');
+    await s.oauth.upsert('AuthorizationCode', 'c', { x: 2 }, Date.now() + 60_000, 'g');
+    assert.equal((await s.oauth.find('AuthorizationCode', 'c'))?.['consumed'], 100);
+    await s.close();
+  });
+
+  test(`${name}: expired oauth rows are never returned and are purged`, async () => {
+    const s = await open();
+    await s.oauth.upsert('Session', 'old', { o: 1 }, Date.now() - 1, undefined, 'UC-old', 'uid-old');
+    await s.oauth.upsert('Session', 'new', { n: 1 }, Date.now() + 60_000);
+    assert.equal(await s.oauth.find('Session', 'old'), undefined);
+    assert.equal(await s.oauth.findByUid('Session', 'uid-old'), undefined);
+    assert.equal(await s.oauth.findByUserCode('Session', 'UC-old'), undefined);
+    assert.ok((await s.oauth.purgeExpired(Date.now())) >= 1);
+    assert.ok(await s.oauth.find('Session', 'new'));
+    await s.close();
+  });
+
+  test(`${name}: revokeByGrantId removes every model of that grant only`, async () => {
+    const s = await open();
+    const future = Date.now() + 60_000;
+    await s.oauth.upsert('RefreshToken', 'r1', {}, future, 'grant-a');
+    await s.oauth.upsert('AuthorizationCode', 'c1', {}, future, 'grant-a');
+    await s.oauth.upsert('RefreshToken', 'r2', {}, future, 'grant-b');
+    assert.equal(await s.oauth.revokeByGrantId('grant-a'), 2);
+    assert.equal(await s.oauth.find('RefreshToken', 'r1'), undefined);
+    assert.equal(await s.oauth.find('AuthorizationCode', 'c1'), undefined);
+    assert.ok(await s.oauth.find('RefreshToken', 'r2'));
+    await s.close();
+  });
+
+  test(`${name}: users are added once, listed by name and removed`, async () => {
+    const s = await open();
+    const alice = { username: `alice-${randomUUID()}`, passwordHash: 'scrypt$1$2$3$s$h', createdAt: 5 };
+    await s.users.add(alice);
+    await assert.rejects(s.users.add(alice), 'duplicate username');
+    assert.deepEqual(await s.users.get(alice.username), alice);
+    assert.ok((await s.users.list()).some((u) => u.username === alice.username));
+    assert.equal(await s.users.remove(alice.username), true);
+    assert.equal(await s.users.remove(alice.username), false);
+    assert.equal(await s.users.get(alice.username), undefined);
+    await s.close();
+  });
+
+  test(`${name}: oauth and users writes roll back with a transaction`, async () => {
+    const s = await open();
+    const user = `tx-${randomUUID()}`;
+    await assert.rejects(
+      s.transaction(async (tx) => {
+        await tx.users.add({ username: user, passwordHash: 'h', createdAt: 1 });
+        await tx.oauth.upsert('Grant', user, {}, undefined);
+        throw new Error('boom');
+      }),
+    );
+    assert.equal(await s.users.get(user), undefined);
+    assert.equal(await s.oauth.find('Grant', user), undefined);
+    await s.close();
+  });
 }

@@ -1,0 +1,52 @@
+/**
+ * Who is calling: the delegated non-human identity behind every request.
+ * Built from a verified access token (JWT or introspection), exposed to later
+ * pipeline stages and to logs.
+ */
+
+/** How the token was validated. */
+export type AuthMethod = 'jwt' | 'introspection' | 'none';
+
+export interface Principal {
+  /** The agent: the OAuth client the token was issued to (`client_id`, else `azp`). */
+  readonly agent: string;
+  /** The user the agent acts for (`sub`), absent when the token represents the client itself. */
+  readonly user: string | undefined;
+  /** Raw `sub` claim. */
+  readonly subject: string;
+  /** Delegation chain from nested `act` claims (RFC 8693 §4.1), the current actor first. */
+  readonly actors: readonly string[];
+  /** Tenant claim, when the issuer sets one. */
+  readonly tenant: string | undefined;
+  /** Token id (`jti`), for audit and revocation. */
+  readonly tokenId: string | undefined;
+  readonly issuer: string;
+  readonly scopes: ReadonlySet<string>;
+  readonly authMethod: AuthMethod;
+  /** Token expiry, epoch seconds. */
+  readonly expiresAt: number;
+}
+
+/** A stable key for binding sessions and caches to one principal (T10-11, T26). */
+export function principalKey(p: Principal): string {
+  return JSON.stringify([p.issuer, p.agent, p.user ?? null, p.tenant ?? null]);
+}
+
+/** Why a token was refused. `reason` is private (logs); clients get `invalid_token`. */
+export class TokenError extends Error {
+  constructor(
+    readonly reason: string,
+    /** True when the failure is on our side (keys or introspection unreachable): fail closed, but say so in logs. */
+    readonly unavailable = false,
+  ) {
+    super(reason);
+    this.name = 'TokenError';
+  }
+}
+
+/** Validates bearer tokens. Implementations never cache a result past the token's expiry. */
+export interface TokenVerifier {
+  /** Resolves to the principal, or rejects with a TokenError. */
+  verify(token: string): Promise<Principal>;
+  close?(): Promise<void>;
+}
