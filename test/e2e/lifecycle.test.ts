@@ -79,6 +79,28 @@ describe('misbehaving upstreams', () => {
   });
 });
 
+test('an idle session is reaped: its upstream process stops and its id answers 404', async () => {
+  const gw = await startTestGateway({
+    limits: { sessionIdleTimeoutMs: 400 },
+    upstreams: { bad: { type: 'stdio', command: process.execPath, args: ['--import', 'tsx', FIXTURE], cwd: ROOT, pool: { warm: 0 } } },
+  });
+  try {
+    const client = await connectClient(gw.url);
+    const pid = Number(text(await client.callTool({ name: 'bad__pid', arguments: {} })));
+    assert.equal(gw.managers.get('bad')?.processes, 1);
+    const deadline = Date.now() + 10_000;
+    while (gw.parts.registry.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(gw.parts.registry.size, 0, 'session reaped');
+    while ((gw.managers.get('bad')?.processes ?? 0) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(gw.managers.get('bad')?.processes, 0, 'process stopped');
+    assert.throws(() => process.kill(pid, 0), /ESRCH/, 'the child is gone');
+    await assert.rejects(client.callTool({ name: 'bad__pid', arguments: {} }));
+    await client.close();
+  } finally {
+    await gw.close();
+  }
+});
+
 test('SIGTERM drains in-flight calls and exits 0', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-sigterm-'));
   const cfg = join(dir, 'gatehouse.yaml');

@@ -1,0 +1,578 @@
+// `npm run bench`: throughput/latency of Gatehouse vs a bare HTTP hop and vs mcp-proxy.
+// See bench/README.md. Env: BENCH_RUNS (3), BENCH_SECONDS (3), BENCH_WARMUP (1),
+// BENCH_SCENARIOS ("1:1,64:64,64:1" as concurrency:sessions), BENCH_TARGETS (comma list).
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import type { LoadResult } from './load.ts';
+
+const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(BENCH_DIR, '..');
+const RUNS = envInt('BENCH_RUNS', 3);
+const SECONDS = envInt('BENCH_SECONDS', 3);
+const WARMUP = envInt('BENCH_WARMUP', 1);
+const SCENARIOS = (process.env.BENCH_SCENARIOS ?? '1:1,64:64,64:1').split(',').map((s) => {
+  const [c, sess] = s.split(':').map(Number);
+  if (!c || !sess) throw new Error(`bad BENCH_SCENARIOS entry: ${s}`);
+  return { c, s: sess, key: `c${c}_s${sess}` };
+});
+const ALL_TARGETS = ['direct', 'bare_hop', 'gatehouse_http', 'mcp_proxy_stdio', 'gatehouse_stdio'] as const;
+type TargetName = (typeof ALL_TARGETS)[number];
+const TARGETS = (process.env.BENCH_TARGETS?.split(',') ?? ALL_TARGETS).filter((t): t is TargetName =>
+  (ALL_TARGETS as readonly string[]).includes(t),
+);
+
+function envInt(name: string, fallback: number): number {
+  const v = Number(process.env[name] ?? fallback);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number`);
+  return v;
+}
+
+function log(msg: string): void {
+  process.stderr.write(`[bench] ${msg}\n`);
+}
+
+// ---------------------------------------------------------------- processes
+
+interface Proc {
+  name: string;
+  child: ChildProcess;
+  output: () => string;
+}
+
+const procs = new Set<Proc>();
+let shuttingDown = false;
+
+/** Pin to a CPU with taskset when possible (server side: CPU 1, load generator: CPU 0). */
+const PINNING = (() => {
+  if (os.availableParallelism() < 2) return 'fewer than 2 CPUs';
+  const probe = spawnSync('taskset', ['-c', '1', 'true']);
+  return probe.status === 0 ? true : 'taskset not available';
+})();
+
+function start(name: string, cpu: 0 | 1, command: string, args: string[]): Proc {
+  const [cmd, argv] = PINNING === true ? ['taskset', ['-c', String(cpu), command, ...args]] : [command, args];
+  // detached: own process group, so stop() also reaches grandchildren (stdio upstreams).
+  const child = spawn(cmd, argv, { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let tail = '';
+  const keep = (chunk: Buffer) => {
+    tail = (tail + chunk.toString('utf8')).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const proc: Proc = { name, child, output: () => tail };
+  procs.add(proc);
+  child.on('exit', (code, signal) => {
+    procs.delete(proc);
+    if (!shuttingDown && name !== 'load')
+      log(`!!! ${name} exited unexpectedly (code ${code}, signal ${signal})\n${tail}`);
+  });
+  return proc;
+}
+
+/** Signals the child's process group; `evenIfExited` also reaches leftovers of an exited leader. */
+function killGroup(child: ChildProcess, signal: NodeJS.Signals, evenIfExited = false): void {
+  if (child.pid === undefined) return;
+  if (!evenIfExited && (child.exitCode !== null || child.signalCode !== null)) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+async function stop(proc: Proc): Promise<void> {
+  const exited = new Promise((r) => proc.child.once('exit', r));
+  killGroup(proc.child, 'SIGTERM');
+  if (procs.has(proc)) await Promise.race([exited, sleep(2000)]);
+  killGroup(proc.child, 'SIGKILL', true);
+  procs.delete(proc);
+}
+
+async function stopAll(): Promise<void> {
+  shuttingDown = true;
+  await Promise.all([...procs].map(stop));
+}
+
+process.on('exit', () => {
+  for (const p of procs) killGroup(p.child, 'SIGKILL');
+});
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    log(`${sig}: stopping child processes`);
+    void stopAll().finally(() => process.exit(130));
+  });
+}
+
+/** Resolves with the URL from the process's `LISTENING <url>` line. */
+function waitListening(proc: Proc, timeoutMs = 15_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${proc.name}: not listening after ${timeoutMs} ms\n${proc.output()}`)),
+      timeoutMs,
+    );
+    const onData = () => {
+      const m = /LISTENING (\S+)/.exec(proc.output());
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    proc.child.stdout?.on('data', onData);
+    proc.child.once('exit', () => reject(new Error(`${proc.name} exited during startup\n${proc.output()}`)));
+  });
+}
+
+function httpGet(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.setTimeout(1000, () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+/** Polls `url` until `ok(status)`; fails early if the process exits. */
+async function waitHttp(
+  proc: Proc,
+  url: string,
+  ok: (status: number) => boolean,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!procs.has(proc)) throw new Error(`${proc.name} exited during startup\n${proc.output()}`);
+    const status = await httpGet(url).catch(() => 0);
+    if (ok(status)) return;
+    await sleep(100);
+  }
+  throw new Error(`${proc.name}: ${url} not ready after ${timeoutMs} ms\n${proc.output()}`);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// ---------------------------------------------------------------- scripts
+
+interface Cmd {
+  command: string;
+  args: string[];
+}
+
+const TMP = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-bench-'));
+process.on('exit', () => rmSync(TMP, { recursive: true, force: true }));
+
+/** Bundles the bench scripts with esbuild (a tsx dependency) so that spawning them is cheap
+ * (~140 ms vs ~400 ms through tsx for the stdio echo server); falls back to tsx. */
+function buildScripts(): Record<'echo' | 'bareHop' | 'load', Cmd> {
+  const names = { echo: 'echo-server', bareHop: 'bare-hop', load: 'load' } as const;
+  const esbuild = path.join(ROOT, 'node_modules', '.bin', 'esbuild');
+  const built =
+    existsSync(esbuild) &&
+    spawnSync(
+      esbuild,
+      [
+        ...Object.values(names).map((n) => path.join(BENCH_DIR, `${n}.ts`)),
+        '--bundle',
+        '--platform=node',
+        '--format=esm',
+        '--target=node20',
+        '--log-level=error',
+        `--outdir=${TMP}`,
+        '--out-extension:.js=.mjs',
+        // bundled CommonJS dependencies (ajv, ...) need a require() in ESM output
+        "--banner:js=import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+      ],
+      { stdio: 'inherit' },
+    ).status === 0;
+  if (!built) log('esbuild unavailable or failed: running bench scripts through tsx (slower stdio spawns)');
+  const tsx = import.meta.resolve('tsx');
+  const cmd = (n: string): Cmd =>
+    built
+      ? { command: process.execPath, args: [path.join(TMP, `${n}.mjs`)] }
+      : { command: process.execPath, args: ['--import', tsx, path.join(BENCH_DIR, `${n}.ts`)] };
+  return { echo: cmd(names.echo), bareHop: cmd(names.bareHop), load: cmd(names.load) };
+}
+
+/** Time from spawn to the initialize response of the stdio echo server. */
+async function stdioStartupMs(echo: Cmd): Promise<number> {
+  const t0 = performance.now();
+  const child = spawn(echo.command, [...echo.args, '--stdio'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.once('data', () => resolve());
+    child.once('error', reject);
+    child.once('exit', () => reject(new Error('echo server exited')));
+    child.stdin.write(
+      `${JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'probe', version: '0' } } })}\n`,
+    );
+  });
+  const ms = performance.now() - t0;
+  child.kill();
+  return ms;
+}
+
+/** Share of all CPUs busy over half a second, from /proc/stat (0 where unavailable). */
+async function otherCpuPercent(): Promise<number> {
+  const sample = (): number[] => {
+    try {
+      const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+      return line.split(/\s+/).slice(1).map(Number);
+    } catch {
+      return [];
+    }
+  };
+  const a = sample();
+  await sleep(500);
+  const b = sample();
+  const delta = b.map((v, i) => v - (a[i] ?? 0));
+  const total = delta.reduce((x, y) => x + y, 0);
+  const idle = (delta[3] ?? 0) + (delta[4] ?? 0); // idle + iowait
+  return total > 0 ? (100 * (total - idle)) / total : 0;
+}
+
+// ---------------------------------------------------------------- targets
+
+interface Endpoint {
+  url: string;
+  tool: string;
+}
+
+/** BENCH_GATEHOUSE_CLI=path/to/cli.js benchmarks a prebuilt gateway; otherwise `npm run build` first. */
+function gatehouseCli(): string {
+  const override = process.env['BENCH_GATEHOUSE_CLI'];
+  if (override) return path.resolve(override);
+  log('building Gatehouse (npm run build)');
+  const r = spawnSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`npm run build failed:\n${`${r.stdout}${r.stderr}`.slice(-2000)}`);
+  const cli = path.join(ROOT, 'dist', 'cli.js');
+  if (!existsSync(cli))
+    throw new Error('dist/cli.js missing after npm run build (is src/cli.ts written yet?)');
+  return cli;
+}
+
+async function startGatehouse(cli: string, name: string, upstreamYaml: string): Promise<Endpoint> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(path.join(TMP, `${name}-data-`));
+  const config = path.join(TMP, `${name}.yaml`);
+  writeFileSync(config, `upstreams:\n  echo:\n${upstreamYaml}`);
+  const proc = start(name, 1, process.execPath, [
+    cli,
+    'start',
+    '--config',
+    config,
+    '--port',
+    String(port),
+    '--data-dir',
+    dataDir,
+  ]);
+  await waitHttp(proc, `http://127.0.0.1:${port}/healthz`, (s) => s === 200);
+  return { url: `http://127.0.0.1:${port}/mcp`, tool: 'echo__echo' };
+}
+
+async function startTargets(
+  scripts: Record<'echo' | 'bareHop', Cmd>,
+): Promise<Map<TargetName, Endpoint | Error>> {
+  const out = new Map<TargetName, Endpoint | Error>();
+  const echoStdioArgs = [...scripts.echo.args, '--stdio'];
+  const needsHttpEcho = TARGETS.some((t) => t === 'direct' || t === 'bare_hop' || t === 'gatehouse_http');
+  const echoUrl = needsHttpEcho
+    ? await waitListening(start('echo_http', 1, scripts.echo.command, [...scripts.echo.args, '--http', '0']))
+    : '';
+
+  let cli: string | Error = new Error('Gatehouse not requested');
+  if (TARGETS.some((t) => t.startsWith('gatehouse'))) {
+    try {
+      cli = gatehouseCli();
+    } catch (err) {
+      cli = err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
+  const starters: Record<TargetName, () => Promise<Endpoint>> = {
+    direct: async () => ({ url: echoUrl, tool: 'echo' }),
+    bare_hop: async () => {
+      const proc = start('bare_hop', 1, scripts.bareHop.command, [
+        ...scripts.bareHop.args,
+        '--target',
+        echoUrl,
+      ]);
+      return { url: await waitListening(proc), tool: 'echo' };
+    },
+    mcp_proxy_stdio: async () => {
+      const port = await freePort();
+      const bin = path.join(ROOT, 'node_modules', 'mcp-proxy', 'dist', 'bin', 'mcp-proxy.mjs');
+      // Streamable HTTP only, no resumability event store: its leanest request/response setup.
+      const args = [
+        bin,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--server',
+        'stream',
+        '--no-eventStore',
+      ];
+      const proc = start('mcp_proxy', 1, process.execPath, [
+        ...args,
+        '--',
+        scripts.echo.command,
+        ...echoStdioArgs,
+      ]);
+      await waitHttp(proc, `http://127.0.0.1:${port}/mcp`, (s) => s > 0);
+      return { url: `http://127.0.0.1:${port}/mcp`, tool: 'echo' };
+    },
+    gatehouse_http: async () => {
+      if (cli instanceof Error) throw cli;
+      return startGatehouse(cli, 'gatehouse_http', `    type: http\n    url: ${echoUrl}\n`);
+    },
+    gatehouse_stdio: async () => {
+      if (cli instanceof Error) throw cli;
+      const args = JSON.stringify(echoStdioArgs);
+      return startGatehouse(
+        cli,
+        'gatehouse_stdio',
+        `    type: stdio\n    command: ${JSON.stringify(scripts.echo.command)}\n    args: ${args}\n`,
+      );
+    },
+  };
+  for (const t of TARGETS) {
+    try {
+      out.set(t, await starters[t]());
+      log(`${t}: ready`);
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      out.set(t, e);
+      log(`!!! ${t}: could not start, skipping it: ${e.message}`);
+    }
+  }
+  return out;
+}
+
+function mcpProxyVersion(): string | null {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'node_modules/mcp-proxy/package.json'), 'utf8')) as {
+    version?: unknown;
+  };
+  return typeof pkg.version === 'string' ? pkg.version : null;
+}
+
+// ---------------------------------------------------------------- measuring
+
+async function measure(
+  load: Cmd,
+  ep: Endpoint,
+  c: number,
+  s: number,
+  seconds = SECONDS,
+  warmup = WARMUP,
+): Promise<LoadResult> {
+  const opts = { url: ep.url, tool: ep.tool, concurrency: c, sessions: s, seconds, warmup };
+  const args = Object.entries(opts).flatMap(([k, v]) => [`--${k}`, String(v)]);
+  const proc = start('load', 0, load.command, [...load.args, ...args]);
+  let stdout = '';
+  proc.child.stdout?.on('data', (d: Buffer) => {
+    stdout += d.toString('utf8');
+  });
+  await new Promise((r) => proc.child.once('exit', r));
+  const line = stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line) as LoadResult;
+  } catch {
+    return {
+      calls: 0,
+      seconds: 0,
+      calls_per_s: 0,
+      p50_ms: Number.NaN,
+      p99_ms: Number.NaN,
+      errors: 1,
+      error_samples: [],
+      fatal: `load generator failed: ${proc.output().slice(-1000)}`,
+    };
+  }
+}
+
+function median(xs: number[]): number | null {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const mid = v.length >> 1;
+  return v.length % 2 ? (v[mid] ?? null) : ((v[mid - 1] ?? 0) + (v[mid] ?? 0)) / 2;
+}
+
+interface Summary {
+  calls_per_s: number | null;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  errors: number;
+  ok_runs: number;
+}
+
+function summarize(runs: LoadResult[]): Summary {
+  const ok = runs.filter((r) => !r.fatal && r.calls > 0);
+  return {
+    calls_per_s: median(ok.map((r) => r.calls_per_s)),
+    p50_ms: median(ok.map((r) => r.p50_ms)),
+    p99_ms: median(ok.map((r) => r.p99_ms)),
+    errors: runs.reduce((n, r) => n + r.errors, 0),
+    ok_runs: ok.length,
+  };
+}
+
+// ---------------------------------------------------------------- report
+
+const fmt = (v: number | null, digits: number): string => (v === null ? '-' : v.toFixed(digits));
+const round = (v: number | null, digits = 3): number | null =>
+  v === null ? null : Number(v.toFixed(digits));
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows
+    .map((r) =>
+      r.map((cell, i) => (i < 2 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  '),
+    )
+    .join('\n');
+}
+
+async function main(): Promise<void> {
+  const t0 = Date.now();
+  const pinNote =
+    PINNING === true ? 'server side on CPU 1, load generator on CPU 0' : `NOT pinned (${PINNING})`;
+  log(`runs=${RUNS} seconds=${SECONDS} warmup=${WARMUP}; ${pinNote}`);
+  const scripts = buildScripts();
+  const startupMs = await stdioStartupMs(scripts.echo);
+  log(`stdio echo server startup: ${startupMs.toFixed(0)} ms`);
+  const busy = await otherCpuPercent();
+  if (busy > 10)
+    log(`!!! the machine is already ${busy.toFixed(0)}% busy before the bench: numbers will be noisy`);
+  const endpoints = await startTargets(scripts);
+
+  // One unrecorded pass per target so that no scenario measures a cold (un-JITed) server.
+  for (const [target, ep] of endpoints) {
+    if (ep instanceof Error) continue;
+    const r = await measure(scripts.load, ep, 16, 4, 1, 1);
+    if (r.fatal || r.errors > 0) log(`!!! ${target} warm-up pass: ${r.fatal ?? r.error_samples.join(' | ')}`);
+  }
+
+  // Interleave targets within each run so drift on the machine affects all of them alike.
+  const results = new Map<string, LoadResult[]>();
+  for (let run = 1; run <= RUNS; run++) {
+    for (const sc of SCENARIOS) {
+      for (const [target, ep] of endpoints) {
+        if (ep instanceof Error) continue;
+        const r = await measure(scripts.load, ep, sc.c, sc.s);
+        const k = `${target}_${sc.key}`;
+        results.set(k, [...(results.get(k) ?? []), r]);
+        const status = r.fatal
+          ? `FAILED: ${r.fatal}`
+          : `${r.calls_per_s.toFixed(0)} calls/s p50 ${r.p50_ms.toFixed(2)} ms p99 ${r.p99_ms.toFixed(2)} ms`;
+        log(`run ${run}/${RUNS} ${sc.key} ${target}: ${status}`);
+        if (r.errors > 0 && !r.fatal)
+          log(`!!! ${target} ${sc.key}: ${r.errors} ERRORS, e.g. ${r.error_samples.join(' | ')}`);
+      }
+    }
+  }
+  await stopAll();
+
+  const json: Record<string, string | number | boolean | null> = {
+    date: new Date().toISOString(),
+    node_version: process.version,
+    runs: RUNS,
+    seconds: SECONDS,
+    warmup_seconds: WARMUP,
+    pinned: PINNING === true,
+    mcp_proxy_version: mcpProxyVersion(),
+    echo_stdio_startup_ms: round(startupMs, 0),
+    background_cpu_pct_at_start: round(busy, 0),
+  };
+  const rows = [['scenario', 'target', 'calls/s', 'p50 ms', 'p99 ms', 'errors', 'ok runs']];
+  const sum = new Map<string, Summary>();
+  let totalErrors = 0;
+  for (const sc of SCENARIOS) {
+    for (const [target, ep] of endpoints) {
+      const k = `${target}_${sc.key}`;
+      if (ep instanceof Error) {
+        rows.push([sc.key, target, 'n/a', '', '', '', 'not started']);
+        json[`${k}_calls_per_s`] = json[`${k}_p50_ms`] = json[`${k}_p99_ms`] = null;
+        continue;
+      }
+      const s = summarize(results.get(k) ?? []);
+      sum.set(k, s);
+      totalErrors += s.errors;
+      const errCell = s.errors > 0 ? `${s.errors} !!!` : '0';
+      rows.push([
+        sc.key,
+        target,
+        fmt(s.calls_per_s, 0),
+        fmt(s.p50_ms, 3),
+        fmt(s.p99_ms, 3),
+        errCell,
+        `${s.ok_runs}/${RUNS}`,
+      ]);
+      json[`${k}_calls_per_s`] = round(s.calls_per_s, 1);
+      json[`${k}_p50_ms`] = round(s.p50_ms);
+      json[`${k}_p99_ms`] = round(s.p99_ms);
+      json[`${k}_errors`] = s.errors;
+    }
+  }
+
+  const ratio = (a: string, b: string): number | null => {
+    const x = sum.get(a)?.calls_per_s ?? null;
+    const y = sum.get(b)?.calls_per_s ?? null;
+    return x === null || y === null || y === 0 ? null : x / y;
+  };
+  for (const sc of SCENARIOS) {
+    json[`gatehouse_vs_bare_hop_${sc.key}`] = round(ratio(`gatehouse_http_${sc.key}`, `bare_hop_${sc.key}`));
+    json[`gatehouse_vs_mcp_proxy_${sc.key}`] = round(
+      ratio(`gatehouse_stdio_${sc.key}`, `mcp_proxy_stdio_${sc.key}`),
+    );
+  }
+  const vsBare = ratio('gatehouse_http_c64_s64', 'bare_hop_c64_s64');
+  const vsProxy = ratio('gatehouse_stdio_c64_s64', 'mcp_proxy_stdio_c64_s64');
+  const gp50 = sum.get('gatehouse_http_c1_s1')?.p50_ms ?? null;
+  const bp50 = sum.get('bare_hop_c1_s1')?.p50_ms ?? null;
+  const addedP50 = gp50 === null || bp50 === null ? null : gp50 - bp50;
+  json.gatehouse_vs_bare_hop_c64 = round(vsBare);
+  json.gatehouse_vs_mcp_proxy_c64 = round(vsProxy);
+  json.added_p50_ms_c1 = round(addedP50);
+  json.total_errors = totalErrors;
+
+  const verdict = (v: number | null, pass: boolean): string => (v === null ? 'n/a' : pass ? 'PASS' : 'FAIL');
+  const lines = [
+    '',
+    `Gatehouse bench: medians of ${RUNS} runs x ${SECONDS}s (after ${WARMUP}s warm-up), node ${process.version}, ${pinNote}`,
+    `cN_sM = N requests in flight over M sessions; echo tool; raw JSON-RPC over keep-alive HTTP`,
+    '',
+    table(rows),
+    '',
+    `gatehouse_http / bare_hop          calls/s (c64_s64): ${fmt(vsBare, 3)}   target >= 0.85  ${verdict(vsBare, (vsBare ?? 0) >= 0.85)}`,
+    `gatehouse_stdio / mcp_proxy_stdio  calls/s (c64_s64): ${fmt(vsProxy, 3)}   target >= 1.5   ${verdict(vsProxy, (vsProxy ?? 0) >= 1.5)}`,
+    `gatehouse_http - bare_hop          p50 ms  (c1_s1):   ${addedP50 === null ? '-' : `${addedP50 >= 0 ? '+' : ''}${addedP50.toFixed(3)}`}  target <= 0.3   ${verdict(addedP50, (addedP50 ?? 1) <= 0.3)}`,
+  ];
+  for (const [t, ep] of endpoints)
+    if (ep instanceof Error) lines.push(`!!! ${t} did not run: ${ep.message.split('\n')[0]}`);
+  if (totalErrors > 0)
+    lines.push(`!!! ${totalErrors} FAILED CALLS in total: see the errors column; those numbers are suspect`);
+  lines.push('', `wrote bench/results.json (${((Date.now() - t0) / 1000).toFixed(0)} s total)`);
+  writeFileSync(path.join(BENCH_DIR, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main().catch(async (err: unknown) => {
+  log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  await stopAll();
+  process.exit(1);
+});
