@@ -6,7 +6,11 @@
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import type { JSONWebKeySet } from 'jose';
+import { resolveSecret } from './auth/as/clients.ts';
+import type { TokenVerifier } from './auth/principal.ts';
 import { ResourceServer } from './auth/resource-server.ts';
+import { createTokenVerifier, discoverIssuer, type VerifierOptions } from './auth/verify/index.ts';
 import { ConfigError, parseConfig } from './config/load.ts';
 import type { GatehouseConfig, GatehouseConfigInput } from './config/schema.ts';
 import { createHttpServer } from './http/server.ts';
@@ -82,7 +86,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     allowedHosts,
     allowedOrigins,
     auth: new ResourceServer({
-      ...authBase(config),
+      requiredScopes: config.auth.requiredScopes,
+      toolScopes: {},
       mode: 'external',
       resource: 'http://127.0.0.1/mcp',
       authorizationServers: [],
@@ -118,7 +123,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const hostForUrl = bind === '0.0.0.0' || bind === '[::]' ? '127.0.0.1' : bind;
   const origin = `http://${hostForUrl}:${port}`;
   const publicBase = (config.server.publicUrl ?? origin).replace(/\/$/, '');
-  parts.auth = await createResourceServer(config, `${publicBase}/mcp`, log);
+  const { rs, verifier } = await createResourceServer(config, `${publicBase}/mcp`, undefined);
+  parts.auth = rs;
   if (config.auth.mode === 'none')
     log.warn('auth.mode is none: the gateway accepts unauthenticated requests (development only)');
   log.info({ url: `${origin}/mcp`, upstreams: [...managers.keys()] }, 'gatehouse listening');
@@ -132,6 +138,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       await Promise.all([...managers.values()].map((m) => m.stop()));
       server.closeAllConnections();
       destroyHttpAgents();
+      await verifier?.close?.();
       await storage.close();
       log.info('stopped');
       log.flush?.();
@@ -145,32 +152,62 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
-function authBase(config: GatehouseConfig): { requiredScopes: string[]; toolScopes: Record<string, string> } {
-  return { requiredScopes: config.auth.requiredScopes, toolScopes: config.auth.toolScopes };
-}
-
-/** The resource server for the configured mode. */
+/** The resource server for the configured mode, and the verifier it owns. */
 async function createResourceServer(
   config: GatehouseConfig,
   resource: string,
-  _log: Logger,
-): Promise<ResourceServer> {
+  embedded: { issuer: string; jwks: () => JSONWebKeySet } | undefined,
+): Promise<{ rs: ResourceServer; verifier: TokenVerifier | undefined }> {
   const auth = config.auth;
+  const base = { requiredScopes: auth.requiredScopes, toolScopes: auth.toolScopes, resource };
   if (auth.mode === 'none') {
-    return new ResourceServer({
-      ...authBase(config),
-      mode: 'none',
-      resource,
-      authorizationServers: [],
-      verifier: undefined,
-    });
+    return { rs: new ResourceServer({ ...base, mode: 'none', authorizationServers: [], verifier: undefined }), verifier: undefined };
   }
-  // Wired with the token verifier and the embedded authorization server (identity issue).
-  return new ResourceServer({
-    ...authBase(config),
-    mode: auth.mode,
-    resource,
-    authorizationServers: [],
-    verifier: undefined,
+  if (auth.mode === 'embedded') {
+    if (!embedded) throw new Error('embedded authorization server missing');
+    const verifier = createTokenVerifier({
+      issuer: embedded.issuer,
+      audience: resource,
+      localJwks: embedded.jwks,
+      algorithms: ['ES256'],
+    });
+    return {
+      rs: new ResourceServer({ ...base, mode: 'embedded', authorizationServers: [embedded.issuer], verifier }),
+      verifier,
+    };
+  }
+  const ext = auth.external;
+  if (!ext) {
+    throw new ConfigError([{ path: 'auth.external', line: undefined, message: 'required when auth.mode is external' }]);
+  }
+  let introspection: VerifierOptions['introspection'];
+  if (ext.introspection) {
+    const endpoint = ext.introspection.endpoint ?? (await discoverIssuer(ext.issuer)).introspection_endpoint;
+    if (!endpoint) {
+      throw new ConfigError([
+        {
+          path: 'auth.external.introspection.endpoint',
+          line: undefined,
+          message: 'not configured and not in the issuer metadata',
+        },
+      ]);
+    }
+    introspection = {
+      endpoint,
+      clientId: ext.introspection.clientId,
+      clientSecret: resolveSecret(ext.introspection.clientSecret, 'auth.external.introspection.clientSecret'),
+    };
+  }
+  const verifier = createTokenVerifier({
+    issuer: ext.issuer,
+    audience: ext.audience ?? resource,
+    ...(ext.jwksUri ? { jwksUri: ext.jwksUri } : {}),
+    tenantClaim: ext.tenantClaim,
+    jwksCooldownSec: ext.jwksCooldownSec,
+    ...(introspection ? { introspection } : {}),
   });
+  return {
+    rs: new ResourceServer({ ...base, mode: 'external', authorizationServers: [ext.issuer], verifier }),
+    verifier,
+  };
 }

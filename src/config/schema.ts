@@ -228,6 +228,11 @@ const authSchema = z
           .describe('Expected token audience; defaults to the public URL of /mcp.'),
         jwksUri: z.url().optional().describe('Overrides the discovered jwks_uri.'),
         tenantClaim: z.string().default('tenant').describe('Claim that carries the tenant.'),
+        jwksCooldownSec: z
+          .number()
+          .min(0)
+          .default(30)
+          .describe('Minimum seconds between JWKS refetches triggered by an unknown key id (rate limit).'),
         introspection: z
           .object({
             endpoint: z.url().optional().describe('Overrides the discovered introspection_endpoint.'),
@@ -301,6 +306,12 @@ export const configSchema = z
           .positive()
           .default(60_000)
           .describe('Time an upstream has to answer a request; progress notifications restart the clock.'),
+        maxCallMs: z
+          .number()
+          .int()
+          .positive()
+          .default(10 * 60_000)
+          .describe('Longest a call may run in total, however much progress it reports (an endless stream is cut).'),
         sessionIdleTimeoutMs: z
           .number()
           .int()

@@ -84,6 +84,7 @@ export class Session {
     readonly principal: Principal,
     readonly log: Logger,
     private readonly maxResultBytes: number,
+    private readonly maxCallMs: number,
   ) {
     this.protocolVersion = protocolVersion;
     this.principalKey = principalKey(principal);
@@ -152,17 +153,21 @@ export class Session {
   /** Restarts a call's timeout clock (progress counts as liveness). */
   armTimeout(call: FrontCall): void {
     if (call.timer) clearTimeout(call.timer);
-    call.timer = setTimeout(() => {
-      if (call.link && call.upstreamId !== undefined) call.link.abandon(call.upstreamId, 'timeout');
-      this.answer(call, {
-        jsonrpc: '2.0',
-        id: call.id,
-        error: new GatehouseError(
-          'upstream_timeout',
-          `upstream did not answer ${call.method} within ${call.timeoutMs} ms`,
-        ).toJsonRpcError(),
-      });
-    }, call.timeoutMs);
+    // T30: progress keeps a call alive, but never past limits.maxCallMs in total.
+    const left = call.started + this.maxCallMs - Date.now();
+    const total = left < call.timeoutMs;
+    call.timer = setTimeout(
+      () => {
+        if (call.link && call.upstreamId !== undefined) call.link.abandon(call.upstreamId, 'timeout');
+        const why = total ? `limits.maxCallMs (${this.maxCallMs} ms)` : `${call.timeoutMs} ms`;
+        this.answer(call, {
+          jsonrpc: '2.0',
+          id: call.id,
+          error: new GatehouseError('upstream_timeout', `upstream did not answer ${call.method} within ${why}`).toJsonRpcError(),
+        });
+      },
+      Math.max(0, Math.min(left, call.timeoutMs)),
+    );
   }
 
   /** notifications/cancelled from the client. */

@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Repos, SessionRecord, SessionRepo, Storage } from './types.ts';
+import type { OAuthRepo, Repos, SessionRecord, SessionRepo, Storage, UserRecord, UserRepo } from './types.ts';
 
 /** Ordered, append-only migrations; the index + 1 is the schema version. */
 const MIGRATIONS = [
@@ -20,7 +20,50 @@ const MIGRATIONS = [
      close_reason TEXT
    );
    CREATE INDEX sessions_open ON sessions (closed_at, created_at);`,
+  // 2: the embedded authorization server (oidc-provider models) and local users.
+  `CREATE TABLE oauth (
+     model TEXT NOT NULL,
+     id TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     expires_at INTEGER,
+     grant_id TEXT,
+     user_code TEXT,
+     uid TEXT,
+     consumed_at INTEGER,
+     PRIMARY KEY (model, id)
+   );
+   CREATE INDEX oauth_grant ON oauth (grant_id) WHERE grant_id IS NOT NULL;
+   CREATE INDEX oauth_uid ON oauth (model, uid) WHERE uid IS NOT NULL;
+   CREATE INDEX oauth_user_code ON oauth (model, user_code) WHERE user_code IS NOT NULL;
+   CREATE INDEX oauth_expires ON oauth (expires_at) WHERE expires_at IS NOT NULL;
+   CREATE TABLE users (
+     username TEXT PRIMARY KEY,
+     password_hash TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   );`,
 ];
+
+interface OAuthRow {
+  payload: string;
+  consumed_at: number | null;
+}
+
+function toPayload(r: OAuthRow | undefined): Record<string, unknown> | undefined {
+  if (!r) return undefined;
+  const payload = JSON.parse(r.payload) as Record<string, unknown>;
+  if (r.consumed_at !== null) payload['consumed'] = r.consumed_at;
+  return payload;
+}
+
+interface UserRow {
+  username: string;
+  password_hash: string;
+  created_at: number;
+}
+
+function toUser(r: UserRow): UserRecord {
+  return { username: r.username, passwordHash: r.password_hash, createdAt: r.created_at };
+}
 
 interface SessionRow {
   id: string;
@@ -47,6 +90,8 @@ function toRecord(r: SessionRow): SessionRecord {
 export class SqliteStorage implements Storage {
   private readonly db: Database.Database;
   readonly sessions: SessionRepo;
+  readonly oauth: OAuthRepo;
+  readonly users: UserRepo;
   /** The repositories as seen inside a transaction: not queued (the transaction holds the queue). */
   private readonly txRepos: Repos;
   private queue: Promise<unknown> = Promise.resolve();
@@ -94,8 +139,70 @@ export class SqliteStorage implements Storage {
       listOpen: () => run(() => listOpen.all().map(toRecord)),
       closeAllOpen: (reason, at) => run(() => closeAll.run(at, reason).changes),
     });
-    this.sessions = sessions((op) => this.run(op));
-    this.txRepos = { sessions: sessions(async (op) => op()) };
+    const live = 'AND (expires_at IS NULL OR expires_at > ?)';
+    const oUpsert = db.prepare(
+      `INSERT INTO oauth (model, id, payload, expires_at, grant_id, user_code, uid) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, expires_at = excluded.expires_at,
+         grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid`,
+    );
+    const oFind = db.prepare<[string, string, number], OAuthRow>(
+      `SELECT payload, consumed_at FROM oauth WHERE model = ? AND id = ? ${live}`,
+    );
+    const oFindByUid = db.prepare<[string, string, number], OAuthRow>(
+      `SELECT payload, consumed_at FROM oauth WHERE model = ? AND uid = ? ${live} LIMIT 1`,
+    );
+    const oFindByUserCode = db.prepare<[string, string, number], OAuthRow>(
+      `SELECT payload, consumed_at FROM oauth WHERE model = ? AND user_code = ? ${live} LIMIT 1`,
+    );
+    // A consumed row stays consumed across later upserts: single use is never undone.
+    const oConsume = db.prepare(
+      'UPDATE oauth SET consumed_at = ? WHERE model = ? AND id = ? AND consumed_at IS NULL',
+    );
+    const oDestroy = db.prepare('DELETE FROM oauth WHERE model = ? AND id = ?');
+    const oRevoke = db.prepare('DELETE FROM oauth WHERE grant_id = ?');
+    const oPurge = db.prepare('DELETE FROM oauth WHERE expires_at IS NOT NULL AND expires_at <= ?');
+    const oauth = (run: <T>(op: () => T) => Promise<T>): OAuthRepo => ({
+      upsert: (model, id, payload, expiresAt, grantId, userCode, uid) =>
+        run(
+          () =>
+            void oUpsert.run(
+              model,
+              id,
+              JSON.stringify(payload),
+              expiresAt ?? null,
+              grantId ?? null,
+              userCode ?? null,
+              uid ?? null,
+            ),
+        ),
+      find: (model, id) => run(() => toPayload(oFind.get(model, id, Date.now()))),
+      findByUid: (model, uid) => run(() => toPayload(oFindByUid.get(model, uid, Date.now()))),
+      findByUserCode: (model, code) => run(() => toPayload(oFindByUserCode.get(model, code, Date.now()))),
+      consume: (model, id, at) => run(() => void oConsume.run(at, model, id)),
+      destroy: (model, id) => run(() => void oDestroy.run(model, id)),
+      revokeByGrantId: (grantId) => run(() => oRevoke.run(grantId).changes),
+      purgeExpired: (now) => run(() => oPurge.run(now).changes),
+    });
+    const uAdd = db.prepare('INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)');
+    const uGet = db.prepare<[string], UserRow>('SELECT * FROM users WHERE username = ?');
+    const uList = db.prepare<[], UserRow>('SELECT * FROM users ORDER BY username');
+    const uRemove = db.prepare('DELETE FROM users WHERE username = ?');
+    const users = (run: <T>(op: () => T) => Promise<T>): UserRepo => ({
+      add: (u) => run(() => void uAdd.run(u.username, u.passwordHash, u.createdAt)),
+      get: (name) =>
+        run(() => {
+          const row = uGet.get(name);
+          return row ? toUser(row) : undefined;
+        }),
+      list: () => run(() => uList.all().map(toUser)),
+      remove: (name) => run(() => uRemove.run(name).changes > 0),
+    });
+    const queued = <T>(op: () => T): Promise<T> => this.run(op);
+    const direct = async <T>(op: () => T): Promise<T> => op();
+    this.sessions = sessions(queued);
+    this.oauth = oauth(queued);
+    this.users = users(queued);
+    this.txRepos = { sessions: sessions(direct), oauth: oauth(direct), users: users(direct) };
   }
 
   private migrate(): void {

@@ -35,10 +35,11 @@ export interface ConformanceResult {
 export interface ConformanceRunOptions {
   /**
    * Extra HTTP headers for every request (e.g. an Authorization header for an
-   * authenticating gateway). UNSUPPORTED: conformance 0.1.16 has no option to
-   * pass headers (`conformance server --help` lists only --url, --scenario,
-   * --suite, --expected-failures, --output-dir, --spec-version, --verbose), so
-   * a non-empty value is rejected rather than silently ignored.
+   * authenticating gateway). Conformance 0.1.16 has no option to pass headers
+   * (`conformance server --help` lists only --url, --scenario, --suite,
+   * --expected-failures, --output-dir, --spec-version, --verbose), so the
+   * suite talks to a loopback forwarder that adds them, like a reverse proxy
+   * in front of the gateway would.
    */
   headers?: Record<string, string>;
   /** Kill the CLI after this long. */
@@ -66,7 +67,12 @@ export async function runConformanceSuite(
   opts: ConformanceRunOptions = {},
 ): Promise<ConformanceResult> {
   if (opts.headers && Object.keys(opts.headers).length > 0) {
-    throw new Error(`custom headers are not supported: ${CONFORMANCE_PACKAGE} has no option to send them`);
+    const shim = await startHeaderShim(url, opts.headers);
+    try {
+      return await runConformanceSuite(shim.url, { ...opts, headers: undefined });
+    } finally {
+      await shim.close();
+    }
   }
   const workDir = await mkdtemp(join(tmpdir(), 'gatehouse-conformance-'));
   try {
@@ -209,4 +215,38 @@ export function formatSummary(label: string, result: ConformanceResult): string 
     }
   }
   return lines.join('\n');
+}
+
+/**
+ * A loopback forwarder that adds headers to every request. A loopback Host is
+ * rewritten to the target's (as a reverse proxy does); a foreign Host is kept,
+ * so the DNS-rebinding scenario still reaches the gateway's own check.
+ */
+async function startHeaderShim(target: string, headers: Record<string, string>): Promise<{ url: string; close(): Promise<void> }> {
+  const { createServer, request } = await import('node:http');
+  const t = new URL(target);
+  const server = createServer((req, res) => {
+    const h: Record<string, string | string[] | undefined> = { ...req.headers, ...headers };
+    const host = req.headers.host ?? '';
+    if (/^(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/.test(host)) h.host = t.host;
+    const origin = req.headers.origin;
+    if (origin && /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/.test(origin)) h.origin = t.origin;
+    const up = request(t, { method: req.method, path: req.url, headers: h }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    up.once('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}${t.pathname}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }

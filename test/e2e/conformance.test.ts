@@ -47,6 +47,48 @@ async function runDirect(): Promise<ConformanceResult> {
   }
 }
 
+/**
+ * With authentication on: the gateway trusts a local "company IdP" and the
+ * suite's requests carry a bearer token (added by a loopback forwarder, since
+ * the 0.1.16 CLI cannot send headers).
+ */
+async function runThroughGatewayAuthenticated(): Promise<ConformanceResult> {
+  const { startGateway } = await import('../../src/index.ts');
+  const { startCompanyIdp } = await import('../fixtures/company-idp.ts');
+  const resources: string[] = [];
+  const idp = await startCompanyIdp({ allowedResources: resources, scopes: 'mcp' });
+  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-conformance-auth-'));
+  try {
+    const gateway = await startGateway({
+      config: {
+        server: { host: '127.0.0.1', port: 0 },
+        logging: { level: 'warn' },
+        auth: { mode: 'external', external: { issuer: idp.issuer } },
+        upstreams: {
+          conf: {
+            type: 'stdio',
+            command: process.execPath,
+            args: ['--import', 'tsx', FIXTURE_FILE, '--stdio'],
+            cwd: REPO_ROOT,
+            namespace: false,
+          },
+        },
+      },
+      dataDir,
+    });
+    resources.push(gateway.url);
+    try {
+      const token = await idp.token({ resource: gateway.url, scope: 'mcp' });
+      return await runConformanceSuite(gateway.url, { headers: { authorization: `Bearer ${token}` } });
+    } finally {
+      await gateway.close();
+    }
+  } finally {
+    await idp.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 async function runThroughGateway(): Promise<ConformanceResult> {
   // Imported lazily so the direct half still runs (and reports) if the gateway fails to load.
   const { startGateway } = await import('../../src/index.ts');
@@ -130,6 +172,17 @@ test('mcp conformance verdicts are identical direct and through gatehouse', {
     assert.ok(direct, 'direct run produced no result to compare against');
     const gateway = await runThroughGateway();
     console.log(formatSummary('gatehouse', gateway));
+    assert.deepEqual(
+      verdicts(gateway),
+      verdicts(direct),
+      `verdicts differ:\n${describeDivergence(direct, gateway)}`,
+    );
+  });
+
+  await t.test('same fixture behind gatehouse with authentication on (bearer token from an external IdP)', async () => {
+    assert.ok(direct, 'direct run produced no result to compare against');
+    const gateway = await runThroughGatewayAuthenticated();
+    console.log(formatSummary('gatehouse+auth', gateway));
     assert.deepEqual(
       verdicts(gateway),
       verdicts(direct),

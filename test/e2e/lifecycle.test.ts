@@ -53,6 +53,31 @@ describe('misbehaving upstreams', () => {
     await client.close();
   });
 
+  test('T30 an upstream that reports progress forever is cut at limits.maxCallMs', async () => {
+    const g = await startTestGateway({
+      limits: { callTimeoutMs: 1000, maxCallMs: 1500 },
+      upstreams: { bad: { type: 'stdio', command: process.execPath, args: ['--import', 'tsx', FIXTURE], cwd: ROOT } },
+    });
+    try {
+      const client = await connectClient(g.url);
+      let progress = 0;
+      await assert.rejects(
+        client.callTool({ name: 'bad__endless-progress', arguments: {} }, undefined, {
+          onprogress: () => {
+            progress++;
+          },
+          resetTimeoutOnProgress: true,
+          timeout: 60_000,
+        }),
+        /limits.maxCallMs/,
+      );
+      assert.ok(progress > 3, 'progress kept flowing past callTimeoutMs before the total cap hit');
+      await client.close();
+    } finally {
+      await g.close();
+    }
+  });
+
   test('T30 a result over limits.maxResultBytes becomes result_too_large; the process and session survive', async () => {
     const client = await connectClient(gw.url);
     await assert.rejects(

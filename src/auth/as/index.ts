@@ -1,0 +1,424 @@
+/**
+ * The embedded OAuth 2.1 authorization server (auth.mode: embedded), built on
+ * oidc-provider, per the MCP authorization specification:
+ * https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
+ *
+ * It owns `/.well-known/oauth-authorization-server` (RFC 8414),
+ * `/.well-known/openid-configuration` and everything under `/oauth/`. The
+ * issuer is the gateway origin; access tokens are RFC 9068 JWTs whose audience
+ * is the MCP resource. See docs/auth-server.md.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { JWK } from 'jose';
+import Provider, {
+  type ClientMetadata,
+  type Configuration,
+  errors,
+  type KoaContextWithOIDC,
+  type ResourceServer,
+} from 'oidc-provider';
+import type { Logger } from 'pino';
+import type { EmbeddedAuthConfig } from '../../config/schema.ts';
+import type { Storage } from '../../storage/types.ts';
+import { storageAdapter } from './adapter.ts';
+import { ClientIdMetadataDocuments } from './cimd.ts';
+import { redirectUriProblem, toClientMetadata } from './clients.ts';
+import { esc, handleInteraction, INTERACTION_PATH, page } from './interactions.ts';
+import { loadKeys, publicJwk, SIGNING_ALG } from './keys.ts';
+import { mintAccessToken } from './mint.ts';
+import { type SafeFetchOptions, safeFetch, toWebResponse } from './safe-fetch.ts';
+import { type ActClaim, registerTokenExchange } from './token-exchange.ts';
+
+export { demoAuthClients, resolveSecret, TOKEN_EXCHANGE } from './clients.ts';
+export { hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from './passwords.ts';
+
+export interface EmbeddedAsOptions {
+  /** The gateway's public origin, e.g. 'http://127.0.0.1:8080' (no trailing slash). */
+  issuer: string;
+  /** The MCP resource URL, e.g. 'http://127.0.0.1:8080/mcp': the default and only allowed token audience. */
+  resource: string;
+  /** Scopes the AS may issue (requiredScopes + toolScopes values), plus 'offline_access'. */
+  scopes: string[];
+  config: EmbeddedAuthConfig;
+  storage: Storage;
+  /** Signing and cookie keys live here (`oauth-keys.json`, generated on first start, mode 0600). */
+  dataDir: string;
+  log: Logger;
+  /** True when the gateway is bound to loopback; devAutoConsent and allowInsecureMetadataUrls need it. */
+  loopbackOnly: boolean;
+  /** Tests only: extra options for the guarded fetch of client metadata documents. */
+  fetchOptions?: SafeFetchOptions;
+}
+
+export interface MintRequest {
+  clientId: string;
+  /** The user the token acts for; omitted for a client's own token. */
+  user?: string;
+  /** Space-separated; defaults to every issuable scope but offline_access. */
+  scope?: string;
+}
+
+export interface EmbeddedAs {
+  /** Handles the request if its path belongs to the AS; returns false (untouched) otherwise. */
+  handle(req: IncomingMessage, res: ServerResponse): boolean;
+  /** Public signing keys, for the in-process token verifier. */
+  jwks(): { keys: JWK[] };
+  /** The issuer (as given) and the discovery URL, for the resource server metadata. */
+  readonly issuer: string;
+  /**
+   * Mints an access token directly with the signing key (used by tests and
+   * tooling; same claims as the token endpoint). The client must be a
+   * pre-registered client; the user, when given, must exist.
+   */
+  mintAccessToken(req: MintRequest): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Paths under which requests belong to the AS. */
+export function isAsPath(path: string): boolean {
+  return (
+    path === '/.well-known/oauth-authorization-server' ||
+    path === '/.well-known/openid-configuration' ||
+    path.startsWith('/oauth/')
+  );
+}
+
+const PURGE_INTERVAL_MS = 10 * 60_000;
+const OIDC_SCOPES = ['openid', 'offline_access'];
+
+/**
+ * Creates the embedded authorization server. Throws (before anything starts)
+ * on unsafe development flags outside loopback, unsupported federation, bad
+ * pre-registered clients or a key file readable by others.
+ */
+export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<EmbeddedAs> {
+  const { config, storage, log, resource } = opts;
+  const issuer = opts.issuer.replace(/\/+$/, '');
+  if (config.federation) throw new Error('auth.embedded.federation is not supported yet');
+  if (config.devAutoConsent && !opts.loopbackOnly) {
+    throw new Error(
+      'auth.embedded.devAutoConsent is refused: the gateway is not bound to loopback (it would let any caller skip consent)',
+    );
+  }
+  if (config.allowInsecureMetadataUrls && !opts.loopbackOnly) {
+    throw new Error(
+      'auth.embedded.allowInsecureMetadataUrls is refused: the gateway is not bound to loopback (it disables SSRF protection)',
+    );
+  }
+  if (config.devAutoConsent) {
+    log.warn('auth.embedded.devAutoConsent is ON: the consent page is skipped (development only)');
+  }
+  if (config.allowInsecureMetadataUrls) {
+    log.warn(
+      'auth.embedded.allowInsecureMetadataUrls is ON: client metadata and jwks_uri fetches may reach http and private addresses (development only)',
+    );
+  }
+
+  const keys = await loadKeys(opts.dataDir);
+  const signingKey = keys.signing[0] as JWK;
+  const publicKeys = keys.signing.map(publicJwk);
+  const ttl = config.accessTokenTtlSec;
+  const secure = issuer.startsWith('https:');
+  const allScopes = [...new Set([...OIDC_SCOPES, ...opts.scopes])];
+  const resourceScopes = allScopes.filter((s) => !OIDC_SCOPES.includes(s));
+  const insecure = config.allowInsecureMetadataUrls;
+
+  const staticClients = config.clients.map(toClientMetadata);
+  const staticIds = new Set(staticClients.map((c) => c.client_id));
+  const trustedJwksUris = new Set(config.clients.flatMap((c) => (c.jwksUri ? [c.jwksUri] : [])));
+  const cimd = config.clientIdMetadataDocuments
+    ? new ClientIdMetadataDocuments({ allowInsecure: insecure, log, fetchOptions: opts.fetchOptions })
+    : undefined;
+  const actClaims = new WeakMap<object, ActClaim>();
+
+  const resourceServerInfo = (): ResourceServer => ({
+    scope: resourceScopes.join(' '),
+    audience: resource,
+    accessTokenTTL: ttl,
+    accessTokenFormat: 'jwt',
+    jwt: { sign: { alg: SIGNING_ALG } },
+  });
+  const grantIndexKey = (accountId: string, clientId: string): string => JSON.stringify([accountId, clientId]);
+
+  const configuration: Configuration = {
+    adapter: storageAdapter(storage, cimd),
+    clients: staticClients,
+    jwks: { keys: keys.signing as Configuration['jwks'] extends { keys: infer K } | undefined ? K : never },
+    cookies: {
+      keys: keys.cookies,
+      // `__Host-` requires Secure and Path=/ (RFC 6265bis §4.1.3.2): only the session cookie
+      // has Path=/; the interaction cookies are path-scoped, so they get `__Secure-`.
+      // On plain-http loopback (development) the prefixes cannot be used at all.
+      names: secure
+        ? {
+            session: '__Host-gatehouse_session',
+            interaction: '__Secure-gatehouse_interaction',
+            resume: '__Secure-gatehouse_resume',
+          }
+        : { session: 'gatehouse_session', interaction: 'gatehouse_interaction', resume: 'gatehouse_resume' },
+      long: { httpOnly: true, sameSite: 'lax', signed: true, path: '/' },
+      short: { httpOnly: true, sameSite: 'lax', signed: true },
+    },
+    scopes: allScopes,
+    claims: { openid: ['sub'] },
+    responseTypes: ['code'],
+    // "PKCE is REQUIRED for all clients" and "Authorization servers MUST support the S256
+    // code challenge method" (https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1-13#section-4.1.1);
+    // oidc-provider 9 implements S256 only.
+    pkce: { required: () => true },
+    // "redirect_uri [...] REQUIRED" whenever it is used: exact string matching, no omission.
+    allowOmittingSingleRegisteredRedirectUri: false,
+    clientDefaults: {
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: SIGNING_ALG,
+    },
+    enabledJWA: {
+      idTokenSigningAlgValues: [SIGNING_ALG],
+      userinfoSigningAlgValues: [SIGNING_ALG],
+      introspectionSigningAlgValues: [SIGNING_ALG],
+      authorizationSigningAlgValues: [SIGNING_ALG],
+      clientAuthSigningAlgValues: ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA', 'Ed25519'],
+    },
+    extraClientMetadata: {
+      properties: ['owner'],
+      // Called once per client (static, dynamic or metadata document) with the full metadata.
+      validator(_ctx, key, value, metadata) {
+        if (key !== 'owner') return;
+        if (value !== undefined && typeof value !== 'string') {
+          throw new errors.InvalidClientMetadata('owner must be a string');
+        }
+        for (const uri of [...(metadata.redirect_uris ?? []), ...(metadata.post_logout_redirect_uris ?? [])]) {
+          const problem = redirectUriProblem(uri);
+          if (problem) throw new errors.InvalidRedirectUri(problem);
+        }
+        // Dynamically registered and metadata-document clients act only for users: a
+        // self-registered client_credentials client would give anyone a token.
+        if (!staticIds.has(metadata.client_id)) {
+          const extra = (metadata.grant_types ?? []).filter(
+            (g) => g !== 'authorization_code' && g !== 'refresh_token',
+          );
+          if (extra.length > 0) {
+            throw new errors.InvalidClientMetadata(
+              `grant_types ${extra.join(', ')} are only available to pre-registered clients`,
+            );
+          }
+        }
+      },
+    },
+    findAccount: async (_ctx, sub) => {
+      const user = await storage.users.get(sub);
+      if (!user) return undefined;
+      return { accountId: user.username, claims: () => ({ sub: user.username }) };
+    },
+    loadExistingGrant: async (ctx: KoaContextWithOIDC) => {
+      const clientId = ctx.oidc.client?.clientId;
+      const accountId = ctx.oidc.session?.accountId;
+      if (!clientId) return undefined;
+      let grantId: string | undefined = ctx.oidc.result?.consent?.grantId || ctx.oidc.session?.grantIdFor(clientId);
+      // Consent is remembered per (user, client), across login sessions.
+      if (!grantId && accountId) {
+        const idx = await storage.oauth.find('GrantIndex', grantIndexKey(accountId, clientId));
+        if (typeof idx?.['grantId'] === 'string') grantId = idx['grantId'];
+      }
+      if (!grantId) return undefined;
+      const grant = await ctx.oidc.provider.Grant.find(grantId);
+      if (!grant || grant.clientId !== clientId || (accountId && grant.accountId !== accountId)) return undefined;
+      return grant;
+    },
+    interactions: { url: (_ctx, interaction) => `${INTERACTION_PATH}${interaction.uid}` },
+    routes: {
+      authorization: '/oauth/authorize',
+      token: '/oauth/token',
+      registration: '/oauth/register',
+      jwks: '/oauth/jwks',
+      introspection: '/oauth/introspect',
+      revocation: '/oauth/revoke',
+      end_session: '/oauth/logout',
+      userinfo: '/oauth/userinfo',
+      pushed_authorization_request: '/oauth/par',
+      code_verification: '/oauth/device',
+      device_authorization: '/oauth/device/auth',
+      backchannel_authentication: '/oauth/backchannel',
+      challenge: '/oauth/challenge',
+      credential: '/oauth/credential',
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: { enabled: true },
+      dPoP: { enabled: false },
+      pushedAuthorizationRequests: { enabled: false },
+      registration: {
+        enabled: config.dynamicRegistration,
+        initialAccessToken: false,
+        issueRegistrationAccessToken: false,
+      },
+      resourceIndicators: {
+        enabled: true,
+        // "MCP clients MUST implement Resource Indicators [...] the resource parameter"
+        // (https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization#resource-parameter-implementation);
+        // a client that names none gets our resource as the audience.
+        defaultResource: () => resource,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx, indicator) => {
+          // RFC 8707 §2: "invalid_target [...] The requested resource is invalid, missing,
+          // unknown, or malformed."
+          if (indicator !== resource) throw new errors.InvalidTarget(`resource must be ${resource}`);
+          return resourceServerInfo();
+        },
+      },
+    },
+    // Public and confidential clients that may refresh get a refresh token without asking
+    // for offline_access (MCP clients rarely do); rotation for public clients is the default.
+    issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    expiresWithSession: () => false,
+    extraTokenClaims: (_ctx, token) => {
+      const act = actClaims.get(token);
+      return act ? { act } : undefined;
+    },
+    ttl: {
+      AccessToken: ttl,
+      ClientCredentials: ttl,
+      AuthorizationCode: 60,
+      RefreshToken: config.refreshTokenTtlSec,
+      Grant: config.refreshTokenTtlSec,
+      Interaction: 10 * 60,
+      Session: 24 * 3600,
+      IdToken: 3600,
+    },
+    clientBasedCORS: () => true,
+    fetch: async (input, init) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      // jwks_uri of a pre-registered client was written by the operator: it may be internal.
+      const trusted = trustedJwksUris.has(url);
+      const res = await safeFetch(url, {
+        allowHttp: insecure,
+        allowPrivateAddresses: insecure || trusted,
+        maxBytes: 64 * 1024,
+        timeoutMs: 3000,
+        headers: { accept: new Headers(init?.headers).get('accept') ?? 'application/json' },
+        ...opts.fetchOptions,
+      });
+      return toWebResponse(res);
+    },
+    renderError: (ctx, out) => {
+      ctx.type = 'html';
+      ctx.set('x-frame-options', 'DENY');
+      ctx.body = page(
+        'Authorization error',
+        `<p><code>${esc(out.error)}</code></p>${out.error_description ? `<p>${esc(out.error_description)}</p>` : ''}`,
+      );
+    },
+  };
+
+  const provider = new Provider(issuer, configuration);
+  // Behind a TLS-terminating proxy (https issuer), trust X-Forwarded-Proto so cookies get Secure.
+  provider.proxy = secure;
+  registerTokenExchange(provider, {
+    issuer,
+    resource,
+    jwks: { keys: publicKeys },
+    storage,
+    resourceServerInfo,
+    actClaims,
+  });
+
+  // RFC 8414 metadata is the same document; add what oidc-provider does not advertise itself.
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.path === '/.well-known/openid-configuration' && ctx.status === 200 && ctx.body) {
+      const body = ctx.body as Record<string, unknown>;
+      body['client_id_metadata_document_supported'] = config.clientIdMetadataDocuments;
+      body['code_challenge_methods_supported'] = ['S256'];
+      body['authorization_response_iss_parameter_supported'] = true;
+      if (!config.dynamicRegistration) delete body['registration_endpoint'];
+    }
+  });
+  provider.on('server_error', (_ctx, err) => log.error({ err }, 'authorization server error'));
+  provider.on('grant.error', (_ctx, err) => log.info({ err: err.message }, 'token request refused'));
+  provider.on('authorization.error', (_ctx, err) => log.info({ err: err.message }, 'authorization request refused'));
+  provider.on('registration_create.success', (_ctx, client) =>
+    log.info({ client: client.clientId, name: client.clientName }, 'client registered'),
+  );
+
+  const callback = provider.callback();
+  const interactionDeps = {
+    provider,
+    storage,
+    log,
+    csrfKey: keys.cookies[0] as string,
+    origin: new URL(issuer).origin,
+    devAutoConsent: config.devAutoConsent,
+    rememberGrant: async (accountId: string, clientId: string, grantId: string) => {
+      await storage.oauth.upsert(
+        'GrantIndex',
+        grantIndexKey(accountId, clientId),
+        { grantId },
+        Date.now() + config.refreshTokenTtlSec * 1000,
+        grantId,
+      );
+    },
+  };
+
+  const purge = setInterval(() => {
+    void storage.oauth
+      .purgeExpired(Date.now())
+      .catch((err: unknown) => log.warn({ err }, 'purging expired oauth rows failed'));
+  }, PURGE_INTERVAL_MS);
+  purge.unref();
+
+  const fail = (res: ServerResponse, err: unknown): void => {
+    log.error({ err }, 'authorization server request failed');
+    if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+    res.end('internal error');
+  };
+
+  return {
+    issuer,
+    handle(req, res) {
+      const path = (req.url ?? '').split('?', 1)[0] ?? '';
+      if (!isAsPath(path)) return false;
+      // "[...] MUST take measures to prevent clickjacking" (OAuth 2.1 §7.5.4): nothing here is framable.
+      res.setHeader('x-frame-options', 'DENY');
+      res.setHeader('content-security-policy', "frame-ancestors 'none'");
+      if (path.startsWith(INTERACTION_PATH)) {
+        handleInteraction(interactionDeps, req, res).catch((err: unknown) => fail(res, err));
+        return true;
+      }
+      if (path === '/.well-known/oauth-authorization-server') {
+        // RFC 8414 §3: the same metadata, at the OAuth well-known location.
+        req.url = `/.well-known/openid-configuration${(req.url ?? '').slice(path.length)}`;
+      }
+      Promise.resolve(callback(req, res)).catch((err: unknown) => fail(res, err));
+      return true;
+    },
+    jwks: () => ({ keys: publicKeys }),
+    async mintAccessToken(r) {
+      const client = config.clients.find((c) => c.clientId === r.clientId);
+      if (!client) throw new Error(`unknown pre-registered client ${r.clientId}`);
+      if (r.user !== undefined && !(await storage.users.get(r.user))) throw new Error(`unknown user ${r.user}`);
+      return mintAccessToken({
+        key: signingKey,
+        issuer,
+        resource,
+        clientId: r.clientId,
+        sub: r.user,
+        scope: r.scope ?? resourceScopes.join(' '),
+        ttlSec: ttl,
+      });
+    },
+    async close() {
+      clearInterval(purge);
+    },
+  };
+}
+
+/** The oidc-provider client metadata for a pre-registered client (exported for tests and tooling). */
+export function preRegisteredMetadata(c: EmbeddedAuthConfig['clients'][number]): ClientMetadata {
+  return toClientMetadata(c);
+}

@@ -1,0 +1,149 @@
+/**
+ * OAuth 2.0 Token Exchange (RFC 8693) as an oidc-provider custom grant: an agent
+ * presents a user's access token issued by this server (`subject_token`) and
+ * receives a token that acts for that user, with itself recorded as the actor.
+ * https://datatracker.ietf.org/doc/html/rfc8693
+ */
+import { createLocalJWKSet, type JSONWebKeySet, type JWTPayload, jwtVerify } from 'jose';
+import type Provider from 'oidc-provider';
+import { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
+import type { Storage } from '../../storage/types.ts';
+import { TOKEN_EXCHANGE } from './clients.ts';
+import { SIGNING_ALG } from './keys.ts';
+
+/** RFC 8693 §3 token type identifier of an access token. */
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+
+/** The RFC 8693 §4.1 `act` claim: the current actor, then whoever acted before it. */
+export interface ActClaim {
+  sub: string;
+  act?: ActClaim;
+}
+
+export interface TokenExchangeDeps {
+  issuer: string;
+  resource: string;
+  /** Public signing keys of this server. */
+  jwks: JSONWebKeySet;
+  storage: Storage;
+  /** Resource server info for `resource` (same as for every other grant). */
+  resourceServerInfo: () => ResourceServer;
+  /** Where the `act` claim of a token being issued is kept until extraTokenClaims reads it. */
+  actClaims: WeakMap<object, ActClaim>;
+}
+
+/** Parameters the grant reads (beyond grant_type and client authentication). */
+export const TOKEN_EXCHANGE_PARAMS = [
+  'subject_token',
+  'subject_token_type',
+  'actor_token',
+  'actor_token_type',
+  'requested_token_type',
+  'audience',
+  'resource',
+  'scope',
+];
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/** Verifies that a subject token is an access token this server issued for one of its local users. */
+async function verifySubjectToken(deps: TokenExchangeDeps, token: string): Promise<JWTPayload> {
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(token, createLocalJWKSet(deps.jwks), {
+      issuer: deps.issuer,
+      audience: deps.resource,
+      typ: 'at+jwt',
+      algorithms: [SIGNING_ALG],
+      requiredClaims: ['sub', 'exp', 'client_id'],
+    }));
+  } catch {
+    throw new errors.InvalidGrant('subject_token is invalid or expired');
+  }
+  const sub = String(payload.sub);
+  // "a user's access token": a client-credentials token has sub = client_id and no user behind it.
+  if (sub === payload['client_id'] || !(await deps.storage.users.get(sub))) {
+    throw new errors.InvalidGrant('subject_token does not represent a user');
+  }
+  return payload;
+}
+
+/** Registers the RFC 8693 grant on the provider. */
+export function registerTokenExchange(provider: Provider, deps: TokenExchangeDeps): void {
+  const handler = async (ctx: KoaContextWithOIDC): Promise<void> => {
+    const params = ctx.oidc.params ?? {};
+    const client = ctx.oidc.client;
+    if (!client) throw new errors.InvalidClient();
+    // The token endpoint already refused clients whose grant_types lack this grant
+    // ("requested grant type is not allowed for this client").
+    const subjectToken = str(params['subject_token']);
+    if (!subjectToken) throw new errors.InvalidRequest('missing required parameter subject_token');
+    // "subject_token_type REQUIRED" (RFC 8693 §2.1)
+    if (params['subject_token_type'] !== ACCESS_TOKEN_TYPE) {
+      throw new errors.InvalidRequest(`subject_token_type must be ${ACCESS_TOKEN_TYPE}`);
+    }
+    if (params['actor_token'] !== undefined || params['actor_token_type'] !== undefined) {
+      // The actor is the authenticated client; separate actor tokens are not supported.
+      throw new errors.InvalidRequest('actor_token is not supported: the authenticated client is the actor');
+    }
+    const requested = params['requested_token_type'];
+    if (requested !== undefined && requested !== ACCESS_TOKEN_TYPE) {
+      throw new errors.InvalidRequest(`requested_token_type must be ${ACCESS_TOKEN_TYPE}`);
+    }
+    // "If the authorization server is unwilling or unable to issue a token for any target
+    // service indicated by the resource or audience parameters, it SHOULD reject the
+    // request with invalid_target" (RFC 8693 §2.2.2).
+    for (const name of ['resource', 'audience'] as const) {
+      const v = params[name];
+      const values = Array.isArray(v) ? v : v === undefined ? [] : [v];
+      if (values.some((x) => x !== deps.resource)) throw new errors.InvalidTarget(`${name} must be ${deps.resource}`);
+    }
+
+    const subject = await verifySubjectToken(deps, subjectToken);
+    const subjectScopes = new Set(String(subject['scope'] ?? '').split(' ').filter(Boolean));
+    const scopeParam = str(params['scope']);
+    const scopes = scopeParam ? [...new Set(scopeParam.split(' ').filter(Boolean))] : [...subjectScopes];
+    // Narrower, never wider: the exchanged token cannot carry a scope the user did not grant.
+    for (const s of scopes) {
+      if (!subjectScopes.has(s)) throw new errors.InvalidScope('requested scope exceeds the subject token scope', s);
+    }
+    if (client.scope) {
+      const allowed = new Set(client.scope.split(' '));
+      for (const s of scopes) {
+        if (!allowed.has(s)) throw new errors.InvalidScope('requested scope is not allowed for this client', s);
+      }
+    }
+    if (scopes.length === 0) throw new errors.InvalidScope('no scope to issue', '');
+
+    // "act: a JSON object [...] nested act claims [...] the most recent actor" (RFC 8693 §4.1).
+    const prior = subject['act'];
+    const act: ActClaim = { sub: client.clientId };
+    if (prior && typeof prior === 'object' && typeof (prior as ActClaim).sub === 'string') {
+      act.act = prior as ActClaim;
+    }
+
+    // No grantId: the exchanged token is a stateless JWT derived from another JWT; oidc-provider
+    // needs a grant only for tokens it stores (opaque tokens, refresh tokens), which this is not.
+    const init = {
+      accountId: String(subject.sub),
+      client,
+      gty: 'token_exchange',
+      scope: scopes.join(' '),
+    } as ConstructorParameters<typeof provider.AccessToken>[0];
+    const at = new provider.AccessToken(init);
+    at.resourceServer = new provider.ResourceServer(deps.resource, deps.resourceServerInfo());
+    deps.actClaims.set(at, act);
+    ctx.oidc.entity('AccessToken', at);
+    const value = await at.save();
+    ctx.body = {
+      access_token: value,
+      issued_token_type: ACCESS_TOKEN_TYPE,
+      token_type: 'Bearer',
+      expires_in: at.expiration,
+      scope: scopes.join(' '),
+    };
+  };
+  provider.registerGrantType(TOKEN_EXCHANGE, handler, TOKEN_EXCHANGE_PARAMS, ['resource', 'audience']);
+}
