@@ -5,8 +5,8 @@
  */
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { Logger } from 'pino';
 import type { JSONWebKeySet } from 'jose';
+import type { Logger } from 'pino';
 import { resolveSecret } from './auth/as/clients.ts';
 import type { TokenVerifier } from './auth/principal.ts';
 import { ResourceServer } from './auth/resource-server.ts';
@@ -161,7 +161,10 @@ async function createResourceServer(
   const auth = config.auth;
   const base = { requiredScopes: auth.requiredScopes, toolScopes: auth.toolScopes, resource };
   if (auth.mode === 'none') {
-    return { rs: new ResourceServer({ ...base, mode: 'none', authorizationServers: [], verifier: undefined }), verifier: undefined };
+    return {
+      rs: new ResourceServer({ ...base, mode: 'none', authorizationServers: [], verifier: undefined }),
+      verifier: undefined,
+    };
   }
   if (auth.mode === 'embedded') {
     if (!embedded) throw new Error('embedded authorization server missing');
@@ -172,13 +175,20 @@ async function createResourceServer(
       algorithms: ['ES256'],
     });
     return {
-      rs: new ResourceServer({ ...base, mode: 'embedded', authorizationServers: [embedded.issuer], verifier }),
+      rs: new ResourceServer({
+        ...base,
+        mode: 'embedded',
+        authorizationServers: [embedded.issuer],
+        verifier,
+      }),
       verifier,
     };
   }
   const ext = auth.external;
   if (!ext) {
-    throw new ConfigError([{ path: 'auth.external', line: undefined, message: 'required when auth.mode is external' }]);
+    throw new ConfigError([
+      { path: 'auth.external', line: undefined, message: 'required when auth.mode is external' },
+    ]);
   }
   let introspection: VerifierOptions['introspection'];
   if (ext.introspection) {

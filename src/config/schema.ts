@@ -311,7 +311,9 @@ export const configSchema = z
           .int()
           .positive()
           .default(10 * 60_000)
-          .describe('Longest a call may run in total, however much progress it reports (an endless stream is cut).'),
+          .describe(
+            'Longest a call may run in total, however much progress it reports (an endless stream is cut).',
+          ),
         sessionIdleTimeoutMs: z
           .number()
           .int()

@@ -39,7 +39,13 @@ export class SessionRegistry {
     if (this.sessions.size >= this.config.limits.maxSessions) {
       return new GatehouseError('capacity_exceeded', 'the gateway has reached limits.maxSessions');
     }
-    const session = new Session(version, principal, this.log, this.config.limits.maxResultBytes, this.config.limits.maxCallMs);
+    const session = new Session(
+      version,
+      principal,
+      this.log,
+      this.config.limits.maxResultBytes,
+      this.config.limits.maxCallMs,
+    );
     this.sessions.set(session.id, session);
     return session;
   }

@@ -163,7 +163,10 @@ export class Session {
         this.answer(call, {
           jsonrpc: '2.0',
           id: call.id,
-          error: new GatehouseError('upstream_timeout', `upstream did not answer ${call.method} within ${why}`).toJsonRpcError(),
+          error: new GatehouseError(
+            'upstream_timeout',
+            `upstream did not answer ${call.method} within ${why}`,
+          ).toJsonRpcError(),
         });
       },
       Math.max(0, Math.min(left, call.timeoutMs)),

@@ -222,7 +222,10 @@ export function formatSummary(label: string, result: ConformanceResult): string 
  * rewritten to the target's (as a reverse proxy does); a foreign Host is kept,
  * so the DNS-rebinding scenario still reaches the gateway's own check.
  */
-async function startHeaderShim(target: string, headers: Record<string, string>): Promise<{ url: string; close(): Promise<void> }> {
+async function startHeaderShim(
+  target: string,
+  headers: Record<string, string>,
+): Promise<{ url: string; close(): Promise<void> }> {
   const { createServer, request } = await import('node:http');
   const t = new URL(target);
   const server = createServer((req, res) => {

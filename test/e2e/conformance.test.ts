@@ -179,14 +179,17 @@ test('mcp conformance verdicts are identical direct and through gatehouse', {
     );
   });
 
-  await t.test('same fixture behind gatehouse with authentication on (bearer token from an external IdP)', async () => {
-    assert.ok(direct, 'direct run produced no result to compare against');
-    const gateway = await runThroughGatewayAuthenticated();
-    console.log(formatSummary('gatehouse+auth', gateway));
-    assert.deepEqual(
-      verdicts(gateway),
-      verdicts(direct),
-      `verdicts differ:\n${describeDivergence(direct, gateway)}`,
-    );
-  });
+  await t.test(
+    'same fixture behind gatehouse with authentication on (bearer token from an external IdP)',
+    async () => {
+      assert.ok(direct, 'direct run produced no result to compare against');
+      const gateway = await runThroughGatewayAuthenticated();
+      console.log(formatSummary('gatehouse+auth', gateway));
+      assert.deepEqual(
+        verdicts(gateway),
+        verdicts(direct),
+        `verdicts differ:\n${describeDivergence(direct, gateway)}`,
+      );
+    },
+  );
 });

@@ -56,7 +56,9 @@ describe('misbehaving upstreams', () => {
   test('T30 an upstream that reports progress forever is cut at limits.maxCallMs', async () => {
     const g = await startTestGateway({
       limits: { callTimeoutMs: 1000, maxCallMs: 1500 },
-      upstreams: { bad: { type: 'stdio', command: process.execPath, args: ['--import', 'tsx', FIXTURE], cwd: ROOT } },
+      upstreams: {
+        bad: { type: 'stdio', command: process.execPath, args: ['--import', 'tsx', FIXTURE], cwd: ROOT },
+      },
     });
     try {
       const client = await connectClient(g.url);
@@ -107,7 +109,15 @@ describe('misbehaving upstreams', () => {
 test('an idle session is reaped: its upstream process stops and its id answers 404', async () => {
   const gw = await startTestGateway({
     limits: { sessionIdleTimeoutMs: 400 },
-    upstreams: { bad: { type: 'stdio', command: process.execPath, args: ['--import', 'tsx', FIXTURE], cwd: ROOT, pool: { warm: 0 } } },
+    upstreams: {
+      bad: {
+        type: 'stdio',
+        command: process.execPath,
+        args: ['--import', 'tsx', FIXTURE],
+        cwd: ROOT,
+        pool: { warm: 0 },
+      },
+    },
   });
   try {
     const client = await connectClient(gw.url);
@@ -116,7 +126,8 @@ test('an idle session is reaped: its upstream process stops and its id answers 4
     const deadline = Date.now() + 10_000;
     while (gw.parts.registry.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     assert.equal(gw.parts.registry.size, 0, 'session reaped');
-    while ((gw.managers.get('bad')?.processes ?? 0) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while ((gw.managers.get('bad')?.processes ?? 0) > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     assert.equal(gw.managers.get('bad')?.processes, 0, 'process stopped');
     assert.throws(() => process.kill(pid, 0), /ESRCH/, 'the child is gone');
     await assert.rejects(client.callTool({ name: 'bad__pid', arguments: {} }));
