@@ -27,6 +27,8 @@ interface Options {
   seconds: number;
   warmup: number;
   tool: string;
+  /** Bearer token sent with every request (Gatehouse runs with authentication on). */
+  bearer: string | undefined;
 }
 
 interface Reply {
@@ -57,6 +59,7 @@ function parseArgs(argv: string[]): Options {
     seconds: num('seconds', '3'),
     warmup: num('warmup', '1'),
     tool: get('tool', 'echo'),
+    bearer: argv.includes('--bearer') ? get('bearer') : undefined,
   };
 }
 
@@ -147,7 +150,10 @@ function expectResult(reply: Reply, id: number): Record<string, unknown> {
   return msg.result as Record<string, unknown>;
 }
 
-const BASE_HEADERS = { accept: 'application/json, text/event-stream', 'content-type': 'application/json' };
+const BASE_HEADERS: http.OutgoingHttpHeaders = {
+  accept: 'application/json, text/event-stream',
+  'content-type': 'application/json',
+};
 
 interface Session {
   id: string;
@@ -256,7 +262,9 @@ async function run(opts: Options): Promise<LoadResult> {
 }
 
 try {
-  const result = await run(parseArgs(process.argv.slice(2)));
+  const opts = parseArgs(process.argv.slice(2));
+  if (opts.bearer) BASE_HEADERS.authorization = `Bearer ${opts.bearer}`;
+  const result = await run(opts);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } catch (err) {
   const fatal: LoadResult = {

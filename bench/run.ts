@@ -251,6 +251,26 @@ async function otherCpuPercent(): Promise<number> {
 interface Endpoint {
   url: string;
   tool: string;
+  /** Access token for targets that require authentication (Gatehouse). */
+  bearer?: string;
+}
+
+/** The bench agent: a pre-registered client-credentials client of the embedded authorization server. */
+const BENCH_CLIENT = { id: 'bench-agent', secret: 'fake-bench-secret-not-a-real-credential' };
+
+/** Gets an access token from the gateway's embedded authorization server (client credentials, RFC 8707 resource). */
+async function benchToken(origin: string, resource: string): Promise<string> {
+  const res = await fetch(`${origin}/oauth/token`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`${BENCH_CLIENT.id}:${BENCH_CLIENT.secret}`).toString('base64')}`,
+    },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'mcp', resource }),
+  });
+  const body = (await res.json()) as { access_token?: string; error?: string };
+  if (!body.access_token) throw new Error(`bench token request failed: HTTP ${res.status} ${body.error ?? ''}`);
+  return body.access_token;
 }
 
 /** BENCH_GATEHOUSE_CLI=path/to/cli.js benchmarks a prebuilt gateway; otherwise `npm run build` first. */
@@ -270,7 +290,25 @@ async function startGatehouse(cli: string, name: string, upstreamYaml: string): 
   const port = await freePort();
   const dataDir = mkdtempSync(path.join(TMP, `${name}-data-`));
   const config = path.join(TMP, `${name}.yaml`);
-  writeFileSync(config, `upstreams:\n  echo:\n${upstreamYaml}`);
+  // Authentication on, as in production: the embedded authorization server and a bench agent.
+  writeFileSync(
+    config,
+    [
+      'logging:',
+      '  level: warn',
+      'auth:',
+      '  mode: embedded',
+      '  embedded:',
+      '    accessTokenTtlSec: 3600',
+      '    clients:',
+      `      - clientId: ${BENCH_CLIENT.id}`,
+      `        clientSecret: ${BENCH_CLIENT.secret}`,
+      '        grantTypes: [client_credentials]',
+      'upstreams:',
+      '  echo:',
+      upstreamYaml,
+    ].join('\n'),
+  );
   const proc = start(name, 1, process.execPath, [
     cli,
     'start',
@@ -282,7 +320,8 @@ async function startGatehouse(cli: string, name: string, upstreamYaml: string): 
     dataDir,
   ]);
   await waitHttp(proc, `http://127.0.0.1:${port}/healthz`, (s) => s === 200);
-  return { url: `http://127.0.0.1:${port}/mcp`, tool: 'echo__echo' };
+  const url = `http://127.0.0.1:${port}/mcp`;
+  return { url, tool: 'echo__echo', bearer: await benchToken(`http://127.0.0.1:${port}`, url) };
 }
 
 async function startTargets(
@@ -383,6 +422,7 @@ async function measure(
 ): Promise<LoadResult> {
   const opts = { url: ep.url, tool: ep.tool, concurrency: c, sessions: s, seconds, warmup };
   const args = Object.entries(opts).flatMap(([k, v]) => [`--${k}`, String(v)]);
+  if (ep.bearer) args.push('--bearer', ep.bearer);
   const proc = start('load', 0, load.command, [...load.args, ...args]);
   let stdout = '';
   proc.child.stdout?.on('data', (d: Buffer) => {
@@ -545,12 +585,28 @@ async function main(): Promise<void> {
   const gp50 = sum.get('gatehouse_http_c1_s1')?.p50_ms ?? null;
   const bp50 = sum.get('bare_hop_c1_s1')?.p50_ms ?? null;
   const addedP50 = gp50 === null || bp50 === null ? null : gp50 - bp50;
+  const verdict = (v: number | null, pass: boolean): string => (v === null ? 'n/a' : pass ? 'PASS' : 'FAIL');
   json.gatehouse_vs_bare_hop_c64 = round(vsBare);
   json.gatehouse_vs_mcp_proxy_c64 = round(vsProxy);
   json.added_p50_ms_c1 = round(addedP50);
   json.total_errors = totalErrors;
 
-  const verdict = (v: number | null, pass: boolean): string => (v === null ? 'n/a' : pass ? 'PASS' : 'FAIL');
+  // Token verification cost per call (the authenticate stage), measured in-process on the same machine.
+  const tv = spawnSync(process.execPath, ['--import', 'tsx', path.join(BENCH_DIR, 'token-verify.ts')], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, BENCH_TOKENS: process.env['BENCH_TOKENS'] ?? '1000', BENCH_CACHED: process.env['BENCH_CACHED'] ?? '20000' },
+  });
+  let tokenLine = `token verification: benchmark failed (${tv.status})`;
+  if (tv.status === 0) {
+    const tvJson = JSON.parse(readFileSync(path.join(BENCH_DIR, 'token-verify.json'), 'utf8')) as Record<string, unknown>;
+    for (const [k, v] of Object.entries(tvJson)) if (k.startsWith('token_') && typeof v === 'number') json[k] = v;
+    const cached = Number(tvJson.token_cached_us_p50);
+    tokenLine =
+      `token verification per call: cached p50 ${fmt(cached, 2)} µs (target <= 20 ${verdict(cached, cached <= 20)}), ` +
+      `first sight ES256 p50 ${fmt(Number(tvJson.token_first_sight_es256_us_p50), 1)} µs, EdDSA p50 ${fmt(Number(tvJson.token_first_sight_eddsa_us_p50), 1)} µs`;
+  }
+
   const lines = [
     '',
     `Gatehouse bench: medians of ${RUNS} runs x ${SECONDS}s (after ${WARMUP}s warm-up), node ${process.version}, ${pinNote}`,
@@ -562,6 +618,7 @@ async function main(): Promise<void> {
     `gatehouse_stdio / mcp_proxy_stdio  calls/s (c64_s64): ${fmt(vsProxy, 3)}   target >= 1.5   ${verdict(vsProxy, (vsProxy ?? 0) >= 1.5)}`,
     `gatehouse_http - bare_hop          p50 ms  (c1_s1):   ${addedP50 === null ? '-' : `${addedP50 >= 0 ? '+' : ''}${addedP50.toFixed(3)}`}  target <= 0.3   ${verdict(addedP50, (addedP50 ?? 1) <= 0.3)}`,
   ];
+  lines.push(tokenLine);
   for (const [t, ep] of endpoints)
     if (ep instanceof Error) lines.push(`!!! ${t} did not run: ${ep.message.split('\n')[0]}`);
   if (totalErrors > 0)

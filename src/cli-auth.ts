@@ -11,11 +11,16 @@
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { DEMO_CLIENT_ID, demoSecretPath, resolveSecret, TOKEN_EXCHANGE } from './auth/as/clients.ts';
+import {
+  ACCESS_TOKEN_TYPE,
+  DEMO_CLIENT_ID,
+  demoSecretPath,
+  resolveSecret,
+  TOKEN_EXCHANGE,
+} from './auth/as/clients.ts';
 import { loadKeys } from './auth/as/keys.ts';
 import { mintAccessToken } from './auth/as/mint.ts';
 import { hashPassword, MIN_PASSWORD_LENGTH } from './auth/as/passwords.ts';
-import { ACCESS_TOKEN_TYPE } from './auth/as/token-exchange.ts';
 import { loadConfigFile, parseConfig } from './config/load.ts';
 import type { GatehouseConfig } from './config/schema.ts';
 import { SqliteStorage } from './storage/sqlite.ts';
@@ -87,7 +92,12 @@ async function readPassword(io: CliIo): Promise<string> {
 const USERNAME = /^[A-Za-z0-9._@-]{1,64}$/;
 
 async function users(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: COMMON, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: COMMON,
+    allowPositionals: true,
+    strict: true,
+  });
   const [sub, name, ...extra] = positionals;
   if (extra.length > 0 || (sub !== 'list' && !name) || (sub === 'list' && name)) {
     io.stderr.write(`usage: gatehouse users add NAME | list | rm NAME [--data-dir DIR] [--config FILE]\n`);
@@ -110,7 +120,11 @@ async function users(argv: string[], io: CliIo): Promise<number> {
         io.stderr.write(`gatehouse: user ${name} already exists\n`);
         return 1;
       }
-      await storage.users.add({ username: name, passwordHash: await hashPassword(password), createdAt: Date.now() });
+      await storage.users.add({
+        username: name,
+        passwordHash: await hashPassword(password),
+        createdAt: Date.now(),
+      });
     } finally {
       await storage.close();
     }
@@ -152,7 +166,9 @@ async function postToken(
   secret: string,
   form: Record<string, string>,
 ): Promise<TokenResponse & { status: number }> {
-  const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64');
+  const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString(
+    'base64',
+  );
   const res = await fetch(endpoint, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${basic}` },

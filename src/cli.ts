@@ -5,8 +5,10 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, formatProblems, loadConfigFile } from './config/load.ts';
+import { AUTH_USAGE, authCommand } from './cli-auth.ts';
+import { CALL_USAGE, callCommand } from './cli-call.ts';
 import { demoConfig } from './demo.ts';
-import { startGateway } from './gateway.ts';
+import { type RunningGateway, startGateway } from './gateway.ts';
 import { createLogger } from './log.ts';
 
 const USAGE = `usage: gatehouse <command> [options]
@@ -17,7 +19,7 @@ commands:
         (a demo upstream over stdio, embedded defaults)
   check-config FILE
         validate a configuration file; exit 1 with one problem per line
-  help  show this text
+${AUTH_USAGE}${CALL_USAGE}  help  show this text
 `;
 
 async function start(argv: string[]): Promise<number> {
@@ -39,15 +41,10 @@ async function start(argv: string[]): Promise<number> {
       return 2;
     }
   }
-  const config = values.config ? loadConfigFile(values.config) : demoConfig();
-  const gw = await startGateway({ config, dataDir: values['data-dir'], host: values.host, port });
-  process.stdout.write(
-    `Gatehouse ${values.config ? '' : '(embedded demo) '}is listening.\n` +
-      `  MCP endpoint:  ${gw.url}\n` +
-      `  upstreams:     ${[...gw.managers.keys()].join(', ')}\n` +
-      `  connect:       npx @modelcontextprotocol/inspector --transport http --server-url ${gw.url}\n` +
-      `  health:        ${gw.origin}/healthz  ${gw.origin}/readyz\n`,
-  );
+  const dataDir = values['data-dir'];
+  const config = values.config ? loadConfigFile(values.config) : demoConfig(dataDir);
+  const gw = await startGateway({ config, dataDir, host: values.host, port });
+  process.stdout.write(startBanner(gw, !values.config, dataDir));
   const stop = (signal: string): void => {
     process.stderr.write(`gatehouse: ${signal}, draining\n`);
     void gw.close().then(() => process.exit(0));
@@ -55,6 +52,32 @@ async function start(argv: string[]): Promise<number> {
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
   return -1; // keep running
+}
+
+/** What `start` prints: where to connect and, for the demo, a first authenticated call. */
+function startBanner(gw: RunningGateway, demo: boolean, dataDir: string): string {
+  const mode = gw.config.auth.mode;
+  const lines = [
+    `Gatehouse ${demo ? '(embedded demo) ' : ''}is listening.`,
+    `  MCP endpoint:   ${gw.url}`,
+    `  upstreams:      ${[...gw.managers.keys()].join(', ')}`,
+    `  authentication: ${mode === 'embedded' ? `embedded OAuth server, ${gw.origin}/.well-known/oauth-authorization-server` : mode}`,
+    `  health:         ${gw.origin}/healthz  ${gw.origin}/readyz`,
+  ];
+  if (demo && mode === 'embedded') {
+    const dd = dataDir === './.gatehouse' ? '' : ` --data-dir ${dataDir}`;
+    lines.push(
+      '',
+      'First authenticated tool call (a headless agent with client credentials), in another terminal:',
+      `  export GATEHOUSE_TOKEN=$(npx gatehouse token --client demo-agent --url ${gw.origin}${dd})`,
+      `  npx gatehouse call ${gw.url} everything__echo '{"message":"hello"}'`,
+      '',
+      'Interactive MCP clients log in with OAuth; create a local user first:',
+      `  npx gatehouse users add alice${dd}        (password from stdin)`,
+      `  then point the client at ${gw.url} (e.g. npx mcp-remote ${gw.url})`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 function checkConfig(argv: string[]): number {
@@ -85,6 +108,11 @@ export async function main(argv: string[]): Promise<number> {
         return await start(rest);
       case 'check-config':
         return checkConfig(rest);
+      case 'users':
+      case 'token':
+        return await authCommand(verb, rest);
+      case 'call':
+        return await callCommand(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -1,11 +1,24 @@
 import { createRequire } from 'node:module';
+import { demoAuthClients } from './auth/as/clients.ts';
 import type { GatehouseConfigInput } from './config/schema.ts';
 
-/** The embedded demo: @modelcontextprotocol/server-everything over stdio. */
-export function demoConfig(): GatehouseConfigInput {
+/**
+ * The embedded demo: @modelcontextprotocol/server-everything over stdio behind
+ * the embedded authorization server, with a pre-registered headless agent
+ * `demo-agent` (client credentials, secret generated into the data dir) that may
+ * call the ordinary tools; `everything__get-env` needs the wider `mcp:admin`
+ * scope (a step-up example).
+ */
+export function demoConfig(dataDir?: string): GatehouseConfigInput {
   const require = createRequire(import.meta.url);
   const entry = require.resolve('@modelcontextprotocol/server-everything/dist/index.js');
   return {
+    auth: {
+      mode: 'embedded',
+      requiredScopes: ['mcp'],
+      toolScopes: { 'everything__get-env': 'mcp:admin' },
+      embedded: { clients: dataDir ? demoAuthClients(dataDir) : [] },
+    },
     upstreams: {
       everything: { type: 'stdio', command: process.execPath, args: [entry, 'stdio'] },
     },

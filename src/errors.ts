@@ -239,6 +239,12 @@ export const ERRORS = {
     stage: 'lifecycle',
     description: 'the session ended while the request was in flight',
   },
+  starting: {
+    http: 503,
+    jsonrpc: JsonRpcCode.SessionClosed,
+    stage: 'lifecycle',
+    description: 'the gateway is starting; retry shortly',
+  },
   shutting_down: {
     http: 503,
     jsonrpc: JsonRpcCode.SessionClosed,

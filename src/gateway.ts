@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
 import { resolveSecret } from './auth/as/clients.ts';
+import type { EmbeddedAs } from './auth/as/index.ts';
 import type { TokenVerifier } from './auth/principal.ts';
 import { ResourceServer } from './auth/resource-server.ts';
 import { createTokenVerifier, discoverIssuer, type VerifierOptions } from './auth/verify/index.ts';
@@ -85,6 +86,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     log,
     allowedHosts,
     allowedOrigins,
+    started: false,
     auth: new ResourceServer({
       requiredScopes: config.auth.requiredScopes,
       toolScopes: {},
@@ -123,8 +125,31 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const hostForUrl = bind === '0.0.0.0' || bind === '[::]' ? '127.0.0.1' : bind;
   const origin = `http://${hostForUrl}:${port}`;
   const publicBase = (config.server.publicUrl ?? origin).replace(/\/$/, '');
-  const { rs, verifier } = await createResourceServer(config, `${publicBase}/mcp`, undefined);
+  const resource = `${publicBase}/mcp`;
+  let authServer: EmbeddedAs | undefined;
+  if (config.auth.mode === 'embedded') {
+    // Loaded only when used: oidc-provider warns at import on Node 20 (it targets 22 LTS).
+    const { createEmbeddedAs } = await import('./auth/as/index.ts');
+    authServer = await createEmbeddedAs({
+      issuer: publicBase,
+      resource,
+      scopes: [...new Set([...config.auth.requiredScopes, ...Object.values(config.auth.toolScopes)])],
+      config: config.auth.embedded,
+      storage,
+      dataDir: opts.dataDir,
+      log,
+      loopbackOnly: isLoopback(config.server.host),
+    });
+    parts.authServer = authServer;
+  }
+  const jwks = authServer?.jwks();
+  const { rs, verifier } = await createResourceServer(
+    config,
+    resource,
+    authServer && jwks ? { issuer: authServer.issuer, jwks: () => jwks } : undefined,
+  );
   parts.auth = rs;
+  parts.started = true;
   if (config.auth.mode === 'none')
     log.warn('auth.mode is none: the gateway accepts unauthenticated requests (development only)');
   log.info({ url: `${origin}/mcp`, upstreams: [...managers.keys()] }, 'gatehouse listening');
@@ -139,6 +164,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       server.closeAllConnections();
       destroyHttpAgents();
       await verifier?.close?.();
+      await authServer?.close();
       await storage.close();
       log.info('stopped');
       log.flush?.();

@@ -20,6 +20,8 @@ export interface HttpServerHooks {
 export function createHttpServer(gw: GatewayParts, hooks: HttpServerHooks): http.Server {
   const server = http.createServer((req, res) => {
     const path = req.url?.split('?', 1)[0];
+    // Nothing is served half-started: /healthz reports it, everything else fails closed.
+    if (!gw.started) return sendError(res, new GatehouseError('starting'), null);
     if (path === '/mcp') return handleMcp(gw, req, res);
     if (path?.startsWith('/.well-known/oauth-protected-resource') && gw.auth.mode !== 'none') {
       // RFC 9728 §3: path-inserted form for /mcp and the root form both describe the one resource.
@@ -37,6 +39,7 @@ export function createHttpServer(gw: GatewayParts, hooks: HttpServerHooks): http
       });
       return;
     }
+    if (gw.authServer?.handle(req, res)) return;
     sendError(res, new GatehouseError('not_found'), null);
   });
   server.keepAliveTimeout = 65_000;

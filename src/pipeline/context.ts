@@ -23,6 +23,10 @@ export interface GatewayParts {
   readonly log: Logger;
   /** Set once the listener knows its public URL; until then every request fails closed. */
   auth: ResourceServer;
+  /** False until start-up finished (authorization server and resource server in place): requests get 503. */
+  started: boolean;
+  /** The embedded authorization server, when auth.mode is embedded (owns /oauth/* and its metadata). */
+  authServer?: { handle(req: IncomingMessage, res: ServerResponse): boolean };
   /** Host header values accepted (lower-case, with and without port). */
   readonly allowedHosts: ReadonlySet<string>;
   /** Origin header values accepted (exact). */

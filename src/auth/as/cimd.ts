@@ -80,7 +80,10 @@ export class ClientIdMetadataDocuments {
         ...this.opts.fetchOptions,
       });
     } catch (err) {
-      this.opts.log.info({ clientId: id, err: (err as Error).message }, 'client metadata document fetch refused');
+      this.opts.log.info(
+        { clientId: id, err: (err as Error).message },
+        'client metadata document fetch refused',
+      );
       throw new errors.InvalidClient('client metadata document could not be fetched');
     }
     if (res.status !== 200) {
@@ -106,7 +109,9 @@ export class ClientIdMetadataDocuments {
     const auth = doc['token_endpoint_auth_method'];
     if (auth === undefined) doc['token_endpoint_auth_method'] = 'none';
     else if (typeof auth !== 'string' || FORBIDDEN_AUTH.has(auth)) {
-      throw new errors.InvalidClient('client metadata document must not use shared-secret client authentication');
+      throw new errors.InvalidClient(
+        'client metadata document must not use shared-secret client authentication',
+      );
     }
     this.remember(id, doc, ttlFrom(res.headers['cache-control']));
     return doc;

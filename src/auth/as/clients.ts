@@ -13,6 +13,9 @@ import { assertPrivateFile } from './keys.ts';
 /** RFC 8693 token exchange grant type. */
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
+/** RFC 8693 §3 token type identifier of an access token. */
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+
 /** Resolves a SecretRef: a literal, `{ env: NAME }` or `{ file: PATH }` (trailing newline trimmed). */
 export function resolveSecret(ref: SecretRef, what = 'secret'): string {
   if (typeof ref === 'string') return ref;
@@ -71,7 +74,11 @@ export function toClientMetadata(c: PreRegisteredClient): ClientMetadata {
     response_types: interactive ? ['code'] : [],
     redirect_uris: c.redirectUris,
     token_endpoint_auth_method:
-      c.clientSecret !== undefined ? 'client_secret_basic' : c.jwksUri !== undefined ? 'private_key_jwt' : 'none',
+      c.clientSecret !== undefined
+        ? 'client_secret_basic'
+        : c.jwksUri !== undefined
+          ? 'private_key_jwt'
+          : 'none',
   };
   if (c.clientName !== undefined) meta.client_name = c.clientName;
   if (c.clientSecret !== undefined) {

@@ -11,9 +11,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { JWK } from 'jose';
 import Provider, {
-  type ClientMetadata,
   type Configuration,
   errors,
+  type JWKS,
   type KoaContextWithOIDC,
   type ResourceServer,
 } from 'oidc-provider';
@@ -138,12 +138,14 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
     accessTokenFormat: 'jwt',
     jwt: { sign: { alg: SIGNING_ALG } },
   });
-  const grantIndexKey = (accountId: string, clientId: string): string => JSON.stringify([accountId, clientId]);
+  const grantIndexKey = (accountId: string, clientId: string): string =>
+    JSON.stringify([accountId, clientId]);
 
   const configuration: Configuration = {
     adapter: storageAdapter(storage, cimd),
     clients: staticClients,
-    jwks: { keys: keys.signing as Configuration['jwks'] extends { keys: infer K } | undefined ? K : never },
+    // jose's JWK and oidc-provider's JWK describe the same JSON; the key file holds private EC JWKs.
+    jwks: { keys: keys.signing as JWKS['keys'] },
     cookies: {
       keys: keys.cookies,
       // `__Host-` requires Secure and Path=/ (RFC 6265bis §4.1.3.2): only the session cookie
@@ -189,7 +191,10 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
         if (value !== undefined && typeof value !== 'string') {
           throw new errors.InvalidClientMetadata('owner must be a string');
         }
-        for (const uri of [...(metadata.redirect_uris ?? []), ...(metadata.post_logout_redirect_uris ?? [])]) {
+        for (const uri of [
+          ...(metadata.redirect_uris ?? []),
+          ...(metadata.post_logout_redirect_uris ?? []),
+        ]) {
           const problem = redirectUriProblem(uri);
           if (problem) throw new errors.InvalidRedirectUri(problem);
         }
@@ -216,7 +221,8 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
       const clientId = ctx.oidc.client?.clientId;
       const accountId = ctx.oidc.session?.accountId;
       if (!clientId) return undefined;
-      let grantId: string | undefined = ctx.oidc.result?.consent?.grantId || ctx.oidc.session?.grantIdFor(clientId);
+      let grantId: string | undefined =
+        ctx.oidc.result?.consent?.grantId || ctx.oidc.session?.grantIdFor(clientId);
       // Consent is remembered per (user, client), across login sessions.
       if (!grantId && accountId) {
         const idx = await storage.oauth.find('GrantIndex', grantIndexKey(accountId, clientId));
@@ -224,7 +230,8 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
       }
       if (!grantId) return undefined;
       const grant = await ctx.oidc.provider.Grant.find(grantId);
-      if (!grant || grant.clientId !== clientId || (accountId && grant.accountId !== accountId)) return undefined;
+      if (!grant || grant.clientId !== clientId || (accountId && grant.accountId !== accountId))
+        return undefined;
       return grant;
     },
     interactions: { url: (_ctx, interaction) => `${INTERACTION_PATH}${interaction.uid}` },
@@ -341,7 +348,9 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
   });
   provider.on('server_error', (_ctx, err) => log.error({ err }, 'authorization server error'));
   provider.on('grant.error', (_ctx, err) => log.info({ err: err.message }, 'token request refused'));
-  provider.on('authorization.error', (_ctx, err) => log.info({ err: err.message }, 'authorization request refused'));
+  provider.on('authorization.error', (_ctx, err) =>
+    log.info({ err: err.message }, 'authorization request refused'),
+  );
   provider.on('registration_create.success', (_ctx, client) =>
     log.info({ client: client.clientId, name: client.clientName }, 'client registered'),
   );
@@ -401,7 +410,8 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
     async mintAccessToken(r) {
       const client = config.clients.find((c) => c.clientId === r.clientId);
       if (!client) throw new Error(`unknown pre-registered client ${r.clientId}`);
-      if (r.user !== undefined && !(await storage.users.get(r.user))) throw new Error(`unknown user ${r.user}`);
+      if (r.user !== undefined && !(await storage.users.get(r.user)))
+        throw new Error(`unknown user ${r.user}`);
       return mintAccessToken({
         key: signingKey,
         issuer,
@@ -416,9 +426,4 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
       clearInterval(purge);
     },
   };
-}
-
-/** The oidc-provider client metadata for a pre-registered client (exported for tests and tooling). */
-export function preRegisteredMetadata(c: EmbeddedAuthConfig['clients'][number]): ClientMetadata {
-  return toClientMetadata(c);
 }

@@ -102,7 +102,11 @@ interface ConsentDetails {
 }
 
 /** Handles GET/POST under {@link INTERACTION_PATH}. */
-export async function handleInteraction(deps: InteractionDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function handleInteraction(
+  deps: InteractionDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const path = (req.url ?? '').split('?', 1)[0] ?? '';
   const [uid = '', action = ''] = path.slice(INTERACTION_PATH.length).split('/');
   let details: Details;
@@ -113,12 +117,19 @@ export async function handleInteraction(deps: InteractionDeps, req: IncomingMess
     send(
       res,
       400,
-      page('Sign-in expired', '<p>This sign-in request is no longer valid. Start again from your application.</p>'),
+      page(
+        'Sign-in expired',
+        '<p>This sign-in request is no longer valid. Start again from your application.</p>',
+      ),
     );
     return;
   }
   if (details.uid !== uid) {
-    send(res, 400, page('Sign-in expired', '<p>This sign-in request does not match your browser session.</p>'));
+    send(
+      res,
+      400,
+      page('Sign-in expired', '<p>This sign-in request does not match your browser session.</p>'),
+    );
     return;
   }
   const prompt = details.prompt.name;

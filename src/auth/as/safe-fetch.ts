@@ -27,7 +27,15 @@ import { BlockList, isIP, type LookupFunction } from 'node:net';
 /** Why a guarded fetch failed. `code` is stable; the message is for logs. */
 export class SafeFetchError extends Error {
   constructor(
-    readonly code: 'bad_url' | 'scheme' | 'blocked_address' | 'dns' | 'redirect' | 'too_large' | 'timeout' | 'network',
+    readonly code:
+      | 'bad_url'
+      | 'scheme'
+      | 'blocked_address'
+      | 'dns'
+      | 'redirect'
+      | 'too_large'
+      | 'timeout'
+      | 'network',
     message: string,
   ) {
     super(message);
@@ -177,7 +185,8 @@ async function checkHop(raw: string, opts: SafeFetchOptions): Promise<Hop> {
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && opts.allowHttp)) {
     throw new SafeFetchError('scheme', `scheme ${url.protocol} is not allowed (https only)`);
   }
-  if (url.username || url.password) throw new SafeFetchError('bad_url', 'credentials in the url are not allowed');
+  if (url.username || url.password)
+    throw new SafeFetchError('bad_url', 'credentials in the url are not allowed');
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   let addresses: string[];
   if (isIP(host)) addresses = [host];
@@ -194,13 +203,19 @@ async function checkHop(raw: string, opts: SafeFetchOptions): Promise<Hop> {
     // Every address is checked, not only the one used: a name that mixes public and
     // private answers is refused outright.
     for (const ip of addresses) {
-      if (blocked(ip)) throw new SafeFetchError('blocked_address', `${host} resolves to a blocked address ${ip}`);
+      if (blocked(ip))
+        throw new SafeFetchError('blocked_address', `${host} resolves to a blocked address ${ip}`);
     }
   }
   return { url, ip: addresses[0] as string };
 }
 
-function requestOnce(hop: Hop, opts: SafeFetchOptions, signal: AbortSignal, maxBytes: number): Promise<SafeResponse> {
+function requestOnce(
+  hop: Hop,
+  opts: SafeFetchOptions,
+  signal: AbortSignal,
+  maxBytes: number,
+): Promise<SafeResponse> {
   const { url, ip } = hop;
   const family = isIP(ip);
   const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
@@ -242,7 +257,12 @@ function requestOnce(hop: Hop, opts: SafeFetchOptions, signal: AbortSignal, maxB
           chunks.push(chunk);
         });
         res.on('end', () =>
-          resolve({ url: url.href, status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+          resolve({
+            url: url.href,
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks),
+          }),
         );
         res.on('error', (err) => reject(new SafeFetchError('network', err.message)));
       },

@@ -8,11 +8,10 @@ import { createLocalJWKSet, type JSONWebKeySet, type JWTPayload, jwtVerify } fro
 import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
 import type { Storage } from '../../storage/types.ts';
-import { TOKEN_EXCHANGE } from './clients.ts';
+import { ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE } from './clients.ts';
 import { SIGNING_ALG } from './keys.ts';
 
-/** RFC 8693 §3 token type identifier of an access token. */
-export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+export { ACCESS_TOKEN_TYPE };
 
 /** The RFC 8693 §4.1 `act` claim: the current actor, then whoever acted before it. */
 export interface ActClaim {
@@ -98,21 +97,28 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
     for (const name of ['resource', 'audience'] as const) {
       const v = params[name];
       const values = Array.isArray(v) ? v : v === undefined ? [] : [v];
-      if (values.some((x) => x !== deps.resource)) throw new errors.InvalidTarget(`${name} must be ${deps.resource}`);
+      if (values.some((x) => x !== deps.resource))
+        throw new errors.InvalidTarget(`${name} must be ${deps.resource}`);
     }
 
     const subject = await verifySubjectToken(deps, subjectToken);
-    const subjectScopes = new Set(String(subject['scope'] ?? '').split(' ').filter(Boolean));
+    const subjectScopes = new Set(
+      String(subject['scope'] ?? '')
+        .split(' ')
+        .filter(Boolean),
+    );
     const scopeParam = str(params['scope']);
     const scopes = scopeParam ? [...new Set(scopeParam.split(' ').filter(Boolean))] : [...subjectScopes];
     // Narrower, never wider: the exchanged token cannot carry a scope the user did not grant.
     for (const s of scopes) {
-      if (!subjectScopes.has(s)) throw new errors.InvalidScope('requested scope exceeds the subject token scope', s);
+      if (!subjectScopes.has(s))
+        throw new errors.InvalidScope('requested scope exceeds the subject token scope', s);
     }
     if (client.scope) {
       const allowed = new Set(client.scope.split(' '));
       for (const s of scopes) {
-        if (!allowed.has(s)) throw new errors.InvalidScope('requested scope is not allowed for this client', s);
+        if (!allowed.has(s))
+          throw new errors.InvalidScope('requested scope is not allowed for this client', s);
       }
     }
     if (scopes.length === 0) throw new errors.InvalidScope('no scope to issue', '');
