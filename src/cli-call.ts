@@ -27,7 +27,8 @@ export async function callCommand(argv: string[]): Promise<number> {
   if (rawArgs !== undefined) {
     try {
       const parsed: unknown = JSON.parse(rawArgs);
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+        throw new Error('not an object');
       args = parsed as Record<string, unknown>;
     } catch {
       process.stderr.write('gatehouse: ARGS_JSON must be a JSON object, e.g. \'{"message":"hi"}\'\n');

@@ -4,9 +4,9 @@
  * ./.gatehouse) and --config.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, formatProblems, loadConfigFile } from './config/load.ts';
 import { AUTH_USAGE, authCommand } from './cli-auth.ts';
 import { CALL_USAGE, callCommand } from './cli-call.ts';
+import { ConfigError, formatProblems, loadConfigFile } from './config/load.ts';
 import { demoConfig } from './demo.ts';
 import { type RunningGateway, startGateway } from './gateway.ts';
 import { createLogger } from './log.ts';

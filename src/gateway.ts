@@ -128,6 +128,16 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const resource = `${publicBase}/mcp`;
   let authServer: EmbeddedAs | undefined;
   if (config.auth.mode === 'embedded') {
+    if (config.server.publicUrl && new URL(config.server.publicUrl).pathname !== '/') {
+      throw new ConfigError([
+        {
+          path: 'server.publicUrl',
+          line: undefined,
+          message:
+            'must have no path in auth.mode embedded (the authorization server lives at the origin root)',
+        },
+      ]);
+    }
     // Loaded only when used: oidc-provider warns at import on Node 20 (it targets 22 LTS).
     const { createEmbeddedAs } = await import('./auth/as/index.ts');
     authServer = await createEmbeddedAs({

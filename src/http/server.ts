@@ -10,6 +10,7 @@ import { MESSAGE_STAGES, REQUEST_STAGES, STREAM_STAGES } from '../pipeline/order
 import { runStages } from '../pipeline/run.ts';
 import { errorResponse, idKey, type JsonRpcId, type JsonRpcNotification } from '../protocol/jsonrpc.ts';
 import type { Session } from '../session/session.ts';
+import { checkHost } from '../stages/check-origin.ts';
 import { parseEventId } from './sse.ts';
 
 export interface HttpServerHooks {
@@ -21,8 +22,14 @@ export function createHttpServer(gw: GatewayParts, hooks: HttpServerHooks): http
   const server = http.createServer((req, res) => {
     const path = req.url?.split('?', 1)[0];
     // Nothing is served half-started: /healthz reports it, everything else fails closed.
+    if (path === '/healthz' && req.method === 'GET') {
+      return sendJson(res, gw.started ? 200 : 503, { status: gw.started ? 'ok' : 'starting' });
+    }
     if (!gw.started) return sendError(res, new GatehouseError('starting'), null);
     if (path === '/mcp') return handleMcp(gw, req, res);
+    // DNS rebinding: every other path (metadata, the authorization server) checks Host too.
+    const hostError = path === '/readyz' ? undefined : checkHost(gw, req);
+    if (hostError) return sendError(res, hostError, null);
     if (path?.startsWith('/.well-known/oauth-protected-resource') && gw.auth.mode !== 'none') {
       // RFC 9728 §3: path-inserted form for /mcp and the root form both describe the one resource.
       if (path === '/.well-known/oauth-protected-resource' || gw.auth.metadataUrl.endsWith(path)) {
@@ -31,7 +38,6 @@ export function createHttpServer(gw: GatewayParts, hooks: HttpServerHooks): http
         return sendJson(res, 200, gw.auth.metadata());
       }
     }
-    if (path === '/healthz' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
     if (path === '/readyz' && req.method === 'GET') {
       void hooks.ready().then((upstreams) => {
         const ok = Object.values(upstreams).every(Boolean);

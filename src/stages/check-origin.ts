@@ -1,5 +1,6 @@
+import type { IncomingMessage } from 'node:http';
 import { GatehouseError } from '../errors.ts';
-import type { HttpContext, Outcome } from '../pipeline/context.ts';
+import type { GatewayParts, HttpContext, Outcome } from '../pipeline/context.ts';
 
 /**
  * DNS-rebinding protection. "Servers MUST validate the Origin header on all
@@ -10,13 +11,20 @@ import type { HttpContext, Outcome } from '../pipeline/context.ts';
  * attacker's host name.
  */
 export function checkOrigin(ctx: HttpContext): Outcome {
-  const host = ctx.req.headers.host?.toLowerCase();
-  if (!host || !ctx.gw.allowedHosts.has(host)) {
-    return new GatehouseError('host_forbidden', undefined, { detail: `host ${host ?? '(none)'}` });
-  }
+  const hostError = checkHost(ctx.gw, ctx.req);
+  if (hostError) return hostError;
   const origin = ctx.req.headers.origin;
   if (origin !== undefined && !ctx.gw.allowedOrigins.has(origin.toLowerCase())) {
     return new GatehouseError('origin_forbidden', undefined, { detail: `origin ${origin}` });
+  }
+  return undefined;
+}
+
+/** The Host half of the check, shared with the non-MCP paths (metadata, authorization server). */
+export function checkHost(gw: GatewayParts, req: IncomingMessage): GatehouseError | undefined {
+  const host = req.headers.host?.toLowerCase();
+  if (!host || !gw.allowedHosts.has(host)) {
+    return new GatehouseError('host_forbidden', undefined, { detail: `host ${host ?? '(none)'}` });
   }
   return undefined;
 }

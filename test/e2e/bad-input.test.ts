@@ -42,7 +42,11 @@ describe('bad input', () => {
   }
 
   before(async () => {
-    gw = await startTestGateway({ ...demoConfig(), limits: { maxRequestBytes: 64 * 1024 } });
+    gw = await startTestGateway({
+      ...demoConfig(),
+      auth: { mode: 'none' },
+      limits: { maxRequestBytes: 64 * 1024 },
+    });
     const res = await post(INIT);
     assert.equal(res.status, 200);
     sid = res.headers.get('mcp-session-id') ?? '';

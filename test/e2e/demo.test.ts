@@ -14,12 +14,18 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 const CLI = ['--import', 'tsx', join(ROOT, 'src/cli.ts')];
 
 /** Runs a printed `npx gatehouse …` line as the CLI from source, with the given environment. */
-function runPrinted(line: string, env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
+function runPrinted(
+  line: string,
+  env: Record<string, string> = {},
+): { status: number | null; stdout: string; stderr: string } {
   const m = /npx gatehouse (\S+) (.*)$/.exec(line.trim());
   assert.ok(m?.[1] && m[2] !== undefined, `not a gatehouse command: ${line}`);
   // The printed lines use single quotes around JSON and no other shell features.
   const args = [...m[2].matchAll(/'([^']*)'|(\S+)/g)].map((x) => x[1] ?? x[2] ?? '');
-  const r = spawnSync(process.execPath, [...CLI, m[1], ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+  const r = spawnSync(process.execPath, [...CLI, m[1], ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -30,7 +36,9 @@ describe('the embedded demo (README: npm start)', () => {
 
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-demo-'));
-    child = spawn(process.execPath, [...CLI, 'start', '--port', '0', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, [...CLI, 'start', '--port', '0', '--data-dir', dataDir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`demo did not start:\n${banner}`)), 30_000);
       child.stdout?.on('data', (c: Buffer) => {

@@ -13,8 +13,11 @@ export interface TestGateway extends RunningGateway {
 }
 
 /** Starts a gateway on an ephemeral loopback port with a temp data dir. */
-export async function startTestGateway(config: GatehouseConfigInput): Promise<TestGateway> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
+export async function startTestGateway(
+  config: GatehouseConfigInput,
+  opts: { dataDir?: string } = {},
+): Promise<TestGateway> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
   const level = process.env.GATEHOUSE_TEST_LOG ?? 'silent';
   const gw = await startGateway({
     // Tests that are not about identity run without it; identity tests pass their own auth config.

@@ -201,6 +201,10 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
         // Dynamically registered and metadata-document clients act only for users: a
         // self-registered client_credentials client would give anyone a token.
         if (!staticIds.has(metadata.client_id)) {
+          // RFC 7591 §3.2.1: the server "MAY reject or replace any of the client's requested
+          // metadata values". A self-registered client is not capped to the scopes it named at
+          // registration: the user's consent decides, so step-up to a wider scope stays possible.
+          delete metadata.scope;
           const extra = (metadata.grant_types ?? []).filter(
             (g) => g !== 'authorization_code' && g !== 'refresh_token',
           );
@@ -280,9 +284,12 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
         },
       },
     },
-    // Public and confidential clients that may refresh get a refresh token without asking
-    // for offline_access (MCP clients rarely do); rotation for public clients is the default.
-    issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    // Refresh tokens only when the client asks for offline_access (OIDC Core §11): no long-lived
+    // credential unless requested. It also keeps step-up working with MCP SDK 1.x clients, which
+    // refresh instead of re-authorizing on 403 insufficient_scope when they hold a refresh token
+    // (typescript-sdk issue #2255). Rotation for public clients is the default.
+    issueRefreshToken: (_ctx, client, source) =>
+      client.grantTypeAllowed('refresh_token') && source.scopes.has('offline_access'),
     expiresWithSession: () => false,
     extraTokenClaims: (_ctx, token) => {
       const act = actClaims.get(token);

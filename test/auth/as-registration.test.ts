@@ -1,0 +1,207 @@
+/**
+ * Embedded AS: dynamic client registration (RFC 7591), redirect URI rules,
+ * pre-registered clients, and Client ID Metadata Documents.
+ */
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, test } from 'node:test';
+import {
+  codeFlow,
+  register,
+  registerPublic,
+  startAs,
+  type TestAs,
+  tokenRequest,
+  verifyAccessToken,
+} from './as-harness.ts';
+
+let t: TestAs;
+before(async () => {
+  t = await startAs();
+});
+after(async () => {
+  await t.close();
+});
+
+test('RFC 7591 §3.2.1: a public client registers and receives a client_id', async () => {
+  const c = await registerPublic(t, {
+    redirect_uris: ['http://localhost:3000/cb', 'http://[::1]:4000/cb', 'https://app.example/cb'],
+  });
+  assert.ok(c.client_id);
+  assert.equal(c.client_secret, undefined, 'public client: no secret');
+  assert.deepEqual(c.redirect_uris, [
+    'http://localhost:3000/cb',
+    'http://[::1]:4000/cb',
+    'https://app.example/cb',
+  ]);
+});
+
+test('MCP authorization §communication security: javascript:, file:, data:, custom-scheme and non-loopback http redirect URIs are rejected at registration', async () => {
+  for (const uri of [
+    'javascript:alert(document.cookie)',
+    'file:///etc/passwd',
+    'data:text/html,hi',
+    'myapp://callback',
+    'http://evil.example/callback',
+    'http://127.0.0.1.evil.example/cb',
+    'https://app.example/cb#frag',
+  ]) {
+    for (const application_type of ['web', 'native']) {
+      const res = await register(t, { redirect_uris: [uri], application_type });
+      assert.equal(res.status, 400, `${uri} (${application_type})`);
+      const body = (await res.json()) as { error: string };
+      assert.match(body.error, /invalid_redirect_uri|invalid_client_metadata/, uri);
+    }
+  }
+});
+
+test('RFC 7591 §2: self-registered clients cannot take client_credentials or token exchange', async () => {
+  for (const grant of ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange']) {
+    const res = await register(t, {
+      grant_types: ['authorization_code', grant],
+      token_endpoint_auth_method: 'client_secret_basic',
+    });
+    assert.equal(res.status, 400, grant);
+    assert.equal(((await res.json()) as { error: string }).error, 'invalid_client_metadata');
+  }
+});
+
+test('pre-registered clients: a bad redirect URI in the config is refused at start', async () => {
+  await assert.rejects(
+    startAs({ config: { clients: [{ clientId: 'bad', redirectUris: ['javascript:alert(1)'] }] } }),
+    /must use https or loopback http/,
+  );
+  await assert.rejects(
+    startAs({
+      config: { clients: [{ clientId: 'both', clientSecret: 'x', jwksUri: 'https://a.example/jwks' }] },
+    }),
+    /not both/,
+  );
+});
+
+interface DocServer {
+  base: string;
+  hits: number;
+  doc: Record<string, unknown> | undefined;
+  close(): Promise<void>;
+}
+
+async function docServer(): Promise<DocServer> {
+  const state: DocServer = {
+    base: '',
+    hits: 0,
+    doc: undefined,
+    close: async () => {},
+  };
+  const s = http.createServer((_req, res) => {
+    state.hits++;
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60' });
+    res.end(JSON.stringify(state.doc));
+  });
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  state.base = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+  state.close = () => {
+    s.closeAllConnections();
+    return new Promise((r) => s.close(() => r()));
+  };
+  return state;
+}
+
+test('MCP authorization §client ID metadata documents: a URL client_id is fetched and used (dev: http loopback allowed)', async () => {
+  const docs = await docServer();
+  const dev = await startAs({ config: { allowInsecureMetadataUrls: true } });
+  try {
+    const clientId = `${docs.base}/oauth/client.json`;
+    docs.doc = {
+      client_id: clientId,
+      client_name: 'Metadata Document Client',
+      redirect_uris: ['http://127.0.0.1:9999/callback'],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    };
+    const flow = await codeFlow(dev, { client_id: clientId, redirect_uri: 'http://127.0.0.1:9999/callback' });
+    const tok = await tokenRequest(dev, {
+      grant_type: 'authorization_code',
+      code: flow.redirect.searchParams.get('code') ?? '',
+      redirect_uri: 'http://127.0.0.1:9999/callback',
+      client_id: clientId,
+      code_verifier: flow.verifier,
+    });
+    assert.equal(tok.status, 200, JSON.stringify(tok.body));
+    assert.equal((await verifyAccessToken(dev, String(tok.body['access_token'])))['client_id'], clientId);
+    assert.equal(docs.hits, 1, 'the document is cached');
+  } finally {
+    await dev.close();
+    await docs.close();
+  }
+});
+
+test('CIMD draft §4.1: the document client_id must equal its URL, and shared secrets are refused', async () => {
+  const docs = await docServer();
+  const dev = await startAs({ config: { allowInsecureMetadataUrls: true } });
+  try {
+    const cb = ['http://127.0.0.1:9999/callback'];
+    const cases: [string, (id: string) => Record<string, unknown>][] = [
+      [
+        '/mismatch.json',
+        () => ({ client_id: 'https://someone-else.example/client.json', redirect_uris: cb }),
+      ],
+      ['/secret.json', (id) => ({ client_id: id, client_secret: 'x', redirect_uris: cb })],
+      [
+        '/shared-secret-auth.json',
+        (id) => ({ client_id: id, token_endpoint_auth_method: 'client_secret_post', redirect_uris: cb }),
+      ],
+      ['/evil-redirect.json', (id) => ({ client_id: id, redirect_uris: ['javascript:alert(1)'] })],
+    ];
+    for (const [path, makeDoc] of cases) {
+      const clientId = `${docs.base}${path}`;
+      docs.doc = makeDoc(clientId);
+      const res = await fetch(
+        `${dev.url('/oauth/authorize')}?${new URLSearchParams({
+          client_id: clientId,
+          redirect_uri: 'http://127.0.0.1:9999/callback',
+          response_type: 'code',
+          scope: 'mcp',
+          code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+          code_challenge_method: 'S256',
+        })}`,
+        { redirect: 'manual' },
+      );
+      assert.equal(res.status, 400, path);
+      assert.equal(res.headers.get('location'), null, `${path}: never redirected`);
+    }
+  } finally {
+    await dev.close();
+    await docs.close();
+  }
+});
+
+test('CIMD draft §6: without the dev flag, an http or loopback client_id URL is never fetched', async () => {
+  const docs = await docServer();
+  try {
+    const clientId = `${docs.base}/client.json`;
+    docs.doc = { client_id: clientId, redirect_uris: ['http://127.0.0.1:9999/callback'] };
+    const res = await fetch(
+      `${t.url('/oauth/authorize')}?${new URLSearchParams({
+        client_id: clientId,
+        redirect_uri: 'http://127.0.0.1:9999/callback',
+        response_type: 'code',
+        scope: 'mcp',
+        code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+        code_challenge_method: 'S256',
+      })}`,
+      { redirect: 'manual' },
+    );
+    assert.equal(res.status, 400);
+    assert.equal(docs.hits, 0, 'no request reached the document server');
+    const httpsLoopback = await fetch(
+      `${t.url('/oauth/authorize')}?${new URLSearchParams({ client_id: 'https://127.0.0.1/client.json', response_type: 'code' })}`,
+      { redirect: 'manual' },
+    );
+    assert.equal(httpsLoopback.status, 400, 'https loopback client_id refused by the SSRF guard');
+  } finally {
+    await docs.close();
+  }
+});
