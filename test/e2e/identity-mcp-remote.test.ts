@@ -29,7 +29,11 @@ before(async () => {
   work = mkdtempSync(join(tmpdir(), 'gatehouse-mcp-remote-'));
   const dataDir = join(work, 'data');
   const storage = new SqliteStorage(join(dataDir, 'gatehouse.db'));
-  await storage.users.add({ username: USER.username, passwordHash: await hashPassword(USER.password), createdAt: Date.now() });
+  await storage.users.add({
+    username: USER.username,
+    passwordHash: await hashPassword(USER.password),
+    createdAt: Date.now(),
+  });
   await storage.close();
   const demo = demoConfig(dataDir);
   gw = await startTestGateway({ ...demo, auth: { ...demo.auth, mode: 'embedded' } }, { dataDir });
@@ -39,7 +43,9 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-test('mcp-remote completes discovery → DCR → PKCE → loopback callback and calls a tool', { timeout: 90_000 }, async () => {
+test('mcp-remote completes discovery → DCR → PKCE → loopback callback and calls a tool', {
+  timeout: 90_000,
+}, async () => {
   const browser = join(work, 'browser.sh');
   writeFileSync(
     browser,
@@ -70,7 +76,10 @@ test('mcp-remote completes discovery → DCR → PKCE → loopback callback and 
   try {
     await client.connect(transport);
     const tools = await client.listTools();
-    assert.ok(tools.tools.some((t) => t.name === 'everything__echo'), log.slice(-2000));
+    assert.ok(
+      tools.tools.some((t) => t.name === 'everything__echo'),
+      log.slice(-2000),
+    );
     const r = await client.callTool({ name: 'everything__echo', arguments: { message: 'via mcp-remote' } });
     assert.deepEqual(r.content, [{ type: 'text', text: 'Echo: via mcp-remote' }]);
   } catch (err) {
