@@ -39,7 +39,7 @@ async function exchangeCode(clientId: string, code: string, verifier: string, re
   });
 }
 
-test('MCP authorization 2025-11-25 / OAuth 2.1 §4.1: code + PKCE S256 end to end, RFC 9207 iss, RFC 9068 JWT', async () => {
+test('T09 MCP authorization 2025-11-25 / OAuth 2.1 §4.1: code + PKCE S256 end to end, RFC 9207 iss, RFC 9068 JWT', async () => {
   const c = await registerPublic(t);
   const flow = await codeFlow(t, { client_id: c.client_id, redirect_uri: REDIRECT }, { state: 'xyz' });
   assert.equal(flow.redirect.origin + flow.redirect.pathname, REDIRECT);
@@ -62,7 +62,7 @@ test('MCP authorization 2025-11-25 / OAuth 2.1 §4.1: code + PKCE S256 end to en
   assert.equal((claims.exp ?? 0) - (claims.iat ?? 0), 300, 'lifetime accessTokenTtlSec');
 });
 
-test('RFC 7636 §4.4.1 / OAuth 2.1 §4.1.1: a missing code_challenge is rejected', async () => {
+test('T06 RFC 7636 §4.4.1 / OAuth 2.1 §4.1.1: a missing code_challenge is rejected', async () => {
   const c = await registerPublic(t);
   const res = await browse(
     new Jar(),
@@ -80,7 +80,7 @@ test('RFC 7636 §4.4.1 / OAuth 2.1 §4.1.1: a missing code_challenge is rejected
   assert.equal(loc.searchParams.get('code'), null);
 });
 
-test('RFC 7636 §4.4.1: plain code_challenge_method is rejected', async () => {
+test('T06 RFC 7636 §4.4.1: plain code_challenge_method is rejected', async () => {
   const c = await registerPublic(t);
   const { verifier } = pkce();
   const res = await browse(
@@ -108,7 +108,7 @@ test('RFC 7636 §4.6: a wrong code_verifier is rejected with invalid_grant', asy
   assert.equal(tok.body['error'], 'invalid_grant');
 });
 
-test('OAuth 2.1 §4.1.3: an authorization code is single use; replay is invalid_grant and revokes its tokens', async () => {
+test('T06 OAuth 2.1 §4.1.3: an authorization code is single use; replay is invalid_grant and revokes its tokens', async () => {
   const c = await registerPublic(t);
   const flow = await codeFlow(
     t,
@@ -145,7 +145,7 @@ test('OAuth 2.1 §4.1.3: redirect_uri at the token endpoint must match the autho
   assert.equal(tok.body['error'], 'invalid_grant');
 });
 
-test('OAuth 2.1 §2.3.1: redirect URIs are matched exactly (no prefix, no extra path or query)', async () => {
+test('T05 OAuth 2.1 §2.3.1: redirect URIs are matched exactly (no prefix, no extra path or query)', async () => {
   const c = await registerPublic(t);
   for (const bad of [
     `${REDIRECT}/extra`,
@@ -307,7 +307,7 @@ test('OAuth 2.1 §7.5.4 / login page: not framable, CSRF token bound to the inte
   assert.equal(ok.status, 303);
 });
 
-test('OAuth 2.1 §7.12 / consent: the page shows client, scopes and redirect host; replaying the consent or resume fails', async () => {
+test('T05 OAuth 2.1 §7.12 / consent: the page shows client, scopes and redirect host; replaying the consent or resume fails', async () => {
   const c = await registerPublic(t, { client_name: 'Replay <Client>' });
   const jar = new Jar();
   const { challenge } = pkce();

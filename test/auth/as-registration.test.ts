@@ -37,7 +37,7 @@ test('RFC 7591 §3.2.1: a public client registers and receives a client_id', asy
   ]);
 });
 
-test('MCP authorization §communication security: javascript:, file:, data:, custom-scheme and non-loopback http redirect URIs are rejected at registration', async () => {
+test('T08 MCP authorization §communication security: javascript:, file:, data:, custom-scheme and non-loopback http redirect URIs are rejected at registration', async () => {
   for (const uri of [
     'javascript:alert(document.cookie)',
     'file:///etc/passwd',
@@ -178,7 +178,7 @@ test('CIMD draft §4.1: the document client_id must equal its URL, and shared se
   }
 });
 
-test('CIMD draft §6: without the dev flag, an http or loopback client_id URL is never fetched', async () => {
+test('T07 CIMD draft §6: without the dev flag, an http or loopback client_id URL is never fetched', async () => {
   const docs = await docServer();
   try {
     const clientId = `${docs.base}/client.json`;

@@ -55,23 +55,23 @@ async function refused(
   assert.deepEqual(w.connects, [], `${url}: refused before connecting`);
 }
 
-test('CIMD draft §6 / SSRF: loopback 127.0.0.1 is refused before connecting', async () => {
+test('T07 CIMD draft §6 / SSRF: loopback 127.0.0.1 is refused before connecting', async () => {
   await refused('https://127.0.0.1/client.json', 'blocked_address');
   await refused('https://127.8.9.10:8443/client.json', 'blocked_address');
 });
 
-test('CIMD draft §6 / SSRF: the cloud metadata address 169.254.169.254 is refused before connecting', async () => {
+test('T07 CIMD draft §6 / SSRF: the cloud metadata address 169.254.169.254 is refused before connecting', async () => {
   await refused('https://169.254.169.254/latest/meta-data/', 'blocked_address');
 });
 
-test('CIMD draft §6 / SSRF: private 10.0.0.1, 172.16/12, 192.168/16 and CGNAT are refused before connecting', async () => {
+test('T07 CIMD draft §6 / SSRF: private 10.0.0.1, 172.16/12, 192.168/16 and CGNAT are refused before connecting', async () => {
   await refused('https://10.0.0.1/c.json', 'blocked_address');
   await refused('https://172.20.1.1/c.json', 'blocked_address');
   await refused('https://192.168.1.1/c.json', 'blocked_address');
   await refused('https://100.64.0.1/c.json', 'blocked_address');
 });
 
-test('CIMD draft §6 / SSRF: IPv6 loopback [::1] and IPv4-mapped ::ffff:127.0.0.1 are refused before connecting', async () => {
+test('T07 CIMD draft §6 / SSRF: IPv6 loopback [::1] and IPv4-mapped ::ffff:127.0.0.1 are refused before connecting', async () => {
   await refused('https://[::1]/c.json', 'blocked_address');
   await refused('https://[::ffff:127.0.0.1]/c.json', 'blocked_address');
   await refused('https://[::ffff:a9fe:a9fe]/c.json', 'blocked_address');
@@ -79,7 +79,7 @@ test('CIMD draft §6 / SSRF: IPv6 loopback [::1] and IPv4-mapped ::ffff:127.0.0.
   await refused('https://[fe80::1]/c.json', 'blocked_address');
 });
 
-test('CIMD draft §6 / SSRF: a host name resolving to a private address is refused (any of its addresses)', async () => {
+test('T07 CIMD draft §6 / SSRF: a host name resolving to a private address is refused (any of its addresses)', async () => {
   await refused('https://metadata.example/c.json', 'blocked_address', {
     resolve: async () => ['169.254.169.254'],
   });
@@ -88,14 +88,14 @@ test('CIMD draft §6 / SSRF: a host name resolving to a private address is refus
   });
 });
 
-test('CIMD draft §3: non-https URLs are refused before connecting', async () => {
+test('T07 CIMD draft §3: non-https URLs are refused before connecting', async () => {
   await refused('http://example.com/c.json', 'scheme');
   await refused('ftp://example.com/c.json', 'scheme');
   await refused('file:///etc/passwd', 'scheme');
   await refused('https://user:pw@example.com/c.json', 'bad_url');
 });
 
-test('CIMD draft §6 / SSRF: a redirect to a private address is refused before connecting to it', async () => {
+test('T07 CIMD draft §6 / SSRF: a redirect to a private address is refused before connecting to it', async () => {
   const s = await server((_req, res) => res.writeHead(302, { location: 'http://10.0.0.1/steal' }).end());
   try {
     const only127 = (ip: string) => ip !== '127.0.0.1';
@@ -115,7 +115,7 @@ test('CIMD draft §6 / SSRF: a redirect to a private address is refused before c
   }
 });
 
-test('CIMD draft §6: an oversized document is refused (declared length and streamed body)', async () => {
+test('T07 T30 CIMD draft §6: an oversized document is refused (declared length and streamed body)', async () => {
   const big = 'x'.repeat(10 * 1024);
   const s = await server((req, res) => {
     if (req.url === '/declared') res.writeHead(200, { 'content-length': String(big.length) }).end(big);
@@ -142,7 +142,7 @@ test('CIMD draft §6: an oversized document is refused (declared length and stre
   }
 });
 
-test('SSRF: a server that never answers hits the timeout', async () => {
+test('T07 SSRF: a server that never answers hits the timeout', async () => {
   const s = await server(() => {});
   try {
     const opts = { allowHttp: true, isBlocked: (ip: string) => ip !== '127.0.0.1', timeoutMs: 200 };
@@ -155,7 +155,7 @@ test('SSRF: a server that never answers hits the timeout', async () => {
   }
 });
 
-test('SSRF / DNS rebinding: the name is resolved once and the socket goes to the checked address', async () => {
+test('T07 SSRF / DNS rebinding: the name is resolved once and the socket goes to the checked address', async () => {
   const s = await server((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
   try {
     let lookups = 0;
@@ -181,7 +181,7 @@ test('SSRF / DNS rebinding: the name is resolved once and the socket goes to the
   }
 });
 
-test('SSRF: address classification', () => {
+test('T07 SSRF: address classification', () => {
   for (const ip of [
     '127.0.0.1',
     '0.0.0.0',
@@ -212,7 +212,7 @@ test('SSRF: address classification', () => {
   }
 });
 
-test('SSRF: development flags allow http and loopback explicitly', async () => {
+test('T07 SSRF: development flags allow http and loopback explicitly', async () => {
   const s = await server((_req, res) => res.writeHead(200).end('{"ok":true}'));
   try {
     const res = await safeFetch(`${s.url}/c.json`, { allowHttp: true, allowPrivateAddresses: true });

@@ -254,7 +254,7 @@ describe('JWT access tokens (RFC 9068)', () => {
     await rejectsWith(v.verify(await mint({}, { typ: 'dpop+jwt' })), 'unexpected token type');
   });
 
-  test('RFC 9068 §4 / RFC 7519 §4.1.4: token without exp is rejected', async () => {
+  test('T02-03 RFC 9068 §4 / RFC 7519 §4.1.4: token without exp is rejected', async () => {
     const v = createTokenVerifier(opts());
     await rejectsWith(v.verify(await mint({ exp: undefined })), 'missing exp claim');
   });
@@ -265,7 +265,7 @@ describe('JWT access tokens (RFC 9068)', () => {
     await rejectsWith(v.verify(await mint({ nbf: 'yesterday' })), 'invalid nbf claim');
   });
 
-  test('RFC 7519 §4.1.4: expired token is rejected (beyond clock tolerance)', async () => {
+  test('T02-03 RFC 7519 §4.1.4: expired token is rejected (beyond clock tolerance)', async () => {
     const v = createTokenVerifier(opts({ clockToleranceSec: 30 }));
     await rejectsWith(v.verify(await mint({ iat: nowSec() - 600, exp: nowSec() - 31 })), 'token expired');
   });
@@ -275,7 +275,7 @@ describe('JWT access tokens (RFC 9068)', () => {
     assert.equal((await v.verify(await mint({ exp: nowSec() - 10 }))).agent, 'agent-1');
   });
 
-  test('RFC 7519 §4.1.5: token not yet valid (nbf in the future) is rejected', async () => {
+  test('T02-03 RFC 7519 §4.1.5: token not yet valid (nbf in the future) is rejected', async () => {
     const v = createTokenVerifier(opts());
     await rejectsWith(v.verify(await mint({ nbf: nowSec() + 120 })), 'token not yet valid');
   });
@@ -285,12 +285,12 @@ describe('JWT access tokens (RFC 9068)', () => {
     await rejectsWith(v.verify(await mint({ iat: nowSec() + 600 })), 'token issued in the future');
   });
 
-  test('RFC 8707 §2: token for another resource is rejected (aud mismatch, passthrough attempt)', async () => {
+  test('T02-03 RFC 8707 §2: token for another resource is rejected (aud mismatch, passthrough attempt)', async () => {
     const v = createTokenVerifier(opts());
     await rejectsWith(v.verify(await mint({ aud: 'https://upstream.example/mcp' })), 'audience mismatch');
   });
 
-  test('RFC 9068 §4: token without aud is rejected', async () => {
+  test('T02-03 RFC 9068 §4: token without aud is rejected', async () => {
     const v = createTokenVerifier(opts());
     await rejectsWith(v.verify(await mint({ aud: undefined })), 'missing aud claim');
   });
@@ -301,13 +301,13 @@ describe('JWT access tokens (RFC 9068)', () => {
     assert.equal(p.agent, 'agent-1');
   });
 
-  test('RFC 9068 §4: token from another issuer is rejected (iss mismatch)', async () => {
+  test('T02-03 RFC 9068 §4: token from another issuer is rejected (iss mismatch)', async () => {
     const v = createTokenVerifier(opts());
     await rejectsWith(v.verify(await mint({ iss: 'https://evil.example' })), 'issuer mismatch');
     await rejectsWith(v.verify(await mint({ iss: `${ISSUER}/` })), 'issuer mismatch');
   });
 
-  test('RFC 8725 §3.1: alg none (unsecured JWT) is rejected', async () => {
+  test('T02-03 RFC 8725 §3.1: alg none (unsecured JWT) is rejected', async () => {
     const v = createTokenVerifier(opts());
     const enc = (o: unknown): string => base64url.encode(JSON.stringify(o));
     const claims = { iss: ISSUER, aud: AUDIENCE, sub: 'u', client_id: 'a', exp: nowSec() + 300 };
@@ -318,7 +318,7 @@ describe('JWT access tokens (RFC 9068)', () => {
     await rejectsWith(v.verify(`${enc({ alg: 'none' })}.${enc(claims)}.c2ln`), 'algorithm not allowed');
   });
 
-  test('RFC 8725 §2.1: HS256 signed with the public key material (HS/RS confusion) is rejected', async () => {
+  test('T02-03 RFC 8725 §2.1: HS256 signed with the public key material (HS/RS confusion) is rejected', async () => {
     const v = createTokenVerifier(opts({ algorithms: ['RS256'] }));
     const { publicKey } = await generateKeyPair('RS256', { extractable: true });
     const pem = await exportSPKI(publicKey);
@@ -343,7 +343,7 @@ describe('JWT access tokens (RFC 9068)', () => {
     await rejectsWith(v.verify(await mint({}, { key: rs256 })), 'algorithm not allowed');
   });
 
-  test('RFC 7515 §5.2: bad signature is rejected', async () => {
+  test('T02-03 RFC 7515 §5.2: bad signature is rejected', async () => {
     const v = createTokenVerifier(opts());
     const token = await mint();
     const [h, p] = token.split('.');
@@ -354,7 +354,7 @@ describe('JWT access tokens (RFC 9068)', () => {
     await rejectsWith(v.verify(`${h}.${forgedPayload}.${token.split('.')[2]}`), 'invalid signature');
   });
 
-  test('RFC 7515 §4.1.4: kid signed by a key the issuer never published is rejected (unknown signing key)', async () => {
+  test('T02-03 RFC 7515 §4.1.4: kid signed by a key the issuer never published is rejected (unknown signing key)', async () => {
     const v = createTokenVerifier(opts({ jwksCooldownSec: 0 }));
     const stranger = await newKey('ES256');
     await rejectsWith(v.verify(await mint({}, { key: stranger })), 'unknown signing key');
@@ -387,7 +387,7 @@ describe('JWT access tokens (RFC 9068)', () => {
     assert.equal(as.jwksFetches, before, 'no refetch inside the cooldown');
   });
 
-  test('MCP authorization (token validation): JWKS endpoint down fails closed with unavailable=true', async () => {
+  test('T02-03 MCP authorization (token validation): JWKS endpoint down fails closed with unavailable=true', async () => {
     as.jwksStatus = 503;
     try {
       const v = createTokenVerifier(opts());
@@ -403,7 +403,7 @@ describe('JWT access tokens (RFC 9068)', () => {
     await rejectsWith(v.verify(await mint()), 'signing keys unavailable', true);
   });
 
-  test('RFC 7519 §7.2: garbage and malformed tokens are rejected before any key lookup', async () => {
+  test('T02-03 RFC 7519 §7.2: garbage and malformed tokens are rejected before any key lookup', async () => {
     const v = createTokenVerifier(opts({ fetch: noFetch }));
     const huge = `${'a'.repeat(20_000)}.b.c`;
     for (const bad of [
@@ -544,7 +544,7 @@ describe('verified-token cache', () => {
     for (const p of all) assert.equal(p, all[0]);
   });
 
-  test('isRevoked is re-checked on every use: revoke after first use → rejected from cache', async () => {
+  test('T26 isRevoked is re-checked on every use: revoke after first use → rejected from cache', async () => {
     const revoked = new Set<string>();
     let checks = 0;
     const v = createTokenVerifier(
@@ -646,12 +646,12 @@ describe('opaque tokens (RFC 7662 introspection)', () => {
     assert.deepEqual([...p.scopes], ['tools:read']);
   });
 
-  test('RFC 7662 §2.2: inactive (unknown) token is rejected', async () => {
+  test('T02-03 RFC 7662 §2.2: inactive (unknown) token is rejected', async () => {
     const v = createTokenVerifier(opts({ introspection: introspection() }));
     await rejectsWith(v.verify('never-issued-token'), 'token inactive');
   });
 
-  test('RFC 7662 §2.2: token revoked at the authorization server is rejected once the cache TTL is over', async () => {
+  test('T02-03 RFC 7662 §2.2: token revoked at the authorization server is rejected once the cache TTL is over', async () => {
     const v = createTokenVerifier(opts({ introspection: introspection({ cacheTtlSec: 0 }) }));
     const token = as.opaque(active());
     await v.verify(token);
@@ -686,7 +686,7 @@ describe('opaque tokens (RFC 7662 introspection)', () => {
     await rejectsWith(v.verify(token), 'token inactive');
   });
 
-  test('RFC 8707 §2: introspected token for another resource is rejected (aud mismatch)', async () => {
+  test('T02-03 RFC 8707 §2: introspected token for another resource is rejected (aud mismatch)', async () => {
     const v = createTokenVerifier(opts({ introspection: introspection() }));
     await rejectsWith(
       v.verify(as.opaque(active({ aud: 'https://upstream.example/mcp' }))),

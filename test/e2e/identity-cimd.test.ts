@@ -67,7 +67,7 @@ before(async () => {
   );
   docServer = createServer(
     { key: readFileSync(join(work, 'key.pem')), cert: readFileSync(join(work, 'cert.pem')) },
-    (req, res) => {
+    (_req, res) => {
       docFetches++;
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(
