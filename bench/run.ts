@@ -269,7 +269,8 @@ async function benchToken(origin: string, resource: string): Promise<string> {
     body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'mcp', resource }),
   });
   const body = (await res.json()) as { access_token?: string; error?: string };
-  if (!body.access_token) throw new Error(`bench token request failed: HTTP ${res.status} ${body.error ?? ''}`);
+  if (!body.access_token)
+    throw new Error(`bench token request failed: HTTP ${res.status} ${body.error ?? ''}`);
   return body.access_token;
 }
 
@@ -595,12 +596,20 @@ async function main(): Promise<void> {
   const tv = spawnSync(process.execPath, ['--import', 'tsx', path.join(BENCH_DIR, 'token-verify.ts')], {
     cwd: ROOT,
     encoding: 'utf8',
-    env: { ...process.env, BENCH_TOKENS: process.env['BENCH_TOKENS'] ?? '1000', BENCH_CACHED: process.env['BENCH_CACHED'] ?? '20000' },
+    env: {
+      ...process.env,
+      BENCH_TOKENS: process.env['BENCH_TOKENS'] ?? '1000',
+      BENCH_CACHED: process.env['BENCH_CACHED'] ?? '20000',
+    },
   });
   let tokenLine = `token verification: benchmark failed (${tv.status})`;
   if (tv.status === 0) {
-    const tvJson = JSON.parse(readFileSync(path.join(BENCH_DIR, 'token-verify.json'), 'utf8')) as Record<string, unknown>;
-    for (const [k, v] of Object.entries(tvJson)) if (k.startsWith('token_') && typeof v === 'number') json[k] = v;
+    const tvJson = JSON.parse(readFileSync(path.join(BENCH_DIR, 'token-verify.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    for (const [k, v] of Object.entries(tvJson))
+      if (k.startsWith('token_') && typeof v === 'number') json[k] = v;
     const cached = Number(tvJson.token_cached_us_p50);
     tokenLine =
       `token verification per call: cached p50 ${fmt(cached, 2)} µs (target <= 20 ${verdict(cached, cached <= 20)}), ` +
