@@ -89,6 +89,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     started: false,
     auth: new ResourceServer({
       requiredScopes: config.auth.requiredScopes,
+      methodScopes: {},
       toolScopes: {},
       mode: 'external',
       resource: 'http://127.0.0.1/mcp',
@@ -143,7 +144,13 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     authServer = await createEmbeddedAs({
       issuer: publicBase,
       resource,
-      scopes: [...new Set([...config.auth.requiredScopes, ...Object.values(config.auth.toolScopes)])],
+      scopes: [
+        ...new Set([
+          ...config.auth.requiredScopes,
+          ...Object.values(config.auth.methodScopes),
+          ...Object.values(config.auth.toolScopes),
+        ]),
+      ],
       config: config.auth.embedded,
       storage,
       dataDir: opts.dataDir,
@@ -195,7 +202,7 @@ async function createResourceServer(
   embedded: { issuer: string; jwks: () => JSONWebKeySet } | undefined,
 ): Promise<{ rs: ResourceServer; verifier: TokenVerifier | undefined }> {
   const auth = config.auth;
-  const base = { requiredScopes: auth.requiredScopes, toolScopes: auth.toolScopes, resource };
+  const base = { requiredScopes: auth.requiredScopes, methodScopes: auth.methodScopes, toolScopes: auth.toolScopes, resource };
   if (auth.mode === 'none') {
     return {
       rs: new ResourceServer({ ...base, mode: 'none', authorizationServers: [], verifier: undefined }),

@@ -15,6 +15,7 @@ export interface ResourceServerOptions {
   /** Authorization server issuer(s) advertised in the metadata. */
   authorizationServers: string[];
   requiredScopes: string[];
+  methodScopes: Record<string, string>;
   toolScopes: Record<string, string>;
   verifier: TokenVerifier | undefined;
 }
@@ -74,7 +75,9 @@ export class ResourceServer {
   }
 
   scopesSupported(): string[] {
-    return [...new Set([...this.opts.requiredScopes, ...Object.values(this.opts.toolScopes)])];
+    return [
+      ...new Set([...this.opts.requiredScopes, ...Object.values(this.opts.methodScopes), ...Object.values(this.opts.toolScopes)]),
+    ];
   }
 
   /**
@@ -123,9 +126,11 @@ export class ResourceServer {
     }
   }
 
-  /** Scopes a request needs: the required scopes, plus the tool's scope for tools/call. */
+  /** Scopes a request needs: the required scopes, the method's, and the tool's for tools/call. */
   scopesFor(method: string, params: Record<string, unknown> | undefined): string[] {
     const needed = [...this.opts.requiredScopes];
+    const forMethod = Object.hasOwn(this.opts.methodScopes, method) ? this.opts.methodScopes[method] : undefined;
+    if (forMethod && !needed.includes(forMethod)) needed.push(forMethod);
     if (method === 'tools/call' && typeof params?.name === 'string') {
       const name = params.name;
       for (const rule of this.toolRules)

@@ -159,6 +159,13 @@ const authSchema = z
       .array(z.string().min(1))
       .default(['mcp'])
       .describe('Scopes every request needs (advertised in the 401 challenge and in scopes_supported).'),
+    methodScopes: z
+      .record(z.string().min(1), z.string().min(1))
+      .default({})
+      .describe(
+        'Extra scope needed per JSON-RPC method (e.g. "resources/read": "mcp:resources"). ' +
+          'A request without it gets 403 insufficient_scope (step-up).',
+      ),
     toolScopes: z
       .record(z.string(), z.string().min(1))
       .default({})

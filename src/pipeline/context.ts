@@ -9,7 +9,7 @@ import type { ResourceServer } from '../auth/resource-server.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import type { GatehouseError } from '../errors.ts';
 import type { PostExchange } from '../http/exchange.ts';
-import type { Classified, JsonRpcRequest } from '../protocol/jsonrpc.ts';
+import type { Classified, JsonRpcMessage, JsonRpcRequest } from '../protocol/jsonrpc.ts';
 import type { ProtocolVersion } from '../protocol/versions.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 import type { Route, Router } from '../session/router.ts';
@@ -60,6 +60,21 @@ export interface MessageContext {
   readonly msg: JsonRpcRequest;
   readonly exchange: PostExchange;
   target: Target | undefined;
+}
+
+/** One message from an upstream on its way to the client (response phase). */
+export interface ResponseContext {
+  msg: JsonRpcMessage;
+  /** The serialised message; a stage that empties it drops the message. */
+  json: string;
+  readonly limits: GatehouseConfig['limits'];
+  readonly log: Logger;
+}
+
+/** A response-phase stage: it may rewrite or drop the message, never reject it. */
+export interface ResponseStage {
+  readonly name: string;
+  readonly run: (ctx: ResponseContext) => void;
 }
 
 /** A stage's verdict: continue (undefined), reject with a typed error, or done (the stage answered). */

@@ -9,11 +9,12 @@ import { checkOrigin } from '../stages/check-origin.ts';
 import { checkProtocol } from '../stages/check-protocol.ts';
 import { checkScope } from '../stages/check-scope.ts';
 import { forwardMessage } from '../stages/forward-message.ts';
+import { limitResult } from '../stages/limit-result.ts';
 import { parseMessage } from '../stages/parse-message.ts';
 import { readBody } from '../stages/read-body.ts';
 import { resolveSession } from '../stages/resolve-session.ts';
 import { routeMessage } from '../stages/route-message.ts';
-import type { HttpContext, MessageContext, Stage } from './context.ts';
+import type { HttpContext, MessageContext, ResponseStage, Stage } from './context.ts';
 
 /** Per HTTP request on /mcp (POST). */
 export const REQUEST_STAGES: readonly Stage<HttpContext>[] = [
@@ -49,8 +50,10 @@ export const MESSAGE_STAGES: readonly Stage<MessageContext>[] = [
 ];
 
 /**
- * Response phase, per upstream message to the client:
- * `limit-result` (Session.serialize: size cap, T30). It always runs, for
- * results, errors and notifications alike.
+ * Response phase, per upstream message to the client (results, errors,
+ * notifications and server-to-client requests alike). Run by Session.serialize.
  */
-export const RESPONSE_STAGES = ['limit-result'] as const;
+export const RESPONSE_STAGES: readonly ResponseStage[] = [
+  // ORDER: size first, so later stages (sanitize, audit) never scan an oversized message.
+  { name: 'limit-result', run: limitResult },
+];

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Principal } from '../auth/principal.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import { GatehouseError } from '../errors.ts';
+import { RESPONSE_STAGES } from '../pipeline/order.ts';
 import type { ProtocolVersion } from '../protocol/versions.ts';
 import type { Storage } from '../storage/types.ts';
 import type { LinkEvents } from './link.ts';
@@ -39,13 +40,7 @@ export class SessionRegistry {
     if (this.sessions.size >= this.config.limits.maxSessions) {
       return new GatehouseError('capacity_exceeded', 'the gateway has reached limits.maxSessions');
     }
-    const session = new Session(
-      version,
-      principal,
-      this.log,
-      this.config.limits.maxResultBytes,
-      this.config.limits.maxCallMs,
-    );
+    const session = new Session(version, principal, this.log, this.config.limits, RESPONSE_STAGES);
     this.sessions.set(session.id, session);
     return session;
   }

@@ -9,9 +9,11 @@ import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { type Principal, principalKey } from '../auth/principal.ts';
+import type { GatehouseConfig } from '../config/schema.ts';
 import { GatehouseError } from '../errors.ts';
 import { PostExchange } from '../http/exchange.ts';
 import { SseStream } from '../http/sse.ts';
+import type { ResponseContext, ResponseStage } from '../pipeline/context.ts';
 import {
   idKey,
   type JsonRpcId,
@@ -83,8 +85,8 @@ export class Session {
     protocolVersion: ProtocolVersion,
     readonly principal: Principal,
     readonly log: Logger,
-    private readonly maxResultBytes: number,
-    private readonly maxCallMs: number,
+    private readonly limits: GatehouseConfig['limits'],
+    private readonly responseStages: readonly ResponseStage[],
   ) {
     this.protocolVersion = protocolVersion;
     this.principalKey = principalKey(principal);
@@ -110,25 +112,14 @@ export class Session {
     return new PostExchange(res, { 'mcp-session-id': this.id }, () => this.newStream('p'), isBatch);
   }
 
-  /** Serialises a message for the client, enforcing the result size cap (stage limit-result). */
+  /** Serialises a message for the client and runs the response phase; an empty `json` means dropped. */
   serialize(msg: JsonRpcMessage): { msg: JsonRpcMessage; json: string } {
-    const json = JSON.stringify(msg);
-    if (json.length <= this.maxResultBytes || Buffer.byteLength(json) <= this.maxResultBytes)
-      return { msg, json };
-    const id = 'id' in msg ? (msg.id ?? null) : null;
-    if (id === null || 'method' in msg) {
-      this.log.warn(
-        { method: 'method' in msg ? msg.method : undefined, bytes: json.length },
-        'oversized upstream message dropped',
-      );
-      return { msg, json: '' };
+    const ctx: ResponseContext = { msg, json: JSON.stringify(msg), limits: this.limits, log: this.log };
+    for (const stage of this.responseStages) {
+      stage.run(ctx);
+      if (!ctx.json) break;
     }
-    const err: JsonRpcResponse = {
-      jsonrpc: '2.0',
-      id,
-      error: new GatehouseError('result_too_large').toJsonRpcError(),
-    };
-    return { msg: err, json: JSON.stringify(err) };
+    return ctx;
   }
 
   // ---- client → upstream -------------------------------------------------
@@ -154,12 +145,12 @@ export class Session {
   armTimeout(call: FrontCall): void {
     if (call.timer) clearTimeout(call.timer);
     // T30: progress keeps a call alive, but never past limits.maxCallMs in total.
-    const left = call.started + this.maxCallMs - Date.now();
+    const left = call.started + this.limits.maxCallMs - Date.now();
     const total = left < call.timeoutMs;
     call.timer = setTimeout(
       () => {
         if (call.link && call.upstreamId !== undefined) call.link.abandon(call.upstreamId, 'timeout');
-        const why = total ? `limits.maxCallMs (${this.maxCallMs} ms)` : `${call.timeoutMs} ms`;
+        const why = total ? `limits.maxCallMs (${this.limits.maxCallMs} ms)` : `${call.timeoutMs} ms`;
         this.answer(call, {
           jsonrpc: '2.0',
           id: call.id,
@@ -212,7 +203,7 @@ export class Session {
     this.outgoing.set(idKey(id), { link, upstreamId: msg.id });
     const fwd: JsonRpcRequest = { jsonrpc: '2.0', id, method: msg.method };
     if (msg.params) fwd.params = msg.params;
-    this.toClient(fwd, this.relatedCall(link, msg.params));
+    this.toClient(fwd, this.relatedCall(link));
   }
 
   upstreamNotification(link: UpstreamLink, msg: JsonRpcNotification): void {
@@ -250,20 +241,16 @@ export class Session {
         this.toClient(msg, undefined);
         return;
       default:
-        this.toClient(msg, this.relatedCall(link, params));
+        this.toClient(msg, this.relatedCall(link));
     }
   }
 
   /**
    * Best effort to keep an upstream message on the stream of the request it
-   * belongs to (stdio carries no such relation): the call named by a
-   * `_meta.relatedRequestId`-style hint is not standard, so we use the only
-   * call in flight on that link, when there is exactly one.
+   * belongs to: stdio carries no such relation, so the only call in flight on
+   * that link is taken when there is exactly one; otherwise the standalone stream.
    */
-  private relatedCall(
-    link: UpstreamLink,
-    _params: Record<string, unknown> | undefined,
-  ): FrontCall | undefined {
+  private relatedCall(link: UpstreamLink): FrontCall | undefined {
     let found: FrontCall | undefined;
     for (const call of this.calls.values()) {
       if (call.link !== link) continue;

@@ -48,50 +48,19 @@ async function runDirect(): Promise<ConformanceResult> {
 }
 
 /**
- * With authentication on: the gateway trusts a local "company IdP" and the
- * suite's requests carry a bearer token (added by a loopback forwarder, since
- * the 0.1.16 CLI cannot send headers).
+ * The same fixture as a stdio upstream behind Gatehouse. With `authenticated`,
+ * the gateway trusts a local "company IdP" and the suite's requests carry a
+ * bearer token (added by a loopback forwarder: the 0.1.16 CLI cannot send
+ * headers); without it, auth.mode is none.
  */
-async function runThroughGatewayAuthenticated(): Promise<ConformanceResult> {
+async function runThroughGateway(authenticated: boolean): Promise<ConformanceResult> {
+  // Imported lazily so the direct half still runs (and reports) if the gateway fails to load.
   const { startGateway } = await import('../../src/index.ts');
   const { startCompanyIdp } = await import('../fixtures/company-idp.ts');
   const resources: string[] = [];
-  const idp = await startCompanyIdp({ allowedResources: resources, scopes: 'mcp' });
-  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-conformance-auth-'));
-  try {
-    const gateway = await startGateway({
-      config: {
-        server: { host: '127.0.0.1', port: 0 },
-        logging: { level: 'warn' },
-        auth: { mode: 'external', external: { issuer: idp.issuer } },
-        upstreams: {
-          conf: {
-            type: 'stdio',
-            command: process.execPath,
-            args: ['--import', 'tsx', FIXTURE_FILE, '--stdio'],
-            cwd: REPO_ROOT,
-            namespace: false,
-          },
-        },
-      },
-      dataDir,
-    });
-    resources.push(gateway.url);
-    try {
-      const token = await idp.token({ resource: gateway.url, scope: 'mcp' });
-      return await runConformanceSuite(gateway.url, { headers: { authorization: `Bearer ${token}` } });
-    } finally {
-      await gateway.close();
-    }
-  } finally {
-    await idp.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
-}
-
-async function runThroughGateway(): Promise<ConformanceResult> {
-  // Imported lazily so the direct half still runs (and reports) if the gateway fails to load.
-  const { startGateway } = await import('../../src/index.ts');
+  const idp = authenticated
+    ? await startCompanyIdp({ allowedResources: resources, scopes: 'mcp' })
+    : undefined;
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-conformance-data-'));
   try {
     const gateway = await startGateway({
@@ -99,8 +68,7 @@ async function runThroughGateway(): Promise<ConformanceResult> {
         server: { host: '127.0.0.1', port: 0 },
         // Keep test output readable; warnings and errors still reach stderr.
         logging: { level: 'warn' },
-        // The 0.1.16 CLI cannot send headers; the authenticated parity run lives in the identity tests.
-        auth: { mode: 'none' },
+        auth: idp ? { mode: 'external', external: { issuer: idp.issuer } } : { mode: 'none' },
         upstreams: {
           conf: {
             type: 'stdio',
@@ -115,12 +83,16 @@ async function runThroughGateway(): Promise<ConformanceResult> {
       },
       dataDir,
     });
+    resources.push(gateway.url);
     try {
-      return await runConformanceSuite(gateway.url);
+      if (!idp) return await runConformanceSuite(gateway.url);
+      const token = await idp.token({ resource: gateway.url, scope: 'mcp' });
+      return await runConformanceSuite(gateway.url, { headers: { authorization: `Bearer ${token}` } });
     } finally {
       await gateway.close();
     }
   } finally {
+    await idp?.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
@@ -170,7 +142,7 @@ test('mcp conformance verdicts are identical direct and through gatehouse', {
 
   await t.test('same fixture as a stdio upstream behind gatehouse', async () => {
     assert.ok(direct, 'direct run produced no result to compare against');
-    const gateway = await runThroughGateway();
+    const gateway = await runThroughGateway(false);
     console.log(formatSummary('gatehouse', gateway));
     assert.deepEqual(
       verdicts(gateway),
@@ -183,7 +155,7 @@ test('mcp conformance verdicts are identical direct and through gatehouse', {
     'same fixture behind gatehouse with authentication on (bearer token from an external IdP)',
     async () => {
       assert.ok(direct, 'direct run produced no result to compare against');
-      const gateway = await runThroughGatewayAuthenticated();
+      const gateway = await runThroughGateway(true);
       console.log(formatSummary('gatehouse+auth', gateway));
       assert.deepEqual(
         verdicts(gateway),

@@ -17,16 +17,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type {
-  OAuthClientInformationMixed,
-  OAuthClientMetadata,
-  OAuthTokens,
-} from '@modelcontextprotocol/sdk/shared/auth.js';
-import { authorizeInBrowser } from '../helpers/browser.ts';
+import { ScriptedOAuthProvider } from '../helpers/oauth.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const CLI = ['--import', 'tsx', join(ROOT, 'src/cli.ts')];
@@ -133,60 +127,20 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-class CimdProvider implements OAuthClientProvider {
-  info: OAuthClientInformationMixed | undefined;
-  saved: OAuthTokens | undefined;
-  verifier = '';
-  code = '';
-  consentClientName = '';
-  get clientMetadataUrl(): string {
-    return docUrl;
-  }
-  get redirectUrl(): string {
-    return REDIRECT;
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return {
-      client_name: 'Metadata-document client',
-      redirect_uris: [REDIRECT],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-  clientInformation(): OAuthClientInformationMixed | undefined {
-    return this.info;
-  }
-  saveClientInformation(info: OAuthClientInformationMixed): void {
-    this.info = info;
-  }
-  tokens(): OAuthTokens | undefined {
-    return this.saved;
-  }
-  saveTokens(t: OAuthTokens): void {
-    this.saved = t;
-  }
-  async redirectToAuthorization(url: URL): Promise<void> {
-    assert.equal(url.searchParams.get('client_id'), docUrl, 'the client_id is the metadata document URL');
-    const { redirect } = await authorizeInBrowser(url.href, USER);
-    this.code = redirect.searchParams.get('code') ?? '';
-    assert.ok(this.code, redirect.href);
-  }
-  saveCodeVerifier(v: string): void {
-    this.verifier = v;
-  }
-  codeVerifier(): string {
-    return this.verifier;
-  }
-}
-
 test('the MCP SDK client authorizes with a Client ID Metadata Document (no registration) and calls a tool', {
   timeout: 60_000,
 }, async () => {
-  const provider = new CimdProvider();
+  const provider = new ScriptedOAuthProvider(USER, REDIRECT, docUrl);
   let client = new Client({ name: 'cimd', version: '1' });
   let transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider });
   await assert.rejects(client.connect(transport), UnauthorizedError);
   assert.ok(docFetches > 0, 'the authorization server fetched the metadata document');
-  await transport.finishAuth(provider.code);
+  assert.equal(
+    provider.authorizationUrls[0]?.searchParams.get('client_id'),
+    docUrl,
+    'the client_id is the document URL',
+  );
+  await transport.finishAuth(provider.codes.at(-1) ?? '');
   client = new Client({ name: 'cimd', version: '1' });
   transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider });
   await client.connect(transport);

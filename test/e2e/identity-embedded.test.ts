@@ -9,86 +9,20 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type {
-  OAuthClientInformationMixed,
-  OAuthClientMetadata,
-  OAuthTokens,
-} from '@modelcontextprotocol/sdk/shared/auth.js';
-import { hashPassword } from '../../src/auth/as/passwords.ts';
 import { demoConfig } from '../../src/demo.ts';
-import { SqliteStorage } from '../../src/storage/sqlite.ts';
-import { authorizeInBrowser } from '../helpers/browser.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { ScriptedOAuthProvider, seedUser } from '../helpers/oauth.ts';
 
 const USER = { username: 'alice', password: 'fake-canary-password-alice' };
 const REDIRECT = 'http://127.0.0.1:53682/callback';
 
-/** An in-memory OAuthClientProvider whose "browser" is the scripted one. */
-class TestProvider implements OAuthClientProvider {
-  info: OAuthClientInformationMixed | undefined;
-  saved: OAuthTokens | undefined;
-  verifier = '';
-  /** Authorization codes received at the redirect URI, in order. */
-  readonly codes: string[] = [];
-  readonly authorizationUrls: URL[] = [];
-  consents = 0;
-
-  constructor(readonly clientMetadataUrl?: string) {}
-
-  get redirectUrl(): string {
-    return REDIRECT;
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return {
-      client_name: 'SDK test client',
-      redirect_uris: [REDIRECT],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-  clientInformation(): OAuthClientInformationMixed | undefined {
-    return this.info;
-  }
-  saveClientInformation(info: OAuthClientInformationMixed): void {
-    this.info = info;
-  }
-  tokens(): OAuthTokens | undefined {
-    return this.saved;
-  }
-  saveTokens(tokens: OAuthTokens): void {
-    this.saved = tokens;
-  }
-  async redirectToAuthorization(url: URL): Promise<void> {
-    this.authorizationUrls.push(url);
-    const { redirect, consents } = await authorizeInBrowser(url.href, USER);
-    this.consents += consents;
-    const code = redirect.searchParams.get('code');
-    assert.ok(code, `no code in ${redirect.href}`);
-    assert.equal(
-      redirect.origin + redirect.pathname,
-      REDIRECT,
-      'the code goes only to the registered redirect URI',
-    );
-    assert.ok(redirect.searchParams.get('iss'), 'RFC 9207: iss in the authorization response');
-    this.codes.push(code);
-  }
-  saveCodeVerifier(v: string): void {
-    this.verifier = v;
-  }
-  codeVerifier(): string {
-    return this.verifier;
-  }
-}
-
 /** Connects, completing OAuth (and any step-up) the way an SDK-based app does: finishAuth, then retry. */
 async function connectWithOAuth(
   url: string,
-  provider: TestProvider,
+  provider: ScriptedOAuthProvider,
 ): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const transport = new StreamableHTTPClientTransport(new URL(url), { authProvider: provider });
@@ -111,20 +45,14 @@ describe('embedded authorization server with the MCP SDK OAuth client', () => {
 
   before(async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-idp-embedded-'));
-    const storage = new SqliteStorage(join(dataDir, 'gatehouse.db'));
-    await storage.users.add({
-      username: USER.username,
-      passwordHash: await hashPassword(USER.password),
-      createdAt: Date.now(),
-    });
-    await storage.close();
+    await seedUser(dataDir, USER);
     const demo = demoConfig(dataDir);
     gw = await startTestGateway({ ...demo, auth: { ...demo.auth, mode: 'embedded' } }, { dataDir });
   });
   after(async () => gw.close());
 
   test('discovery → DCR → PKCE → token → tools/list → step-up (403 insufficient_scope) → call succeeds', async () => {
-    const provider = new TestProvider();
+    const provider = new ScriptedOAuthProvider(USER, REDIRECT);
     const { client, transport } = await connectWithOAuth(gw.url, provider);
     assert.ok(provider.info?.client_id, 'the client registered dynamically (RFC 7591)');
     assert.equal(provider.consents, 1, 'the user saw the consent page once');

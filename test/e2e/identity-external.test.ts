@@ -45,6 +45,7 @@ describe('external issuer mode', () => {
         mode: 'external',
         external: { issuer: idp.issuer, jwksCooldownSec: 0.5 },
         toolScopes: { 'up__admin-*': 'mcp:admin', up__echo: 'mcp' },
+        methodScopes: { 'resources/read': 'mcp:admin' },
       },
       upstreams: { up: { type: 'http', url: upstream.url } },
     });
@@ -156,6 +157,14 @@ describe('external issuer mode', () => {
     assert.match(challenge, /error="insufficient_scope"/);
     assert.match(challenge, /scope="mcp mcp:admin"/);
     assert.match(challenge, /resource_metadata="/);
+    // Per JSON-RPC method too: resources/read needs mcp:admin here.
+    const read = await fetch(gw.url, {
+      method: 'POST',
+      headers: h,
+      body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'resources/read', params: { uri: 'file:///x' } }),
+    });
+    assert.equal(read.status, 403);
+    assert.match(read.headers.get('www-authenticate') ?? '', /scope="mcp mcp:admin"/);
     // With the wider scope, the same call gets past the scope check (the upstream then answers).
     const wide = await idp.token({ resource: gw.url, scope: 'mcp mcp:admin' });
     const c = await client(gw.url, wide);

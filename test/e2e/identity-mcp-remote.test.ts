@@ -12,10 +12,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { hashPassword } from '../../src/auth/as/passwords.ts';
 import { demoConfig } from '../../src/demo.ts';
-import { SqliteStorage } from '../../src/storage/sqlite.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { seedUser } from '../helpers/oauth.ts';
 
 const require = createRequire(import.meta.url);
 const MCP_REMOTE = require.resolve('mcp-remote/dist/proxy.js');
@@ -28,13 +27,7 @@ let work: string;
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'gatehouse-mcp-remote-'));
   const dataDir = join(work, 'data');
-  const storage = new SqliteStorage(join(dataDir, 'gatehouse.db'));
-  await storage.users.add({
-    username: USER.username,
-    passwordHash: await hashPassword(USER.password),
-    createdAt: Date.now(),
-  });
-  await storage.close();
+  await seedUser(dataDir, USER);
   const demo = demoConfig(dataDir);
   gw = await startTestGateway({ ...demo, auth: { ...demo.auth, mode: 'embedded' } }, { dataDir });
 });

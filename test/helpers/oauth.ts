@@ -1,0 +1,94 @@
+/**
+ * OAuth helpers for end-to-end tests: a local user seeded into a data dir, and
+ * an in-memory OAuthClientProvider (the MCP SDK's client-side interface) whose
+ * "browser" is the scripted one in ./browser.ts.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
+import type {
+  OAuthClientInformationMixed,
+  OAuthClientMetadata,
+  OAuthTokens,
+} from '@modelcontextprotocol/sdk/shared/auth.js';
+import { hashPassword } from '../../src/auth/as/passwords.ts';
+import { SqliteStorage } from '../../src/storage/sqlite.ts';
+import { authorizeInBrowser } from './browser.ts';
+
+export interface TestUser {
+  username: string;
+  password: string;
+}
+
+/** Adds a local user to the gateway database in `dataDir` (before the gateway starts). */
+export async function seedUser(dataDir: string, user: TestUser): Promise<void> {
+  const storage = new SqliteStorage(join(dataDir, 'gatehouse.db'));
+  try {
+    await storage.users.add({
+      username: user.username,
+      passwordHash: await hashPassword(user.password),
+      createdAt: Date.now(),
+    });
+  } finally {
+    await storage.close();
+  }
+}
+
+export class ScriptedOAuthProvider implements OAuthClientProvider {
+  info: OAuthClientInformationMixed | undefined;
+  saved: OAuthTokens | undefined;
+  verifier = '';
+  /** Authorization codes received at the redirect URI, in order. */
+  readonly codes: string[] = [];
+  readonly authorizationUrls: URL[] = [];
+  consents = 0;
+
+  constructor(
+    private readonly user: TestUser,
+    readonly redirectUrl: string,
+    /** Set for Client ID Metadata Documents: the client_id is this HTTPS URL. */
+    readonly clientMetadataUrl?: string,
+  ) {}
+
+  get clientMetadata(): OAuthClientMetadata {
+    return {
+      client_name: 'SDK test client',
+      redirect_uris: [this.redirectUrl],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    };
+  }
+  clientInformation(): OAuthClientInformationMixed | undefined {
+    return this.info;
+  }
+  saveClientInformation(info: OAuthClientInformationMixed): void {
+    this.info = info;
+  }
+  tokens(): OAuthTokens | undefined {
+    return this.saved;
+  }
+  saveTokens(tokens: OAuthTokens): void {
+    this.saved = tokens;
+  }
+  async redirectToAuthorization(url: URL): Promise<void> {
+    this.authorizationUrls.push(url);
+    const { redirect, consents } = await authorizeInBrowser(url.href, this.user);
+    this.consents += consents;
+    const code = redirect.searchParams.get('code');
+    assert.ok(code, `no code in ${redirect.href}`);
+    assert.equal(
+      redirect.origin + redirect.pathname,
+      this.redirectUrl,
+      'the code goes only to the registered redirect URI',
+    );
+    assert.ok(redirect.searchParams.get('iss'), 'RFC 9207: iss in the authorization response');
+    this.codes.push(code);
+  }
+  saveCodeVerifier(v: string): void {
+    this.verifier = v;
+  }
+  codeVerifier(): string {
+    return this.verifier;
+  }
+}
