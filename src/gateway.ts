@@ -202,7 +202,12 @@ async function createResourceServer(
   embedded: { issuer: string; jwks: () => JSONWebKeySet } | undefined,
 ): Promise<{ rs: ResourceServer; verifier: TokenVerifier | undefined }> {
   const auth = config.auth;
-  const base = { requiredScopes: auth.requiredScopes, methodScopes: auth.methodScopes, toolScopes: auth.toolScopes, resource };
+  const base = {
+    requiredScopes: auth.requiredScopes,
+    methodScopes: auth.methodScopes,
+    toolScopes: auth.toolScopes,
+    resource,
+  };
   if (auth.mode === 'none') {
     return {
       rs: new ResourceServer({ ...base, mode: 'none', authorizationServers: [], verifier: undefined }),

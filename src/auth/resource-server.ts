@@ -76,7 +76,11 @@ export class ResourceServer {
 
   scopesSupported(): string[] {
     return [
-      ...new Set([...this.opts.requiredScopes, ...Object.values(this.opts.methodScopes), ...Object.values(this.opts.toolScopes)]),
+      ...new Set([
+        ...this.opts.requiredScopes,
+        ...Object.values(this.opts.methodScopes),
+        ...Object.values(this.opts.toolScopes),
+      ]),
     ];
   }
 
@@ -129,7 +133,9 @@ export class ResourceServer {
   /** Scopes a request needs: the required scopes, the method's, and the tool's for tools/call. */
   scopesFor(method: string, params: Record<string, unknown> | undefined): string[] {
     const needed = [...this.opts.requiredScopes];
-    const forMethod = Object.hasOwn(this.opts.methodScopes, method) ? this.opts.methodScopes[method] : undefined;
+    const forMethod = Object.hasOwn(this.opts.methodScopes, method)
+      ? this.opts.methodScopes[method]
+      : undefined;
     if (forMethod && !needed.includes(forMethod)) needed.push(forMethod);
     if (method === 'tools/call' && typeof params?.name === 'string') {
       const name = params.name;

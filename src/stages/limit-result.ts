@@ -14,11 +14,18 @@ export function limitResult(ctx: ResponseContext): void {
   const msg = ctx.msg;
   const id = 'id' in msg ? (msg.id ?? null) : null;
   if (id === null || 'method' in msg) {
-    ctx.log.warn({ method: 'method' in msg ? msg.method : undefined, bytes: ctx.json.length }, 'oversized upstream message dropped');
+    ctx.log.warn(
+      { method: 'method' in msg ? msg.method : undefined, bytes: ctx.json.length },
+      'oversized upstream message dropped',
+    );
     ctx.json = '';
     return;
   }
-  const err: JsonRpcResponse = { jsonrpc: '2.0', id, error: new GatehouseError('result_too_large').toJsonRpcError() };
+  const err: JsonRpcResponse = {
+    jsonrpc: '2.0',
+    id,
+    error: new GatehouseError('result_too_large').toJsonRpcError(),
+  };
   ctx.msg = err;
   ctx.json = JSON.stringify(err);
 }
