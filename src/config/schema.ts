@@ -313,6 +313,12 @@ export const configSchema = z
           .positive()
           .default(60_000)
           .describe('Time an upstream has to answer a request; progress notifications restart the clock.'),
+        initializeTimeoutMs: z
+          .number()
+          .int()
+          .positive()
+          .default(30_000)
+          .describe('Time an upstream has to answer initialize (a cold stdio process may need seconds).'),
         maxCallMs: z
           .number()
           .int()
