@@ -91,7 +91,11 @@ export class Router {
         if (!manager) throw new GatehouseError('internal', undefined, { detail: `no manager for ${name}` });
         const link = new UpstreamLink(name, manager.acquire(), events);
         session.links.set(name, link);
-        const result = await link.request('initialize', upstreamParams, this.config.limits.initializeTimeoutMs);
+        const result = await link.request(
+          'initialize',
+          upstreamParams,
+          this.config.limits.initializeTimeoutMs,
+        );
         link.capabilities = isObject(result.capabilities) ? result.capabilities : {};
         link.instructions = typeof result.instructions === 'string' ? result.instructions : undefined;
         link.protocolVersion =
