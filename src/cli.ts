@@ -4,6 +4,7 @@
  * ./.gatehouse) and --config.
  */
 import { parseArgs } from 'node:util';
+import { AUDIT_USAGE, auditCommand } from './cli-audit.ts';
 import { AUTH_USAGE, authCommand } from './cli-auth.ts';
 import { CALL_USAGE, callCommand } from './cli-call.ts';
 import { ConfigError, formatProblems, loadConfigFile } from './config/load.ts';
@@ -19,7 +20,7 @@ commands:
         (a demo upstream over stdio, embedded defaults)
   check-config FILE
         validate a configuration file; exit 1 with one problem per line
-${AUTH_USAGE}${CALL_USAGE}  help  show this text
+${AUTH_USAGE}${CALL_USAGE}${AUDIT_USAGE}  help  show this text
 `;
 
 async function start(argv: string[]): Promise<number> {
@@ -113,6 +114,8 @@ export async function main(argv: string[]): Promise<number> {
         return await authCommand(verb, rest);
       case 'call':
         return await callCommand(rest);
+      case 'audit':
+        return await auditCommand(rest);
       case undefined:
       case 'help':
       case '--help':

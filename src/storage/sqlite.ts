@@ -6,7 +6,19 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { OAuthRepo, Repos, SessionRecord, SessionRepo, Storage, UserRecord, UserRepo } from './types.ts';
+import type {
+  AuditCheckpointRow,
+  AuditFilter,
+  AuditRepo,
+  AuditRow,
+  OAuthRepo,
+  Repos,
+  SessionRecord,
+  SessionRepo,
+  Storage,
+  UserRecord,
+  UserRepo,
+} from './types.ts';
 
 /** Ordered, append-only migrations; the index + 1 is the schema version. */
 const MIGRATIONS = [
@@ -41,7 +53,126 @@ const MIGRATIONS = [
      password_hash TEXT NOT NULL,
      created_at INTEGER NOT NULL
    );`,
+  // 3: the tamper-evident audit log (src/audit/). `body` is what is hashed; the
+  // other columns are query copies that verification checks against it.
+  `CREATE TABLE audit_log (
+     seq INTEGER PRIMARY KEY,
+     prev_hash TEXT NOT NULL,
+     hash TEXT NOT NULL,
+     body TEXT NOT NULL,
+     event_id TEXT NOT NULL,
+     time INTEGER NOT NULL,
+     type TEXT NOT NULL,
+     request_id TEXT,
+     grant_id TEXT,
+     session_id TEXT,
+     agent TEXT,
+     user TEXT,
+     jti TEXT,
+     server TEXT,
+     tool TEXT,
+     decision TEXT
+   );
+   CREATE INDEX audit_time ON audit_log (time);
+   CREATE INDEX audit_grant ON audit_log (grant_id) WHERE grant_id IS NOT NULL;
+   CREATE INDEX audit_session ON audit_log (session_id) WHERE session_id IS NOT NULL;
+   CREATE INDEX audit_agent ON audit_log (agent) WHERE agent IS NOT NULL;
+   CREATE INDEX audit_user ON audit_log (user) WHERE user IS NOT NULL;
+   CREATE INDEX audit_jti ON audit_log (jti) WHERE jti IS NOT NULL;
+   CREATE INDEX audit_tool ON audit_log (tool) WHERE tool IS NOT NULL;
+   CREATE TABLE audit_checkpoints (
+     seq INTEGER PRIMARY KEY,
+     hash TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     signature TEXT NOT NULL,
+     key_id TEXT NOT NULL,
+     time INTEGER NOT NULL
+   );`,
 ];
+
+/** Options of the SQLite backend. */
+export interface SqliteOptions {
+  /**
+   * `normal` (default): in WAL mode a commit survives a process crash (kill -9)
+   * but the last commits can be lost on power loss or an OS crash. `full`:
+   * every commit fsyncs the WAL, so it also survives power loss (slower; see docs/audit.md).
+   */
+  synchronous?: 'normal' | 'full';
+}
+
+interface AuditDbRow {
+  seq: number;
+  prev_hash: string;
+  hash: string;
+  body: string;
+  event_id: string;
+  time: number;
+  type: string;
+  request_id: string | null;
+  grant_id: string | null;
+  session_id: string | null;
+  agent: string | null;
+  user: string | null;
+  jti: string | null;
+  server: string | null;
+  tool: string | null;
+  decision: string | null;
+}
+
+function toAuditRow(r: AuditDbRow): AuditRow {
+  return {
+    seq: r.seq,
+    prevHash: r.prev_hash,
+    hash: r.hash,
+    body: r.body,
+    eventId: r.event_id,
+    time: r.time,
+    type: r.type,
+    requestId: r.request_id ?? undefined,
+    grantId: r.grant_id ?? undefined,
+    sessionId: r.session_id ?? undefined,
+    agent: r.agent ?? undefined,
+    user: r.user ?? undefined,
+    jti: r.jti ?? undefined,
+    server: r.server ?? undefined,
+    tool: r.tool ?? undefined,
+    decision: r.decision ?? undefined,
+  };
+}
+
+interface CheckpointDbRow {
+  seq: number;
+  hash: string;
+  payload: string;
+  signature: string;
+  key_id: string;
+  time: number;
+}
+
+function toCheckpoint(r: CheckpointDbRow): AuditCheckpointRow {
+  return {
+    seq: r.seq,
+    hash: r.hash,
+    payload: r.payload,
+    signature: r.signature,
+    keyId: r.key_id,
+    time: r.time,
+  };
+}
+
+/** Query filter field -> column (fixed names, so the WHERE clause never carries input). */
+const AUDIT_FILTER_COLUMNS = {
+  agent: 'agent',
+  user: 'user',
+  grantId: 'grant_id',
+  sessionId: 'session_id',
+  requestId: 'request_id',
+  tool: 'tool',
+  server: 'server',
+  decision: 'decision',
+  jti: 'jti',
+  type: 'type',
+} as const satisfies Partial<Record<keyof AuditFilter, string>>;
 
 interface OAuthRow {
   payload: string;
@@ -92,15 +223,16 @@ export class SqliteStorage implements Storage {
   readonly sessions: SessionRepo;
   readonly oauth: OAuthRepo;
   readonly users: UserRepo;
+  readonly audit: AuditRepo;
   /** The repositories as seen inside a transaction: not queued (the transaction holds the queue). */
   private readonly txRepos: Repos;
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(path: string) {
+  constructor(path: string, options: SqliteOptions = {}) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
@@ -197,12 +329,126 @@ export class SqliteStorage implements Storage {
       list: () => run(() => uList.all().map(toUser)),
       remove: (name) => run(() => uRemove.run(name).changes > 0),
     });
+    const audit = this.auditRepo();
     const queued = <T>(op: () => T): Promise<T> => this.run(op);
     const direct = async <T>(op: () => T): Promise<T> => op();
     this.sessions = sessions(queued);
     this.oauth = oauth(queued);
     this.users = users(queued);
-    this.txRepos = { sessions: sessions(direct), oauth: oauth(direct), users: users(direct) };
+    this.audit = audit(queued);
+    this.txRepos = {
+      sessions: sessions(direct),
+      oauth: oauth(direct),
+      users: users(direct),
+      audit: audit(direct),
+    };
+  }
+
+  private auditRepo(): (run: <T>(op: () => T) => Promise<T>) => AuditRepo {
+    const db = this.db;
+    const insert = db.prepare(
+      `INSERT INTO audit_log (seq, prev_hash, hash, body, event_id, time, type, request_id, grant_id,
+         session_id, agent, user, jti, server, tool, decision)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const insertCheckpoint = db.prepare(
+      'INSERT INTO audit_checkpoints (seq, hash, payload, signature, key_id, time) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    const head = db.prepare<[], { seq: number; hash: string }>(
+      'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1',
+    );
+    const bounds = db.prepare<[], { first: number | null; last: number | null; count: number }>(
+      'SELECT MIN(seq) AS first, MAX(seq) AS last, COUNT(*) AS count FROM audit_log',
+    );
+    const range = db.prepare<[number, number, number], AuditDbRow>(
+      'SELECT * FROM audit_log WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
+    );
+    const checkpoints = db.prepare<[], CheckpointDbRow>('SELECT * FROM audit_checkpoints ORDER BY seq');
+    const firstAt = db.prepare<[number], { seq: number }>(
+      'SELECT seq FROM audit_log WHERE time >= ? ORDER BY seq LIMIT 1',
+    );
+    const pruneLog = db.prepare('DELETE FROM audit_log WHERE seq < ?');
+    const pruneCheckpoints = db.prepare('DELETE FROM audit_checkpoints WHERE seq < ?');
+    const addCheckpoint = (c: AuditCheckpointRow): void =>
+      void insertCheckpoint.run(c.seq, c.hash, c.payload, c.signature, c.keyId, c.time);
+    // better-sqlite3 turns a nested call (inside Storage.transaction) into a savepoint.
+    const appendTx = db.transaction(
+      (rows: readonly AuditRow[], checkpoint: AuditCheckpointRow | undefined) => {
+        for (const r of rows) {
+          insert.run(
+            r.seq,
+            r.prevHash,
+            r.hash,
+            r.body,
+            r.eventId,
+            r.time,
+            r.type,
+            r.requestId ?? null,
+            r.grantId ?? null,
+            r.sessionId ?? null,
+            r.agent ?? null,
+            r.user ?? null,
+            r.jti ?? null,
+            r.server ?? null,
+            r.tool ?? null,
+            r.decision ?? null,
+          );
+        }
+        if (checkpoint) addCheckpoint(checkpoint);
+      },
+    );
+    const pruneTx = db.transaction((floor: number, checkpoint: AuditCheckpointRow) => {
+      addCheckpoint(checkpoint);
+      const n = pruneLog.run(floor).changes;
+      pruneCheckpoints.run(floor);
+      return n;
+    });
+    const query = (f: AuditFilter): AuditRow[] => {
+      const where: string[] = [];
+      const params: (string | number)[] = [];
+      for (const [key, column] of Object.entries(AUDIT_FILTER_COLUMNS)) {
+        const v = f[key as keyof typeof AUDIT_FILTER_COLUMNS];
+        if (v === undefined) continue;
+        where.push(`${column} = ?`);
+        params.push(v);
+      }
+      if (f.since !== undefined) {
+        where.push('time >= ?');
+        params.push(f.since);
+      }
+      if (f.until !== undefined) {
+        where.push('time < ?');
+        params.push(f.until);
+      }
+      if (f.afterSeq !== undefined) {
+        where.push('seq > ?');
+        params.push(f.afterSeq);
+      }
+      const sql = `SELECT * FROM audit_log${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq${
+        f.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(f.limit))}` : ''
+      }`;
+      return db
+        .prepare<(string | number)[], AuditDbRow>(sql)
+        .all(...params)
+        .map(toAuditRow);
+    };
+    return (run) => ({
+      appendBatch: (rows, checkpoint) => run(() => appendTx(rows, checkpoint)),
+      head: () => run(() => head.get()),
+      bounds: () =>
+        run(() => {
+          const b = bounds.get();
+          return b && b.first !== null && b.last !== null
+            ? { first: b.first, last: b.last, count: b.count }
+            : undefined;
+        }),
+      range: (from, to, limit) => run(() => range.all(from, to, limit).map(toAuditRow)),
+      query: (f) => run(() => query(f)),
+      addCheckpoint: (c) => run(() => addCheckpoint(c)),
+      checkpoints: () => run(() => checkpoints.all().map(toCheckpoint)),
+      firstSeqAtOrAfter: (time) => run(() => firstAt.get(time)?.seq),
+      prune: (floor, checkpoint) => run(() => pruneTx(floor, checkpoint)),
+    });
   }
 
   private migrate(): void {

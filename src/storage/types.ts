@@ -73,11 +73,102 @@ export interface UserRepo {
   remove(username: string): Promise<boolean>;
 }
 
+/**
+ * One record of the tamper-evident audit log (src/audit/). `body` is the
+ * canonical JSON of `{ v, seq, prev, event }` and `hash` its SHA-256, so the
+ * chain is verifiable from `body` alone; the other columns are copies of event
+ * fields for queries and are checked against `body` by verification.
+ */
+export interface AuditRow {
+  /** 1, 2, 3, ... without gaps (retention removes a prefix only). */
+  seq: number;
+  /** Hex SHA-256 of the previous record's body; 64 zeros for seq 1. */
+  prevHash: string;
+  hash: string;
+  body: string;
+  eventId: string;
+  /** Epoch milliseconds. */
+  time: number;
+  type: string;
+  requestId: string | undefined;
+  grantId: string | undefined;
+  sessionId: string | undefined;
+  agent: string | undefined;
+  user: string | undefined;
+  jti: string | undefined;
+  server: string | undefined;
+  tool: string | undefined;
+  decision: string | undefined;
+}
+
+/** A signed statement "the chain had head `hash` at `seq`" (Ed25519 over `payload`). */
+export interface AuditCheckpointRow {
+  /** The head sequence number the checkpoint covers. */
+  seq: number;
+  hash: string;
+  /** Canonical JSON that was signed (includes seq, hash, floor and time). */
+  payload: string;
+  /** Base64url Ed25519 signature of `payload`. */
+  signature: string;
+  keyId: string;
+  time: number;
+}
+
+/** Filters of an audit query; every given field must match (AND). */
+export interface AuditFilter {
+  agent?: string;
+  user?: string;
+  grantId?: string;
+  sessionId?: string;
+  requestId?: string;
+  tool?: string;
+  server?: string;
+  decision?: string;
+  jti?: string;
+  type?: string;
+  /** Epoch ms, inclusive. */
+  since?: number;
+  /** Epoch ms, exclusive. */
+  until?: number;
+  /** Only rows with a greater seq (paging). */
+  afterSeq?: number;
+  /** Maximum rows, oldest first (default: no limit). */
+  limit?: number;
+}
+
+/**
+ * The audit log store. Appends happen in batches, each atomically with its
+ * optional checkpoint; `appendBatch` resolves only after the commit.
+ */
+export interface AuditRepo {
+  /** Inserts the rows (contiguous, continuing the head) and the checkpoint, all or none. */
+  appendBatch(rows: readonly AuditRow[], checkpoint?: AuditCheckpointRow): Promise<void>;
+  /** The newest record's seq and hash, undefined when the log is empty. */
+  head(): Promise<{ seq: number; hash: string } | undefined>;
+  /** Lowest and highest retained seq and the number of rows. */
+  bounds(): Promise<{ first: number; last: number; count: number } | undefined>;
+  /** Rows with `from <= seq <= to`, ascending, at most `limit`. */
+  range(from: number, to: number, limit: number): Promise<AuditRow[]>;
+  /** Rows matching every filter, by seq. */
+  query(filter: AuditFilter): Promise<AuditRow[]>;
+  addCheckpoint(checkpoint: AuditCheckpointRow): Promise<void>;
+  /** Every checkpoint, by seq. */
+  checkpoints(): Promise<AuditCheckpointRow[]>;
+  /** The lowest seq whose time is at or after `time`, undefined when none. */
+  firstSeqAtOrAfter(time: number): Promise<number | undefined>;
+  /**
+   * Writes `checkpoint`, then deletes records with seq < `floor` and checkpoints
+   * with seq < `floor`, atomically; returns the number of records deleted.
+   */
+  prune(floor: number, checkpoint: AuditCheckpointRow): Promise<number>;
+}
+
 /** The repositories, as seen inside a transaction. */
 export interface Repos {
   readonly sessions: SessionRepo;
   readonly oauth: OAuthRepo;
   readonly users: UserRepo;
+  readonly audit: AuditRepo;
 }
 
 export interface Storage extends Repos {

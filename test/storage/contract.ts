@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import type { SessionRecord, Storage } from '../../src/storage/types.ts';
+import type { AuditCheckpointRow, AuditRow, SessionRecord, Storage } from '../../src/storage/types.ts';
 
 function record(overrides: Partial<SessionRecord> = {}): SessionRecord {
   return {
@@ -17,6 +17,32 @@ function record(overrides: Partial<SessionRecord> = {}): SessionRecord {
     closeReason: undefined,
     ...overrides,
   };
+}
+
+function auditRow(seq: number, overrides: Partial<AuditRow> = {}): AuditRow {
+  return {
+    seq,
+    prevHash: String(seq - 1).padStart(64, '0'),
+    hash: String(seq).padStart(64, '0'),
+    body: `{"seq":${seq}}`,
+    eventId: `e-${seq}`,
+    time: 1000 + seq,
+    type: 'call.attempted',
+    requestId: `r-${seq}`,
+    grantId: seq % 2 === 0 ? 'g-even' : 'g-odd',
+    sessionId: undefined,
+    agent: 'agent-a',
+    user: seq <= 2 ? 'alice' : undefined,
+    jti: 'j-1',
+    server: 'files',
+    tool: 'read',
+    decision: seq === 3 ? 'deny' : 'allow',
+    ...overrides,
+  };
+}
+
+function checkpoint(seq: number): AuditCheckpointRow {
+  return { seq, hash: String(seq).padStart(64, '0'), payload: '{}', signature: 'sig', keyId: 'k1', time: 5 };
 }
 
 export function storageContract(name: string, open: () => Promise<Storage>): void {
@@ -181,6 +207,96 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
     );
     assert.equal(await s.users.get(user), undefined);
     assert.equal(await s.oauth.find('Grant', user), undefined);
+    await s.close();
+  });
+
+  test(`${name}: audit rows are appended in batches and read back by range and head`, async () => {
+    const s = await open();
+    const before = (await s.audit.bounds())?.last ?? 0;
+    const base = before + 1;
+    assert.equal((await s.audit.head())?.seq, before === 0 ? undefined : before);
+    await s.audit.appendBatch([auditRow(base), auditRow(base + 1)]);
+    await s.audit.appendBatch([auditRow(base + 2)], checkpoint(base + 2));
+    assert.deepEqual(await s.audit.head(), { seq: base + 2, hash: auditRow(base + 2).hash });
+    assert.deepEqual(await s.audit.range(base, base + 2, 10), [
+      auditRow(base),
+      auditRow(base + 1),
+      auditRow(base + 2),
+    ]);
+    assert.deepEqual(await s.audit.range(base, base + 2, 1), [auditRow(base)], 'limit');
+    const b = await s.audit.bounds();
+    assert.equal(b?.last, base + 2);
+    assert.ok((await s.audit.checkpoints()).some((c) => c.seq === base + 2));
+    await s.close();
+  });
+
+  test(`${name}: an audit batch is all or nothing (duplicate seq rejects the whole batch)`, async () => {
+    const s = await open();
+    const base = ((await s.audit.bounds())?.last ?? 0) + 1;
+    await s.audit.appendBatch([auditRow(base)]);
+    await assert.rejects(s.audit.appendBatch([auditRow(base + 1), auditRow(base)], checkpoint(base + 1)));
+    assert.equal((await s.audit.head())?.seq, base, 'nothing of the failed batch');
+    assert.ok(!(await s.audit.checkpoints()).some((c) => c.seq === base + 1), 'nor its checkpoint');
+    await s.close();
+  });
+
+  test(`${name}: audit queries filter on every column, by seq, with time bounds and paging`, async () => {
+    const s = await open();
+    const base = ((await s.audit.bounds())?.last ?? 0) + 1;
+    const jti = `j-${randomUUID()}`;
+    await s.audit.appendBatch(
+      [1, 2, 3, 4].map((i) =>
+        auditRow(base + i - 1, {
+          jti,
+          user: i <= 2 ? 'alice' : undefined,
+          decision: i === 3 ? 'deny' : 'allow',
+        }),
+      ),
+    );
+    const seqs = async (f: Parameters<Storage['audit']['query']>[0]): Promise<number[]> =>
+      (await s.audit.query({ jti, ...f })).map((r) => r.seq - base + 1);
+    assert.deepEqual(await seqs({}), [1, 2, 3, 4]);
+    assert.deepEqual(await seqs({ user: 'alice' }), [1, 2]);
+    assert.deepEqual(await seqs({ decision: 'deny' }), [3]);
+    assert.deepEqual(await seqs({ grantId: (base + 1) % 2 === 0 ? 'g-even' : 'g-odd' }), [2, 4]);
+    assert.deepEqual(
+      await seqs({ tool: 'read', server: 'files', agent: 'agent-a', type: 'call.attempted' }),
+      [1, 2, 3, 4],
+    );
+    assert.deepEqual(await seqs({ requestId: `r-${base}` }), [1]);
+    assert.deepEqual(await seqs({ since: 1000 + base + 1, until: 1000 + base + 3 }), [2, 3]);
+    assert.deepEqual(await seqs({ afterSeq: base + 1, limit: 1 }), [3]);
+    assert.deepEqual(await seqs({ tool: 'other' }), []);
+    assert.equal(await s.audit.firstSeqAtOrAfter(1000 + base + 2), base + 2);
+    await s.close();
+  });
+
+  test(`${name}: audit prune deletes the prefix and old checkpoints, writing its checkpoint`, async () => {
+    const s = await open();
+    const base = ((await s.audit.bounds())?.last ?? 0) + 1;
+    await s.audit.appendBatch(
+      [0, 1, 2, 3, 4].map((i) => auditRow(base + i)),
+      checkpoint(base + 1),
+    );
+    const n = await s.audit.prune(base + 3, checkpoint(base + 4));
+    assert.ok(n >= 3);
+    assert.equal((await s.audit.bounds())?.first, base + 3);
+    const cps = (await s.audit.checkpoints()).map((c) => c.seq);
+    assert.ok(!cps.includes(base + 1), 'checkpoint below the floor removed');
+    assert.ok(cps.includes(base + 4));
+    await s.close();
+  });
+
+  test(`${name}: audit writes roll back with a transaction`, async () => {
+    const s = await open();
+    const base = ((await s.audit.bounds())?.last ?? 0) + 1;
+    await assert.rejects(
+      s.transaction(async (tx) => {
+        await tx.audit.appendBatch([auditRow(base)]);
+        throw new Error('boom');
+      }),
+    );
+    assert.equal((await s.audit.head())?.seq ?? 0, base - 1);
     await s.close();
   });
 }

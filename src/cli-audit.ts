@@ -1,0 +1,296 @@
+/**
+ * CLI verbs over the audit log (docs/audit.md):
+ *
+ *   gatehouse audit verify [--from N] [--to N] [--public-key FILE] [--json]
+ *   gatehouse audit query [filters] [--json]
+ *   gatehouse audit timeline GRANT_ID [--json]
+ *   gatehouse audit export [--format jsonl|ocsf] [filters] [--out FILE]
+ *
+ * All take --data-dir DIR (default ./.gatehouse) and --config FILE. They read
+ * the database while a gateway may be writing it (WAL allows that).
+ */
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import { formatLine, formatTimeline, toJsonLine, toOcsf, toRecords } from './audit/format.ts';
+import { type AuditKey, auditPublicKeyFromPem, loadAuditKey } from './audit/keys.ts';
+import { verifyAuditLog } from './audit/verify.ts';
+import { loadConfigFile, parseConfig } from './config/load.ts';
+import type { GatehouseConfig } from './config/schema.ts';
+import { SqliteStorage } from './storage/sqlite.ts';
+import type { AuditFilter } from './storage/types.ts';
+
+/** Output streams of the verbs (tests pass their own). */
+export interface AuditCliIo {
+  stdout: Writable;
+  stderr: Writable;
+}
+
+/** Usage lines, for the top-level help. */
+export const AUDIT_USAGE = `  audit verify [--from N] [--to N] [--public-key FILE] [--json]
+        check the audit hash chain and signed checkpoints; exit 1 on any break
+  audit query [--agent A] [--user U] [--grant G] [--session S] [--tool T] [--server S]
+              [--decision D] [--jti J] [--type T] [--since T] [--until T] [--limit N] [--json]
+        audit events matching every filter (T: ISO time, epoch ms, or 15m/2h/7d ago)
+  audit timeline GRANT_ID [--json]
+        every event of one grant in order, with deciding policies and approvers
+  audit export [--format jsonl|ocsf] [filters] [--out FILE]
+        JSON Lines, or OCSF API Activity (class 6003) JSON Lines
+        (all audit verbs take --data-dir DIR and --config FILE)
+`;
+
+const COMMON = {
+  'data-dir': { type: 'string', default: './.gatehouse' },
+  config: { type: 'string' },
+  json: { type: 'boolean', default: false },
+} as const;
+
+const FILTERS = {
+  agent: { type: 'string' },
+  user: { type: 'string' },
+  grant: { type: 'string' },
+  session: { type: 'string' },
+  request: { type: 'string' },
+  tool: { type: 'string' },
+  server: { type: 'string' },
+  decision: { type: 'string' },
+  jti: { type: 'string' },
+  type: { type: 'string' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  limit: { type: 'string' },
+} as const;
+
+class UsageError extends Error {}
+
+function configFor(file: string | undefined): GatehouseConfig {
+  if (file) return loadConfigFile(file);
+  return parseConfig({ upstreams: { demo: { type: 'http', url: 'http://127.0.0.1/unused' } } });
+}
+
+function openStorage(config: string | undefined, dataDir: string): SqliteStorage {
+  const path = configFor(config).storage.sqlite.path ?? join(dataDir, 'gatehouse.db');
+  // Opening would create an empty database: a typo in --data-dir must not look like a clean log.
+  if (path !== ':memory:' && !existsSync(path)) throw new Error(`no database at ${path}`);
+  return new SqliteStorage(path);
+}
+
+const DURATION = /^(\d+)(s|m|h|d)$/;
+const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** ISO 8601, epoch ms, or a duration ago (`15m`, `2h`, `7d`) -> epoch ms. */
+export function parseTime(text: string, now = Date.now()): number {
+  const d = DURATION.exec(text);
+  if (d) return now - Number(d[1]) * UNIT_MS[d[2] as keyof typeof UNIT_MS];
+  if (/^\d+$/.test(text)) return Number(text);
+  const t = Date.parse(text);
+  if (Number.isNaN(t)) throw new UsageError(`cannot parse time \`${text}\``);
+  return t;
+}
+
+function positiveInt(text: string | undefined, name: string): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer`);
+  return n;
+}
+
+type FilterValues = { [K in keyof typeof FILTERS]?: string | undefined };
+
+function toFilter(v: FilterValues): AuditFilter {
+  const f: AuditFilter = {
+    agent: v.agent,
+    user: v.user,
+    grantId: v.grant,
+    sessionId: v.session,
+    requestId: v.request,
+    server: v.server,
+    tool: v.tool,
+    decision: v.decision,
+    jti: v.jti,
+    type: v.type,
+    since: v.since !== undefined ? parseTime(v.since) : undefined,
+    until: v.until !== undefined ? parseTime(v.until) : undefined,
+    limit: positiveInt(v.limit, 'limit'),
+  };
+  // The federated name `server__tool` is accepted too (what agents see).
+  const sep = v.tool?.indexOf('__') ?? -1;
+  if (v.tool && sep > 0 && v.server === undefined) {
+    f.server = v.tool.slice(0, sep);
+    f.tool = v.tool.slice(sep + 2);
+  }
+  for (const k of Object.keys(f) as (keyof AuditFilter)[]) if (f[k] === undefined) delete f[k];
+  return f;
+}
+
+async function verify(argv: string[], io: AuditCliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      ...COMMON,
+      from: { type: 'string' },
+      to: { type: 'string' },
+      'public-key': { type: 'string' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (positionals.length > 0) throw new UsageError('audit verify takes no positional arguments');
+  const dataDir = values['data-dir'];
+  let key: AuditKey | undefined;
+  if (values['public-key']) key = auditPublicKeyFromPem(readFileSync(values['public-key'], 'utf8'));
+  else key = loadAuditKey(dataDir, { create: false });
+  const storage = openStorage(values.config, dataDir);
+  try {
+    const r = await verifyAuditLog(storage.audit, {
+      from: positiveInt(values.from, 'from'),
+      to: positiveInt(values.to, 'to'),
+      key,
+    });
+    if (values.json) {
+      io.stdout.write(`${JSON.stringify(r)}\n`);
+    } else {
+      const range = r.first === undefined ? 'empty log' : `seq ${r.first}..${r.last}`;
+      io.stdout.write(
+        `${r.ok ? 'ok' : 'BROKEN'}: ${range}, ${r.checked} records checked, ${r.checkpoints} valid checkpoints` +
+          `${r.lastCheckpointSeq !== undefined ? ` (last at seq ${r.lastCheckpointSeq})` : ''}\n`,
+      );
+      if (!key && r.checkpoints === 0)
+        io.stdout.write('warning: no audit key found; checkpoints not checked\n');
+      if (r.unsignedTail > 0) {
+        io.stdout.write(
+          `note: ${r.unsignedTail} records after the last checkpoint are protected by the hash chain only\n`,
+        );
+      }
+      for (const b of r.breaks) {
+        io.stdout.write(
+          `  seq ${b.seq}${b.eventId ? ` (event ${b.eventId})` : ''}: ${b.kind}: ${b.message}\n`,
+        );
+      }
+    }
+    return r.ok ? 0 : 1;
+  } finally {
+    await storage.close();
+  }
+}
+
+async function query(argv: string[], io: AuditCliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { ...COMMON, ...FILTERS },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (positionals.length > 0) throw new UsageError('audit query takes no positional arguments');
+  const filter = toFilter(values);
+  const storage = openStorage(values.config, values['data-dir']);
+  try {
+    const records = toRecords(await storage.audit.query(filter));
+    if (values.json) {
+      for (const r of records) io.stdout.write(`${toJsonLine(r)}\n`);
+      return 0;
+    }
+    for (const r of records) io.stdout.write(`${formatLine(r)}\n`);
+    const grants = [...new Set(records.flatMap((r) => (r.event.grantId ? [r.event.grantId] : [])))];
+    const sessions = [...new Set(records.flatMap((r) => (r.event.sessionId ? [r.event.sessionId] : [])))];
+    io.stdout.write(
+      `${records.length} events; grants: ${grants.join(', ') || '-'}; sessions: ${sessions.join(', ') || '-'}\n`,
+    );
+    return 0;
+  } finally {
+    await storage.close();
+  }
+}
+
+async function timeline(argv: string[], io: AuditCliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: COMMON,
+    allowPositionals: true,
+    strict: true,
+  });
+  const [grant, ...extra] = positionals;
+  if (!grant || extra.length > 0) throw new UsageError('usage: gatehouse audit timeline GRANT_ID');
+  const storage = openStorage(values.config, values['data-dir']);
+  try {
+    const records = toRecords(await storage.audit.query({ grantId: grant }));
+    if (values.json) for (const r of records) io.stdout.write(`${toJsonLine(r)}\n`);
+    else io.stdout.write(formatTimeline(grant, records));
+    return records.length > 0 ? 0 : 1;
+  } finally {
+    await storage.close();
+  }
+}
+
+async function exportLog(argv: string[], io: AuditCliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { ...COMMON, ...FILTERS, format: { type: 'string', default: 'jsonl' }, out: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (positionals.length > 0) throw new UsageError('audit export takes no positional arguments');
+  if (values.format !== 'jsonl' && values.format !== 'ocsf')
+    throw new UsageError('--format is jsonl or ocsf');
+  const filter = toFilter(values);
+  const storage = openStorage(values.config, values['data-dir']);
+  // 0600: an export holds the same (redacted) data as the database.
+  const out = values.out ? createWriteStream(values.out, { mode: 0o600 }) : io.stdout;
+  try {
+    // Paged by seq so an export of a large log does not hold it all in memory.
+    const page = 5000;
+    let remaining = filter.limit ?? Number.POSITIVE_INFINITY;
+    let afterSeq = 0;
+    while (remaining > 0) {
+      const rows = await storage.audit.query({ ...filter, afterSeq, limit: Math.min(page, remaining) });
+      for (const r of toRecords(rows)) {
+        const line = `${values.format === 'ocsf' ? JSON.stringify(toOcsf(r)) : toJsonLine(r)}\n`;
+        if (!out.write(line)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+      }
+      const last = rows[rows.length - 1];
+      if (!last || rows.length < page) break;
+      afterSeq = last.seq;
+      remaining -= rows.length;
+    }
+    if (out !== io.stdout) {
+      out.end();
+      await finished(out);
+    }
+    return 0;
+  } finally {
+    await storage.close();
+  }
+}
+
+/** `gatehouse audit <verb> ...`; resolves to the exit code. */
+export async function auditCommand(argv: string[], io: AuditCliIo = process): Promise<number> {
+  const [verb, ...rest] = argv;
+  try {
+    switch (verb) {
+      case 'verify':
+        return await verify(rest, io);
+      case 'query':
+        return await query(rest, io);
+      case 'timeline':
+        return await timeline(rest, io);
+      case 'export':
+        return await exportLog(rest, io);
+      default:
+        io.stderr.write(`usage:\n${AUDIT_USAGE}`);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`gatehouse: ${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
+      io.stderr.write(`gatehouse: ${err.message}\nusage:\n${AUDIT_USAGE}`);
+      return 2;
+    }
+    io.stderr.write(`gatehouse: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
