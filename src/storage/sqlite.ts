@@ -352,8 +352,7 @@ export class SqliteStorage implements Storage {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const insertCheckpoint = db.prepare(
-      // A later checkpoint at the same head (e.g. prune after a clean stop's checkpoint) supersedes it: it carries the new floor.
-      'INSERT OR REPLACE INTO audit_checkpoints (seq, hash, payload, signature, key_id, time) VALUES (?, ?, ?, ?, ?, ?)',
+      'INSERT INTO audit_checkpoints (seq, hash, payload, signature, key_id, time) VALUES (?, ?, ?, ?, ?, ?)',
     );
     const head = db.prepare<[], { seq: number; hash: string }>(
       'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1',
