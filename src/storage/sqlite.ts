@@ -352,7 +352,8 @@ export class SqliteStorage implements Storage {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const insertCheckpoint = db.prepare(
-      'INSERT INTO audit_checkpoints (seq, hash, payload, signature, key_id, time) VALUES (?, ?, ?, ?, ?, ?)',
+      // A later checkpoint at the same head (prune right after a clean close's checkpoint) supersedes it: it carries the new floor.
+      'INSERT OR REPLACE INTO audit_checkpoints (seq, hash, payload, signature, key_id, time) VALUES (?, ?, ?, ?, ?, ?)',
     );
     const head = db.prepare<[], { seq: number; hash: string }>(
       'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1',
