@@ -16,6 +16,7 @@ import { ConfigError, parseConfig } from './config/load.ts';
 import type { GatehouseConfig, GatehouseConfigInput } from './config/schema.ts';
 import { createHttpServer } from './http/server.ts';
 import { createLogger } from './log.ts';
+import { createMetrics } from './observability/metrics.ts';
 import type { GatewayParts } from './pipeline/context.ts';
 import { SessionRegistry } from './session/registry.ts';
 import { Router } from './session/router.ts';
@@ -66,7 +67,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     m.start();
   }
   const router = new Router(config, managers, log);
-  const registry = new SessionRegistry(config, storage, log);
+  const metrics = createMetrics();
+  const registry = new SessionRegistry(config, storage, log, metrics);
   const allowedHosts = new Set<string>();
   const allowedOrigins = new Set<string>();
   if (config.auth.mode === 'none' && !isLoopback(config.server.host)) {
@@ -86,6 +88,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     log,
     allowedHosts,
     allowedOrigins,
+    metrics,
     started: false,
     auth: new ResourceServer({
       requiredScopes: config.auth.requiredScopes,

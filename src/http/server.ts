@@ -38,6 +38,14 @@ export function createHttpServer(gw: GatewayParts, hooks: HttpServerHooks): http
         return sendJson(res, 200, gw.auth.metadata());
       }
     }
+    if (path === '/metrics' && req.method === 'GET') {
+      // Operational counters only (no principals, tokens or arguments in labels); Host-checked above.
+      void gw.metrics.render().then((m) => {
+        res.writeHead(200, { 'content-type': m.contentType });
+        res.end(m.body);
+      });
+      return;
+    }
     if (path === '/readyz' && req.method === 'GET') {
       void hooks.ready().then((upstreams) => {
         const ok = Object.values(upstreams).every(Boolean);
@@ -109,7 +117,10 @@ function finish(ctx: HttpContext, out: Outcome, then: (ctx: HttpContext) => void
   }
 }
 
+const AUTH_FAILURES = new Set(['unauthorized', 'invalid_token', 'insufficient_scope', 'auth_unavailable']);
+
 function logReject(ctx: HttpContext, e: GatehouseError): void {
+  if (AUTH_FAILURES.has(e.code)) ctx.gw.metrics.authFailure(e.code);
   const level = e.httpStatus >= 500 ? 'error' : 'info';
   ctx.log[level](
     { requestId: ctx.requestId, session: ctx.session?.id, code: e.code, stage: e.stage, detail: e.detail },

@@ -9,6 +9,7 @@ import type { ResourceServer } from '../auth/resource-server.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import type { GatehouseError } from '../errors.ts';
 import type { PostExchange } from '../http/exchange.ts';
+import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { Classified, JsonRpcMessage, JsonRpcRequest } from '../protocol/jsonrpc.ts';
 import type { ProtocolVersion } from '../protocol/versions.ts';
 import type { SessionRegistry } from '../session/registry.ts';
@@ -21,6 +22,8 @@ export interface GatewayParts {
   readonly registry: SessionRegistry;
   readonly router: Router;
   readonly log: Logger;
+  /** Prometheus metrics, served at /metrics. */
+  readonly metrics: GatewayMetrics;
   /** Set once the listener knows its public URL; until then every request fails closed. */
   auth: ResourceServer;
   /** False until start-up finished (authorization server and resource server in place): requests get 503. */

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Principal } from '../auth/principal.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import { GatehouseError } from '../errors.ts';
+import type { GatewayMetrics } from '../observability/metrics.ts';
 import { RESPONSE_STAGES } from '../pipeline/order.ts';
 import type { ProtocolVersion } from '../protocol/versions.ts';
 import type { Storage } from '../storage/types.ts';
@@ -21,6 +22,7 @@ export class SessionRegistry {
     private readonly config: GatehouseConfig,
     private readonly storage: Storage,
     private readonly log: Logger,
+    private readonly metrics: GatewayMetrics,
   ) {
     const idle = config.limits.sessionIdleTimeoutMs;
     this.sweeper = setInterval(() => this.sweep(), Math.max(250, Math.min(idle / 4, 30_000)));
@@ -40,8 +42,16 @@ export class SessionRegistry {
     if (this.sessions.size >= this.config.limits.maxSessions) {
       return new GatehouseError('capacity_exceeded', 'the gateway has reached limits.maxSessions');
     }
-    const session = new Session(version, principal, this.log, this.config.limits, RESPONSE_STAGES);
+    const session = new Session(
+      version,
+      principal,
+      this.log,
+      this.config.limits,
+      RESPONSE_STAGES,
+      this.metrics,
+    );
     this.sessions.set(session.id, session);
+    this.metrics.setActiveSessions(this.sessions.size);
     return session;
   }
 
@@ -89,6 +99,7 @@ export class SessionRegistry {
 
   async end(session: Session, reason: GatehouseError): Promise<void> {
     if (!this.sessions.delete(session.id)) return;
+    this.metrics.setActiveSessions(this.sessions.size);
     this.log.info({ session: session.id, reason: reason.code }, 'session ended');
     await Promise.all([
       session.close(reason),

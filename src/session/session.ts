@@ -13,6 +13,7 @@ import type { GatehouseConfig } from '../config/schema.ts';
 import { GatehouseError } from '../errors.ts';
 import { PostExchange } from '../http/exchange.ts';
 import { SseStream } from '../http/sse.ts';
+import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { ResponseContext, ResponseStage } from '../pipeline/context.ts';
 import {
   idKey,
@@ -87,6 +88,7 @@ export class Session {
     readonly log: Logger,
     private readonly limits: GatehouseConfig['limits'],
     private readonly responseStages: readonly ResponseStage[],
+    private readonly metrics: GatewayMetrics,
   ) {
     this.protocolVersion = protocolVersion;
     this.principalKey = principalKey(principal);
@@ -138,6 +140,19 @@ export class Session {
     if (call.timer) clearTimeout(call.timer);
     msg.id = call.id;
     const out = this.serialize(msg);
+    if (call.link) {
+      const failed =
+        out.msg !== msg ||
+        'error' in out.msg ||
+        (msg.result as { isError?: unknown } | undefined)?.isError === true;
+      this.metrics.call(
+        call.link.server,
+        call.target ?? call.method,
+        'none',
+        failed ? 'error' : 'ok',
+        (Date.now() - call.started) / 1000,
+      );
+    }
     call.exchange.deliver(out.msg, out.json);
   }
 

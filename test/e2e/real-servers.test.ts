@@ -78,6 +78,28 @@ describe('server-everything over stdio (the demo upstream)', () => {
     await client.close();
   });
 
+  test('/metrics serves Prometheus counters of calls and sessions, and honours the Host allow-list', async () => {
+    const client = await connectClient(gw.url);
+    await client.callTool({ name: 'everything__echo', arguments: { message: 'count me' } });
+    const res = await fetch(`${gw.origin}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
+    const body = await res.text();
+    assert.match(body, /gatehouse_calls_total\{[^}]*server="everything"[^}]*\} [1-9]/);
+    assert.match(body, /gatehouse_active_sessions [1-9]/);
+    await client.close();
+    const { request } = await import('node:http');
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${gw.origin}/metrics`, { headers: { host: 'evil.example' } }, (r) => {
+        r.resume();
+        resolve(r.statusCode ?? 0);
+      });
+      req.once('error', reject);
+      req.end();
+    });
+    assert.equal(status, 403, 'T12: a rebinding page cannot read /metrics');
+  });
+
   test('progress notifications reach the client by progressToken', async () => {
     const client = await connectClient(gw.url);
     const seen: number[] = [];
