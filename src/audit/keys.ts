@@ -13,9 +13,8 @@ import {
   sign,
   verify,
 } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertPrivateFile } from '../auth/as/keys.ts';
+import { createPrivateFile, readPrivateFile } from '../util/private-file.ts';
 
 /** A loaded signing key (the private half is absent for verify-only use). */
 export interface AuditKey {
@@ -57,28 +56,14 @@ export function auditPublicKeyFromPem(pem: string): AuditKey {
  */
 export function loadAuditKey(dataDir: string, { create = true } = {}): AuditKey | undefined {
   const path = auditKeyPath(dataDir);
-  let text: string | undefined;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  if (text !== undefined) {
-    assertPrivateFile(path);
-    return auditKeyFromPem(text);
-  }
+  const text = readPrivateFile(path);
+  if (text !== undefined) return auditKeyFromPem(text);
   if (!create) return undefined;
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const { privateKey } = generateKeyPairSync('ed25519');
-  const pem = privateKey.export({ format: 'pem', type: 'pkcs8' });
-  try {
-    writeFileSync(path, pem, { mode: 0o600, flag: 'wx' });
-  } catch (err) {
-    // Another process created it first: use theirs.
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return loadAuditKey(dataDir, { create: false });
-    throw err;
-  }
-  return auditKeyFromPem(String(pem));
+  const pem = String(privateKey.export({ format: 'pem', type: 'pkcs8' }));
+  // Another process created it first: use theirs.
+  if (!createPrivateFile(path, pem)) return loadAuditKey(dataDir, { create: false });
+  return auditKeyFromPem(pem);
 }
 
 /** The public key as SPKI PEM (for pinning outside the data directory). */

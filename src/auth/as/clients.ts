@@ -4,11 +4,11 @@
  * shared by every registration path, and the demo agent.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ClientMetadata } from 'oidc-provider';
 import type { PreRegisteredClient, SecretRef } from '../../config/schema.ts';
-import { assertPrivateFile } from './keys.ts';
+import { createPrivateFile, readPrivateFile } from '../../util/private-file.ts';
 
 /** RFC 8693 token exchange grant type. */
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -105,15 +105,9 @@ export function demoSecretPath(dataDir: string): string {
  */
 export function demoAuthClients(dataDir: string): PreRegisteredClient[] {
   const path = demoSecretPath(dataDir);
-  if (existsSync(path)) assertPrivateFile(path);
-  else {
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    try {
-      writeFileSync(path, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-  }
+  // Generated once; an existing file must be private (readPrivateFile refuses it otherwise).
+  if (readPrivateFile(path) === undefined)
+    createPrivateFile(path, `${randomBytes(32).toString('base64url')}\n`);
   return [
     {
       clientId: DEMO_CLIENT_ID,

@@ -5,9 +5,9 @@
  * refused, so a leaked key is not silently used.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
+import { createPrivateFile, readPrivateFile } from '../../util/private-file.ts';
 
 /** The signing algorithm of every token the embedded AS issues. */
 export const SIGNING_ALG = 'ES256';
@@ -24,16 +24,7 @@ export function keysPath(dataDir: string): string {
   return join(dataDir, 'oauth-keys.json');
 }
 
-/** Throws unless the file is readable by its owner only. */
-export function assertPrivateFile(path: string): void {
-  if (process.platform === 'win32') return;
-  const mode = statSync(path).mode & 0o777;
-  if ((mode & 0o077) !== 0) {
-    throw new Error(
-      `${path} is readable by group or others (mode ${mode.toString(8).padStart(4, '0')}): run chmod 600 ${path}`,
-    );
-  }
-}
+export { assertPrivateFile } from '../../util/private-file.ts';
 
 async function generate(): Promise<AsKeys> {
   const { privateKey } = await generateKeyPair(SIGNING_ALG, { extractable: true });
@@ -65,26 +56,13 @@ function parse(path: string, text: string): AsKeys {
  */
 export async function loadKeys(dataDir: string, { create = true } = {}): Promise<AsKeys> {
   const path = keysPath(dataDir);
-  let text: string | undefined;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  if (text !== undefined) {
-    assertPrivateFile(path);
-    return parse(path, text);
-  }
+  const text = readPrivateFile(path);
+  if (text !== undefined) return parse(path, text);
   if (!create) throw new Error(`${path} does not exist: start the gateway once to create it`);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const keys = await generate();
-  try {
-    writeFileSync(path, `${JSON.stringify(keys, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-  } catch (err) {
-    // Another process created it first: use theirs.
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return loadKeys(dataDir, { create: false });
-    throw err;
-  }
+  // Another process created it first: use theirs.
+  if (!createPrivateFile(path, `${JSON.stringify(keys, null, 2)}\n`))
+    return loadKeys(dataDir, { create: false });
   return keys;
 }
 
