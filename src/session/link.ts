@@ -8,7 +8,6 @@
  */
 import { GatehouseError } from '../errors.ts';
 import type {
-  JsonRpcId,
   JsonRpcMessage,
   JsonRpcNotification,
   JsonRpcRequest,
@@ -215,5 +214,3 @@ export class UpstreamLink {
     await this.transport.close();
   }
 }
-
-export type { JsonRpcId };

@@ -300,5 +300,3 @@ export class Session {
     await Promise.all([...this.links.values()].map((l) => l.close(reason)));
   }
 }
-
-export type { JsonRpcRequest };
