@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { AUDIT_USAGE, auditCommand } from './cli-audit.ts';
 import { AUTH_USAGE, authCommand } from './cli-auth.ts';
 import { CALL_USAGE, callCommand } from './cli-call.ts';
+import { POLICY_USAGE, policyCommand } from './cli-policy.ts';
 import { ConfigError, formatProblems, loadConfigFile } from './config/load.ts';
 import { demoConfig } from './demo.ts';
 import { type RunningGateway, startGateway } from './gateway.ts';
@@ -20,7 +21,7 @@ commands:
         (a demo upstream over stdio, embedded defaults)
   check-config FILE
         validate a configuration file; exit 1 with one problem per line
-${AUTH_USAGE}${CALL_USAGE}${AUDIT_USAGE}  help  show this text
+${AUTH_USAGE}${CALL_USAGE}${AUDIT_USAGE}${POLICY_USAGE}  help  show this text
 `;
 
 async function start(argv: string[]): Promise<number> {
@@ -116,6 +117,8 @@ export async function main(argv: string[]): Promise<number> {
         return await callCommand(rest);
       case 'audit':
         return await auditCommand(rest);
+      case 'policy':
+        return policyCommand(rest);
       case undefined:
       case 'help':
       case '--help':
