@@ -7,11 +7,14 @@ import { parseArgs } from 'node:util';
 import { AUDIT_USAGE, auditCommand } from './cli-audit.ts';
 import { AUTH_USAGE, authCommand } from './cli-auth.ts';
 import { CALL_USAGE, callCommand } from './cli-call.ts';
+import { GRANTS_USAGE, grantsCommand } from './cli-grants.ts';
 import { POLICY_USAGE, policyCommand } from './cli-policy.ts';
 import { ConfigError, formatProblems, loadConfigFile } from './config/load.ts';
 import { demoConfig } from './demo.ts';
 import { type RunningGateway, startGateway } from './gateway.ts';
 import { createLogger } from './log.ts';
+import { loadConfiguredPolicies } from './policy/authorizer.ts';
+import { PolicyLoadError } from './policy/load.ts';
 
 const USAGE = `usage: gatehouse <command> [options]
 
@@ -21,7 +24,7 @@ commands:
         (a demo upstream over stdio, embedded defaults)
   check-config FILE
         validate a configuration file; exit 1 with one problem per line
-${AUTH_USAGE}${CALL_USAGE}${AUDIT_USAGE}${POLICY_USAGE}  help  show this text
+${AUTH_USAGE}${CALL_USAGE}${GRANTS_USAGE}${AUDIT_USAGE}${POLICY_USAGE}  help  show this text
 `;
 
 async function start(argv: string[]): Promise<number> {
@@ -51,6 +54,17 @@ async function start(argv: string[]): Promise<number> {
     process.stderr.write(`gatehouse: ${signal}, draining\n`);
     void gw.close().then(() => process.exit(0));
   };
+  // Policies reload atomically: a bad file keeps the current set and says why.
+  process.on('SIGHUP', () => {
+    try {
+      gw.reloadPolicies();
+      process.stderr.write('gatehouse: SIGHUP, policies reloaded\n');
+    } catch (err) {
+      process.stderr.write(
+        `gatehouse: SIGHUP, policies NOT reloaded (current set stays):\n${err instanceof Error ? err.message : String(err)}\n`,
+      );
+    }
+  });
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
   return -1; // keep running
@@ -90,10 +104,18 @@ function checkConfig(argv: string[]): number {
     return 2;
   }
   try {
-    loadConfigFile(file);
+    // The policies the config names are part of it: parsed and validated against the schema too.
+    loadConfiguredPolicies(loadConfigFile(file));
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${formatProblems(err.problems, file)}\n`);
+      return 1;
+    }
+    if (err instanceof PolicyLoadError) {
+      for (const p of err.problems) {
+        const at = `${p.file}${p.line !== undefined ? `:${p.line}` : ''}`;
+        process.stderr.write(`${at}: ${p.policyId ? `${p.policyId}: ` : ''}${p.message}\n`);
+      }
       return 1;
     }
     throw err;
@@ -117,6 +139,8 @@ export async function main(argv: string[]): Promise<number> {
         return await callCommand(rest);
       case 'audit':
         return await auditCommand(rest);
+      case 'grants':
+        return await grantsCommand(rest);
       case 'policy':
         return policyCommand(rest);
       case undefined:

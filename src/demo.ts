@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { demoAuthClients } from './auth/as/clients.ts';
 import type { GatehouseConfigInput } from './config/schema.ts';
 
@@ -13,6 +14,7 @@ export function demoConfig(dataDir?: string): GatehouseConfigInput {
   const require = createRequire(import.meta.url);
   const entry = require.resolve('@modelcontextprotocol/server-everything/dist/index.js');
   return {
+    policy: { files: [fileURLToPath(new URL('../examples/policies/demo.cedar', import.meta.url))] },
     auth: {
       mode: 'embedded',
       requiredScopes: ['mcp'],

@@ -25,6 +25,11 @@ export const JsonRpcCode = {
   SessionClosed: -32014,
   CapacityExceeded: -32015,
   RequestCancelled: -32016,
+  /** Least privilege (src/stages/authorize.ts): distinct from "not found" and from invalid params. */
+  ToolNotPermitted: -32020,
+  ApprovalRequired: -32021,
+  GrantEnded: -32022,
+  GrantRefused: -32023,
 } as const;
 
 interface ErrorSpec {
@@ -250,6 +255,38 @@ export const ERRORS = {
     jsonrpc: JsonRpcCode.SessionClosed,
     stage: 'lifecycle',
     description: 'the gateway is shutting down',
+  },
+  tool_not_permitted: {
+    http: 403,
+    jsonrpc: JsonRpcCode.ToolNotPermitted,
+    stage: 'authorize',
+    description:
+      'this call is outside the grant or denied by policy; quote data.reference to find the audit record',
+  },
+  approval_required: {
+    http: 403,
+    jsonrpc: JsonRpcCode.ApprovalRequired,
+    stage: 'authorize',
+    description:
+      'policy requires a human approval for this call and no approval is available; quote data.reference',
+  },
+  invalid_arguments: {
+    http: 200,
+    jsonrpc: JsonRpcCode.InvalidParams,
+    stage: 'authorize',
+    description: "the tool arguments do not match the tool's inputSchema",
+  },
+  grant_ended: {
+    http: 403,
+    jsonrpc: JsonRpcCode.GrantEnded,
+    stage: 'resolve-session',
+    description: 'the grant this request ran under has ended (revoked, expired, idle or its session closed)',
+  },
+  grant_refused: {
+    http: 403,
+    jsonrpc: JsonRpcCode.GrantRefused,
+    stage: 'resolve-session',
+    description: 'no grant can be made for this agent (e.g. grants.requireOwner and the agent has no owner)',
   },
   internal: {
     http: 500,

@@ -14,10 +14,12 @@ import { ResourceServer } from './auth/resource-server.ts';
 import { createTokenVerifier, discoverIssuer, type VerifierOptions } from './auth/verify/index.ts';
 import { ConfigError, parseConfig } from './config/load.ts';
 import type { GatehouseConfig, GatehouseConfigInput } from './config/schema.ts';
+import { GrantManager } from './grants/grant.ts';
 import { createHttpServer } from './http/server.ts';
 import { createLogger } from './log.ts';
 import { createMetrics } from './observability/metrics.ts';
 import type { GatewayParts } from './pipeline/context.ts';
+import { Authorizer } from './policy/authorizer.ts';
 import { SessionRegistry } from './session/registry.ts';
 import { Router } from './session/router.ts';
 import { SqliteStorage } from './storage/sqlite.ts';
@@ -43,6 +45,8 @@ export interface RunningGateway {
   readonly config: GatehouseConfig;
   readonly parts: GatewayParts;
   readonly managers: ReadonlyMap<string, UpstreamManager>;
+  /** Reloads the policy files atomically (SIGHUP); throws PolicyLoadError and keeps the old set on error. */
+  reloadPolicies(): void;
   /** Stops accepting, drains calls in flight (bounded), closes upstreams and storage. */
   close(): Promise<void>;
 }
@@ -54,6 +58,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   if (opts.host !== undefined) config.server.host = opts.host;
   if (opts.port !== undefined) config.server.port = opts.port;
   const log = opts.logger ?? createLogger(config.logging.level);
+  // Policies first: a bad policy file stops start-up before anything listens (PolicyLoadError names file, line, id).
+  const authorizer = new Authorizer(config, log);
   const storage: Storage = new SqliteStorage(
     config.storage.sqlite.path ?? join(opts.dataDir, 'gatehouse.db'),
   );
@@ -68,7 +74,9 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   }
   const router = new Router(config, managers, log);
   const metrics = createMetrics();
-  const registry = new SessionRegistry(config, storage, log, metrics);
+  const grants = new GrantManager(storage, config, log);
+  await grants.start();
+  const registry = new SessionRegistry(config, storage, log, metrics, grants);
   const allowedHosts = new Set<string>();
   const allowedOrigins = new Set<string>();
   if (config.auth.mode === 'none' && !isLoopback(config.server.host)) {
@@ -85,6 +93,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     config,
     registry,
     router,
+    authorizer,
+    grants,
     log,
     allowedHosts,
     allowedOrigins,
@@ -159,6 +169,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       dataDir: opts.dataDir,
       log,
       loopbackOnly: isLoopback(config.server.host),
+      taskGrants: { router, authorizer, grants },
     });
     parts.authServer = authServer;
   }
@@ -180,6 +191,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       log.info('shutting down');
       server.close();
       await registry.drain(config.limits.drainTimeoutMs);
+      grants.close();
       await Promise.all([...managers.values()].map((m) => m.stop()));
       server.closeAllConnections();
       destroyHttpAgents();
@@ -191,7 +203,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     })();
     return closing;
   };
-  return { url: `${origin}/mcp`, origin, port, config, parts, managers, close };
+  const reloadPolicies = (): void => authorizer.reload();
+  return { url: `${origin}/mcp`, origin, port, config, parts, managers, reloadPolicies, close };
 }
 
 function isLoopback(host: string): boolean {

@@ -25,7 +25,12 @@ export interface Principal {
   readonly authMethod: AuthMethod;
   /** Token expiry, epoch seconds. */
   readonly expiresAt: number;
+  /** The grant a task token is bound to (`gatehouse_grant` claim); undefined for ordinary tokens. */
+  readonly grantId?: string;
 }
+
+/** The JWT claim that binds a task token to its grant. */
+export const GRANT_CLAIM = 'gatehouse_grant';
 
 /** A stable key for binding sessions and caches to one principal (T10-11, T26). */
 export function principalKey(p: Principal): string {

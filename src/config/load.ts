@@ -4,6 +4,7 @@
  * expected.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { isNode, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type GatehouseConfig } from './schema.ts';
@@ -134,5 +135,8 @@ export function loadConfigFile(file: string): GatehouseConfig {
     const reason = err instanceof Error && 'code' in err ? String(err.code) : 'unreadable';
     throw new ConfigError([{ path: '', line: undefined, message: `cannot read file (${reason})` }], file);
   }
-  return parseConfigYaml(text, file);
+  const config = parseConfigYaml(text, file);
+  // Policy paths are relative to the config file, like every path an operator writes next to it.
+  config.policy.files = config.policy.files.map((f) => resolve(dirname(file), f));
+  return config;
 }

@@ -24,6 +24,14 @@ const timeoutKey = z
   .optional()
   .describe('Per-call timeout for this upstream in milliseconds; defaults to limits.callTimeoutMs.');
 
+const trustedKey = z
+  .boolean()
+  .default(false)
+  .describe(
+    "Believe this server's tool annotations (readOnlyHint, destructiveHint) in policy decisions. " +
+      'Untrusted servers get the pessimistic MCP defaults whatever they claim.',
+  );
+
 const stdioUpstream = z
   .object({
     type: z
@@ -43,6 +51,7 @@ const stdioUpstream = z
       .describe('Working directory of the process; defaults to the gateway working directory.'),
     namespace: namespaceKey,
     timeoutMs: timeoutKey,
+    trusted: trustedKey,
     pool: z
       .object({
         warm: z
@@ -81,6 +90,7 @@ const httpUpstream = z
       ),
     namespace: namespaceKey,
     timeoutMs: timeoutKey,
+    trusted: trustedKey,
   })
   .strict();
 
@@ -96,6 +106,7 @@ const sseUpstream = z
       .describe('Static headers sent with every upstream request.'),
     namespace: namespaceKey,
     timeoutMs: timeoutKey,
+    trusted: trustedKey,
   })
   .strict();
 
@@ -258,6 +269,91 @@ const authSchema = z
   .prefault({})
   .describe('Authentication at the MCP boundary (OAuth 2.1 resource server).');
 
+const toolAttributes = z
+  .object({
+    risk: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Operator-assigned risk, e.g. low | medium | high | critical.'),
+    sideEffect: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Operator-assigned side-effect class, e.g. none | read | write | destructive | external.'),
+    owner: z.string().min(1).optional().describe('Team or person that owns the tool.'),
+  })
+  .strict();
+
+const policySchema = z
+  .object({
+    files: z
+      .array(z.string().min(1))
+      .default([])
+      .describe(
+        'Cedar policy files (*.cedar) or directories of them, relative to the config file. ' +
+          'Deny by default: with no policies every tool call is denied. Reloaded on SIGHUP.',
+      ),
+    roles: z
+      .object({
+        agents: z
+          .record(z.string(), z.array(z.string().min(1)))
+          .default({})
+          .describe('Roles of agents (OAuth client ids): Gatehouse::Role parents of the Agent entity.'),
+        users: z
+          .record(z.string(), z.array(z.string().min(1)))
+          .default({})
+          .describe('Roles of users (token subjects): Gatehouse::Role parents of the User entity.'),
+      })
+      .strict()
+      .prefault({})
+      .describe('Role memberships used by policies (principal in Gatehouse::Role::"…").'),
+    tools: z
+      .record(z.string().min(1), toolAttributes)
+      .default({})
+      .describe(
+        'Operator-assigned tool attributes by exposed tool name or glob with "*" (e.g. "github__delete_*"); ' +
+          'the first matching key in file order wins. Missing attributes are "unknown".',
+      ),
+  })
+  .strict()
+  .prefault({})
+  .describe('Least privilege: Cedar policies decide every list, call, read and prompt (docs/policy.md).');
+
+const grantsSchema = z
+  .object({
+    maxLifetimeSec: z
+      .number()
+      .int()
+      .positive()
+      .default(8 * 3600)
+      .describe('Longest a grant lives; a task grant also ends when its task token expires.'),
+    idleTimeoutSec: z
+      .number()
+      .int()
+      .positive()
+      .default(30 * 60)
+      .describe(
+        'A grant with no traffic for this long ends (its sessions close, its upstream processes stop).',
+      ),
+    requireOwner: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Refuse grants for agents without an owner (set true in production): every agent identity has a ' +
+          'named person or team responsible for it.',
+      ),
+    owners: z
+      .record(z.string(), z.string().min(1))
+      .default({})
+      .describe(
+        'Owner per agent (OAuth client id), for agents registered elsewhere; pre-registered clients may set owner instead.',
+      ),
+  })
+  .strict()
+  .prefault({})
+  .describe('Grants: the unit of privilege, one per session or task token (docs/policy.md).');
+
 export const configSchema = z
   .object({
     server: z
@@ -358,6 +454,8 @@ export const configSchema = z
       )
       .describe('MCP servers behind the gateway, keyed by name.'),
     auth: authSchema,
+    policy: policySchema,
+    grants: grantsSchema,
     storage: z
       .object({
         sqlite: z
@@ -397,5 +495,7 @@ export type HttpUpstreamConfig = Extract<UpstreamConfig, { type: 'http' }>;
 export type SseUpstreamConfig = Extract<UpstreamConfig, { type: 'sse' }>;
 export type AuthConfig = GatehouseConfig['auth'];
 export type EmbeddedAuthConfig = AuthConfig['embedded'];
+export type PolicyConfig = GatehouseConfig['policy'];
+export type GrantsConfig = GatehouseConfig['grants'];
 export type PreRegisteredClient = z.output<typeof preRegisteredClient>;
 export type SecretRef = z.output<typeof secretRef>;

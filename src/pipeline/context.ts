@@ -8,8 +8,10 @@ import type { Principal } from '../auth/principal.ts';
 import type { ResourceServer } from '../auth/resource-server.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import type { GatehouseError } from '../errors.ts';
+import type { GrantManager } from '../grants/grant.ts';
 import type { PostExchange } from '../http/exchange.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
+import type { Authorizer } from '../policy/authorizer.ts';
 import type { Classified, JsonRpcMessage, JsonRpcRequest } from '../protocol/jsonrpc.ts';
 import type { ProtocolVersion } from '../protocol/versions.ts';
 import type { SessionRegistry } from '../session/registry.ts';
@@ -21,6 +23,9 @@ export interface GatewayParts {
   readonly config: GatehouseConfig;
   readonly registry: SessionRegistry;
   readonly router: Router;
+  /** Policy decisions and argument validation. */
+  readonly authorizer: Authorizer;
+  readonly grants: GrantManager;
   readonly log: Logger;
   /** Prometheus metrics, served at /metrics. */
   readonly metrics: GatewayMetrics;

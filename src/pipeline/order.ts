@@ -5,6 +5,7 @@
  * into these tables; see docs/architecture.md.
  */
 import { authenticate } from '../stages/authenticate.ts';
+import { authorize } from '../stages/authorize.ts';
 import { checkOrigin } from '../stages/check-origin.ts';
 import { checkProtocol } from '../stages/check-protocol.ts';
 import { checkScope } from '../stages/check-scope.ts';
@@ -45,6 +46,8 @@ export const STREAM_STAGES: readonly Stage<HttpContext>[] = [
 export const MESSAGE_STAGES: readonly Stage<MessageContext>[] = [
   // ORDER: routing resolves the namespaced name that later policy stages decide on.
   { name: 'route-message', run: routeMessage },
+  // ORDER: after routing (it decides on the routed server and tool), before anything leaves the gateway.
+  { name: 'authorize', run: authorize },
   // ORDER: last; nothing may run after a request left the gateway.
   { name: 'forward-message', run: forwardMessage },
 ];

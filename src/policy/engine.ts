@@ -101,6 +101,8 @@ const EMPTY: Outcome = { reasons: [], errors: [], erroredIds: [] };
 interface DynamicEntry {
   /** Pre-parsed set holding just the dynamic policies that apply to this key; undefined: use the full set. */
   readonly subsetId: string | undefined;
+  /** Ids of the dynamic policies that apply to this key; undefined when the probe failed. */
+  readonly applicable: readonly string[] | undefined;
   /** Static outcome for approved = false / true, filled lazily. */
   readonly statics: [Outcome | undefined, Outcome | undefined];
 }
@@ -191,6 +193,20 @@ export function argsToTags(args: unknown): Record<string, string> {
   return tags;
 }
 
+function cacheKey(req: DecisionRequest): string {
+  return `${principalCacheKey(req.principal)}\u0000${req.grantId}\u0000${req.action}\u0000${req.server}\u0000${req.tool}\u0000${req.approved === true ? 1 : 0}\u0000${attrCacheKey(req.toolAttrs)}`;
+}
+
+/** Integer call arguments (within Cedar's 64-bit Long range) as `Numbers` tags. */
+export function argsToNumbers(args: unknown): Record<string, number> {
+  const tags: Record<string, number> = {};
+  if (args === null || typeof args !== 'object' || Array.isArray(args)) return tags;
+  for (const [k, v] of Object.entries(args)) {
+    if (typeof v === 'number' && Number.isSafeInteger(v)) tags[k] = v;
+  }
+  return tags;
+}
+
 /** Freezes a decision and its arrays, so a cached one can be handed out many times. */
 function freeze(d: Decision): Decision {
   Object.freeze(d.policies);
@@ -252,7 +268,7 @@ export class PolicyEngine {
   decide(req: DecisionRequest): Decision {
     const g = this.#gen;
     if (!this.#useCache) return this.#full(g, req);
-    const key = `${principalCacheKey(req.principal)}\u0000${req.grantId}\u0000${req.action}\u0000${req.server}\u0000${req.tool}\u0000${req.approved === true ? 1 : 0}\u0000${attrCacheKey(req.toolAttrs)}`;
+    const key = cacheKey(req);
     const hit = g.cache.get(key);
     if (hit !== undefined && 'effect' in hit) {
       g.hits++;
@@ -267,7 +283,11 @@ export class PolicyEngine {
     if (g.cache.size >= this.#maxCache) g.cache.clear();
     const applicable = g.probeId === undefined ? [] : this.#probe(g.probeId, req, entities);
     if (applicable === undefined || applicable.length > 0) {
-      const entry: DynamicEntry = { subsetId: this.#subset(g, applicable), statics: [undefined, undefined] };
+      const entry: DynamicEntry = {
+        subsetId: this.#subset(g, applicable),
+        applicable,
+        statics: [undefined, undefined],
+      };
       g.cache.set(key, entry);
       return this.#dynamic(g, entry, req, entities);
     }
@@ -278,6 +298,31 @@ export class PolicyEngine {
     );
     g.cache.set(key, d);
     return d;
+  }
+
+  /**
+   * Whether the request could be allowed for some call context: the decision without arguments is
+   * allow or approval_required, or it depends on per-call context (arguments, time, what was read), so
+   * some arguments may be allowed. Lists show such tools; task grants may include them.
+   */
+  mayAllow(req: DecisionRequest): boolean {
+    const bare: DecisionRequest = { ...req, args: undefined, approved: false };
+    const d = this.decide(bare);
+    if (d.effect !== 'deny') return true;
+    if (!this.#useCache) return true; // cannot tell without the cache's classification: let per-call decide
+    const entry = this.#gen.cache.get(cacheKey(bare));
+    if (entry === undefined || 'effect' in entry) return false; // no per-call context can change a static deny
+    const byId = this.#gen.set.byId;
+    const isPermit = (id: string) => byId.get(id)?.effect === 'permit';
+    // A static, non-approval forbid denies whatever the arguments.
+    const absolute = d.policies.some((id) => {
+      const p = byId.get(id);
+      return p !== undefined && p.effect === 'forbid' && p.dynamicFields.length === 0 && !p.approval;
+    });
+    if (absolute) return false;
+    if (entry.applicable === undefined || entry.statics[0] === undefined) return true; // be conservative
+    // Some permit must be able to hold: a static one already satisfied, or an applicable dynamic one.
+    return entry.applicable.some(isPermit) || entry.statics[0].reasons.some(isPermit);
   }
 
   /** Evaluation without the cache or the static/dynamic split (benchmarks, tests): the whole set, every call. */
@@ -447,6 +492,7 @@ export class PolicyEngine {
     });
     entities.push({ uid: uid('Grant', req.grantId), attrs: {}, parents: [] });
     entities.push({ uid: uid('Args', 'call'), attrs: {}, parents: [], tags: argsToTags(req.args) });
+    entities.push({ uid: uid('Numbers', 'call'), attrs: {}, parents: [], tags: argsToNumbers(req.args) });
     return entities;
   }
 
@@ -460,6 +506,7 @@ export class PolicyEngine {
       context: {
         grant: { __entity: { type: `${NAMESPACE}::Grant`, id: req.grantId } },
         args: { __entity: { type: `${NAMESPACE}::Args`, id: 'call' } },
+        numbers: { __entity: { type: `${NAMESPACE}::Numbers`, id: 'call' } },
         approved,
         time: Math.floor(req.time ?? Date.now() / 1000),
         read: [...(req.read ?? [])],

@@ -9,7 +9,7 @@ import { cedar, type DetailedError, type Expr, type PolicyJson } from './cedar.t
 import { GATEHOUSE_SCHEMA } from './schema.ts';
 
 /** Context fields whose value changes from call to call; a policy reading one cannot be cached per grant. */
-export const DYNAMIC_CONTEXT_FIELDS: ReadonlySet<string> = new Set(['args', 'time', 'read']);
+export const DYNAMIC_CONTEXT_FIELDS: ReadonlySet<string> = new Set(['args', 'numbers', 'time', 'read']);
 
 /** One problem found while loading policies. */
 export interface PolicyProblem {

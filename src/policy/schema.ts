@@ -58,10 +58,13 @@ namespace Gatehouse {
   entity Grant;
   // Call arguments: every top-level argument is a tag; strings as-is, other values as JSON text.
   entity Args tags String;
+  // Numeric call arguments (integers) as Long tags, for limits: context.numbers.getTag("amount") < 1000.
+  entity Numbers tags Long;
 
   type RequestContext = {
     grant: Grant,
     args: Args,
+    numbers: Numbers,
     // Whether a human approved this call (see @approval in docs/policy.md).
     approved: Bool,
     // Request time, epoch seconds.

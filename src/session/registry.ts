@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Principal } from '../auth/principal.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import { GatehouseError } from '../errors.ts';
+import type { Grant, GrantManager } from '../grants/grant.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import { RESPONSE_STAGES } from '../pipeline/order.ts';
 import type { ProtocolVersion } from '../protocol/versions.ts';
@@ -23,6 +24,7 @@ export class SessionRegistry {
     private readonly storage: Storage,
     private readonly log: Logger,
     private readonly metrics: GatewayMetrics,
+    readonly grants: GrantManager,
   ) {
     const idle = config.limits.sessionIdleTimeoutMs;
     this.sweeper = setInterval(() => this.sweep(), Math.max(250, Math.min(idle / 4, 30_000)));
@@ -37,19 +39,41 @@ export class SessionRegistry {
     return this.sessions.values();
   }
 
+  /**
+   * A new session under a grant: the task grant its token names (which must be live and made for this
+   * principal), else a new implicit grant for this session.
+   */
   create(version: ProtocolVersion, principal: Principal): Session | GatehouseError {
     if (!this.accepting) return new GatehouseError('shutting_down');
     if (this.sessions.size >= this.config.limits.maxSessions) {
       return new GatehouseError('capacity_exceeded', 'the gateway has reached limits.maxSessions');
     }
+    let grant: Grant;
+    if (principal.grantId !== undefined) {
+      const g = this.grants.get(principal.grantId);
+      // T10-11: a task token only ever opens sessions under its own, live grant, for its own principal.
+      if (!g?.boundTo(principal)) {
+        return new GatehouseError('grant_ended', undefined, {
+          detail: g ? 'task grant presented by another principal' : 'task grant ended or unknown',
+        });
+      }
+      grant = g;
+    } else {
+      const made = this.grants.create({ kind: 'session', principal, createdBy: 'session' });
+      if (made instanceof GatehouseError) return made;
+      grant = made.grant;
+    }
     const session = new Session(
       version,
       principal,
+      grant,
       this.log,
       this.config.limits,
       RESPONSE_STAGES,
       this.metrics,
     );
+    grant.attach(session.member);
+    session.member.end = (reason) => this.end(session, reason);
     this.sessions.set(session.id, session);
     this.metrics.setActiveSessions(this.sessions.size);
     return session;
@@ -100,9 +124,18 @@ export class SessionRegistry {
   async end(session: Session, reason: GatehouseError): Promise<void> {
     if (!this.sessions.delete(session.id)) return;
     this.metrics.setActiveSessions(this.sessions.size);
-    this.log.info({ session: session.id, reason: reason.code }, 'session ended');
+    this.log.info({ session: session.id, grant: session.grant.id, reason: reason.code }, 'session ended');
+    const grant = session.grant;
+    grant.detach(session.member);
     await Promise.all([
       session.close(reason),
+      // An implicit grant is the session's: it ends with it. A task grant outlives its sessions.
+      grant.record.kind === 'session' && !grant.ended
+        ? this.grants.end(
+            grant,
+            reason.code === 'grant_ended' ? reason.message : `session ended (${reason.code})`,
+          )
+        : undefined,
       this.storage.sessions.close(session.id, reason.code, Date.now()).catch((err: unknown) => {
         this.log.error({ err }, 'cannot record session end');
       }),

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { GatehouseConfig } from '../config/schema.ts';
 import { GatehouseError } from '../errors.ts';
 import { exposeName, type NameTable, resolveName } from '../federation/names.ts';
+import type { ToolDefinition } from '../policy/authorizer.ts';
 import type { JsonRpcRequest } from '../protocol/jsonrpc.ts';
 import { isSupportedVersion, LATEST_PROTOCOL_VERSION, type ProtocolVersion } from '../protocol/versions.ts';
 import type { UpstreamManager } from '../upstream/manager.ts';
@@ -205,6 +206,7 @@ export class Router {
     session: Session,
     method: ListMethod,
     params: Record<string, unknown> | undefined,
+    visible: ListFilter = () => true,
   ): Promise<Record<string, unknown>> {
     const spec = LISTS[method];
     const servers = this.order.filter((s) => {
@@ -221,12 +223,15 @@ export class Router {
       if (cursor !== undefined) upstreamParams.cursor = cursor;
       const result = await link.request(method, upstreamParams, this.timeoutFor(server));
       const page = Array.isArray(result[spec.key]) ? (result[spec.key] as unknown[]) : [];
+      const next = typeof result.nextCursor === 'string' ? result.nextCursor : undefined;
+      // A whole listing in one page is a complete, fresh set of definitions (argument validation uses it).
+      if (method === 'tools/list' && cursor === undefined && next === undefined)
+        session.toolDefs.set(server, toolDefMap(page));
       for (const item of page) {
         if (!isObject(item)) continue;
         const exposed = this.expose(session, server, method, item);
-        if (exposed) items.push(exposed);
+        if (exposed && visible(server, item, exposed)) items.push(exposed);
       }
-      const next = typeof result.nextCursor === 'string' ? result.nextCursor : undefined;
       if (next !== undefined) cursor = next;
       else {
         index++;
@@ -264,6 +269,21 @@ export class Router {
     return name === item.name ? item : { ...item, name };
   }
 
+  /** Fetches every page of one upstream's tools/list into the session's definitions. */
+  async loadToolDefs(session: Session, server: string): Promise<void> {
+    const link = session.links.get(server);
+    if (!link?.alive) throw new GatehouseError('upstream_unavailable', `upstream ${server} is not available`);
+    const all: unknown[] = [];
+    let cursor: string | undefined;
+    for (let pages = 0; pages < 100; pages++) {
+      const result = await link.request('tools/list', cursor ? { cursor } : {}, this.timeoutFor(server));
+      if (Array.isArray(result.tools)) all.push(...result.tools);
+      cursor = typeof result.nextCursor === 'string' ? result.nextCursor : undefined;
+      if (cursor === undefined) break;
+    }
+    session.toolDefs.set(server, toolDefMap(all));
+  }
+
   /** Fans `logging/setLevel` out to every upstream that supports logging. */
   async setLogLevel(
     session: Session,
@@ -273,6 +293,19 @@ export class Router {
     await Promise.all(links.map((l) => l.request('logging/setLevel', params, this.timeoutFor(l.server))));
     return {};
   }
+}
+
+/** Decides whether a listed item is shown: (server, upstream item, exposed item). */
+export type ListFilter = (
+  server: string,
+  item: Record<string, unknown>,
+  exposed: Record<string, unknown>,
+) => boolean;
+
+function toolDefMap(tools: readonly unknown[]): Map<string, ToolDefinition> {
+  const m = new Map<string, ToolDefinition>();
+  for (const t of tools) if (isObject(t) && typeof t.name === 'string') m.set(t.name, t);
+  return m;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

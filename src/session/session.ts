@@ -11,10 +11,12 @@ import type { Logger } from 'pino';
 import { type Principal, principalKey } from '../auth/principal.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import { GatehouseError } from '../errors.ts';
+import type { Grant, GrantMember } from '../grants/grant.ts';
 import { PostExchange } from '../http/exchange.ts';
 import { SseStream } from '../http/sse.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { ResponseContext, ResponseStage } from '../pipeline/context.ts';
+import type { ToolDefinition } from '../policy/authorizer.ts';
 import {
   idKey,
   type JsonRpcId,
@@ -79,12 +81,22 @@ export class Session {
   /** The standalone stream (GET) for messages unrelated to any request; queues while no GET is open. */
   readonly standalone: SseStream;
 
+  /** Tool definitions by server, then upstream tool name, as last listed (argument validation, annotations). */
+  readonly toolDefs = new Map<string, Map<string, ToolDefinition>>();
+
   /** The principal that created the session; the session is bound to it. */
   readonly principalKey: string;
+  /** How the grant sees this session; the registry sets `end`. */
+  readonly member: GrantMember = {
+    busy: () => this.calls.size > 0,
+    end: async () => {},
+  };
 
   constructor(
     protocolVersion: ProtocolVersion,
     readonly principal: Principal,
+    /** The grant the session runs under: every request is decided against it. */
+    readonly grant: Grant,
     readonly log: Logger,
     private readonly limits: GatehouseConfig['limits'],
     private readonly responseStages: readonly ResponseStage[],
@@ -250,6 +262,9 @@ export class Session {
         return;
       }
       case 'notifications/tools/list_changed':
+        this.toolDefs.delete(link.server);
+        this.toClient(msg, undefined);
+        return;
       case 'notifications/prompts/list_changed':
       case 'notifications/resources/list_changed':
       case 'notifications/resources/updated':

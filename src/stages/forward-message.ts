@@ -3,6 +3,7 @@ import type { MessageContext, Outcome } from '../pipeline/context.ts';
 import type { JsonRpcResponse } from '../protocol/jsonrpc.ts';
 import { isListMethod } from '../session/router.ts';
 import type { FrontCall } from '../session/session.ts';
+import { visibleTo } from './authorize.ts';
 
 /**
  * Sends the request to its upstream (or to the gateway's own handler) and
@@ -54,7 +55,8 @@ async function answerLocally(ctx: MessageContext, call: FrontCall): Promise<void
       ctx.http.gw.registry.initialized(session);
     } else if (msg.method === 'ping') result = {};
     else if (msg.method === 'logging/setLevel') result = await router.setLogLevel(session, msg.params);
-    else if (isListMethod(msg.method)) result = await router.list(session, msg.method, msg.params);
+    else if (isListMethod(msg.method))
+      result = await router.list(session, msg.method, msg.params, visibleTo(ctx, msg.method));
     else throw new GatehouseError('method_not_found');
     response = { jsonrpc: '2.0', id: msg.id, result };
   } catch (err) {

@@ -33,7 +33,16 @@ export function resolveSession(ctx: HttpContext): Outcome {
       detail: 'session id presented by another principal',
     });
   }
+  // T10-11: a task token rides only sessions of its own grant; a task grant's session only with its token.
+  const want = ctx.principal?.grantId;
+  if (want !== undefined ? session.grant.id !== want : session.grant.record.kind === 'task') {
+    return new GatehouseError('session_not_found', undefined, {
+      detail: 'session id presented with a token of another grant',
+    });
+  }
+  if (session.grant.ended) return new GatehouseError('grant_ended');
   session.lastSeen = Date.now();
+  session.grant.lastUsed = session.lastSeen;
   ctx.session = session;
   if (ctx.isBatch && !allowsBatch(ctx.headerVersion ?? session.protocolVersion)) {
     return new GatehouseError('batch_not_supported');

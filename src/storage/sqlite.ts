@@ -11,6 +11,8 @@ import type {
   AuditFilter,
   AuditRepo,
   AuditRow,
+  GrantRecord,
+  GrantRepo,
   OAuthRepo,
   Repos,
   SessionRecord,
@@ -88,6 +90,30 @@ const MIGRATIONS = [
      key_id TEXT NOT NULL,
      time INTEGER NOT NULL
    );`,
+  // 4: grants (src/grants/).
+  `CREATE TABLE grants (
+     id TEXT PRIMARY KEY,
+     kind TEXT NOT NULL,
+     agent TEXT NOT NULL,
+     user TEXT,
+     tenant TEXT,
+     issuer TEXT NOT NULL,
+     actors TEXT NOT NULL,
+     principal_key TEXT NOT NULL,
+     owner TEXT,
+     tools TEXT,
+     constraints TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     idle_timeout_ms INTEGER NOT NULL,
+     created_by TEXT NOT NULL,
+     token_id TEXT,
+     ended_at INTEGER,
+     end_reason TEXT
+   );
+   CREATE INDEX grants_live ON grants (ended_at, expires_at);
+   CREATE INDEX grants_agent ON grants (agent) WHERE ended_at IS NULL;
+   CREATE INDEX grants_user ON grants (user) WHERE ended_at IS NULL;`,
 ];
 
 /** Options of the SQLite backend. */
@@ -218,9 +244,54 @@ function toRecord(r: SessionRow): SessionRecord {
   };
 }
 
+interface GrantRow {
+  id: string;
+  kind: string;
+  agent: string;
+  user: string | null;
+  tenant: string | null;
+  issuer: string;
+  actors: string;
+  principal_key: string;
+  owner: string | null;
+  tools: string | null;
+  constraints: string;
+  created_at: number;
+  expires_at: number;
+  idle_timeout_ms: number;
+  created_by: string;
+  token_id: string | null;
+  ended_at: number | null;
+  end_reason: string | null;
+}
+
+function toGrant(r: GrantRow): GrantRecord {
+  return {
+    id: r.id,
+    kind: r.kind === 'task' ? 'task' : 'session',
+    agent: r.agent,
+    user: r.user ?? undefined,
+    tenant: r.tenant ?? undefined,
+    issuer: r.issuer,
+    actors: JSON.parse(r.actors) as string[],
+    principalKey: r.principal_key,
+    owner: r.owner ?? undefined,
+    tools: r.tools === null ? undefined : (JSON.parse(r.tools) as string[]),
+    constraints: JSON.parse(r.constraints) as GrantRecord['constraints'],
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    idleTimeoutMs: r.idle_timeout_ms,
+    createdBy: r.created_by,
+    tokenId: r.token_id ?? undefined,
+    endedAt: r.ended_at ?? undefined,
+    endReason: r.end_reason ?? undefined,
+  };
+}
+
 export class SqliteStorage implements Storage {
   private readonly db: Database.Database;
   readonly sessions: SessionRepo;
+  readonly grants: GrantRepo;
   readonly oauth: OAuthRepo;
   readonly users: UserRepo;
   readonly audit: AuditRepo;
@@ -330,18 +401,85 @@ export class SqliteStorage implements Storage {
       remove: (name) => run(() => uRemove.run(name).changes > 0),
     });
     const audit = this.auditRepo();
+    const grants = this.grantRepo();
     const queued = <T>(op: () => T): Promise<T> => this.run(op);
     const direct = async <T>(op: () => T): Promise<T> => op();
     this.sessions = sessions(queued);
+    this.grants = grants(queued);
     this.oauth = oauth(queued);
     this.users = users(queued);
     this.audit = audit(queued);
     this.txRepos = {
       sessions: sessions(direct),
+      grants: grants(direct),
       oauth: oauth(direct),
       users: users(direct),
       audit: audit(direct),
     };
+  }
+
+  private grantRepo(): (run: <T>(op: () => T) => Promise<T>) => GrantRepo {
+    const db = this.db;
+    const insert = db.prepare(
+      `INSERT INTO grants (id, kind, agent, user, tenant, issuer, actors, principal_key, owner, tools,
+         constraints, created_at, expires_at, idle_timeout_ms, created_by, token_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const get = db.prepare<[string], GrantRow>('SELECT * FROM grants WHERE id = ?');
+    const live = 'ended_at IS NULL';
+    const endBy = {
+      id: db.prepare<[number, string, string], { id: string }>(
+        `UPDATE grants SET ended_at = ?, end_reason = ? WHERE id = ? AND ${live} RETURNING id`,
+      ),
+      agent: db.prepare<[number, string, string], { id: string }>(
+        `UPDATE grants SET ended_at = ?, end_reason = ? WHERE agent = ? AND ${live} RETURNING id`,
+      ),
+      user: db.prepare<[number, string, string], { id: string }>(
+        `UPDATE grants SET ended_at = ?, end_reason = ? WHERE user = ? AND ${live} RETURNING id`,
+      ),
+    };
+    const endedSince = db.prepare<[number], { id: string; endedAt: number; endReason: string }>(
+      'SELECT id, ended_at AS endedAt, end_reason AS endReason FROM grants WHERE ended_at >= ? ORDER BY ended_at',
+    );
+    const listLive = db.prepare<[number], GrantRow>(
+      `SELECT * FROM grants WHERE ${live} AND expires_at > ? ORDER BY created_at`,
+    );
+    return (run) => ({
+      insert: (g) =>
+        run(
+          () =>
+            void insert.run(
+              g.id,
+              g.kind,
+              g.agent,
+              g.user ?? null,
+              g.tenant ?? null,
+              g.issuer,
+              JSON.stringify(g.actors),
+              g.principalKey,
+              g.owner ?? null,
+              g.tools === undefined ? null : JSON.stringify(g.tools),
+              JSON.stringify(g.constraints),
+              g.createdAt,
+              g.expiresAt,
+              g.idleTimeoutMs,
+              g.createdBy,
+              g.tokenId ?? null,
+            ),
+        ),
+      get: (id) =>
+        run(() => {
+          const row = get.get(id);
+          return row ? toGrant(row) : undefined;
+        }),
+      end: (selector, reason, at) =>
+        run(() => {
+          const [key, value] = Object.entries(selector)[0] as [keyof typeof endBy, string];
+          return endBy[key].all(at, reason, value).map((r) => r.id);
+        }),
+      endedSince: (at) => run(() => endedSince.all(at)),
+      listLive: (now) => run(() => listLive.all(now).map(toGrant)),
+    });
   }
 
   private auditRepo(): (run: <T>(op: () => T) => Promise<T>) => AuditRepo {

@@ -163,9 +163,54 @@ export interface AuditRepo {
   prune(floor: number, checkpoint: AuditCheckpointRow): Promise<number>;
 }
 
+/** A grant as stored: the unit of privilege (src/grants/). */
+export interface GrantRecord {
+  id: string;
+  /** session: implicit, one per MCP session; task: minted with a task token. */
+  kind: 'session' | 'task';
+  agent: string;
+  user: string | undefined;
+  tenant: string | undefined;
+  issuer: string;
+  /** Delegation chain, current actor first. */
+  actors: string[];
+  /** Binds the grant to one principal (issuer, agent, user, tenant). */
+  principalKey: string;
+  owner: string | undefined;
+  /** Exposed tool names the grant is limited to; undefined: whatever policy allows the principal. */
+  tools: string[] | undefined;
+  /** Argument constraints per tool: argument name → allowed values (strings; other values as JSON text). */
+  constraints: Record<string, Record<string, string[]>>;
+  /** Epoch ms. */
+  createdAt: number;
+  expiresAt: number;
+  idleTimeoutMs: number;
+  /** What created it, e.g. `session:<id>` or `token-exchange:<client>`. */
+  createdBy: string;
+  /** `jti` of the token that created it. */
+  tokenId: string | undefined;
+  endedAt: number | undefined;
+  endReason: string | undefined;
+}
+
+/** Who a bulk revocation targets. */
+export type GrantSelector = { id: string } | { agent: string } | { user: string };
+
+export interface GrantRepo {
+  insert(rec: GrantRecord): Promise<void>;
+  get(id: string): Promise<GrantRecord | undefined>;
+  /** Ends the live grants matching `selector`; resolves to their ids. */
+  end(selector: GrantSelector, reason: string, at: number): Promise<string[]>;
+  /** Grants ended at or after `at` (epoch ms), for a gateway to notice revocations made elsewhere. */
+  endedSince(at: number): Promise<{ id: string; endedAt: number; endReason: string }[]>;
+  /** Grants not ended and not expired at `now`, oldest first. */
+  listLive(now: number): Promise<GrantRecord[]>;
+}
+
 /** The repositories, as seen inside a transaction. */
 export interface Repos {
   readonly sessions: SessionRepo;
+  readonly grants: GrantRepo;
   readonly oauth: OAuthRepo;
   readonly users: UserRepo;
   readonly audit: AuditRepo;

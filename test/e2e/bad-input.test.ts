@@ -45,6 +45,7 @@ describe('bad input', () => {
     gw = await startTestGateway({
       ...demoConfig(),
       auth: { mode: 'none' },
+      policy: undefined,
       limits: { maxRequestBytes: 64 * 1024 },
     });
     const res = await post(INIT);

@@ -11,7 +11,7 @@
  * Needs network access the first time (npx fetches node@22 and the CLI).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -62,10 +62,14 @@ async function runThroughGateway(authenticated: boolean): Promise<ConformanceRes
     ? await startCompanyIdp({ allowedResources: resources, scopes: 'mcp' })
     : undefined;
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-conformance-data-'));
+  // The suite checks protocol behaviour, not policy: every call is allowed.
+  const policyFile = join(dataDir, 'allow-all.cedar');
+  writeFileSync(policyFile, 'permit (principal, action, resource);\n');
   try {
     const gateway = await startGateway({
       config: {
         server: { host: '127.0.0.1', port: 0 },
+        policy: { files: [policyFile] },
         // Keep test output readable; warnings and errors still reach stderr.
         logging: { level: 'warn' },
         auth: idp ? { mode: 'external', external: { issuer: idp.issuer } } : { mode: 'none' },

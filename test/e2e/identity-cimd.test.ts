@@ -94,6 +94,8 @@ before(async () => {
       '  embedded:',
       '    clientIdMetadataDocuments: true',
       '    allowInsecureMetadataUrls: true',
+      // Relative to the config file: the demo policy lets agents acting for a user use the demo server.
+      `policy: { files: [${JSON.stringify(join(ROOT, 'examples/policies/demo.cedar'))}] }`,
       'upstreams:',
       '  everything:',
       '    type: stdio',

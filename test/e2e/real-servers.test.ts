@@ -33,7 +33,7 @@ function text(result: unknown): string {
 describe('server-everything over stdio (the demo upstream)', () => {
   let gw: TestGateway;
   before(async () => {
-    gw = await startTestGateway({ ...demoConfig(), auth: { mode: 'none' } });
+    gw = await startTestGateway({ ...demoConfig(), auth: { mode: 'none' }, policy: undefined });
   });
   after(async () => gw.close());
 

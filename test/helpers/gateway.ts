@@ -1,5 +1,5 @@
 /** Test helpers: a real gateway in-process and a real SDK client connected to it. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -19,9 +19,21 @@ export async function startTestGateway(
 ): Promise<TestGateway> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
   const level = process.env.GATEHOUSE_TEST_LOG ?? 'silent';
+  let policy = config.policy;
+  if (policy === undefined) {
+    // Tests that are not about policy allow everything; policy tests pass their own files.
+    const file = join(dataDir, 'allow-all.cedar');
+    writeFileSync(file, '@id("test-allow-all")\npermit (principal, action, resource);\n');
+    policy = { files: [file] };
+  }
   const gw = await startGateway({
     // Tests that are not about identity run without it; identity tests pass their own auth config.
-    config: { auth: { mode: 'none' }, ...config, server: { host: '127.0.0.1', port: 0, ...config.server } },
+    config: {
+      auth: { mode: 'none' },
+      ...config,
+      policy,
+      server: { host: '127.0.0.1', port: 0, ...config.server },
+    },
     dataDir,
     logger: pino({ level }, pino.destination(2)),
   });

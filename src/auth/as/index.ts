@@ -20,6 +20,7 @@ import Provider, {
 import als from 'oidc-provider/lib/helpers/als.js';
 import type { Logger } from 'pino';
 import type { EmbeddedAuthConfig } from '../../config/schema.ts';
+import type { TaskGrantDeps } from '../../grants/task.ts';
 import type { Storage } from '../../storage/types.ts';
 import { storageAdapter } from './adapter.ts';
 import { ClientIdMetadataDocuments } from './cimd.ts';
@@ -28,7 +29,7 @@ import { esc, handleInteraction, INTERACTION_PATH, page } from './interactions.t
 import { loadKeys, publicJwk, SIGNING_ALG } from './keys.ts';
 import { mintAccessToken } from './mint.ts';
 import { type SafeFetchOptions, safeFetch, toWebResponse } from './safe-fetch.ts';
-import { type ActClaim, registerTokenExchange } from './token-exchange.ts';
+import { registerTokenExchange } from './token-exchange.ts';
 
 export { demoAuthClients, resolveSecret, TOKEN_EXCHANGE } from './clients.ts';
 export { hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from './passwords.ts';
@@ -49,6 +50,8 @@ export interface EmbeddedAsOptions {
   loopbackOnly: boolean;
   /** Tests only: extra options for the guarded fetch of client metadata documents. */
   fetchOptions?: SafeFetchOptions;
+  /** Makes task grants for token exchange with a tool list (the gateway passes its router, policy and grants). */
+  taskGrants?: TaskGrantDeps;
 }
 
 export interface MintRequest {
@@ -130,7 +133,7 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
   const cimd = config.clientIdMetadataDocuments
     ? new ClientIdMetadataDocuments({ allowInsecure: insecure, log, fetchOptions: opts.fetchOptions })
     : undefined;
-  const actClaims = new WeakMap<object, ActClaim>();
+  const extraClaims = new WeakMap<object, Record<string, unknown>>();
 
   const resourceServerInfo = (): ResourceServer => ({
     scope: resourceScopes.join(' '),
@@ -292,10 +295,7 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
     issueRefreshToken: (_ctx, client, source) =>
       client.grantTypeAllowed('refresh_token') && source.scopes.has('offline_access'),
     expiresWithSession: () => false,
-    extraTokenClaims: (_ctx, token) => {
-      const act = actClaims.get(token);
-      return act ? { act } : undefined;
-    },
+    extraTokenClaims: (_ctx, token) => extraClaims.get(token),
     ttl: {
       AccessToken: ttl,
       ClientCredentials: ttl,
@@ -340,7 +340,8 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
     jwks: { keys: publicKeys },
     storage,
     resourceServerInfo,
-    actClaims,
+    extraClaims,
+    taskGrants: opts.taskGrants,
   });
 
   // RFC 8414 metadata is the same document; add what oidc-provider does not advertise itself.

@@ -7,7 +7,15 @@
 import { createLocalJWKSet, type JSONWebKeySet, type JWTPayload, jwtVerify } from 'jose';
 import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
+import {
+  makeTaskGrant,
+  parseTaskRequest,
+  type TaskGrantDeps,
+  TaskRequestError,
+  TOOL_SCOPE_PREFIX,
+} from '../../grants/task.ts';
 import type { Storage } from '../../storage/types.ts';
+import { GRANT_CLAIM, type Principal } from '../principal.ts';
 import { ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE } from './clients.ts';
 import { SIGNING_ALG } from './keys.ts';
 
@@ -27,8 +35,10 @@ export interface TokenExchangeDeps {
   storage: Storage;
   /** Resource server info for `resource` (same as for every other grant). */
   resourceServerInfo: () => ResourceServer;
-  /** Where the `act` claim of a token being issued is kept until extraTokenClaims reads it. */
-  actClaims: WeakMap<object, ActClaim>;
+  /** Extra claims (`act`, `gatehouse_grant`) of a token being issued, kept until extraTokenClaims reads them. */
+  extraClaims: WeakMap<object, Record<string, unknown>>;
+  /** Makes task grants (token exchange with a tool list); absent: tool requests are refused. */
+  taskGrants: TaskGrantDeps | undefined;
 }
 
 /** Parameters the grant reads (beyond grant_type and client authentication). */
@@ -41,14 +51,22 @@ export const TOKEN_EXCHANGE_PARAMS = [
   'audience',
   'resource',
   'scope',
+  'authorization_details',
 ];
 
 function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
-/** Verifies that a subject token is an access token this server issued for one of its local users. */
-async function verifySubjectToken(deps: TokenExchangeDeps, token: string): Promise<JWTPayload> {
+/**
+ * Verifies that a subject token is an access token this server issued: for one of its local users, or
+ * (`self`) the authenticated client's own token, which may only be narrowed to a task.
+ */
+async function verifySubjectToken(
+  deps: TokenExchangeDeps,
+  token: string,
+  clientId: string,
+): Promise<{ payload: JWTPayload; self: boolean }> {
   let payload: JWTPayload;
   try {
     ({ payload } = await jwtVerify(token, createLocalJWKSet(deps.jwks), {
@@ -61,12 +79,19 @@ async function verifySubjectToken(deps: TokenExchangeDeps, token: string): Promi
   } catch {
     throw new errors.InvalidGrant('subject_token is invalid or expired');
   }
-  const sub = String(payload.sub);
-  // "a user's access token": a client-credentials token has sub = client_id and no user behind it.
-  if (sub === payload['client_id'] || !(await deps.storage.users.get(sub))) {
-    throw new errors.InvalidGrant('subject_token does not represent a user');
+  if (payload[GRANT_CLAIM] !== undefined) {
+    // A task token is already as narrow as it gets; exchanging it again would outlive its grant.
+    throw new errors.InvalidGrant('subject_token is a task token');
   }
-  return payload;
+  const sub = String(payload.sub);
+  // A client-credentials token has sub = client_id and no user behind it: only its own client may narrow it.
+  if (sub === payload['client_id']) {
+    if (sub !== clientId) throw new errors.InvalidGrant('subject_token does not represent a user');
+    return { payload, self: true };
+  }
+  if (!(await deps.storage.users.get(sub)))
+    throw new errors.InvalidGrant('subject_token does not represent a user');
+  return { payload, self: false };
 }
 
 /** Registers the RFC 8693 grant on the provider. */
@@ -101,14 +126,27 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
         throw new errors.InvalidTarget(`${name} must be ${deps.resource}`);
     }
 
-    const subject = await verifySubjectToken(deps, subjectToken);
+    const { payload: subject, self } = await verifySubjectToken(deps, subjectToken, client.clientId);
     const subjectScopes = new Set(
       String(subject['scope'] ?? '')
         .split(' ')
         .filter(Boolean),
     );
     const scopeParam = str(params['scope']);
-    const scopes = scopeParam ? [...new Set(scopeParam.split(' ').filter(Boolean))] : [...subjectScopes];
+    const requestedScopes = scopeParam ? [...new Set(scopeParam.split(' ').filter(Boolean))] : [];
+    let task: ReturnType<typeof parseTaskRequest>;
+    try {
+      task = parseTaskRequest(requestedScopes, params['authorization_details']);
+    } catch (err) {
+      if (err instanceof TaskRequestError) throw new errors.InvalidRequest(err.message);
+      throw err;
+    }
+    if (self && !task) {
+      throw new errors.InvalidGrant("exchanging a client's own token needs a tool list (a task token)");
+    }
+    // Tool requests narrow the grant; they are not OAuth scopes of the subject token.
+    const plain = requestedScopes.filter((s) => !s.startsWith(TOOL_SCOPE_PREFIX));
+    const scopes = plain.length > 0 ? plain : [...subjectScopes];
     // Narrower, never wider: the exchanged token cannot carry a scope the user did not grant.
     for (const s of scopes) {
       if (!subjectScopes.has(s))
@@ -123,11 +161,15 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
     }
     if (scopes.length === 0) throw new errors.InvalidScope('no scope to issue', '');
 
-    // "act: a JSON object [...] nested act claims [...] the most recent actor" (RFC 8693 §4.1).
-    const prior = subject['act'];
-    const act: ActClaim = { sub: client.clientId };
-    if (prior && typeof prior === 'object' && typeof (prior as ActClaim).sub === 'string') {
-      act.act = prior as ActClaim;
+    const claims: Record<string, unknown> = {};
+    if (!self) {
+      // "act: a JSON object [...] nested act claims [...] the most recent actor" (RFC 8693 §4.1).
+      const prior = subject['act'];
+      const act: ActClaim = { sub: client.clientId };
+      if (prior && typeof prior === 'object' && typeof (prior as ActClaim).sub === 'string') {
+        act.act = prior as ActClaim;
+      }
+      claims['act'] = act;
     }
 
     // No grantId: the exchanged token is a stateless JWT derived from another JWT; oidc-provider
@@ -140,16 +182,74 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
     } as ConstructorParameters<typeof provider.AccessToken>[0];
     const at = new provider.AccessToken(init);
     at.resourceServer = new provider.ResourceServer(deps.resource, deps.resourceServerInfo());
-    deps.actClaims.set(at, act);
+    let grantedTools: string[] | undefined;
+    if (task) {
+      if (!deps.taskGrants) throw new errors.InvalidRequest('task tokens are not available on this server');
+      const principal = taskPrincipal(
+        deps.issuer,
+        client.clientId,
+        String(subject.sub),
+        self,
+        claims,
+        scopes,
+      );
+      const expiresAt =
+        Date.now() + (at.expiration ?? deps.resourceServerInfo().accessTokenTTL ?? 300) * 1000;
+      try {
+        const made = await makeTaskGrant(
+          deps.taskGrants,
+          principal,
+          task,
+          expiresAt,
+          `token-exchange:${client.clientId}`,
+        );
+        claims[GRANT_CLAIM] = made.grant.id;
+        grantedTools = made.tools;
+      } catch (err) {
+        if (!(err instanceof TaskRequestError)) throw err;
+        throw err.kind === 'invalid_scope'
+          ? new errors.InvalidScope(err.message, task.tools.map((t) => TOOL_SCOPE_PREFIX + t).join(' '))
+          : new errors.InvalidRequest(err.message);
+      }
+    }
+    deps.extraClaims.set(at, claims);
     ctx.oidc.entity('AccessToken', at);
     const value = await at.save();
+    // The issued scope names the tools actually granted (RFC 6749 §5.1: scope differs from the request).
+    const issued = [...scopes, ...(grantedTools ?? []).map((t) => TOOL_SCOPE_PREFIX + t)].join(' ');
     ctx.body = {
       access_token: value,
       issued_token_type: ACCESS_TOKEN_TYPE,
       token_type: 'Bearer',
       expires_in: at.expiration,
-      scope: scopes.join(' '),
+      scope: issued,
+      ...(grantedTools ? { gatehouse_grant: claims[GRANT_CLAIM] } : {}),
     };
   };
   provider.registerGrantType(TOKEN_EXCHANGE, handler, TOKEN_EXCHANGE_PARAMS, ['resource', 'audience']);
+}
+
+/** The principal the task token will carry, as the resource server will see it. */
+function taskPrincipal(
+  issuer: string,
+  clientId: string,
+  sub: string,
+  self: boolean,
+  claims: Record<string, unknown>,
+  scopes: string[],
+): Principal {
+  const actors: string[] = [];
+  for (let a = claims['act'] as ActClaim | undefined; a; a = a.act) actors.push(a.sub);
+  return {
+    agent: clientId,
+    user: self ? undefined : sub,
+    subject: sub,
+    actors,
+    tenant: undefined,
+    tokenId: undefined,
+    issuer,
+    scopes: new Set(scopes),
+    authMethod: 'jwt',
+    expiresAt: 0,
+  };
 }

@@ -2,7 +2,7 @@
  * Maps validated token claims (a JWT claims set, or an RFC 7662 introspection
  * response) to a {@link Principal}.
  */
-import { type AuthMethod, type Principal, TokenError } from '../principal.ts';
+import { type AuthMethod, GRANT_CLAIM, type Principal, TokenError } from '../principal.ts';
 
 /** Deepest `act` nesting we accept; deeper chains are refused rather than truncated. */
 const MAX_ACTOR_DEPTH = 16;
@@ -77,5 +77,6 @@ export function toPrincipal(claims: Record<string, unknown>, o: MappingOptions):
     scopes: scopesOf(claims),
     authMethod: o.authMethod,
     expiresAt: o.expiresAt,
+    grantId: str(claims[GRANT_CLAIM]),
   });
 }

@@ -1,0 +1,19 @@
+/** Opening the gateway's store from an operator command (grants, audit, policy). */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfigFile, parseConfig } from './config/load.ts';
+import type { GatehouseConfig } from './config/schema.ts';
+import { SqliteStorage } from './storage/sqlite.ts';
+
+/** The config named by --config, else the defaults (enough to find the store in --data-dir). */
+export function configFor(file: string | undefined): GatehouseConfig {
+  if (file) return loadConfigFile(file);
+  return parseConfig({ upstreams: { demo: { type: 'http', url: 'http://127.0.0.1/unused' } } });
+}
+
+/** The existing store; opening a missing one would create it, so a typo in --data-dir is an error. */
+export function openExistingStorage(config: GatehouseConfig, dataDir: string): SqliteStorage {
+  const path = config.storage.sqlite.path ?? join(dataDir, 'gatehouse.db');
+  if (path !== ':memory:' && !existsSync(path)) throw new Error(`no database at ${path}`);
+  return new SqliteStorage(path);
+}

@@ -1,0 +1,204 @@
+import { randomBytes } from 'node:crypto';
+import { GatehouseError } from '../errors.ts';
+import type { MessageContext, Outcome } from '../pipeline/context.ts';
+import type { PolicyAction } from '../policy/engine.ts';
+import type { ListFilter, ListMethod } from '../session/router.ts';
+
+/** Methods answered by the gateway itself or carrying no tool, prompt or resource: nothing to decide. */
+const UNDECIDED = new Set([
+  'initialize',
+  'ping',
+  'logging/setLevel',
+  'tools/list',
+  'prompts/list',
+  'resources/list',
+  'resources/templates/list',
+  'resources/unsubscribe',
+]);
+
+/** A reference that finds the decision in logs and audit, without revealing anything to the client. */
+function reference(): string {
+  return `dec_${randomBytes(9).toString('base64url')}`;
+}
+
+/**
+ * Least privilege per task (docs/policy.md): every operation on a tool, prompt or resource is decided
+ * against the session's grant and the Cedar policies, deny by default.
+ *
+ * For `tools/call`, in this order: the grant must cover the tool; the arguments must match the tool's
+ * `inputSchema` and the grant's argument constraints; then policy decides with the arguments. A
+ * denial is `tool_not_permitted` (not "unknown tool", not invalid params) with a reference id;
+ * `approval_required` fails closed until approvals exist. Methods the gateway cannot attribute to a
+ * tool, prompt or resource are refused (fail closed).
+ */
+export function authorize(ctx: MessageContext): Outcome | Promise<Outcome> {
+  const { session, msg } = ctx;
+  const grant = session.grant;
+  if (grant.ended) return new GatehouseError('grant_ended');
+  grant.lastUsed = Date.now();
+  if (UNDECIDED.has(msg.method)) return undefined;
+  const target = ctx.target;
+  if (target?.kind !== 'upstream') return undefined;
+  const gw = ctx.http.gw;
+  const principal = session.principal;
+  const server = target.server;
+  const exposed = target.target;
+
+  const decideOn = (action: PolicyAction, name: string, args: unknown): Outcome => {
+    const attrs =
+      action === 'call_tool'
+        ? gw.authorizer.toolAttributes(server, exposed ?? name, session.toolDefs.get(server)?.get(name))
+        : undefined;
+    const d = gw.authorizer.decide(principal, grant, action, server, name, attrs, args);
+    if (d.effect === 'allow') return undefined;
+    return deny(ctx, d.effect === 'deny' ? 'tool_not_permitted' : 'approval_required', {
+      action,
+      name: exposed ?? name,
+      policies: d.policies,
+      errors: d.errors,
+    });
+  };
+
+  switch (msg.method) {
+    case 'tools/call': {
+      const name = target.params?.name as string;
+      if (!grant.coversTool(exposed as string)) {
+        return deny(ctx, 'tool_not_permitted', {
+          action: 'call_tool',
+          name: exposed,
+          policies: ['grant:tools'],
+        });
+      }
+      const args = target.params?.arguments;
+      const defs = session.toolDefs.get(server);
+      if (defs === undefined) {
+        // First call on this server without a listing: learn the definitions, then decide.
+        return gw.router.loadToolDefs(session, server).then(
+          () => checkCall(ctx, name, args, decideOn),
+          (err: unknown) => (err instanceof GatehouseError ? err : new GatehouseError('upstream_failed')),
+        );
+      }
+      return checkCall(ctx, name, args, decideOn);
+    }
+    case 'prompts/get':
+      return decideOn('get_prompt', target.params?.name as string, target.params?.arguments);
+    case 'resources/read':
+    case 'resources/subscribe':
+      return decideOn('read_resource', exposed as string, undefined);
+    case 'completion/complete': {
+      const ref = target.params?.ref as { type?: unknown; name?: unknown; uri?: unknown } | undefined;
+      if (ref?.type === 'ref/prompt') return decideOn('get_prompt', ref.name as string, undefined);
+      return decideOn('read_resource', exposed as string, undefined);
+    }
+    default:
+      return deny(ctx, 'tool_not_permitted', {
+        action: msg.method,
+        name: undefined,
+        policies: ['gateway:unknown-method'],
+      });
+  }
+}
+
+function checkCall(
+  ctx: MessageContext,
+  name: string,
+  args: unknown,
+  decideOn: (action: PolicyAction, name: string, args: unknown) => Outcome,
+): Outcome {
+  const { session } = ctx;
+  const target = ctx.target as { server: string; target: string | undefined };
+  const exposed = target.target as string;
+  const def = session.toolDefs.get(target.server)?.get(name);
+  if (def === undefined) {
+    // The upstream does not offer it. Say so only to a principal policy could allow it to: to anyone
+    // else "not found" and "not permitted" look the same, so names cannot be probed (T-list oracle).
+    const gw = ctx.http.gw;
+    const attrs = gw.authorizer.toolAttributes(target.server, exposed, undefined);
+    if (gw.authorizer.mayAllow(session.principal, session.grant.id, 'call_tool', target.server, name, attrs))
+      return new GatehouseError('unknown_tool', `tool \`${exposed}\` not found`);
+    return decideOn('call_tool', name, args);
+  }
+  if (args !== undefined && (args === null || typeof args !== 'object' || Array.isArray(args))) {
+    return new GatehouseError('invalid_arguments', 'params.arguments must be an object');
+  }
+  const problems = ctx.http.gw.authorizer.checkArguments(def, args);
+  if (problems) {
+    const first = problems[0];
+    return new GatehouseError(
+      'invalid_arguments',
+      `invalid arguments for ${exposed}: ${first ? `${first.path} ${first.message}` : 'rejected'}`,
+      { data: { problems } },
+    );
+  }
+  const violated = session.grant.violatedConstraint(exposed, args as Record<string, unknown> | undefined);
+  if (violated !== undefined) {
+    return deny(ctx, 'tool_not_permitted', {
+      action: 'call_tool',
+      name: exposed,
+      policies: [`grant:arguments.${violated}`],
+    });
+  }
+  return decideOn('call_tool', name, args);
+}
+
+/** The denial: logged with everything an investigator needs; the client learns only the reference. */
+function deny(
+  ctx: MessageContext,
+  code: 'tool_not_permitted' | 'approval_required',
+  d: { action: string; name: string | undefined; policies: readonly string[]; errors?: readonly string[] },
+): GatehouseError {
+  const ref = reference();
+  const { session } = ctx;
+  const p = session.principal;
+  ctx.http.log.info(
+    {
+      reference: ref,
+      requestId: ctx.http.requestId,
+      grant: session.grant.id,
+      session: session.id,
+      agent: p.agent,
+      user: p.user,
+      action: d.action,
+      tool: d.name,
+      decision: code === 'tool_not_permitted' ? 'deny' : 'approval_required',
+      policies: d.policies,
+      ...(d.errors?.length ? { policyErrors: d.errors } : {}),
+    },
+    'call refused by policy',
+  );
+  return new GatehouseError(code, undefined, { data: { reference: ref } });
+}
+
+/**
+ * What a list shows (tools/list, prompts/list, resources/list, resources/templates/list): only what the
+ * grant could use. A tool is shown when the grant covers it, `list_tools` allows it, and `call_tool`
+ * can allow it for some arguments, so an agent never sees a tool that would always be refused.
+ */
+export function visibleTo(ctx: MessageContext, method: ListMethod): ListFilter {
+  const { session } = ctx;
+  const { authorizer } = ctx.http.gw;
+  const grant = session.grant;
+  const p = session.principal;
+  switch (method) {
+    case 'tools/list':
+      return (server, item, exposed) => {
+        const name = item.name as string;
+        const exposedName = exposed.name as string;
+        if (!grant.coversTool(exposedName)) return false;
+        const attrs = authorizer.toolAttributes(server, exposedName, item);
+        return (
+          authorizer.decide(p, grant, 'list_tools', server, name, attrs, undefined).effect === 'allow' &&
+          authorizer.mayAllow(p, grant.id, 'call_tool', server, name, attrs)
+        );
+      };
+    case 'prompts/list':
+      return (server, item) =>
+        authorizer.mayAllow(p, grant.id, 'get_prompt', server, String(item.name), undefined);
+    case 'resources/list':
+      return (server, item) =>
+        authorizer.mayAllow(p, grant.id, 'read_resource', server, String(item.uri), undefined);
+    case 'resources/templates/list':
+      return (server, item) =>
+        authorizer.mayAllow(p, grant.id, 'read_resource', server, String(item.uriTemplate), undefined);
+  }
+}
