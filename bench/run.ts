@@ -287,6 +287,23 @@ function gatehouseCli(): string {
   return cli;
 }
 
+/** The bench agent may use the echo server; nothing destructive for anyone. */
+function benchPolicy(): string {
+  const file = path.join(TMP, 'bench.cedar');
+  writeFileSync(
+    file,
+    [
+      '@id("bench-echo")',
+      `permit (principal == Gatehouse::Agent::"${BENCH_CLIENT.id}", action, resource in Gatehouse::Server::"echo");`,
+      '@id("no-destructive")',
+      'forbid (principal, action == Gatehouse::Action::"call_tool", resource is Gatehouse::Tool)',
+      'when { resource.sideEffect == "destructive" };',
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
 async function startGatehouse(cli: string, name: string, upstreamYaml: string): Promise<Endpoint> {
   const port = await freePort();
   const dataDir = mkdtempSync(path.join(TMP, `${name}-data-`));
@@ -305,6 +322,10 @@ async function startGatehouse(cli: string, name: string, upstreamYaml: string): 
       `      - clientId: ${BENCH_CLIENT.id}`,
       `        clientSecret: ${BENCH_CLIENT.secret}`,
       '        grantTypes: [client_credentials]',
+      // Policy on, as in production: every call is decided (Cedar, per-grant cache) and its arguments validated.
+      'policy:',
+      `  files: [${JSON.stringify(benchPolicy())}]`,
+      '  tools: { echo__echo: { risk: low, sideEffect: none } }',
       'upstreams:',
       '  echo:',
       upstreamYaml,

@@ -1,0 +1,216 @@
+/**
+ * examples/least-privilege.yaml through the real CLI (`gatehouse start --config`): the read-only agent,
+ * the agent limited to one repository by an argument rule, a task token for two tools only, and an
+ * atomic policy reload on SIGHUP.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const SECRETS: Record<string, string> = {
+  reporter: 'canary-example-reporter-not-real',
+  triage: 'canary-example-triage-not-real',
+  'ops-bot': 'canary-example-ops-bot-not-real',
+};
+
+let work: string;
+let child: ChildProcess;
+let url: string;
+let origin: string;
+let stderr = '';
+
+async function token(agent: string): Promise<string> {
+  const res = await fetch(`${origin}/oauth/token`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`${agent}:${SECRETS[agent]}`).toString('base64')}`,
+    },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'mcp', resource: url }),
+  });
+  const body = (await res.json()) as { access_token?: string };
+  assert.equal(res.status, 200, JSON.stringify(body));
+  return body.access_token as string;
+}
+
+async function connect(bearer: string): Promise<Client> {
+  const client = new Client({ name: 'examples-test', version: '1' });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), {
+      requestInit: { headers: { authorization: `Bearer ${bearer}` } },
+    }),
+  );
+  return client;
+}
+
+async function refused(client: Client, name: string, args: Record<string, unknown>): Promise<number> {
+  try {
+    await client.callTool({ name, arguments: args });
+  } catch (err) {
+    assert.ok(err instanceof McpError, String(err));
+    return err.code;
+  }
+  assert.fail(`${name} ${JSON.stringify(args)} was allowed`);
+}
+
+async function sighup(): Promise<void> {
+  const before = stderr.length;
+  child.kill('SIGHUP');
+  for (let i = 0; i < 100 && !stderr.slice(before).includes('SIGHUP'); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), 'gatehouse-examples-'));
+  // A copy, so the reload test can edit the policies; paths in the YAML are relative to it.
+  cpSync(join(ROOT, 'examples'), join(work, 'examples'), { recursive: true });
+  child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(ROOT, 'src/cli.ts'),
+      'start',
+      '--config',
+      join(work, 'examples/least-privilege.yaml'),
+      '--port',
+      '0',
+      '--data-dir',
+      join(work, 'data'),
+    ],
+    {
+      cwd: ROOT, // the example's upstream path is relative to the repository root
+      env: {
+        ...process.env,
+        REPORTER_SECRET: SECRETS.reporter,
+        TRIAGE_SECRET: SECRETS.triage,
+        OPS_BOT_SECRET: SECRETS['ops-bot'],
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  child.stderr?.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  let banner = '';
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`did not start:\n${banner}\n${stderr}`)), 30_000);
+    child.stdout?.on('data', (c: Buffer) => {
+      banner += c.toString();
+      const m = /MCP endpoint: +(http:\/\/[^\s]+)/.exec(banner);
+      if (m?.[1]) {
+        clearTimeout(t);
+        url = m[1];
+        origin = new URL(url).origin;
+        resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code}:\n${stderr}`)));
+  });
+});
+
+after(() => {
+  child?.kill('SIGTERM');
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('examples/least-privilege.yaml', () => {
+  test('a read-only agent (policies/readonly-agent.cedar) sees and calls only read tools', async () => {
+    const client = await connect(await token('reporter'));
+    try {
+      const listed = (await client.listTools()).tools.map((t) => t.name).sort();
+      assert.deepEqual(listed, ['github__read_file', 'github__search_code']);
+      const r = await client.callTool({ name: 'github__read_file', arguments: { path: 'README.md' } });
+      assert.notEqual(r.isError, true);
+      assert.equal(await refused(client, 'github__write_file', { path: 'x', content: 'y' }), -32020);
+      assert.equal(await refused(client, 'github__delete_repo', { repo: 'acme/widgets' }), -32020);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('an agent limited to one repository by an argument rule (policies/one-repo.cedar)', async () => {
+    const client = await connect(await token('triage'));
+    try {
+      const ok = await client.callTool({
+        name: 'github__create_issue',
+        arguments: { repo: 'acme/widgets', title: 'flaky test' },
+      });
+      assert.notEqual(ok.isError, true);
+      assert.equal(
+        await refused(client, 'github__create_issue', { repo: 'acme/secret', title: 'x' }),
+        -32020,
+      );
+      assert.equal(await refused(client, 'github__search_code', { q: 'password' }), -32020);
+      const scoped = await client.callTool({
+        name: 'github__search_code',
+        arguments: { q: 'todo', repo: 'acme/widgets' },
+      });
+      assert.notEqual(scoped.isError, true);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('a task token for two tools only (policies/task-agent.cedar)', async () => {
+    const own = await token('ops-bot');
+    const res = await fetch(`${origin}/oauth/token`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`ops-bot:${SECRETS['ops-bot']}`).toString('base64')}`,
+      },
+      body: new URLSearchParams({
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        subject_token: own,
+        subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        resource: url,
+        scope: 'mcp tool:github__search_code tool:github__create_issue',
+      }),
+    });
+    const body = (await res.json()) as { access_token: string; scope: string };
+    assert.equal(res.status, 200, JSON.stringify(body));
+    const client = await connect(body.access_token);
+    try {
+      const listed = (await client.listTools()).tools.map((t) => t.name).sort();
+      assert.deepEqual(listed, ['github__create_issue', 'github__search_code']);
+      assert.equal(await refused(client, 'github__write_file', { path: 'x', content: 'y' }), -32020);
+      const r = await client.callTool({ name: 'github__search_code', arguments: { q: 'x' } });
+      assert.notEqual(r.isError, true);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('SIGHUP reloads policies atomically; a broken file keeps the current set', async () => {
+    const client = await connect(await token('reporter'));
+    try {
+      await client.callTool({ name: 'github__read_file', arguments: { path: 'a' } });
+      const file = join(work, 'examples/policies/readonly-agent.cedar');
+      // Take the reporter's call permission away.
+      writeFileSync(
+        file,
+        '@id("reporter-list")\npermit (principal == Gatehouse::Agent::"reporter", action == Gatehouse::Action::"list_tools", resource);\n',
+      );
+      await sighup();
+      assert.match(stderr, /policies reloaded/);
+      assert.equal(await refused(client, 'github__read_file', { path: 'a' }), -32020);
+      // A broken set is refused as a whole: the reporter stays denied, and the error names the file.
+      writeFileSync(file, 'permit (principal, action, resource) when { nonsense };\n');
+      await sighup();
+      assert.match(stderr, /policies NOT reloaded/);
+      assert.match(stderr, /readonly-agent\.cedar:1/);
+      assert.equal(await refused(client, 'github__read_file', { path: 'a' }), -32020);
+    } finally {
+      await client.close();
+    }
+  });
+});
