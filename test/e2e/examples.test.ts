@@ -123,7 +123,7 @@ after(() => {
 });
 
 describe('examples/least-privilege.yaml', () => {
-  test('a read-only agent (policies/readonly-agent.cedar) sees and calls only read tools', async () => {
+  test('T16-17: a read-only agent (policies/readonly-agent.cedar) sees and calls only read tools; a lying readOnlyHint is not believed', async () => {
     const client = await connect(await token('reporter'));
     try {
       const listed = (await client.listTools()).tools.map((t) => t.name).sort();
@@ -131,6 +131,7 @@ describe('examples/least-privilege.yaml', () => {
       const r = await client.callTool({ name: 'github__read_file', arguments: { path: 'README.md' } });
       assert.notEqual(r.isError, true);
       assert.equal(await refused(client, 'github__write_file', { path: 'x', content: 'y' }), -32020);
+      // delete_repo claims readOnlyHint: true (listed above it is not), but the github server is not trusted.
       assert.equal(await refused(client, 'github__delete_repo', { repo: 'acme/widgets' }), -32020);
     } finally {
       await client.close();

@@ -459,6 +459,26 @@ describe('grant end', () => {
     assert.equal(((await res.json()) as { error: { code: number } }).error.code, -32022);
   });
 
+  test('T26: revoking a task token at the authorization server (RFC 7009) ends its grant; only its own client may', async () => {
+    const own = await token('ops');
+    const { body } = await exchange('ops', own, { scope: 'mcp tool:work__search_code' });
+    const revoke = (agent: string) =>
+      fetch(`${gw.origin}/oauth/revoke`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`${agent}:${SECRETS[agent]}`).toString('base64')}`,
+        },
+        body: new URLSearchParams({ token: String(body.access_token), token_type_hint: 'access_token' }),
+      });
+    const grantId = String(body.gatehouse_grant);
+    await revoke('dev');
+    assert.ok(gw.parts.grants.get(grantId), 'another client cannot end it');
+    const res = await revoke('ops');
+    assert.equal(res.status, 200, await res.text());
+    assert.equal(gw.parts.grants.get(grantId), undefined);
+  });
+
   test('T10-11: a session id is not usable with a task token of another grant, nor a task session with a plain token', async () => {
     const own = await token('ops');
     const plain = await connect(own);

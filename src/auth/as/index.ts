@@ -29,7 +29,7 @@ import { esc, handleInteraction, INTERACTION_PATH, page } from './interactions.t
 import { loadKeys, publicJwk, SIGNING_ALG } from './keys.ts';
 import { mintAccessToken } from './mint.ts';
 import { type SafeFetchOptions, safeFetch, toWebResponse } from './safe-fetch.ts';
-import { registerTokenExchange } from './token-exchange.ts';
+import { registerTaskTokenRevocation, registerTokenExchange } from './token-exchange.ts';
 
 export { demoAuthClients, resolveSecret, TOKEN_EXCHANGE } from './clients.ts';
 export { hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from './passwords.ts';
@@ -334,7 +334,7 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
   const provider = new Provider(issuer, configuration);
   // Behind a TLS-terminating proxy (https issuer), trust X-Forwarded-Proto so cookies get Secure.
   provider.proxy = secure;
-  registerTokenExchange(provider, {
+  const exchangeDeps = {
     issuer,
     resource,
     jwks: { keys: publicKeys },
@@ -342,7 +342,9 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
     resourceServerInfo,
     extraClaims,
     taskGrants: opts.taskGrants,
-  });
+  };
+  registerTokenExchange(provider, exchangeDeps);
+  registerTaskTokenRevocation(provider, exchangeDeps, '/oauth/revoke');
 
   // RFC 8414 metadata is the same document; add what oidc-provider does not advertise itself.
   provider.use(async (ctx, next) => {

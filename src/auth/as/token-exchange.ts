@@ -253,3 +253,38 @@ function taskPrincipal(
     expiresAt: 0,
   };
 }
+
+/**
+ * RFC 7009 revocation of a task token ends its grant (the token is a stateless JWT; its grant is the
+ * state). Only the client the token was issued to may revoke it (RFC 7009 §2.1: "the authorization
+ * server first validates the client credentials [...] and then verifies whether the token was issued
+ * to the client making the revocation request").
+ */
+export function registerTaskTokenRevocation(provider: Provider, deps: TokenExchangeDeps, path: string): void {
+  provider.use(async (ctx, next) => {
+    await next();
+    const taskGrants = deps.taskGrants;
+    // oidc-provider refuses to revoke structured (JWT) access tokens (unsupported_token_type) after it
+    // authenticated the client; for a task token the grant is the state, so revoking it is well defined.
+    if (!taskGrants || ctx.method !== 'POST' || ctx.path !== path) return;
+    const token = str(ctx.oidc?.params?.['token']);
+    const client = ctx.oidc?.client;
+    if (!token || !client) return;
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, createLocalJWKSet(deps.jwks), {
+        issuer: deps.issuer,
+        typ: 'at+jwt',
+        algorithms: [SIGNING_ALG],
+      }));
+    } catch {
+      return; // not ours or expired: nothing to end (and RFC 7009 answers 200 regardless)
+    }
+    const grant = str(payload[GRANT_CLAIM]);
+    if (grant && payload['client_id'] === client.clientId) {
+      await taskGrants.grants.revoke({ id: grant }, 'task token revoked (RFC 7009)');
+      ctx.status = 200;
+      ctx.body = '';
+    }
+  });
+}
