@@ -255,6 +255,18 @@ describe('arguments', () => {
       const missing = await callError(client, 'work__create_issue', { title: 'x' });
       assert.equal(missing.code, -32602);
       assert.match(missing.message, /repo/);
+      const extra = await callError(client, 'work__write_file', {
+        path: '/srv/app/a',
+        content: 'x',
+        mode: '777',
+      });
+      assert.equal(extra.code, -32602);
+      assert.match(extra.message, /unexpected property `mode`/);
+      // Without additionalProperties: false in the schema, extra properties are the server's business.
+      await client.callTool({
+        name: 'work__create_issue',
+        arguments: { repo: 'a/b', title: 'x', labels: 'bug' },
+      });
       const badEnum = await callError(client, 'work__deploy', { env: 'moon' });
       assert.equal(badEnum.code, -32602);
       const notObject = await client
@@ -267,7 +279,11 @@ describe('arguments', () => {
           (e: unknown) => e as McpError,
         );
       assert.equal(notObject.code, -32602);
-      assert.deepEqual(seen().slice(before), [], 'invalid calls reached the upstream');
+      assert.deepEqual(
+        seen().slice(before),
+        ['called create_issue'],
+        'only the valid call reached the upstream',
+      );
     } finally {
       await client.close();
     }
