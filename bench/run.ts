@@ -637,6 +637,21 @@ async function main(): Promise<void> {
       `first sight ES256 p50 ${fmt(Number(tvJson.token_first_sight_es256_us_p50), 1)} µs, EdDSA p50 ${fmt(Number(tvJson.token_first_sight_eddsa_us_p50), 1)} µs`;
   }
 
+  // Policy decision cost per tools/call (the authorize stage's Cedar part), 12 and 1,000 policies.
+  const pb = spawnSync(process.execPath, ['--import', 'tsx', path.join(BENCH_DIR, 'policy.ts')], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+  let policyLine = `policy decisions: benchmark failed (${pb.status})`;
+  if (pb.status === 0) {
+    const pj = JSON.parse(readFileSync(path.join(BENCH_DIR, 'policy.json'), 'utf8')) as Record<string, number>;
+    for (const [k, v] of Object.entries(pj)) json[k] = v;
+    const cached = pj.policy_1000_cached_us_p50 ?? null;
+    policyLine =
+      `policy decision per call, 1,000 policies: argument-free p50 ${fmt(cached, 2)} µs (target <= 20 ${verdict(cached, (cached ?? 99) <= 20)}), ` +
+      `argument-dependent p50 ${fmt(pj.policy_1000_args_us_p50 ?? null, 1)} µs, first decision of a grant p50 ${fmt(pj.policy_1000_first_us_p50 ?? null, 0)} µs`;
+  }
+
   const lines = [
     '',
     `Gatehouse bench: medians of ${RUNS} runs x ${SECONDS}s (after ${WARMUP}s warm-up), node ${process.version}, ${pinNote}`,
@@ -648,7 +663,7 @@ async function main(): Promise<void> {
     `gatehouse_stdio / mcp_proxy_stdio  calls/s (c64_s64): ${fmt(vsProxy, 3)}   target >= 1.5   ${verdict(vsProxy, (vsProxy ?? 0) >= 1.5)}`,
     `gatehouse_http - bare_hop          p50 ms  (c1_s1):   ${addedP50 === null ? '-' : `${addedP50 >= 0 ? '+' : ''}${addedP50.toFixed(3)}`}  target <= 0.3   ${verdict(addedP50, (addedP50 ?? 1) <= 0.3)}`,
   ];
-  lines.push(tokenLine);
+  lines.push(tokenLine, policyLine);
   for (const [t, ep] of endpoints)
     if (ep instanceof Error) lines.push(`!!! ${t} did not run: ${ep.message.split('\n')[0]}`);
   if (totalErrors > 0)
