@@ -644,7 +644,10 @@ async function main(): Promise<void> {
   });
   let policyLine = `policy decisions: benchmark failed (${pb.status})`;
   if (pb.status === 0) {
-    const pj = JSON.parse(readFileSync(path.join(BENCH_DIR, 'policy.json'), 'utf8')) as Record<string, number>;
+    const pj = JSON.parse(readFileSync(path.join(BENCH_DIR, 'policy.json'), 'utf8')) as Record<
+      string,
+      number
+    >;
     for (const [k, v] of Object.entries(pj)) json[k] = v;
     const cached = pj.policy_1000_cached_us_p50 ?? null;
     policyLine =
