@@ -396,7 +396,7 @@ describe('task tokens', () => {
 });
 
 describe('grant end', () => {
-  test('T26: revoking a grant (gatehouse grants revoke) ends an in-flight call, cancels it upstream and stops the stdio process', async () => {
+  test('T26: revoking a grant (gatehouse grants revoke) ends an in-flight call, cancels it upstream and stops the stdio process', async (t) => {
     const bearer = await token('dev');
     const client = await connect(bearer);
     const pid = Number(
@@ -407,27 +407,35 @@ describe('grant end', () => {
       )?.content[0]?.text ?? Number.NaN,
     );
     assert.ok(Number.isInteger(pid), 'pid tool answered');
+    const sid = (client.transport as StreamableHTTPClientTransport).sessionId as string;
+    let answeredAt = 0;
     const slow = client.callTool({ name: 'work__slow', arguments: { ms: 60_000 } });
     const outcome = slow.then(
       () => assert.fail('the slow call completed'),
-      (e: unknown) => e,
+      (e: unknown) => {
+        answeredAt = Date.now();
+        return e;
+      },
     );
     await eventually('the upstream started the slow call', () => seen().includes('called slow'));
-    const sid = (client.transport as StreamableHTTPClientTransport).sessionId as string;
     const grant = gw.parts.registry.get(sid)?.grant;
     assert.ok(grant);
     assert.equal(grant.record.kind, 'session');
-    const { spawnSync } = await import('node:child_process');
-    const cli = spawnSync(
-      process.execPath,
-      ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'grants', 'revoke', grant.id, '--data-dir', gw.dataDir],
-      { encoding: 'utf8' },
-    );
-    assert.equal(cli.status, 0, cli.stderr);
+    const { execFile } = await import('node:child_process');
+    const cli = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'grants', 'revoke', grant.id, '--data-dir', gw.dataDir],
+        (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+    const revokedAt = Date.now();
+    assert.equal(cli.code, 0, cli.stderr);
     assert.match(cli.stdout, new RegExp(grant.id));
     const err = await outcome;
     assert.ok(err instanceof McpError, String(err));
     assert.equal(err.code, -32022, err.message);
+    t.diagnostic(`client error ${Math.max(0, answeredAt - revokedAt)} ms after the revoke command returned`);
     await eventually('the upstream saw notifications/cancelled', () => seen().includes('cancelled slow'));
     await eventually('the stdio process exited', () => {
       try {
