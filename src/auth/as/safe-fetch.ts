@@ -17,7 +17,10 @@
  *    asked again, so DNS rebinding cannot swap it), TLS still verifies the name;
  * 4. redirects are not followed unless `maxRedirects` > 0, and then each target
  *    goes through the same checks;
- * 5. the body is capped at `maxBytes` and the whole exchange at `timeoutMs`.
+ * 5. the body is capped at `maxBytes` and the whole exchange at `timeoutMs`;
+ * 6. a request with a body (a POST to a token endpoint carries credentials) never
+ *    follows a redirect, and `authorization`/`cookie` headers are dropped when a
+ *    followed redirect leaves the origin (as WHATWG fetch does).
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
 import http, { type IncomingHttpHeaders } from 'node:http';
@@ -46,6 +49,16 @@ export class SafeFetchError extends Error {
 export interface SafeFetchOptions {
   /** Allow `http:` URLs (development only). Default false. */
   allowHttp?: boolean;
+  /**
+   * With `allowHttp`, plain http is allowed only to hops whose every resolved
+   * address passes this test (the credential broker: loopback only). Default: any
+   * address the other rules allow.
+   */
+  allowHttpAddress?: (ip: string) => boolean;
+  /** `GET` (default) or `POST`. */
+  method?: 'GET' | 'POST';
+  /** Request body (sets `content-length`). A request with a body never follows redirects. */
+  body?: string | Buffer;
   /** Allow loopback, private, link-local and other special-use addresses (development only). Default false. */
   allowPrivateAddresses?: boolean;
   /** Overrides the address policy: return true to refuse an address. Default {@link isBlockedAddress}. */
@@ -164,6 +177,24 @@ export function isBlockedAddress(ip: string): boolean {
   return BLOCKED.check(ip, 'ipv6');
 }
 
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** True when `ip` is a loopback address: 127.0.0.0/8, ::1, or an IPv4-mapped 127.x (::ffff:7f00:1). */
+export function isLoopbackAddress(ip: string): boolean {
+  const family = isIP(ip);
+  if (family === 4) return LOOPBACK.check(ip, 'ipv4');
+  if (family !== 6) return false;
+  const w = ipv6Words(ip);
+  if (!w) return false;
+  const [w0 = 0, w1 = 0, w2 = 0, w3 = 0, w4 = 0, w5 = 0, w6 = 0, w7 = 0] = w;
+  if (w0 === 0 && w1 === 0 && w2 === 0 && w3 === 0 && w4 === 0 && w5 === 0xffff) {
+    return LOOPBACK.check(v4FromWords(w6, w7), 'ipv4');
+  }
+  return w.every((x, i) => x === (i === 7 ? 1 : 0));
+}
+
 async function systemResolve(hostname: string): Promise<string[]> {
   const all = await dnsLookup(hostname, { all: true, verbatim: true });
   return all.map((a) => a.address);
@@ -172,6 +203,8 @@ async function systemResolve(hostname: string): Promise<string[]> {
 interface Hop {
   url: URL;
   ip: string;
+  /** Request headers for this hop (credentials dropped after a cross-origin redirect). */
+  headers?: Record<string, string>;
 }
 
 /** Checks one URL against the policy and resolves it to the one address the socket will use. */
@@ -207,6 +240,9 @@ async function checkHop(raw: string, opts: SafeFetchOptions): Promise<Hop> {
         throw new SafeFetchError('blocked_address', `${host} resolves to a blocked address ${ip}`);
     }
   }
+  if (url.protocol === 'http:' && opts.allowHttpAddress && !addresses.every(opts.allowHttpAddress)) {
+    throw new SafeFetchError('scheme', `http to ${host} is not allowed (https only, http to loopback only)`);
+  }
   return { url, ip: addresses[0] as string };
 }
 
@@ -225,13 +261,19 @@ function requestOnce(
     else callback(null, ip, family);
   };
   opts.onConnect?.(ip, port);
+  const headers: Record<string, string> = {
+    'user-agent': 'gatehouse',
+    accept: 'application/json',
+    ...hop.headers,
+  };
+  if (opts.body !== undefined) headers['content-length'] = String(Buffer.byteLength(opts.body));
   return new Promise<SafeResponse>((resolve, reject) => {
     const mod = url.protocol === 'https:' ? https : http;
     const req = mod.request(
       url,
       {
-        method: 'GET',
-        headers: { 'user-agent': 'gatehouse', accept: 'application/json', ...opts.headers },
+        method: opts.method ?? 'GET',
+        headers,
         lookup,
         signal,
         agent: false,
@@ -271,7 +313,7 @@ function requestOnce(
       if (signal.aborted) reject(new SafeFetchError('timeout', 'request timed out'));
       else reject(new SafeFetchError('network', err.message));
     });
-    req.end();
+    req.end(opts.body);
   });
 }
 
@@ -285,13 +327,24 @@ export async function safeFetch(url: string, opts: SafeFetchOptions = {}): Promi
   const maxRedirects = opts.maxRedirects ?? 0;
   const signal = AbortSignal.timeout(opts.timeoutMs ?? 3000);
   let current = url;
+  let headers = opts.headers;
+  let origin: string | undefined;
   for (let hops = 0; ; hops++) {
     const hop = await checkHop(current, opts);
+    if (origin !== undefined && hop.url.origin !== origin && headers) {
+      // Credentials meant for one origin are not replayed to another (WHATWG fetch, "HTTP-redirect fetch").
+      headers = Object.fromEntries(
+        Object.entries(headers).filter(([k]) => !/^(authorization|cookie|proxy-authorization)$/i.test(k)),
+      );
+    }
+    origin ??= hop.url.origin;
+    hop.headers = headers;
     if (signal.aborted) throw new SafeFetchError('timeout', 'request timed out');
     const res = await requestOnce(hop, opts, signal, maxBytes);
     if (res.status < 300 || res.status >= 400 || res.status === 304) return res;
     const location = res.headers.location;
-    if (hops >= maxRedirects || !location) {
+    // A body (token request credentials) is never re-sent to a redirect target.
+    if (hops >= maxRedirects || !location || opts.body !== undefined) {
       throw new SafeFetchError('redirect', `redirect to ${location ?? '(none)'} not followed`);
     }
     current = new URL(location, hop.url).href;
