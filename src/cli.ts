@@ -9,6 +9,7 @@ import { AUTH_USAGE, authCommand } from './cli-auth.ts';
 import { CALL_USAGE, callCommand } from './cli-call.ts';
 import { GRANTS_USAGE, grantsCommand } from './cli-grants.ts';
 import { POLICY_USAGE, policyCommand } from './cli-policy.ts';
+import { secretsCommand } from './cli-secrets.ts';
 import { ConfigError, formatProblems, loadConfigFile } from './config/load.ts';
 import { demoConfig } from './demo.ts';
 import { type RunningGateway, startGateway } from './gateway.ts';
@@ -143,6 +144,8 @@ export async function main(argv: string[]): Promise<number> {
         return await grantsCommand(rest);
       case 'policy':
         return policyCommand(rest);
+      case 'secrets':
+        return await secretsCommand(rest);
       case undefined:
       case 'help':
       case '--help':
