@@ -71,6 +71,20 @@ function context(name: string): string {
   return `secret:${name}`;
 }
 
+/**
+ * A row that does not open becomes a SecretError naming the secret; key-source
+ * problems (missing or loose key file, malformed key) stay KeyErrors: they are
+ * configuration, not this secret.
+ */
+function forSecret(err: unknown, name: string, prefix = ''): unknown {
+  if (!(err instanceof KeyError)) return err;
+  if (err.code === 'unknown_master_key')
+    return new SecretError('unknown_master_key', `${prefix}secret \`${name}\`: ${err.message}`);
+  if (err.code === 'unwrap_failed')
+    return new SecretError('decrypt_failed', `${prefix}secret \`${name}\`: ${err.message}`);
+  return err;
+}
+
 function checkName(name: string): void {
   if (!SECRET_NAME.test(name)) {
     throw new SecretError(
@@ -160,11 +174,7 @@ export class SecretStore {
     try {
       dataKey = await this.#keys.unwrap({ keyId: row.keyId, wrapped: row.wrappedKey }, context(name));
     } catch (err) {
-      if (err instanceof KeyError && err.code === 'unknown_master_key')
-        throw new SecretError('unknown_master_key', `secret \`${name}\`: ${err.message}`);
-      if (err instanceof KeyError)
-        throw new SecretError('decrypt_failed', `secret \`${name}\`: ${err.message}`);
-      throw err;
+      throw forSecret(err, name);
     }
     let value: Buffer;
     try {
@@ -222,12 +232,7 @@ export class SecretStore {
         dataKey = await this.#keys.unwrap({ keyId: r.keyId, wrapped: r.wrappedKey }, context(r.name));
       } catch (err) {
         // Nothing is written unless every row re-wraps: fail closed, naming the row.
-        throw new SecretError(
-          err instanceof KeyError && err.code === 'unknown_master_key'
-            ? 'unknown_master_key'
-            : 'decrypt_failed',
-          `rotation stopped, nothing changed: secret \`${r.name}\`: ${(err as Error).message}`,
-        );
+        throw forSecret(err, r.name, 'rotation stopped, nothing changed: ');
       }
       try {
         const w = await this.#keys.wrap(dataKey, context(r.name));
