@@ -221,3 +221,30 @@ test('T07 SSRF: development flags allow http and loopback explicitly', async () 
     await s.close();
   }
 });
+
+test('T07 SSRF: allowHttpAddress restricts plain http to the addresses it accepts; POST sends its body and never follows a redirect', async () => {
+  const s = await server((req, res) => {
+    if (req.method === 'POST') res.writeHead(302, { location: '/elsewhere' }).end();
+    else res.writeHead(200).end('{}');
+  });
+  try {
+    const loopbackOnly = {
+      allowHttp: true,
+      allowPrivateAddresses: true,
+      allowHttpAddress: (ip: string) => ip === '127.0.0.1',
+    };
+    assert.equal((await safeFetch(`${s.url}/ok`, loopbackOnly)).status, 200);
+    await refused('http://93.184.216.34/c.json', 'scheme', { ...loopbackOnly, allowPrivateAddresses: false });
+    await assert.rejects(
+      safeFetch(`${s.url}/token`, { ...loopbackOnly, method: 'POST', body: 'a=1', maxRedirects: 3 }),
+      (e: unknown) => (e as SafeFetchError).code === 'redirect',
+    );
+    assert.deepEqual(
+      s.hits.slice(1),
+      [`${new URL(s.url).host} /token`],
+      'the redirect target was not requested',
+    );
+  } finally {
+    await s.close();
+  }
+});
