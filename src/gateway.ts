@@ -3,10 +3,14 @@
  * upstream managers, router, session registry and the HTTP listener; and
  * takes it down gracefully.
  */
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
+import { createAuditWriter } from './audit/index.ts';
+import { AuditRecorder } from './audit/recorder.ts';
 import { resolveSecret } from './auth/as/clients.ts';
 import type { EmbeddedAs } from './auth/as/index.ts';
 import type { TokenVerifier } from './auth/principal.ts';
@@ -59,6 +63,22 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   );
   const stale = await storage.sessions.closeAllOpen('gateway_restart', Date.now());
   if (stale > 0) log.info({ sessions: stale }, 'sessions from a previous run marked closed');
+  const writer = await createAuditWriter({
+    repo: storage.audit,
+    dataDir: opts.dataDir,
+    instance: `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`,
+    checkpointEvery: config.audit.checkpointEvery,
+    checkpointIntervalMs: config.audit.checkpointIntervalSec * 1000,
+  });
+  const audit = new AuditRecorder(writer, log);
+  // ORDER: before serving: calls cut off by an unclean stop get their "outcome unknown" record first.
+  await audit.recoverUnknownOutcomes(storage.audit);
+  const retention = config.audit.retention;
+  await audit.prune(retention);
+  const pruneTimer = setInterval(() => {
+    audit.prune(retention).catch((err: unknown) => log.error({ err }, 'audit retention failed'));
+  }, 3_600_000);
+  pruneTimer.unref();
 
   const managers = new Map<string, UpstreamManager>();
   for (const [name, u] of Object.entries(config.upstreams)) {
@@ -68,7 +88,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   }
   const router = new Router(config, managers, log);
   const metrics = createMetrics();
-  const registry = new SessionRegistry(config, storage, log, metrics);
+  const registry = new SessionRegistry(config, storage, log, metrics, audit);
   const allowedHosts = new Set<string>();
   const allowedOrigins = new Set<string>();
   if (config.auth.mode === 'none' && !isLoopback(config.server.host)) {
@@ -89,6 +109,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     allowedHosts,
     allowedOrigins,
     metrics,
+    audit,
     started: false,
     auth: new ResourceServer({
       requiredScopes: config.auth.requiredScopes,
@@ -185,6 +206,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       destroyHttpAgents();
       await verifier?.close?.();
       await authServer?.close();
+      clearInterval(pruneTimer);
+      await audit.stop();
       await storage.close();
       log.info('stopped');
       log.flush?.();

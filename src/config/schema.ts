@@ -358,6 +358,43 @@ export const configSchema = z
       )
       .describe('MCP servers behind the gateway, keyed by name.'),
     auth: authSchema,
+    audit: z
+      .object({
+        failClosedForReads: z
+          .boolean()
+          .default(false)
+          .describe(
+            'When the audit store cannot write, refuse reads too (resources/read, prompts/get, completion). ' +
+              'Tool calls are always refused (fail closed); lists are served either way.',
+          ),
+        checkpointEvery: z
+          .number()
+          .int()
+          .min(1)
+          .default(1000)
+          .describe('Write a signed checkpoint at least every N records.'),
+        checkpointIntervalSec: z
+          .number()
+          .int()
+          .min(0)
+          .default(10)
+          .describe('... and at least this often while records arrive (0 disables the timer).'),
+        retention: z
+          .object({
+            maxAgeDays: z
+              .number()
+              .positive()
+              .optional()
+              .describe('Delete records older than this many days.'),
+            maxRecords: z.number().int().positive().optional().describe('Keep at most this many records.'),
+          })
+          .strict()
+          .prefault({})
+          .describe('Pruning, hourly: a signed checkpoint is written first, so what remains still verifies.'),
+      })
+      .strict()
+      .prefault({})
+      .describe('The tamper-evident audit log (docs/audit.md).'),
     storage: z
       .object({
         sqlite: z

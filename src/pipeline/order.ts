@@ -12,6 +12,7 @@ import { forwardMessage } from '../stages/forward-message.ts';
 import { limitResult } from '../stages/limit-result.ts';
 import { parseMessage } from '../stages/parse-message.ts';
 import { readBody } from '../stages/read-body.ts';
+import { recordIntent } from '../stages/record-intent.ts';
 import { resolveSession } from '../stages/resolve-session.ts';
 import { routeMessage } from '../stages/route-message.ts';
 import type { HttpContext, MessageContext, ResponseStage, Stage } from './context.ts';
@@ -45,6 +46,8 @@ export const STREAM_STAGES: readonly Stage<HttpContext>[] = [
 export const MESSAGE_STAGES: readonly Stage<MessageContext>[] = [
   // ORDER: routing resolves the namespaced name that later policy stages decide on.
   { name: 'route-message', run: routeMessage },
+  // ORDER: after every decision (later: authorize, await-approval), before forwarding: write-ahead.
+  { name: 'record-intent', run: recordIntent },
   // ORDER: last; nothing may run after a request left the gateway.
   { name: 'forward-message', run: forwardMessage },
 ];

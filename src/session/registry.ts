@@ -3,6 +3,7 @@
  * durable session record in storage.
  */
 import type { Logger } from 'pino';
+import type { AuditRecorder } from '../audit/recorder.ts';
 import type { Principal } from '../auth/principal.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import { GatehouseError } from '../errors.ts';
@@ -23,6 +24,7 @@ export class SessionRegistry {
     private readonly storage: Storage,
     private readonly log: Logger,
     private readonly metrics: GatewayMetrics,
+    private readonly audit: AuditRecorder,
   ) {
     const idle = config.limits.sessionIdleTimeoutMs;
     this.sweeper = setInterval(() => this.sweep(), Math.max(250, Math.min(idle / 4, 30_000)));
@@ -84,6 +86,7 @@ export class SessionRegistry {
       { session: session.id, client: info.name, protocolVersion: session.protocolVersion },
       'session started',
     );
+    this.audit.sessionStarted(session.id, session.principal, info);
     this.storage.sessions
       .insert({
         id: session.id,
@@ -101,6 +104,7 @@ export class SessionRegistry {
     if (!this.sessions.delete(session.id)) return;
     this.metrics.setActiveSessions(this.sessions.size);
     this.log.info({ session: session.id, reason: reason.code }, 'session ended');
+    this.audit.sessionEnded(session.id, session.principal, reason.code);
     await Promise.all([
       session.close(reason),
       this.storage.sessions.close(session.id, reason.code, Date.now()).catch((err: unknown) => {

@@ -39,6 +39,8 @@ export interface FrontCall {
   /** Name of the tool/prompt/resource, for logs and later stages. */
   target: string | undefined;
   started: number;
+  /** Called once with the final answer (the audit outcome). */
+  onDone: ((res: JsonRpcResponse, bytes: number) => void) | undefined;
 }
 
 /** A server-to-client request waiting for the client's response. */
@@ -153,6 +155,7 @@ export class Session {
         (Date.now() - call.started) / 1000,
       );
     }
+    call.onDone?.(out.msg as JsonRpcResponse, out.json.length);
     call.exchange.deliver(out.msg, out.json);
   }
 
@@ -188,6 +191,14 @@ export class Session {
     if (call.timer) clearTimeout(call.timer);
     if (call.link && call.upstreamId !== undefined)
       call.link.abandon(call.upstreamId, reason ?? 'cancelled by client');
+    call.onDone?.(
+      {
+        jsonrpc: '2.0',
+        id: call.id,
+        error: new GatehouseError('request_cancelled', reason).toJsonRpcError(),
+      },
+      0,
+    );
     // "Receivers of a cancellation notification SHOULD NOT send a response".
     call.exchange.abandon(call.id);
   }

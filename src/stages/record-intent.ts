@@ -1,0 +1,62 @@
+import type { CallFacts, CallOutcome } from '../audit/recorder.ts';
+import { GatehouseError } from '../errors.ts';
+import type { MessageContext, Outcome } from '../pipeline/context.ts';
+import { idKey, type JsonRpcResponse } from '../protocol/jsonrpc.ts';
+import { isListMethod } from '../session/router.ts';
+
+/**
+ * Write-ahead audit: the record that a call was allowed is durable before the
+ * call is forwarded; its outcome is appended when the answer goes back (T27).
+ * If the audit store cannot write, a tool call is refused (fail closed), and
+ * so are reads when audit.failClosedForReads is set.
+ */
+export function recordIntent(ctx: MessageContext): Outcome | Promise<Outcome> {
+  const { http, session, msg } = ctx;
+  const recorder = http.gw.audit;
+  const target = ctx.target;
+  const principal = session.principal;
+  if (!target || target.kind === 'local') {
+    if (isListMethod(msg.method)) recorder.listed(http.requestId, session.id, principal, msg.method);
+    return undefined;
+  }
+  const facts: CallFacts = {
+    requestId: `${http.requestId}:${idKey(msg.id)}`,
+    sessionId: session.id,
+    principal,
+    method: msg.method,
+    server: target.server,
+    tool: msg.method === 'tools/call' ? target.target : undefined,
+    args: msg.method === 'tools/call' ? (msg.params?.arguments ?? {}) : msg.params,
+    requestBytes: http.body?.length,
+  };
+  const started = Date.now();
+  ctx.onDone = (res, bytes) => recorder.completed(facts, outcomeOf(res, bytes, started));
+  return recorder.intent(facts).then(
+    () => undefined,
+    (err: unknown) => {
+      if (msg.method !== 'tools/call' && !http.gw.config.audit.failClosedForReads) return undefined;
+      ctx.onDone = undefined;
+      return new GatehouseError('audit_unavailable', undefined, {
+        detail: err instanceof Error ? err.message : String(err),
+      });
+    },
+  );
+}
+
+function outcomeOf(res: JsonRpcResponse, bytes: number, started: number): CallOutcome {
+  const latencyMs = Date.now() - started;
+  if (res.error) {
+    const data = res.error.data as { gatehouse?: string } | undefined;
+    const code = data?.gatehouse ?? String(res.error.code);
+    const status =
+      code === 'upstream_timeout'
+        ? 'timeout'
+        : code === 'request_cancelled' || code === 'session_closed' || code === 'shutting_down'
+          ? 'cancelled'
+          : 'error';
+    return { status, errorCode: code, responseBytes: bytes, latencyMs };
+  }
+  if (res.result?.isError === true)
+    return { status: 'error', errorCode: 'tool_error', responseBytes: bytes, latencyMs };
+  return { status: 'ok', responseBytes: bytes, latencyMs };
+}
