@@ -60,6 +60,11 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const log = opts.logger ?? createLogger(config.logging.level);
   const storage: Storage = new SqliteStorage(
     config.storage.sqlite.path ?? join(opts.dataDir, 'gatehouse.db'),
+    {
+      auditDir: join(opts.dataDir, 'audit'),
+      synchronous: config.audit.synchronous,
+      segmentBytes: config.audit.segmentBytes,
+    },
   );
   const stale = await storage.sessions.closeAllOpen('gateway_restart', Date.now());
   if (stale > 0) log.info({ sessions: stale }, 'sessions from a previous run marked closed');

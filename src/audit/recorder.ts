@@ -57,7 +57,7 @@ export class AuditRecorder {
   /** Durable append; rejects when the store cannot write (callers decide to fail closed). */
   async append(event: AuditEventInput): Promise<void> {
     try {
-      await this.writer.append(event);
+      await this.writer.appendTrusted(event);
     } catch (err) {
       this.failures++;
       this.log.error(

@@ -367,6 +367,20 @@ export const configSchema = z
             'When the audit store cannot write, refuse reads too (resources/read, prompts/get, completion). ' +
               'Tool calls are always refused (fail closed); lists are served either way.',
           ),
+        synchronous: z
+          .enum(['normal', 'full'])
+          .default('normal')
+          .describe(
+            'When a record counts as written. normal: handed to the OS with write() before the call is ' +
+              'forwarded (survives a gateway crash or kill -9, not power loss or an OS crash); full: also ' +
+              'fdatasync-ed, once per group of records (survives power loss; slower). Both fsync before each checkpoint.',
+          ),
+        segmentBytes: z
+          .number()
+          .int()
+          .min(1)
+          .default(16 * 1024 * 1024)
+          .describe('Start a new audit segment file (data-dir/audit/) once the open one is this large.'),
         checkpointEvery: z
           .number()
           .int()

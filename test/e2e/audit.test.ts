@@ -4,13 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import Database from 'better-sqlite3';
 import { type CompanyIdp, startCompanyIdp } from '../fixtures/company-idp.ts';
 import { type RecordingUpstream, startRecordingUpstream } from '../fixtures/recording-upstream.ts';
 import { connectClient, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -18,28 +17,24 @@ import { connectClient, startTestGateway, type TestGateway } from '../helpers/ga
 const ROOT = new URL('../..', import.meta.url).pathname;
 const CLI = ['--import', 'tsx', join(ROOT, 'src/cli.ts')];
 
-interface Row {
-  seq: number;
-  type: string;
-  body: string;
-}
-
+/** The audit records as written (the segment files, what write-ahead makes durable), in order. */
 function events(dataDir: string, type?: string): { seq: number; type: string; e: Record<string, unknown> }[] {
-  const db = new Database(join(dataDir, 'gatehouse.db'), { readonly: true, fileMustExist: true });
-  try {
-    const rows = (
-      type
-        ? db.prepare('SELECT seq, type, body FROM audit_log WHERE type = ? ORDER BY seq').all(type)
-        : db.prepare('SELECT seq, type, body FROM audit_log ORDER BY seq').all()
-    ) as Row[];
-    return rows.map((r) => ({
-      seq: r.seq,
-      type: r.type,
-      e: (JSON.parse(r.body) as { event: Record<string, unknown> }).event,
-    }));
-  } finally {
-    db.close();
+  const dir = join(dataDir, 'audit');
+  const out: { seq: number; type: string; e: Record<string, unknown> }[] = [];
+  for (const name of readdirSync(dir)
+    .filter((n) => n.endsWith('.log'))
+    .sort()) {
+    const text = readFileSync(join(dir, name), 'utf8');
+    for (const line of text
+      .slice(0, text.lastIndexOf('\n') + 1)
+      .split('\n')
+      .filter(Boolean)) {
+      const rec = JSON.parse(line.slice(65)) as { seq: number; event: Record<string, unknown> };
+      if (type === undefined || rec.event.type === type)
+        out.push({ seq: rec.seq, type: String(rec.event.type), e: rec.event });
+    }
   }
+  return out;
 }
 
 function cli(dataDir: string, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -71,6 +66,8 @@ describe('audit in the request path (external issuer, HTTP upstream)', () => {
     gw = await startTestGateway({
       auth: { mode: 'external', external: { issuer: idp.issuer } },
       upstreams: { up: { type: 'http', url: upstream.url } },
+      // Every batch starts a new segment file, so a test can make the next one unwritable.
+      audit: { segmentBytes: 1 },
     });
     resources.push(gw.url);
   });
@@ -182,10 +179,11 @@ describe('audit in the request path (external issuer, HTTP upstream)', () => {
 
   test('T27 fail closed: when the audit store cannot write, tool calls are refused and never reach the upstream', async () => {
     const { c } = await client();
-    const db = new Database(join(gw.dataDir, 'gatehouse.db'));
-    db.exec(
-      `CREATE TRIGGER audit_down BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'simulated disk failure'); END;`,
-    );
+    await new Promise((r) => setTimeout(r, 100)); // the session's own records are written
+    // A real write failure: the next segment file's name is taken by a directory (EISDIR).
+    const all = events(gw.dataDir);
+    const squat = join(gw.dataDir, 'audit', `${String((all.at(-1)?.seq ?? 0) + 1).padStart(16, '0')}.log`);
+    mkdirSync(squat);
     try {
       const calls = seenAtCall.length;
       await assert.rejects(
@@ -196,8 +194,7 @@ describe('audit in the request path (external issuer, HTTP upstream)', () => {
       const tools = await c.listTools();
       assert.ok(tools.tools.length > 0, 'lists are still served');
     } finally {
-      db.exec('DROP TRIGGER audit_down');
-      db.close();
+      rmSync(squat, { recursive: true });
     }
     const ok = await c.callTool({ name: 'up__echo', arguments: { text: 'after-recovery' } });
     assert.deepEqual(ok.content, [{ type: 'text', text: 'after-recovery' }]);
