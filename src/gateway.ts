@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
-import { createAuditWriter } from './audit/index.ts';
+import { type AuditEvent, createAuditWriter } from './audit/index.ts';
 import { AuditRecorder } from './audit/recorder.ts';
 import { resolveSecret } from './auth/as/clients.ts';
 import type { EmbeddedAs } from './auth/as/index.ts';
@@ -21,6 +21,7 @@ import type { GatehouseConfig, GatehouseConfigInput } from './config/schema.ts';
 import { createHttpServer } from './http/server.ts';
 import { createLogger } from './log.ts';
 import { createMetrics } from './observability/metrics.ts';
+import { createOtlpAuditExporter } from './observability/otlp.ts';
 import type { GatewayParts } from './pipeline/context.ts';
 import { SessionRegistry } from './session/registry.ts';
 import { Router } from './session/router.ts';
@@ -68,14 +69,23 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   );
   const stale = await storage.sessions.closeAllOpen('gateway_restart', Date.now());
   if (stale > 0) log.info({ sessions: stale }, 'sessions from a previous run marked closed');
+  const metrics = createMetrics();
+  const otlp = config.observability.otlpLogsEndpoint
+    ? createOtlpAuditExporter({
+        endpoint: config.observability.otlpLogsEndpoint,
+        ...(config.observability.otlpHeaders ? { headers: config.observability.otlpHeaders } : {}),
+        onStatus: (st) => log[st.ok ? 'info' : 'warn'](st.message),
+      })
+    : undefined;
   const writer = await createAuditWriter({
     repo: storage.audit,
+    ...(otlp ? { onWritten: (events: readonly AuditEvent[]) => otlp.export(events) } : {}),
     dataDir: opts.dataDir,
     instance: `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`,
     checkpointEvery: config.audit.checkpointEvery,
     checkpointIntervalMs: config.audit.checkpointIntervalSec * 1000,
   });
-  const audit = new AuditRecorder(writer, log);
+  const audit = new AuditRecorder(writer, log, metrics);
   // ORDER: before serving: calls cut off by an unclean stop get their "outcome unknown" record first.
   await audit.recoverUnknownOutcomes(storage.audit);
   const retention = config.audit.retention;
@@ -92,7 +102,6 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     m.start();
   }
   const router = new Router(config, managers, log);
-  const metrics = createMetrics();
   const registry = new SessionRegistry(config, storage, log, metrics, audit);
   const allowedHosts = new Set<string>();
   const allowedOrigins = new Set<string>();
@@ -213,6 +222,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       await authServer?.close();
       clearInterval(pruneTimer);
       await audit.stop();
+      await otlp?.shutdown();
       await storage.close();
       log.info('stopped');
       log.flush?.();

@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/principal.ts';
+import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { AuditEvent, AuditEventInput } from './event.ts';
 import type { AuditWriter } from './writer.ts';
 
@@ -47,6 +48,7 @@ export class AuditRecorder {
   constructor(
     private readonly writer: AuditWriter,
     private readonly log: Logger,
+    private readonly metrics: GatewayMetrics,
   ) {}
 
   /** Appends failures since start (metrics and /readyz can read it). */
@@ -58,8 +60,10 @@ export class AuditRecorder {
   async append(event: AuditEventInput): Promise<void> {
     try {
       await this.writer.appendTrusted(event);
+      this.metrics.auditEvent(event.type);
     } catch (err) {
       this.failures++;
+      this.metrics.auditWriteFailure();
       this.log.error(
         { err: err instanceof Error ? err.message : String(err), type: event.type },
         'audit write failed',

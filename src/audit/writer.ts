@@ -35,6 +35,8 @@ export interface AuditWriterOptions {
   maxArgumentBytes?: number;
   /** Clock, epoch ms (tests). */
   now?: () => number;
+  /** Called with the events of each written batch, after they are written (e.g. OTLP export); must not throw. */
+  onWritten?: (events: readonly AuditEvent[]) => void;
 }
 
 /** What a resolved append tells the caller. */
@@ -77,6 +79,7 @@ export class AuditWriter {
   private readonly maxBatch: number;
   private readonly maxArgumentBytes: number;
   private readonly now: () => number;
+  private readonly onWritten: ((events: readonly AuditEvent[]) => void) | undefined;
   private pending: Pending[] = [];
   private scheduled = false;
   /** Every write (batch, checkpoint, prune) runs in this order, one at a time. */
@@ -101,6 +104,7 @@ export class AuditWriter {
     this.maxBatch = positive(opts.maxBatch ?? 4096, 'maxBatch');
     this.maxArgumentBytes = opts.maxArgumentBytes ?? 8192;
     this.now = opts.now ?? Date.now;
+    this.onWritten = opts.onWritten;
     this.head = state.head;
     this.floor = state.floor;
     this.lastCheckpointSeq = state.lastCheckpointSeq;
@@ -311,6 +315,7 @@ export class AuditWriter {
     const last = rows[rows.length - 1];
     if (last) this.head = { seq: last.seq, hash: last.hash };
     if (checkpoint) this.lastCheckpointSeq = checkpoint.seq;
+    this.onWritten?.(batch.map((p) => p.event));
     batch.forEach((p, i) => {
       const row = rows[i];
       if (row) p.resolve({ seq: row.seq, hash: row.hash, eventId: row.eventId });

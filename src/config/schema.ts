@@ -425,6 +425,29 @@ export const configSchema = z
       .strict()
       .prefault({})
       .describe('Where state that outlives a request is kept.'),
+    observability: z
+      .object({
+        tracing: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Emit OpenTelemetry spans (one per call, a child per audited stage) through @opentelemetry/api; ' +
+              'register an SDK yourself (node --import). Off: no span work at all.',
+          ),
+        otlpLogsEndpoint: z
+          .url()
+          .optional()
+          .describe(
+            'Export every written audit event as an OpenTelemetry log record over OTLP/HTTP (JSON) to this collector URL.',
+          ),
+        otlpHeaders: z
+          .record(z.string(), z.string())
+          .optional()
+          .describe('Extra headers of the OTLP export requests (e.g. an API key).'),
+      })
+      .strict()
+      .prefault({})
+      .describe('Traces and OTLP export of audit events (docs/audit.md). Metrics are always at /metrics.'),
     logging: z
       .object({
         level: z

@@ -150,7 +150,7 @@ export class Session {
       this.metrics.call(
         call.link.server,
         call.target ?? call.method,
-        'none',
+        call.onDone ? 'allow' : 'none', // onDone is set once record-intent recorded the allow
         failed ? 'error' : 'ok',
         (Date.now() - call.started) / 1000,
       );

@@ -1,5 +1,6 @@
 import type { CallFacts, CallOutcome } from '../audit/recorder.ts';
 import { GatehouseError } from '../errors.ts';
+import { endSpan, stageSpan, startCallSpan } from '../observability/tracing.ts';
 import type { MessageContext, Outcome } from '../pipeline/context.ts';
 import { idKey, type JsonRpcResponse } from '../protocol/jsonrpc.ts';
 import { isListMethod } from '../session/router.ts';
@@ -30,12 +31,38 @@ export function recordIntent(ctx: MessageContext): Outcome | Promise<Outcome> {
     requestBytes: http.body?.length,
   };
   const started = Date.now();
-  ctx.onDone = (res, bytes) => recorder.completed(facts, outcomeOf(res, bytes, started));
+  const t0 = performance.now();
+  const metrics = http.gw.metrics;
+  // Traces only when configured: the default path makes no span calls at all.
+  const span = http.gw.config.observability.tracing
+    ? startCallSpan(msg.method, {
+        agent: principal.agent,
+        user: principal.user,
+        tenant: principal.tenant,
+        session: session.id,
+        grant: session.id, // one implicit grant per session until grants land
+        method: msg.method,
+        tool: facts.tool,
+        server: target.server,
+      })
+    : undefined;
+  const intentSpan = span && stageSpan(span, 'record-intent');
+  ctx.onDone = (res, bytes) => {
+    const outcome = outcomeOf(res, bytes, started);
+    recorder.completed(facts, outcome);
+    if (span) endSpan(span, outcome.status === 'ok' ? 'ok' : 'error', outcome.errorCode);
+  };
   return recorder.intent(facts).then(
-    () => undefined,
+    () => {
+      metrics.stage('record-intent', (performance.now() - t0) / 1000);
+      if (intentSpan) endSpan(intentSpan, 'ok');
+      return undefined;
+    },
     (err: unknown) => {
+      if (intentSpan) endSpan(intentSpan, 'error', 'audit_unavailable');
       if (msg.method !== 'tools/call' && !http.gw.config.audit.failClosedForReads) return undefined;
       ctx.onDone = undefined;
+      if (span) endSpan(span, 'rejected', 'audit_unavailable');
       return new GatehouseError('audit_unavailable', undefined, {
         detail: err instanceof Error ? err.message : String(err),
       });
