@@ -155,8 +155,9 @@ export class Session {
         (Date.now() - call.started) / 1000,
       );
     }
-    call.onDone?.(out.msg as JsonRpcResponse, out.json.length);
     call.exchange.deliver(out.msg, out.json);
+    // After delivery: the outcome record never delays the answer.
+    call.onDone?.(out.msg as JsonRpcResponse, out.json.length);
   }
 
   /** Restarts a call's timeout clock (progress counts as liveness). */
