@@ -57,7 +57,7 @@ async function run(mode: (typeof MODES)[number], concurrency: number, total: num
     while (next < total) {
       const i = next++;
       const t0 = performance.now();
-      await writer.append({
+      await writer.appendTrusted({
         type: 'call.attempted',
         requestId: `req-${i}`,
         grantId: `grant-${i % 50}`,

@@ -655,6 +655,28 @@ async function main(): Promise<void> {
       `argument-dependent p50 ${fmt(pj.policy_1000_args_us_p50 ?? null, 1)} µs, first decision of a grant p50 ${fmt(pj.policy_1000_first_us_p50 ?? null, 0)} µs`;
   }
 
+  // The audit writer alone (bench/audit.ts), pinned like the servers: durable events/s under
+  // concurrency, and the write-ahead wait of one call when it is alone in flight (the stage's added p50).
+  const auditArgs = ['--import', 'tsx', path.join(BENCH_DIR, 'audit.ts')];
+  const au = spawnSync(
+    PINNING === true ? 'taskset' : process.execPath,
+    PINNING === true ? ['-c', '1', process.execPath, ...auditArgs] : auditArgs,
+    { cwd: ROOT, encoding: 'utf8' },
+  );
+  let auditLine = `audit: benchmark failed (${au.status})`;
+  if (au.status === 0) {
+    const aj = JSON.parse(readFileSync(path.join(BENCH_DIR, 'audit.json'), 'utf8')) as Record<string, number>;
+    for (const [k, v] of Object.entries(aj)) json[k] = v;
+    const eps = aj.audit_normal_c256_events_per_s ?? null;
+    const stageMs = aj.audit_normal_c1_p50_us === undefined ? null : aj.audit_normal_c1_p50_us / 1000;
+    json.audit_events_per_s = eps;
+    json.audit_stage_p50_ms_c1 = stageMs === null ? null : round(stageMs);
+    auditLine =
+      `audit (synchronous=normal): ${fmt(eps, 0)} durable events/s at 256 appenders (target >= 20000 ${verdict(eps, (eps ?? 0) >= 20_000)}), ` +
+      `write-ahead stage p50 ${fmt(stageMs, 3)} ms at 1 in flight (target <= 0.1 ${verdict(stageMs, (stageMs ?? 1) <= 0.1)}); ` +
+      `full: ${fmt(aj.audit_full_c256_events_per_s ?? null, 0)} events/s, p50 ${fmt((aj.audit_full_c1_p50_us ?? 0) / 1000, 3)} ms`;
+  }
+
   const lines = [
     '',
     `Gatehouse bench: medians of ${RUNS} runs x ${SECONDS}s (after ${WARMUP}s warm-up), node ${process.version}, ${pinNote}`,
@@ -666,7 +688,7 @@ async function main(): Promise<void> {
     `gatehouse_stdio / mcp_proxy_stdio  calls/s (c64_s64): ${fmt(vsProxy, 3)}   target >= 1.5   ${verdict(vsProxy, (vsProxy ?? 0) >= 1.5)}`,
     `gatehouse_http - bare_hop          p50 ms  (c1_s1):   ${addedP50 === null ? '-' : `${addedP50 >= 0 ? '+' : ''}${addedP50.toFixed(3)}`}  target <= 0.3   ${verdict(addedP50, (addedP50 ?? 1) <= 0.3)}`,
   ];
-  lines.push(tokenLine, policyLine);
+  lines.push(tokenLine, policyLine, auditLine);
   for (const [t, ep] of endpoints)
     if (ep instanceof Error) lines.push(`!!! ${t} did not run: ${ep.message.split('\n')[0]}`);
   if (totalErrors > 0)

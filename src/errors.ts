@@ -18,6 +18,7 @@ export const JsonRpcCode = {
   /** MCP: resource not found. */
   ResourceNotFound: -32002,
   /** Gatehouse server-defined range (-32000..-32099). */
+  AuditUnavailable: -32017,
   UpstreamUnavailable: -32010,
   UpstreamTimeout: -32011,
   UpstreamFailed: -32012,
@@ -237,6 +238,12 @@ export const ERRORS = {
     jsonrpc: JsonRpcCode.RequestCancelled,
     stage: 'forward-message',
     description: 'the request was cancelled',
+  },
+  audit_unavailable: {
+    http: 503,
+    jsonrpc: JsonRpcCode.AuditUnavailable,
+    stage: 'record-intent',
+    description: 'the audit log cannot record this call, so it is refused (fail closed)',
   },
   session_closed: {
     http: 404,

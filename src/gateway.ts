@@ -3,10 +3,14 @@
  * upstream managers, router, session registry and the HTTP listener; and
  * takes it down gracefully.
  */
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
+import { type AuditEvent, createAuditWriter } from './audit/index.ts';
+import { AuditRecorder } from './audit/recorder.ts';
 import { resolveSecret } from './auth/as/clients.ts';
 import type { EmbeddedAs } from './auth/as/index.ts';
 import type { TokenVerifier } from './auth/principal.ts';
@@ -18,6 +22,7 @@ import { GrantManager } from './grants/grant.ts';
 import { createHttpServer } from './http/server.ts';
 import { createLogger } from './log.ts';
 import { createMetrics } from './observability/metrics.ts';
+import { createOtlpAuditExporter } from './observability/otlp.ts';
 import type { GatewayParts } from './pipeline/context.ts';
 import { Authorizer } from './policy/authorizer.ts';
 import { SessionRegistry } from './session/registry.ts';
@@ -62,9 +67,39 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const authorizer = new Authorizer(config, log);
   const storage: Storage = new SqliteStorage(
     config.storage.sqlite.path ?? join(opts.dataDir, 'gatehouse.db'),
+    {
+      auditDir: join(opts.dataDir, 'audit'),
+      synchronous: config.audit.synchronous,
+      segmentBytes: config.audit.segmentBytes,
+    },
   );
   const stale = await storage.sessions.closeAllOpen('gateway_restart', Date.now());
   if (stale > 0) log.info({ sessions: stale }, 'sessions from a previous run marked closed');
+  const metrics = createMetrics();
+  const otlp = config.observability.otlpLogsEndpoint
+    ? createOtlpAuditExporter({
+        endpoint: config.observability.otlpLogsEndpoint,
+        ...(config.observability.otlpHeaders ? { headers: config.observability.otlpHeaders } : {}),
+        onStatus: (st) => log[st.ok ? 'info' : 'warn'](st.message),
+      })
+    : undefined;
+  const writer = await createAuditWriter({
+    repo: storage.audit,
+    ...(otlp ? { onWritten: (events: readonly AuditEvent[]) => otlp.export(events) } : {}),
+    dataDir: opts.dataDir,
+    instance: `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`,
+    checkpointEvery: config.audit.checkpointEvery,
+    checkpointIntervalMs: config.audit.checkpointIntervalSec * 1000,
+  });
+  const audit = new AuditRecorder(writer, log, metrics);
+  // ORDER: before serving: calls cut off by an unclean stop get their "outcome unknown" record first.
+  await audit.recoverUnknownOutcomes(storage.audit);
+  const retention = config.audit.retention;
+  await audit.prune(retention);
+  const pruneTimer = setInterval(() => {
+    audit.prune(retention).catch((err: unknown) => log.error({ err }, 'audit retention failed'));
+  }, 3_600_000);
+  pruneTimer.unref();
 
   const managers = new Map<string, UpstreamManager>();
   for (const [name, u] of Object.entries(config.upstreams)) {
@@ -73,10 +108,11 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     m.start();
   }
   const router = new Router(config, managers, log);
-  const metrics = createMetrics();
   const grants = new GrantManager(storage, config, log);
+  grants.onCreated = (g) => audit.grantCreated(g.record);
+  grants.onEnded = (g) => audit.grantEnded(g.record);
   await grants.start();
-  const registry = new SessionRegistry(config, storage, log, metrics, grants);
+  const registry = new SessionRegistry(config, storage, log, metrics, grants, audit);
   const allowedHosts = new Set<string>();
   const allowedOrigins = new Set<string>();
   if (config.auth.mode === 'none' && !isLoopback(config.server.host)) {
@@ -99,6 +135,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     allowedHosts,
     allowedOrigins,
     metrics,
+    audit,
     started: false,
     auth: new ResourceServer({
       requiredScopes: config.auth.requiredScopes,
@@ -197,6 +234,9 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       destroyHttpAgents();
       await verifier?.close?.();
       await authServer?.close();
+      clearInterval(pruneTimer);
+      await audit.stop();
+      await otlp?.shutdown();
       await storage.close();
       log.info('stopped');
       log.flush?.();

@@ -17,6 +17,14 @@ export class CanonicalError extends Error {
   }
 }
 
+/**
+ * Text that is already canonical JSON, embedded as is by {@link canonicalJson}
+ * (so a large value, e.g. tool arguments, is serialised once per event).
+ */
+export class RawJson {
+  constructor(readonly json: string) {}
+}
+
 /** The canonical JSON text of `value`. `undefined` object members are omitted, as in JSON. */
 export function canonicalJson(value: unknown): string {
   const out = write(value, new Set());
@@ -53,6 +61,7 @@ function write(value: unknown, seen: Set<object>): string | undefined {
       throw new CanonicalError(`${typeof value} has no canonical json form`);
   }
   if (value === null) return 'null';
+  if (value instanceof RawJson) return value.json;
   const obj = value as object;
   const toJSON = (obj as { toJSON?: unknown }).toJSON;
   if (typeof toJSON === 'function') return write(toJSON.call(obj), seen);

@@ -111,7 +111,7 @@ export const auditEventSchema = z
       .optional(),
     outcome: z
       .object({
-        status: z.enum(['ok', 'error', 'denied', 'timeout', 'cancelled']),
+        status: z.enum(['ok', 'error', 'denied', 'timeout', 'cancelled', 'unknown']),
         errorCode: id.optional(),
         requestBytes: z.number().int().nonnegative().optional(),
         responseBytes: z.number().int().nonnegative().optional(),

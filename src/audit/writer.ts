@@ -7,8 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AuditCheckpointRow, AuditRepo, AuditRow } from '../storage/types.ts';
-import { canonicalDigest, canonicalJson } from './canonical.ts';
-import { checkpointPayload, GENESIS_HASH, redactDeep, toRow } from './chain.ts';
+import { canonicalJson, RawJson } from './canonical.ts';
+import { checkpointPayload, GENESIS_HASH, redactDeep, sha256Hex, toRow } from './chain.ts';
 import { AUDIT_SCHEMA_VERSION, type AuditEvent, type AuditEventInput, validateAuditEvent } from './event.ts';
 import { type AuditKey, signPayload } from './keys.ts';
 import { type VerifyOptions, type VerifyResult, verifyAuditLog } from './verify.ts';
@@ -35,6 +35,8 @@ export interface AuditWriterOptions {
   maxArgumentBytes?: number;
   /** Clock, epoch ms (tests). */
   now?: () => number;
+  /** Called with the events of each written batch, after they are written (e.g. OTLP export); must not throw. */
+  onWritten?: (events: readonly AuditEvent[]) => void;
 }
 
 /** What a resolved append tells the caller. */
@@ -77,6 +79,7 @@ export class AuditWriter {
   private readonly maxBatch: number;
   private readonly maxArgumentBytes: number;
   private readonly now: () => number;
+  private readonly onWritten: ((events: readonly AuditEvent[]) => void) | undefined;
   private pending: Pending[] = [];
   private scheduled = false;
   /** Every write (batch, checkpoint, prune) runs in this order, one at a time. */
@@ -101,6 +104,7 @@ export class AuditWriter {
     this.maxBatch = positive(opts.maxBatch ?? 4096, 'maxBatch');
     this.maxArgumentBytes = opts.maxArgumentBytes ?? 8192;
     this.now = opts.now ?? Date.now;
+    this.onWritten = opts.onWritten;
     this.head = state.head;
     this.floor = state.floor;
     this.lastCheckpointSeq = state.lastCheckpointSeq;
@@ -132,11 +136,24 @@ export class AuditWriter {
    * event is invalid, the writer is closed, or the store could not write it.
    */
   append(input: AuditEventInput): Promise<AppendResult> {
+    return this.enter(input, true);
+  }
+
+  /**
+   * {@link append} for events built by type-checked code (the gateway's
+   * recorder): skips the schema check, the one part of an append that costs
+   * more than the write itself. Redaction, digests and size caps still apply.
+   */
+  appendTrusted(input: AuditEventInput): Promise<AppendResult> {
+    return this.enter(input, false);
+  }
+
+  private enter(input: AuditEventInput, validate: boolean): Promise<AppendResult> {
     if (this.closed) return Promise.reject(new AuditWriteError('audit writer is closed'));
     let event: AuditEvent;
     let json: string;
     try {
-      event = this.prepare(input);
+      event = this.prepare(input, validate);
       json = canonicalJson(event);
     } catch (err) {
       return Promise.reject(err);
@@ -220,7 +237,7 @@ export class AuditWriter {
     if (this.head.seq > this.lastCheckpointSeq) await this.checkpoint();
   }
 
-  private prepare(input: AuditEventInput): AuditEvent {
+  private prepare(input: AuditEventInput, validate: boolean): AuditEvent {
     const { args, ...rest } = input;
     const raw: Record<string, unknown> = {
       ...rest,
@@ -229,20 +246,21 @@ export class AuditWriter {
       time: input.time ?? this.now(),
       instance: input.instance ?? this.instance,
     };
+    // Validate what the producer gave, then redact every string before anything is hashed or written.
+    let event = validate ? validateAuditEvent(raw) : (raw as AuditEvent);
+    if (this.redactors.length > 0) event = this.redact(event) as AuditEvent;
     if (args !== undefined) {
       // The digest is over the original arguments, so an investigator holding
-      // them can prove what was sent; the stored copy is the redacted one.
-      const digest = canonicalDigest(args);
-      const redacted = this.redact(args);
-      raw['arguments'] =
-        Buffer.byteLength(canonicalJson(redacted)) <= this.maxArgumentBytes
-          ? { digest, redacted }
-          : { digest, truncated: true };
+      // them can prove what was sent; the stored copy is the redacted one. Each
+      // is serialised once and embedded as text.
+      const original = canonicalJson(args);
+      const redacted = this.redactors.length > 0 ? canonicalJson(this.redact(args)) : original;
+      event.arguments =
+        Buffer.byteLength(redacted) <= this.maxArgumentBytes
+          ? { digest: sha256Hex(original), redacted: new RawJson(redacted) }
+          : { digest: sha256Hex(original), truncated: true };
     }
-    // Validate what the producer gave, then redact every string (arguments
-    // included again, harmless) before anything is hashed or written.
-    const event = validateAuditEvent(raw);
-    return this.redactors.length > 0 ? (this.redact(event) as AuditEvent) : event;
+    return event;
   }
 
   private redact(value: unknown): unknown {
@@ -297,6 +315,7 @@ export class AuditWriter {
     const last = rows[rows.length - 1];
     if (last) this.head = { seq: last.seq, hash: last.hash };
     if (checkpoint) this.lastCheckpointSeq = checkpoint.seq;
+    this.onWritten?.(batch.map((p) => p.event));
     batch.forEach((p, i) => {
       const row = rows[i];
       if (row) p.resolve({ seq: row.seq, hash: row.hash, eventId: row.eventId });

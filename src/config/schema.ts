@@ -456,6 +456,57 @@ export const configSchema = z
     auth: authSchema,
     policy: policySchema,
     grants: grantsSchema,
+    audit: z
+      .object({
+        failClosedForReads: z
+          .boolean()
+          .default(false)
+          .describe(
+            'When the audit store cannot write, refuse reads too (resources/read, prompts/get, completion). ' +
+              'Tool calls are always refused (fail closed); lists are served either way.',
+          ),
+        synchronous: z
+          .enum(['normal', 'full'])
+          .default('normal')
+          .describe(
+            'When a record counts as written. normal: handed to the OS with write() before the call is ' +
+              'forwarded (survives a gateway crash or kill -9, not power loss or an OS crash); full: also ' +
+              'fdatasync-ed, once per group of records (survives power loss; slower). Both fsync before each checkpoint.',
+          ),
+        segmentBytes: z
+          .number()
+          .int()
+          .min(1)
+          .default(16 * 1024 * 1024)
+          .describe('Start a new audit segment file (data-dir/audit/) once the open one is this large.'),
+        checkpointEvery: z
+          .number()
+          .int()
+          .min(1)
+          .default(1000)
+          .describe('Write a signed checkpoint at least every N records.'),
+        checkpointIntervalSec: z
+          .number()
+          .int()
+          .min(0)
+          .default(10)
+          .describe('... and at least this often while records arrive (0 disables the timer).'),
+        retention: z
+          .object({
+            maxAgeDays: z
+              .number()
+              .positive()
+              .optional()
+              .describe('Delete records older than this many days.'),
+            maxRecords: z.number().int().positive().optional().describe('Keep at most this many records.'),
+          })
+          .strict()
+          .prefault({})
+          .describe('Pruning, hourly: a signed checkpoint is written first, so what remains still verifies.'),
+      })
+      .strict()
+      .prefault({})
+      .describe('The tamper-evident audit log (docs/audit.md).'),
     storage: z
       .object({
         sqlite: z
@@ -472,6 +523,29 @@ export const configSchema = z
       .strict()
       .prefault({})
       .describe('Where state that outlives a request is kept.'),
+    observability: z
+      .object({
+        tracing: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Emit OpenTelemetry spans (one per call, a child per audited stage) through @opentelemetry/api; ' +
+              'register an SDK yourself (node --import). Off: no span work at all.',
+          ),
+        otlpLogsEndpoint: z
+          .url()
+          .optional()
+          .describe(
+            'Export every written audit event as an OpenTelemetry log record over OTLP/HTTP (JSON) to this collector URL.',
+          ),
+        otlpHeaders: z
+          .record(z.string(), z.string())
+          .optional()
+          .describe('Extra headers of the OTLP export requests (e.g. an API key).'),
+      })
+      .strict()
+      .prefault({})
+      .describe('Traces and OTLP export of audit events (docs/audit.md). Metrics are always at /metrics.'),
     logging: z
       .object({
         level: z

@@ -129,7 +129,8 @@ export class GrantManager {
   /** Revocations ended at or after this time are picked up on the next poll. */
   private pollFrom = Date.now();
   private polling = false;
-  /** Called for every grant that ends (metrics, audit). */
+  /** Called for every grant made and every grant that ends (metrics, audit). */
+  onCreated: (grant: Grant) => void = () => {};
   onEnded: (grant: Grant) => void = () => {};
 
   constructor(
@@ -201,6 +202,7 @@ export class GrantManager {
     };
     const grant = new Grant(rec);
     this.live.set(rec.id, grant);
+    this.onCreated(grant);
     const persisted = this.storage.grants.insert(rec);
     persisted.catch((err: unknown) => this.log.error({ err, grant: rec.id }, 'cannot record grant'));
     this.log.info(

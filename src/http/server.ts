@@ -120,7 +120,10 @@ function finish(ctx: HttpContext, out: Outcome, then: (ctx: HttpContext) => void
 const AUTH_FAILURES = new Set(['unauthorized', 'invalid_token', 'insufficient_scope', 'auth_unavailable']);
 
 function logReject(ctx: HttpContext, e: GatehouseError): void {
-  if (AUTH_FAILURES.has(e.code)) ctx.gw.metrics.authFailure(e.code);
+  if (AUTH_FAILURES.has(e.code)) {
+    ctx.gw.metrics.authFailure(e.code);
+    ctx.gw.audit.authFailed(ctx.requestId, e.code, e.detail, ctx.principal);
+  }
   const level = e.httpStatus >= 500 ? 'error' : 'info';
   ctx.log[level](
     { requestId: ctx.requestId, session: ctx.session?.id, code: e.code, stage: e.stage, detail: e.detail },
@@ -137,7 +140,15 @@ function handlePost(ctx: HttpContext): void {
     switch (m.kind) {
       case 'request':
         exchange.expect(m.msg.id);
-        requests.push({ http: ctx, session, msg: m.msg, exchange, target: undefined });
+        requests.push({
+          http: ctx,
+          session,
+          msg: m.msg,
+          exchange,
+          target: undefined,
+          decision: undefined,
+          onDone: undefined,
+        });
         break;
       case 'notification':
         pending.push(clientNotification(session, m.msg));

@@ -11,6 +11,7 @@
  * that retries retryable failures (network errors, 429, 502, 503, 504) with
  * capped exponential backoff and jitter, honouring `Retry-After`.
  */
+import { RawJson } from '../audit/canonical.ts';
 import type { AuditEvent } from '../audit/index.ts';
 
 /** Options of {@link createOtlpAuditExporter}. */
@@ -102,6 +103,8 @@ const MAX_DEPTH = 16;
 
 /** Converts a JSON-like value to an OTLP AnyValue (integers as int64 strings, as OTLP/JSON wants). */
 export function toAnyValue(v: unknown, depth = 0): OtlpAnyValue {
+  // Arguments are kept as canonical text by the audit writer (serialised once).
+  if (v instanceof RawJson) return toAnyValue(JSON.parse(v.json), depth);
   if (typeof v === 'string') return { stringValue: v };
   if (typeof v === 'boolean') return { boolValue: v };
   if (typeof v === 'number') {

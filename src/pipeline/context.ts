@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { AuditRecorder, CallDecision } from '../audit/recorder.ts';
 import type { Principal } from '../auth/principal.ts';
 import type { ResourceServer } from '../auth/resource-server.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
@@ -12,7 +13,7 @@ import type { GrantManager } from '../grants/grant.ts';
 import type { PostExchange } from '../http/exchange.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { Authorizer } from '../policy/authorizer.ts';
-import type { Classified, JsonRpcMessage, JsonRpcRequest } from '../protocol/jsonrpc.ts';
+import type { Classified, JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '../protocol/jsonrpc.ts';
 import type { ProtocolVersion } from '../protocol/versions.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 import type { Route, Router } from '../session/router.ts';
@@ -29,6 +30,8 @@ export interface GatewayParts {
   readonly log: Logger;
   /** Prometheus metrics, served at /metrics. */
   readonly metrics: GatewayMetrics;
+  /** The audit log (write-ahead for calls). */
+  readonly audit: AuditRecorder;
   /** Set once the listener knows its public URL; until then every request fails closed. */
   auth: ResourceServer;
   /** False until start-up finished (authorization server and resource server in place): requests get 503. */
@@ -68,6 +71,10 @@ export interface MessageContext {
   readonly msg: JsonRpcRequest;
   readonly exchange: PostExchange;
   target: Target | undefined;
+  /** Set by authorize: the decision and the policies behind it (audit, traces). */
+  decision: CallDecision | undefined;
+  /** Set by record-intent: called with the final answer (and its size) to append the outcome. */
+  onDone: ((res: JsonRpcResponse, bytes: number) => void) | undefined;
 }
 
 /** One message from an upstream on its way to the client (response phase). */

@@ -13,6 +13,7 @@ import { forwardMessage } from '../stages/forward-message.ts';
 import { limitResult } from '../stages/limit-result.ts';
 import { parseMessage } from '../stages/parse-message.ts';
 import { readBody } from '../stages/read-body.ts';
+import { recordIntent } from '../stages/record-intent.ts';
 import { resolveSession } from '../stages/resolve-session.ts';
 import { routeMessage } from '../stages/route-message.ts';
 import type { HttpContext, MessageContext, ResponseStage, Stage } from './context.ts';
@@ -48,6 +49,8 @@ export const MESSAGE_STAGES: readonly Stage<MessageContext>[] = [
   { name: 'route-message', run: routeMessage },
   // ORDER: after routing (it decides on the routed server and tool), before anything leaves the gateway.
   { name: 'authorize', run: authorize },
+  // ORDER: after every decision (later: await-approval), before forwarding: write-ahead.
+  { name: 'record-intent', run: recordIntent },
   // ORDER: last; nothing may run after a request left the gateway.
   { name: 'forward-message', run: forwardMessage },
 ];

@@ -3,6 +3,7 @@
  * durable session record in storage.
  */
 import type { Logger } from 'pino';
+import type { AuditRecorder } from '../audit/recorder.ts';
 import type { Principal } from '../auth/principal.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import { GatehouseError } from '../errors.ts';
@@ -25,6 +26,7 @@ export class SessionRegistry {
     private readonly log: Logger,
     private readonly metrics: GatewayMetrics,
     readonly grants: GrantManager,
+    private readonly audit: AuditRecorder,
   ) {
     const idle = config.limits.sessionIdleTimeoutMs;
     this.sweeper = setInterval(() => this.sweep(), Math.max(250, Math.min(idle / 4, 30_000)));
@@ -108,6 +110,7 @@ export class SessionRegistry {
       { session: session.id, client: info.name, protocolVersion: session.protocolVersion },
       'session started',
     );
+    this.audit.sessionStarted(session.id, session.grant.id, session.principal, info);
     this.storage.sessions
       .insert({
         id: session.id,

@@ -41,6 +41,8 @@ export interface FrontCall {
   /** Name of the tool/prompt/resource, for logs and later stages. */
   target: string | undefined;
   started: number;
+  /** Called once with the final answer (the audit outcome). */
+  onDone: ((res: JsonRpcResponse, bytes: number) => void) | undefined;
 }
 
 /** A server-to-client request waiting for the client's response. */
@@ -160,12 +162,14 @@ export class Session {
       this.metrics.call(
         call.link.server,
         call.target ?? call.method,
-        'none',
+        call.onDone ? 'allow' : 'none', // onDone is set once record-intent recorded the allow
         failed ? 'error' : 'ok',
         (Date.now() - call.started) / 1000,
       );
     }
     call.exchange.deliver(out.msg, out.json);
+    // After delivery: the outcome record never delays the answer.
+    call.onDone?.(out.msg as JsonRpcResponse, out.json.length);
   }
 
   /** Restarts a call's timeout clock (progress counts as liveness). */
@@ -200,6 +204,14 @@ export class Session {
     if (call.timer) clearTimeout(call.timer);
     if (call.link && call.upstreamId !== undefined)
       call.link.abandon(call.upstreamId, reason ?? 'cancelled by client');
+    call.onDone?.(
+      {
+        jsonrpc: '2.0',
+        id: call.id,
+        error: new GatehouseError('request_cancelled', reason).toJsonRpcError(),
+      },
+      0,
+    );
     // "Receivers of a cancellation notification SHOULD NOT send a response".
     call.exchange.abandon(call.id);
   }

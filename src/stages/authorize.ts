@@ -3,6 +3,7 @@ import { GatehouseError } from '../errors.ts';
 import type { MessageContext, Outcome } from '../pipeline/context.ts';
 import type { PolicyAction } from '../policy/engine.ts';
 import type { ListFilter, ListMethod } from '../session/router.ts';
+import { callFacts } from './record-intent.ts';
 
 /** Methods answered by the gateway itself or carrying no tool, prompt or resource: nothing to decide. */
 const UNDECIDED = new Set([
@@ -50,7 +51,10 @@ export function authorize(ctx: MessageContext): Outcome | Promise<Outcome> {
         ? gw.authorizer.toolAttributes(server, exposed ?? name, session.toolDefs.get(server)?.get(name))
         : undefined;
     const d = gw.authorizer.decide(principal, grant, action, server, name, attrs, args);
-    if (d.effect === 'allow') return undefined;
+    if (d.effect === 'allow') {
+      ctx.decision = { effect: 'allow', policies: d.policies };
+      return undefined;
+    }
     return deny(ctx, d.effect === 'deny' ? 'tool_not_permitted' : 'approval_required', {
       action,
       name: exposed ?? name,
@@ -141,7 +145,7 @@ function checkCall(
   return decideOn('call_tool', name, args);
 }
 
-/** The denial: logged with everything an investigator needs; the client learns only the reference. */
+/** The denial: logged and audited with everything an investigator needs; the client learns only the reference. */
 function deny(
   ctx: MessageContext,
   code: 'tool_not_permitted' | 'approval_required',
@@ -150,6 +154,7 @@ function deny(
   const ref = reference();
   const { session } = ctx;
   const p = session.principal;
+  const effect = code === 'tool_not_permitted' ? 'deny' : 'approval_required';
   ctx.http.log.info(
     {
       reference: ref,
@@ -160,12 +165,16 @@ function deny(
       user: p.user,
       action: d.action,
       tool: d.name,
-      decision: code === 'tool_not_permitted' ? 'deny' : 'approval_required',
+      decision: effect,
       policies: d.policies,
       ...(d.errors?.length ? { policyErrors: d.errors } : {}),
     },
     'call refused by policy',
   );
+  const target = ctx.target;
+  if (target?.kind === 'upstream') {
+    ctx.http.gw.audit.refused(callFacts(ctx, target), { effect, policies: d.policies, reference: ref });
+  }
   return new GatehouseError(code, undefined, { data: { reference: ref } });
 }
 

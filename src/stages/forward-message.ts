@@ -26,6 +26,7 @@ export function forwardMessage(ctx: MessageContext): Outcome {
     progressToken: typeof token === 'string' || typeof token === 'number' ? token : undefined,
     target: target.kind === 'upstream' ? target.target : undefined,
     started: Date.now(),
+    onDone: ctx.onDone,
   };
   session.registerCall(call);
   if (target.kind === 'local') {

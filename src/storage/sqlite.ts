@@ -3,9 +3,11 @@
  * under the hood; calls are serialised through one queue so a transaction's
  * awaits never interleave with other writes.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
+import { AuditSegments } from './audit-segments.ts';
 import type {
   AuditCheckpointRow,
   AuditFilter,
@@ -119,12 +121,24 @@ const MIGRATIONS = [
 /** Options of the SQLite backend. */
 export interface SqliteOptions {
   /**
-   * `normal` (default): in WAL mode a commit survives a process crash (kill -9)
-   * but the last commits can be lost on power loss or an OS crash. `full`:
-   * every commit fsyncs the WAL, so it also survives power loss (slower; see docs/audit.md).
+   * `normal` (default): a commit (and an audit batch, written with write()) survives
+   * a process crash (kill -9) but the last ones can be lost on power loss or an OS
+   * crash. `full`: every commit fsyncs the WAL and every audit batch is fdatasync'd
+   * before it counts as written, so they also survive power loss (slower; see docs/audit.md).
    */
   synchronous?: 'normal' | 'full';
+  /** Directory of the audit segment files (default: `audit/` beside the database; a temp dir for `:memory:`). */
+  auditDir?: string;
+  /** Size at which a new audit segment file is started (default 16 MiB). */
+  segmentBytes?: number;
 }
+
+/** Index rows copied from the segment files per transaction. */
+const INDEX_CHUNK = 5000;
+/** The index is brought up to date when appends pause this long ... */
+const INDEX_IDLE_MS = 200;
+/** ... or when it lags by this many records (queries always catch it up first). */
+const INDEX_MAX_LAG = 100_000;
 
 interface AuditDbRow {
   seq: number;
@@ -298,9 +312,23 @@ export class SqliteStorage implements Storage {
   /** The repositories as seen inside a transaction: not queued (the transaction holds the queue). */
   private readonly txRepos: Repos;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly segments: AuditSegments;
+  /** A temp segment dir of a `:memory:` database, removed on close. */
+  private readonly tempDir: string | undefined;
+  private indexTimer: NodeJS.Timeout | undefined;
+  private lastAppend = 0;
+  private readonly catchUpIndex: (max: number) => number;
 
   constructor(path: string, options: SqliteOptions = {}) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.tempDir =
+      path === ':memory:' && options.auditDir === undefined
+        ? mkdtempSync(join(tmpdir(), 'gatehouse-audit-'))
+        : undefined;
+    this.segments = new AuditSegments(options.auditDir ?? this.tempDir ?? join(dirname(path), 'audit'), {
+      synchronous: options.synchronous ?? 'normal',
+      ...(options.segmentBytes !== undefined ? { segmentBytes: options.segmentBytes } : {}),
+    });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
@@ -400,7 +428,8 @@ export class SqliteStorage implements Storage {
       list: () => run(() => uList.all().map(toUser)),
       remove: (name) => run(() => uRemove.run(name).changes > 0),
     });
-    const audit = this.auditRepo();
+    const { repo: audit, catchUp } = this.auditRepo();
+    this.catchUpIndex = catchUp;
     const grants = this.grantRepo();
     const queued = <T>(op: () => T): Promise<T> => this.run(op);
     const direct = async <T>(op: () => T): Promise<T> => op();
@@ -408,13 +437,13 @@ export class SqliteStorage implements Storage {
     this.grants = grants(queued);
     this.oauth = oauth(queued);
     this.users = users(queued);
-    this.audit = audit(queued);
+    this.audit = audit(queued, false);
     this.txRepos = {
       sessions: sessions(direct),
       grants: grants(direct),
       oauth: oauth(direct),
       users: users(direct),
-      audit: audit(direct),
+      audit: audit(direct, true),
     };
   }
 
@@ -482,10 +511,20 @@ export class SqliteStorage implements Storage {
     });
   }
 
-  private auditRepo(): (run: <T>(op: () => T) => Promise<T>) => AuditRepo {
+  /**
+   * The audit repository: the segment files are the durable log (appends,
+   * head, bounds, range); the `audit_log` table is their query index, filled
+   * from the files off the request path (when appends pause, when it lags far
+   * behind, and before every query), and checkpoints live in SQLite.
+   */
+  private auditRepo(): {
+    repo: (run: <T>(op: () => T) => Promise<T>, inTx: boolean) => AuditRepo;
+    catchUp: (max: number) => number;
+  } {
     const db = this.db;
+    const segments = this.segments;
     const insert = db.prepare(
-      `INSERT INTO audit_log (seq, prev_hash, hash, body, event_id, time, type, request_id, grant_id,
+      `INSERT OR IGNORE INTO audit_log (seq, prev_hash, hash, body, event_id, time, type, request_id, grant_id,
          session_id, agent, user, jti, server, tool, decision)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
@@ -493,15 +532,7 @@ export class SqliteStorage implements Storage {
       // A later checkpoint at the same head (prune right after a clean close's checkpoint) supersedes it: it carries the new floor.
       'INSERT OR REPLACE INTO audit_checkpoints (seq, hash, payload, signature, key_id, time) VALUES (?, ?, ?, ?, ?, ?)',
     );
-    const head = db.prepare<[], { seq: number; hash: string }>(
-      'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1',
-    );
-    const bounds = db.prepare<[], { first: number | null; last: number | null; count: number }>(
-      'SELECT MIN(seq) AS first, MAX(seq) AS last, COUNT(*) AS count FROM audit_log',
-    );
-    const range = db.prepare<[number, number, number], AuditDbRow>(
-      'SELECT * FROM audit_log WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
-    );
+    const indexed = db.prepare<[], { seq: number | null }>('SELECT MAX(seq) AS seq FROM audit_log');
     const checkpoints = db.prepare<[], CheckpointDbRow>('SELECT * FROM audit_checkpoints ORDER BY seq');
     const firstAt = db.prepare<[number], { seq: number }>(
       'SELECT seq FROM audit_log WHERE time >= ? ORDER BY seq LIMIT 1',
@@ -510,39 +541,56 @@ export class SqliteStorage implements Storage {
     const pruneCheckpoints = db.prepare('DELETE FROM audit_checkpoints WHERE seq < ?');
     const addCheckpoint = (c: AuditCheckpointRow): void =>
       void insertCheckpoint.run(c.seq, c.hash, c.payload, c.signature, c.keyId, c.time);
-    // better-sqlite3 turns a nested call (inside Storage.transaction) into a savepoint.
-    const appendTx = db.transaction(
-      (rows: readonly AuditRow[], checkpoint: AuditCheckpointRow | undefined) => {
-        for (const r of rows) {
-          insert.run(
-            r.seq,
-            r.prevHash,
-            r.hash,
-            r.body,
-            r.eventId,
-            r.time,
-            r.type,
-            r.requestId ?? null,
-            r.grantId ?? null,
-            r.sessionId ?? null,
-            r.agent ?? null,
-            r.user ?? null,
-            r.jti ?? null,
-            r.server ?? null,
-            r.tool ?? null,
-            r.decision ?? null,
-          );
-        }
-        if (checkpoint) addCheckpoint(checkpoint);
-      },
-    );
+    const indexTx = db.transaction((rows: readonly AuditRow[]) => {
+      for (const r of rows) {
+        insert.run(
+          r.seq,
+          r.prevHash,
+          r.hash,
+          r.body,
+          r.eventId,
+          r.time,
+          r.type,
+          r.requestId ?? null,
+          r.grantId ?? null,
+          r.sessionId ?? null,
+          r.agent ?? null,
+          r.user ?? null,
+          r.jti ?? null,
+          r.server ?? null,
+          r.tool ?? null,
+          r.decision ?? null,
+        );
+      }
+    });
+    // A database from before the segment files (schema 3): its rows become the first segment.
+    if (!segments.bounds()) {
+      const old = db.prepare<[], AuditDbRow>('SELECT * FROM audit_log ORDER BY seq').all().map(toAuditRow);
+      if (old.length > 0) segments.write(old);
+    }
+    let indexedTo = indexed.get()?.seq ?? 0;
+    /** Copies up to `max` records the index lacks from the files; returns how many are still missing. */
+    const catchUp = (max: number): number => {
+      segments.refresh();
+      const head = segments.headRecord()?.seq ?? 0;
+      let left = max;
+      while (indexedTo < head && left > 0) {
+        const rows = segments.range(indexedTo + 1, head, Math.min(INDEX_CHUNK, left));
+        const last = rows[rows.length - 1];
+        if (!last) break;
+        indexTx(rows);
+        indexedTo = last.seq;
+        left -= rows.length;
+      }
+      return head - indexedTo;
+    };
     const pruneTx = db.transaction((floor: number, checkpoint: AuditCheckpointRow) => {
       addCheckpoint(checkpoint);
-      const n = pruneLog.run(floor).changes;
+      pruneLog.run(floor);
       pruneCheckpoints.run(floor);
-      return n;
     });
     const query = (f: AuditFilter): AuditRow[] => {
+      catchUp(Number.POSITIVE_INFINITY);
       const where: string[] = [];
       const params: (string | number)[] = [];
       for (const [key, column] of Object.entries(AUDIT_FILTER_COLUMNS)) {
@@ -571,23 +619,68 @@ export class SqliteStorage implements Storage {
         .all(...params)
         .map(toAuditRow);
     };
-    return (run) => ({
-      appendBatch: (rows, checkpoint) => run(() => appendTx(rows, checkpoint)),
-      head: () => run(() => head.get()),
-      bounds: () =>
-        run(() => {
-          const b = bounds.get();
-          return b && b.first !== null && b.last !== null
-            ? { first: b.first, last: b.last, count: b.count }
-            : undefined;
-        }),
-      range: (from, to, limit) => run(() => range.all(from, to, limit).map(toAuditRow)),
+    const repo = (run: <T>(op: () => T) => Promise<T>, inTx: boolean): AuditRepo => ({
+      // Not through the SQLite queue: the durable write is the segment file (the
+      // audit writer already serialises its batches); only a checkpoint touches SQLite.
+      appendBatch: async (rows, checkpoint) => {
+        // A written record cannot be rolled back, so it cannot join a transaction.
+        if (inTx) throw new Error('audit records cannot be appended inside a storage transaction');
+        await segments.append(rows);
+        this.lastAppend = Date.now();
+        this.scheduleIndex();
+        if (checkpoint) {
+          // ORDER: what a checkpoint signs is on stable storage first, so power loss
+          // cannot leave a signed head whose records are gone.
+          await segments.sync();
+          await run(() => addCheckpoint(checkpoint));
+        }
+      },
+      head: async () => {
+        segments.refresh();
+        return segments.headRecord();
+      },
+      bounds: async () => {
+        segments.refresh();
+        const b = segments.bounds();
+        return b && { ...b, count: b.last - b.first + 1 };
+      },
+      range: async (from, to, limit) => {
+        segments.refresh();
+        return segments.range(from, to, limit);
+      },
       query: (f) => run(() => query(f)),
       addCheckpoint: (c) => run(() => addCheckpoint(c)),
       checkpoints: () => run(() => checkpoints.all().map(toCheckpoint)),
-      firstSeqAtOrAfter: (time) => run(() => firstAt.get(time)?.seq),
-      prune: (floor, checkpoint) => run(() => pruneTx(floor, checkpoint)),
+      firstSeqAtOrAfter: (time) =>
+        run(() => {
+          catchUp(Number.POSITIVE_INFINITY);
+          return firstAt.get(time)?.seq;
+        }),
+      // ORDER: the checkpoint carrying the new floor is committed before any file
+      // goes, so a crash in between leaves extra old records, never a hole.
+      prune: async (floor, checkpoint) => {
+        await run(() => pruneTx(floor, checkpoint));
+        return segments.prune(floor);
+      },
     });
+    return { repo, catchUp };
+  }
+
+  /** Keeps the query index close behind the files without costing the request path. */
+  private scheduleIndex(): void {
+    if (this.indexTimer) return;
+    this.indexTimer = setTimeout(() => {
+      this.indexTimer = undefined;
+      const idle = Date.now() - this.lastAppend >= INDEX_IDLE_MS;
+      this.run(() => {
+        const lag = this.catchUpIndex(0);
+        return idle || lag >= INDEX_MAX_LAG ? this.catchUpIndex(INDEX_CHUNK) : lag;
+      }).then(
+        (left) => left > 0 && this.scheduleIndex(),
+        () => this.scheduleIndex(),
+      );
+    }, INDEX_IDLE_MS);
+    this.indexTimer.unref();
   }
 
   private migrate(): void {
@@ -623,8 +716,13 @@ export class SqliteStorage implements Storage {
     return p;
   }
 
+  /** Brings the query index up to date, then closes the files and the database. */
   async close(): Promise<void> {
+    if (this.indexTimer) clearTimeout(this.indexTimer);
     await this.queue;
+    this.catchUpIndex(Number.POSITIVE_INFINITY);
+    this.segments.close();
     this.db.close();
+    if (this.tempDir) rmSync(this.tempDir, { recursive: true, force: true });
   }
 }

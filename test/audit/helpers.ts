@@ -1,5 +1,5 @@
 /** Shared fixtures of the audit tests: a temp data dir, a real SQLite file and a writer. */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -64,4 +64,24 @@ export function tamper(dbPath: string, fn: (db: Database.Database) => void): voi
   } finally {
     db.close();
   }
+}
+
+/**
+ * Edits the audit segment file in `dir` (what an attacker with file access can
+ * do): `fn` gets the lines (`<hash> <body>`) and returns the new ones.
+ */
+export function editLog(dir: string, fn: (lines: string[]) => string[]): void {
+  const segDir = join(dir, 'audit');
+  const [name, ...more] = readdirSync(segDir).filter((n) => n.endsWith('.log'));
+  if (!name || more.length > 0) throw new Error('expected one segment file');
+  const file = join(segDir, name);
+  const lines = readFileSync(file, 'utf8').split('\n').slice(0, -1);
+  const out = fn(lines);
+  writeFileSync(file, out.map((l) => `${l}\n`).join(''));
+}
+
+/** The body of a segment line. */
+export function bodyOf(line: string | undefined): string {
+  if (line === undefined) throw new Error('no such line');
+  return line.slice(65);
 }

@@ -1,18 +1,17 @@
 /**
- * Tamper evidence on the real database file: each attack is done with direct
- * SQL, then the log is verified offline (as `gatehouse audit verify` does) with
+ * Tamper evidence on the real files: each attack edits the segment file (or,
+ * for the query index and checkpoints, the database with direct SQL), then the log is verified offline (as `gatehouse audit verify` does) with
  * the key from the data dir, and the break must name the position.
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
-import type Database from 'better-sqlite3';
 import { recordBody, sha256Hex } from '../../src/audit/chain.ts';
 import { loadAuditKey, type VerifyResult, verifyAuditLog } from '../../src/audit/index.ts';
 import { auditCommand } from '../../src/cli-audit.ts';
 import { SqliteStorage } from '../../src/storage/sqlite.ts';
-import { callEvent, openFixture, tamper } from './helpers.ts';
+import { bodyOf, callEvent, editLog, openFixture, tamper } from './helpers.ts';
 
 /** 35 records, checkpoints at 10, 20, 30 (the tail 31..35 is unsigned). */
 async function seeded(): Promise<{ dir: string; dbPath: string }> {
@@ -36,18 +35,6 @@ function kinds(r: VerifyResult): [string, number][] {
   return r.breaks.map((b) => [b.kind, b.seq]);
 }
 
-/** Moves every row with seq >= `from` up by one (to make room for an insert). */
-function shiftUp(db: Database.Database, from: number): void {
-  db.prepare('UPDATE audit_log SET seq = seq + 1000000 WHERE seq >= ?').run(from);
-  db.prepare('UPDATE audit_log SET seq = seq - 1000000 + 1 WHERE seq >= 1000000').run();
-}
-
-function row(db: Database.Database, seq: number): { body: string; hash: string; prev_hash: string } {
-  const r = db.prepare('SELECT body, hash, prev_hash FROM audit_log WHERE seq = ?').get(seq);
-  assert.ok(r);
-  return r as { body: string; hash: string; prev_hash: string };
-}
-
 test('the untouched log verifies', async () => {
   const { dir, dbPath } = await seeded();
   const r = await verifyOffline(dir, dbPath);
@@ -59,54 +46,63 @@ test('the untouched log verifies', async () => {
 
 test('an edited field is caught at its record', async () => {
   const { dir, dbPath } = await seeded();
-  tamper(dbPath, (db) =>
-    db.prepare('UPDATE audit_log SET body = replace(body, \'"allow"\', \'"deny"\') WHERE seq = 7').run(),
-  );
+  editLog(dir, (lines) => lines.map((l, i) => (i === 6 ? l.replace('"allow"', '"deny"') : l)));
   const r = await verifyOffline(dir, dbPath);
   assert.equal(r.ok, false);
   assert.deepEqual(kinds(r), [
     ['hash_mismatch', 7],
-    ['column_mismatch', 7],
+    ['index_mismatch', 7],
   ]);
 });
 
 test('an edited field with its hash recomputed breaks the chain at the next record', async () => {
   const { dir, dbPath } = await seeded();
-  tamper(dbPath, (db) => {
-    const body = row(db, 7).body.replace('/tmp/6.txt', '/etc/shadow');
-    db.prepare('UPDATE audit_log SET body = ?, hash = ? WHERE seq = 7').run(body, sha256Hex(body));
-  });
-  const r = await verifyOffline(dir, dbPath);
-  assert.deepEqual(kinds(r), [['chain_broken', 8]]);
-  assert.match(r.breaks[0]?.message ?? '', /does not follow record 7/);
-});
-
-test('an edited query column (hiding a record from --jti) is caught', async () => {
-  const { dir, dbPath } = await seeded();
-  tamper(dbPath, (db) => db.prepare("UPDATE audit_log SET jti = 'other' WHERE seq = 9").run());
-  assert.deepEqual(kinds(await verifyOffline(dir, dbPath)), [['column_mismatch', 9]]);
-});
-
-test('a deleted row is caught where the gap is', async () => {
-  const { dir, dbPath } = await seeded();
-  tamper(dbPath, (db) => db.prepare('DELETE FROM audit_log WHERE seq = 12').run());
+  editLog(dir, (lines) =>
+    lines.map((l, i) => {
+      if (i !== 6) return l;
+      const body = bodyOf(l).replace('/tmp/6.txt', '/etc/shadow');
+      return `${sha256Hex(body)} ${body}`;
+    }),
+  );
   const r = await verifyOffline(dir, dbPath);
   assert.deepEqual(kinds(r), [
-    ['gap', 13],
-    ['chain_broken', 13],
+    ['index_mismatch', 7],
+    ['chain_broken', 8],
+  ]);
+  assert.match(r.breaks[1]?.message ?? '', /does not follow record 7/);
+});
+
+test('an edited or deleted query index row (hiding a record from --jti) is caught', async () => {
+  const { dir, dbPath } = await seeded();
+  tamper(dbPath, (db) => {
+    db.prepare("UPDATE audit_log SET jti = 'other' WHERE seq = 9").run();
+    db.prepare('DELETE FROM audit_log WHERE seq = 11').run();
+  });
+  const r = await verifyOffline(dir, dbPath);
+  assert.deepEqual(kinds(r), [
+    ['index_mismatch', 9],
+    ['index_mismatch', 11],
+  ]);
+  assert.match(r.breaks[0]?.message ?? '', /column jti differs/);
+  assert.match(r.breaks[1]?.message ?? '', /missing from the query index/);
+});
+
+test('a deleted record is caught where the gap is', async () => {
+  const { dir, dbPath } = await seeded();
+  editLog(dir, (lines) => lines.filter((_, i) => i !== 11));
+  const r = await verifyOffline(dir, dbPath);
+  assert.deepEqual(kinds(r), [
+    ['gap', 12],
+    ['chain_broken', 12],
   ]);
   assert.match(r.breaks[0]?.message ?? '', /records 12\.\.12 are missing/);
 });
 
-test('a forged row inserted in the middle is caught', async () => {
+test('a forged record inserted in the middle is caught', async () => {
   const { dir, dbPath } = await seeded();
-  tamper(dbPath, (db) => {
-    shiftUp(db, 16);
-    const prev = row(db, 15).hash;
-    const body = recordBody(16, prev, JSON.stringify({ forged: true }));
-    db.prepare(
-      "INSERT INTO audit_log (seq, prev_hash, hash, body, event_id, time, type) VALUES (16, ?, ?, ?, 'forged', 0, 'list')",
-    ).run(prev, sha256Hex(body), body);
+  editLog(dir, (lines) => {
+    const body = recordBody(16, lines[14]?.slice(0, 64) ?? '', JSON.stringify({ forged: true }));
+    return [...lines.slice(0, 15), `${sha256Hex(body)} ${body}`, ...lines.slice(15)];
   });
   const r = await verifyOffline(dir, dbPath);
   assert.equal(r.ok, false);
@@ -115,57 +111,53 @@ test('a forged row inserted in the middle is caught', async () => {
   assert.ok(r.breaks.some((b) => b.kind === 'seq_mismatch' && b.seq === 17));
 });
 
-test('a forged row with the whole chain after it recomputed is caught by the signed checkpoint', async () => {
+test('a forged record with the whole chain after it recomputed is caught by the signed checkpoint', async () => {
   const { dir, dbPath } = await seeded();
-  tamper(dbPath, (db) => {
-    shiftUp(db, 16);
-    let prev = row(db, 15).hash;
-    const forged = JSON.parse(row(db, 15).body).event;
+  editLog(dir, (lines) => {
+    const out = lines.slice(0, 15);
+    let prev = lines[14]?.slice(0, 64) ?? '';
+    const forged = JSON.parse(bodyOf(lines[14])).event;
     forged.id = 'forged';
     forged.requestId = 'req-forged';
-    const body = recordBody(16, prev, JSON.stringify(forged));
-    db.prepare(
-      "INSERT INTO audit_log (seq, prev_hash, hash, body, event_id, time, type, request_id, grant_id, session_id, agent, user, jti, server, tool, decision) SELECT 16, ?, ?, ?, 'forged', time, type, 'req-forged', grant_id, session_id, agent, user, jti, server, tool, decision FROM audit_log WHERE seq = 15",
-    ).run(prev, sha256Hex(body), body);
-    prev = sha256Hex(body);
+    const events = [forged, ...lines.slice(15).map((l) => JSON.parse(bodyOf(l)).event)];
     // Re-chain every later record, as an attacker who knows the format would.
-    for (let seq = 17; seq <= 36; seq++) {
-      const event = JSON.parse(row(db, seq).body).event;
-      const b = recordBody(seq, prev, JSON.stringify(event));
-      db.prepare('UPDATE audit_log SET body = ?, hash = ?, prev_hash = ? WHERE seq = ?').run(
-        b,
-        sha256Hex(b),
-        prev,
-        seq,
-      );
+    events.forEach((event, i) => {
+      const b = recordBody(16 + i, prev, JSON.stringify(event));
       prev = sha256Hex(b);
-    }
+      out.push(`${prev} ${b}`);
+    });
+    return out;
   });
   const r = await verifyOffline(dir, dbPath);
-  assert.deepEqual(kinds(r), [
-    ['checkpoint_mismatch', 20],
-    ['checkpoint_mismatch', 30],
-  ]);
+  assert.deepEqual(
+    kinds(r).filter(([k]) => k !== 'index_mismatch'),
+    [
+      ['checkpoint_mismatch', 20],
+      ['checkpoint_mismatch', 30],
+    ],
+  );
 });
 
-test('two swapped rows are caught at both positions', async () => {
+test('two swapped records are caught at both positions', async () => {
   const { dir, dbPath } = await seeded();
-  tamper(dbPath, (db) => {
-    db.prepare('UPDATE audit_log SET seq = -5 WHERE seq = 5').run();
-    db.prepare('UPDATE audit_log SET seq = 5 WHERE seq = 6').run();
-    db.prepare('UPDATE audit_log SET seq = 6 WHERE seq = -5').run();
+  editLog(dir, (lines) => {
+    const out = [...lines];
+    [out[4], out[5]] = [lines[5] ?? '', lines[4] ?? ''];
+    return out;
   });
   const r = await verifyOffline(dir, dbPath);
   assert.deepEqual(
     r.breaks.filter((b) => b.kind === 'seq_mismatch').map((b) => b.seq),
-    [5, 6],
+    [6],
   );
+  assert.ok(r.breaks.some((b) => b.kind === 'gap' && b.seq === 5));
   assert.ok(r.breaks.some((b) => b.kind === 'chain_broken' && b.seq === 5));
+  assert.ok(r.breaks.some((b) => b.kind === 'chain_broken' && b.seq === 6));
 });
 
 test('truncating the tail back past the last checkpoint is caught', async () => {
   const { dir, dbPath } = await seeded();
-  tamper(dbPath, (db) => db.prepare('DELETE FROM audit_log WHERE seq >= 25').run());
+  editLog(dir, (lines) => lines.slice(0, 24));
   const r = await verifyOffline(dir, dbPath);
   assert.deepEqual(kinds(r), [['truncated', 25]]);
   assert.match(r.breaks[0]?.message ?? '', /ends at seq 24 but seq 30 was checkpointed/);
@@ -174,7 +166,7 @@ test('truncating the tail back past the last checkpoint is caught', async () => 
 test('a cut inside the unsigned tail is caught by the live writer; offline only the signed part is provable', async () => {
   const f = await openFixture({ checkpointEvery: 10 });
   for (let i = 0; i < 35; i++) await f.writer.append(callEvent(i));
-  tamper(f.dbPath, (db) => db.prepare('DELETE FROM audit_log WHERE seq > 32').run());
+  editLog(f.dir, (lines) => lines.slice(0, 32));
   assert.deepEqual(kinds(await f.writer.verify()), [['truncated', 33]]);
   const offline = await verifyAuditLog(f.storage.audit, { key: loadAuditKey(f.dir, { create: false }) });
   assert.ok(
@@ -219,7 +211,7 @@ test('a checkpoint re-signed with another key, or with its payload edited, is ca
 });
 
 test('gatehouse audit verify exits 0 on an intact log and 1 naming the position on a break', async () => {
-  const { dir, dbPath } = await seeded();
+  const { dir } = await seeded();
   const run = async (...args: string[]): Promise<{ code: number; out: string }> => {
     const stdout = new PassThrough();
     const chunks: Buffer[] = [];
@@ -233,11 +225,11 @@ test('gatehouse audit verify exits 0 on an intact log and 1 naming the position 
   const ok = await run();
   assert.equal(ok.code, 0, ok.out);
   assert.match(ok.out, /^ok: seq 1\.\.35, 35 records checked, 3 valid checkpoints/);
-  tamper(dbPath, (db) => db.prepare('DELETE FROM audit_log WHERE seq = 18').run());
+  editLog(dir, (lines) => lines.filter((_, i) => i !== 17));
   const bad = await run();
   assert.equal(bad.code, 1);
   assert.match(bad.out, /^BROKEN/);
-  assert.match(bad.out, /seq 19 \(event [^)]+\): gap: records 18\.\.18 are missing/);
+  assert.match(bad.out, /seq 18 \(event [^)]+\): gap: records 18\.\.18 are missing/);
   const json = await run('--json');
   assert.equal(json.code, 1);
   assert.equal(JSON.parse(json.out).ok, false);

@@ -1,0 +1,303 @@
+/**
+ * The gateway's side of the audit log: turns pipeline facts (a session began,
+ * a token was refused, a call is about to be forwarded, a call finished) into
+ * audit events. Write-ahead where it matters: `intent()` resolves only when the
+ * record that a call was allowed is durable; outcomes are appended after and
+ * never delay the answer.
+ */
+import type { Logger } from 'pino';
+import type { Principal } from '../auth/principal.ts';
+import type { GatewayMetrics } from '../observability/metrics.ts';
+import type { GrantRecord } from '../storage/types.ts';
+import type { AuditEvent, AuditEventInput } from './event.ts';
+import type { AuditWriter } from './writer.ts';
+
+type AuditPrincipal = NonNullable<AuditEvent['principal']>;
+
+/** The audit form of a principal: who, for whom, through which token (never the token). */
+export function auditPrincipal(p: Principal): AuditPrincipal {
+  const out: AuditPrincipal = { agent: p.agent, authMethod: p.authMethod };
+  if (p.user !== undefined) out.user = p.user;
+  if (p.subject !== p.agent) out.subject = p.subject;
+  if (p.tenant !== undefined) out.tenant = p.tenant;
+  if (p.actors.length > 0) out.actors = [...p.actors];
+  if (p.tokenId !== undefined) out.jti = p.tokenId;
+  if (p.authMethod !== 'none') out.issuer = p.issuer;
+  return out;
+}
+
+/** What the gateway knows about a call when it decides to forward it. */
+export interface CallFacts {
+  requestId: string;
+  sessionId: string;
+  grantId: string;
+  /** The grant's owner. */
+  owner: string | undefined;
+  principal: Principal;
+  method: string;
+  server: string;
+  tool: string | undefined;
+  args: unknown;
+  requestBytes: number | undefined;
+}
+
+export type CallOutcome = NonNullable<AuditEvent['outcome']>;
+
+/** The authorize stage's verdict on a call; `reference` is what a refused client was told. */
+export interface CallDecision {
+  effect: 'allow' | 'deny' | 'approval_required';
+  policies: readonly string[];
+  reference?: string | undefined;
+}
+
+function decisionOf(d: CallDecision): NonNullable<AuditEvent['decision']> {
+  return {
+    effect: d.effect,
+    policies: [...d.policies],
+    ...(d.reference !== undefined ? { reason: `reference ${d.reference}` } : {}),
+  };
+}
+
+/** The audit form of a grant's principal. */
+function grantPrincipal(g: GrantRecord): AuditPrincipal {
+  const out: AuditPrincipal = { agent: g.agent, issuer: g.issuer };
+  if (g.user !== undefined) out.user = g.user;
+  if (g.tenant !== undefined) out.tenant = g.tenant;
+  if (g.actors.length > 0) out.actors = [...g.actors];
+  if (g.tokenId !== undefined) out.jti = g.tokenId;
+  return out;
+}
+
+/** Marker event written at a clean stop; recovery looks for calls without an outcome after the last one. */
+const STOP_ACTION = 'gateway.stopped';
+
+export class AuditRecorder {
+  private failures = 0;
+
+  constructor(
+    private readonly writer: AuditWriter,
+    private readonly log: Logger,
+    private readonly metrics: GatewayMetrics,
+  ) {}
+
+  /** Appends failures since start (metrics and /readyz can read it). */
+  get writeFailures(): number {
+    return this.failures;
+  }
+
+  /** Durable append; rejects when the store cannot write (callers decide to fail closed). */
+  async append(event: AuditEventInput): Promise<void> {
+    try {
+      await this.writer.appendTrusted(event);
+      this.metrics.auditEvent(event.type);
+    } catch (err) {
+      this.failures++;
+      this.metrics.auditWriteFailure();
+      this.log.error(
+        { err: err instanceof Error ? err.message : String(err), type: event.type },
+        'audit write failed',
+      );
+      throw err;
+    }
+  }
+
+  /** Best-effort append for facts that must not delay or fail the request (the failure is logged and counted). */
+  record(event: AuditEventInput): void {
+    this.append(event).catch(() => {});
+  }
+
+  /** A session began under a grant: the token was accepted. */
+  sessionStarted(
+    sessionId: string,
+    grantId: string,
+    principal: Principal,
+    client: Record<string, unknown>,
+  ): void {
+    this.record({
+      type: 'authn.success',
+      sessionId,
+      grantId,
+      principal: auditPrincipal(principal),
+      detail: { client: { name: client.name, version: client.version } },
+    });
+  }
+
+  /** A grant was made (implicit for a session, or a task grant behind a task token). */
+  grantCreated(g: GrantRecord): void {
+    const event: AuditEventInput = {
+      type: 'grant.created',
+      grantId: g.id,
+      principal: grantPrincipal(g),
+      detail: {
+        kind: g.kind,
+        tools: g.tools ?? 'policy',
+        constraints: g.constraints,
+        expiresAt: g.expiresAt,
+        idleTimeoutMs: g.idleTimeoutMs,
+        createdBy: g.createdBy,
+      },
+    };
+    if (g.owner !== undefined) event.owner = g.owner;
+    this.record(event);
+  }
+
+  grantEnded(g: GrantRecord): void {
+    const event: AuditEventInput = {
+      type: 'grant.ended',
+      grantId: g.id,
+      principal: grantPrincipal(g),
+      detail: { kind: g.kind, reason: g.endReason ?? 'ended' },
+    };
+    if (g.owner !== undefined) event.owner = g.owner;
+    this.record(event);
+  }
+
+  /** A call refused by the authorize stage: the decision, its policies and the reference the client got. */
+  refused(f: CallFacts, decision: CallDecision): void {
+    const event: AuditEventInput = {
+      type: 'decision',
+      requestId: f.requestId,
+      sessionId: f.sessionId,
+      grantId: f.grantId,
+      principal: auditPrincipal(f.principal),
+      method: f.method,
+      server: f.server,
+      args: f.args,
+      decision: decisionOf(decision),
+      outcome: {
+        status: 'denied',
+        errorCode: decision.effect === 'deny' ? 'tool_not_permitted' : 'approval_required',
+      },
+    };
+    if (f.owner !== undefined) event.owner = f.owner;
+    if (f.tool !== undefined) event.tool = f.tool;
+    this.record(event);
+  }
+
+  /** A request refused at the boundary (401/403/503 from authenticate or check-scope). */
+  authFailed(
+    requestId: string,
+    code: string,
+    reason: string | undefined,
+    principal: Principal | undefined,
+  ): void {
+    const event: AuditEventInput = {
+      type: 'authn.failure',
+      requestId,
+      detail: { code, ...(reason ? { reason } : {}) },
+    };
+    if (principal) event.principal = auditPrincipal(principal);
+    this.record(event);
+  }
+
+  /** A merged list was served. */
+  listed(requestId: string, sessionId: string, grantId: string, principal: Principal, method: string): void {
+    this.record({
+      type: 'list',
+      requestId,
+      sessionId,
+      grantId,
+      principal: auditPrincipal(principal),
+      method,
+    });
+  }
+
+  /** Write-ahead: the record that this call was allowed (and by which policies), durable before the call is forwarded. */
+  intent(f: CallFacts, decision: CallDecision): Promise<void> {
+    const event: AuditEventInput = {
+      type: 'call.attempted',
+      requestId: f.requestId,
+      sessionId: f.sessionId,
+      grantId: f.grantId,
+      principal: auditPrincipal(f.principal),
+      method: f.method,
+      server: f.server,
+      args: f.args,
+      decision: decisionOf(decision),
+    };
+    if (f.owner !== undefined) event.owner = f.owner;
+    if (f.requestBytes !== undefined) event.detail = { requestBytes: f.requestBytes };
+    if (f.tool !== undefined) event.tool = f.tool;
+    return this.append(event);
+  }
+
+  /** The outcome of a call whose intent was recorded. */
+  completed(f: CallFacts, outcome: CallOutcome): void {
+    const event: AuditEventInput = {
+      type: 'call.completed',
+      requestId: f.requestId,
+      sessionId: f.sessionId,
+      grantId: f.grantId,
+      principal: auditPrincipal(f.principal),
+      method: f.method,
+      server: f.server,
+      outcome,
+    };
+    if (f.tool !== undefined) event.tool = f.tool;
+    this.record(event);
+  }
+
+  /**
+   * After an unclean stop: every call recorded as attempted since the last
+   * clean stop that has no outcome gets an "outcome unknown" record, so the log
+   * says plainly that the gateway does not know whether the call took effect.
+   */
+  async recoverUnknownOutcomes(repo: {
+    query(f: {
+      type?: string;
+      afterSeq?: number;
+      limit?: number;
+    }): Promise<{ seq: number; requestId: string | undefined; body: string }[]>;
+  }): Promise<number> {
+    const stops = await repo.query({ type: 'admin.action' });
+    let after = 0;
+    for (const r of stops) if (r.body.includes(STOP_ACTION)) after = r.seq;
+    const attempted = await repo.query({ type: 'call.attempted', afterSeq: after });
+    if (attempted.length === 0) return 0;
+    const completed = new Set(
+      (await repo.query({ type: 'call.completed', afterSeq: after })).map((r) => r.requestId),
+    );
+    let n = 0;
+    for (const row of attempted) {
+      if (!row.requestId || completed.has(row.requestId)) continue;
+      const e = (JSON.parse(row.body) as { event: AuditEvent }).event;
+      const event: AuditEventInput = {
+        type: 'call.completed',
+        requestId: row.requestId,
+        outcome: { status: 'unknown' },
+        detail: { reason: 'gateway stopped before the outcome was recorded', attemptedSeq: row.seq },
+      };
+      if (e.sessionId) event.sessionId = e.sessionId;
+      if (e.grantId) event.grantId = e.grantId;
+      if (e.principal) event.principal = e.principal;
+      if (e.method) event.method = e.method;
+      if (e.server) event.server = e.server;
+      if (e.tool) event.tool = e.tool;
+      await this.append(event);
+      n++;
+    }
+    if (n > 0)
+      this.log.warn(
+        { calls: n },
+        'calls without a recorded outcome after an unclean stop were marked outcome unknown',
+      );
+    return n;
+  }
+
+  /** Applies retention limits now (the writer checkpoints before pruning). */
+  async prune(limits: { maxAgeDays?: number | undefined; maxRecords?: number | undefined }): Promise<number> {
+    if (limits.maxAgeDays === undefined && limits.maxRecords === undefined) return 0;
+    const n = await this.writer.prune({
+      ...(limits.maxAgeDays !== undefined ? { maxAgeMs: limits.maxAgeDays * 86_400_000 } : {}),
+      ...(limits.maxRecords !== undefined ? { maxCount: limits.maxRecords } : {}),
+    });
+    if (n > 0) this.log.info({ records: n }, 'audit records pruned by retention');
+    return n;
+  }
+
+  /** Clean stop: the marker recovery starts from, then a final checkpoint. */
+  async stop(): Promise<void> {
+    await this.append({ type: 'admin.action', detail: { action: STOP_ACTION } }).catch(() => {});
+    await this.writer.close();
+  }
+}

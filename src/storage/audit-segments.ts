@@ -1,0 +1,283 @@
+/**
+ * The durable half of the audit log: append-only segment files. Each record is
+ * one line `<sha-256 hex> <canonical body>\n` (canonical JSON has no raw
+ * newline); a segment is named by the seq of its first line, so a line's
+ * position is its seq. An append is one `write()` of the whole batch to the
+ * open segment; with `synchronous: 'full'` it is followed by `fdatasync`
+ * before the batch counts as written. SQLite holds a copy as the query index
+ * (src/storage/sqlite.ts); these files are what verification reads.
+ *
+ * One process appends (the gateway); readers (the CLI) see what was written up
+ * to the last complete line, and pick up growth on every call.
+ */
+import {
+  closeSync,
+  fdatasync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { indexColumns, parseRecord } from '../audit/chain.ts';
+import type { AuditRow } from './types.ts';
+
+const fdatasyncAsync = promisify(fdatasync);
+const NAME = /^(\d{16})\.log$/;
+const HASH_CHARS = 64;
+
+/** Options of {@link AuditSegments}. */
+export interface AuditSegmentsOptions {
+  /** `normal`: a batch is written with write() (survives kill -9, not power loss); `full`: also fdatasync'd. */
+  synchronous?: 'normal' | 'full';
+  /** Start a new segment once the open one is at least this large (default 16 MiB). */
+  segmentBytes?: number;
+}
+
+interface Segment {
+  first: number;
+  file: string;
+  /** Complete lines (records) in the file as last read. */
+  count: number;
+  /** Bytes up to the end of the last complete line. */
+  bytes: number;
+}
+
+/** A parsed segment, cached for paging. */
+interface Loaded {
+  file: string;
+  /** File size when read. */
+  size: number;
+  /** Bytes of the complete lines. */
+  bytes: number;
+  lines: string[];
+}
+
+export class AuditSegments {
+  private segments: Segment[] = [];
+  private fd: number | undefined;
+  private head: { seq: number; hash: string } | undefined;
+  private cache: Loaded | undefined;
+  private closed = false;
+  private readonly full: boolean;
+  private readonly segmentBytes: number;
+
+  constructor(
+    private readonly dir: string,
+    opts: AuditSegmentsOptions = {},
+  ) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.full = opts.synchronous === 'full';
+    this.segmentBytes = opts.segmentBytes ?? 16 * 1024 * 1024;
+    this.refresh();
+  }
+
+  /** Re-reads the directory and the growth of the last segment (cheap when nothing changed). */
+  refresh(): void {
+    const names = readdirSync(this.dir, { withFileTypes: true })
+      .filter((e) => e.isFile() && NAME.test(e.name))
+      .map((e) => e.name)
+      .sort();
+    const known = new Map(this.segments.map((s) => [s.file, s]));
+    this.segments = names.map((n) => {
+      const file = join(this.dir, n);
+      return known.get(file) ?? { first: Number(n.slice(0, 16)), file, count: -1, bytes: 0 };
+    });
+    const last = this.segments[this.segments.length - 1];
+    if (!last) {
+      this.head = undefined;
+      return;
+    }
+    if (last.count >= 0 && statSync(last.file).size === last.bytes) return;
+    const loaded = this.load(last);
+    const lines = loaded.lines;
+    last.count = lines.length;
+    last.bytes = loaded.bytes;
+    const tail = lines[lines.length - 1];
+    this.head = tail ? { seq: last.first + lines.length - 1, hash: tail.slice(0, HASH_CHARS) } : undefined;
+    if (!tail) {
+      const prev = this.segments[this.segments.length - 2];
+      if (prev) {
+        const pl = this.load(prev).lines;
+        const t = pl[pl.length - 1];
+        if (t) this.head = { seq: prev.first + pl.length - 1, hash: t.slice(0, HASH_CHARS) };
+      }
+    }
+  }
+
+  /** The newest record by position. */
+  headRecord(): { seq: number; hash: string } | undefined {
+    return this.head ? { ...this.head } : undefined;
+  }
+
+  /** First and last position held (by file names and line counts; gaps are verify's business). */
+  bounds(): { first: number; last: number } | undefined {
+    const first = this.segments[0];
+    if (!first || !this.head) return undefined;
+    return { first: first.first, last: this.head.seq };
+  }
+
+  /**
+   * Appends rows that continue the head's seq (one write; fdatasync when
+   * synchronous is full). Throws, writing nothing, when they do not. Chaining
+   * the hashes is the writer's job; verification checks it.
+   */
+  async append(rows: readonly AuditRow[]): Promise<void> {
+    const fd = this.write(rows);
+    if (this.full && fd !== undefined) await fdatasyncAsync(fd);
+  }
+
+  /** The write() half of {@link append}; returns the file it wrote to. */
+  write(rows: readonly AuditRow[]): number | undefined {
+    if (this.closed) throw new Error('audit log is closed');
+    const firstRow = rows[0];
+    if (!firstRow) return undefined;
+    // An empty log starts where its first batch says (seq 1, or a migrated log's first retained seq).
+    const expected = this.head ? this.head.seq + 1 : firstRow.seq;
+    rows.forEach((r, i) => {
+      if (r.seq !== expected + i)
+        throw new Error(`audit append out of order: seq ${r.seq}, expected ${expected + i}`);
+    });
+    const fd = this.openForAppend(firstRow.seq);
+    let text = '';
+    for (const r of rows) text += `${r.hash} ${r.body}\n`;
+    const buf = Buffer.from(text);
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off);
+    const seg = this.segments[this.segments.length - 1] as Segment;
+    seg.count += rows.length;
+    seg.bytes += buf.length;
+    const last = rows[rows.length - 1] as AuditRow;
+    this.head = { seq: last.seq, hash: last.hash };
+    return fd;
+  }
+
+  /** Flushes written records to stable storage (what `full` does per batch; `normal` before each checkpoint). */
+  async sync(): Promise<void> {
+    if (this.fd !== undefined) await fdatasyncAsync(this.fd);
+  }
+
+  /** Rows at positions `from..to`, ascending, at most `limit`; query columns are read from each body. */
+  range(from: number, to: number, limit: number): AuditRow[] {
+    const out: AuditRow[] = [];
+    for (let i = 0; i < this.segments.length && out.length < limit; i++) {
+      const seg = this.segments[i] as Segment;
+      const next = this.segments[i + 1];
+      if (next && next.first <= from) continue;
+      if (seg.first > to) break;
+      const lines = this.load(seg).lines;
+      for (let j = Math.max(0, from - seg.first); j < lines.length && out.length < limit; j++) {
+        const seq = seg.first + j;
+        if (seq > to) break;
+        out.push(toRow(seq, lines[j] as string));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Drops positions below `floor`: whole segments are deleted, the one holding
+   * `floor` is rewritten (new file first, then the old one goes). Returns how many.
+   */
+  prune(floor: number): number {
+    let deleted = 0;
+    for (const seg of [...this.segments]) {
+      if (seg.first >= floor) break;
+      const lines = this.load(seg).lines;
+      const keep = lines.slice(Math.max(0, floor - seg.first));
+      deleted += lines.length - keep.length;
+      const active = seg === this.segments[this.segments.length - 1];
+      if (active) this.closeFd();
+      if (keep.length > 0) {
+        const file = join(this.dir, name(floor));
+        writeFileSync(file, keep.map((l) => `${l}\n`).join(''), { mode: 0o600, flush: true });
+      }
+      unlinkSync(seg.file);
+    }
+    this.cache = undefined;
+    this.segments = [];
+    this.refresh();
+    return deleted;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.closeFd();
+  }
+
+  private openForAppend(seq: number): number {
+    const seg = this.segments[this.segments.length - 1];
+    if (this.fd !== undefined && seg && seg.bytes < this.segmentBytes) return this.fd;
+    this.closeFd();
+    if (!seg || seg.bytes >= this.segmentBytes) {
+      const file = join(this.dir, name(seq));
+      this.fd = openSync(file, 'a', 0o600);
+      this.segments.push({ first: seq, file, count: 0, bytes: 0 });
+      return this.fd;
+    }
+    // Reopening the last segment: cut a torn final line (a write cut short by a
+    // crash or power loss; never acknowledged, since acks follow the write).
+    this.fd = openSync(seg.file, 'r+');
+    if (fstatSync(this.fd).size !== seg.bytes) ftruncateSync(this.fd, seg.bytes);
+    closeSync(this.fd);
+    this.fd = openSync(seg.file, 'a', 0o600);
+    return this.fd;
+  }
+
+  private closeFd(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  private load(seg: Segment): Loaded {
+    const size = statSync(seg.file).size;
+    if (this.cache && this.cache.file === seg.file && this.cache.size === size) return this.cache;
+    const raw = readFileSync(seg.file);
+    const end = raw.lastIndexOf(0x0a) + 1;
+    const text = raw.toString('utf8', 0, end);
+    const lines = end > 0 ? text.slice(0, -1).split('\n') : [];
+    this.cache = { file: seg.file, size: raw.length, bytes: end, lines };
+    return this.cache;
+  }
+}
+
+function name(seq: number): string {
+  return `${String(seq).padStart(16, '0')}.log`;
+}
+
+/** A stored line as a row: position, hash, body, and the query columns of the body (when it parses). */
+function toRow(seq: number, line: string): AuditRow {
+  const hash = line.slice(0, HASH_CHARS);
+  const body = line.slice(HASH_CHARS + 1);
+  const row: AuditRow = {
+    seq,
+    prevHash: '',
+    hash,
+    body,
+    eventId: '',
+    time: 0,
+    type: '',
+    requestId: undefined,
+    grantId: undefined,
+    sessionId: undefined,
+    agent: undefined,
+    user: undefined,
+    jti: undefined,
+    server: undefined,
+    tool: undefined,
+    decision: undefined,
+  };
+  try {
+    const rec = parseRecord(row);
+    return { ...row, prevHash: rec.prev, ...indexColumns(rec.event) };
+  } catch {
+    return row; // verify reports it as bad_record
+  }
+}
