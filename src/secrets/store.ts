@@ -13,6 +13,10 @@
  *   in memory), and old master keys stay known until pruned, so a running gateway
  *   keeps reading rows during the rotation.
  *
+ * Leak guard: `get` registers the value (label = name) before returning it. A
+ * replaced or removed value stays registered for the life of the process: an
+ * upstream that received it can still echo it.
+ *
  * INVARIANT: values never appear in errors, logs or `list`; errors name the
  * secret. Values are handled as Buffers; data keys are zeroed after use (best
  * effort: V8 may have copied them).
@@ -147,8 +151,6 @@ export class SecretStore {
         lastUsedAt: before?.lastUsedAt,
       };
       await this.#repo.put(row);
-      // A replaced value is no longer the secret; the new one registers on its first get.
-      this.#guard?.unregister(name);
       const { format: _f, ciphertext: _c, wrappedKey: _w, ...meta } = row;
       return meta;
     } finally {
@@ -210,7 +212,6 @@ export class SecretStore {
   /** Removes a secret; false when there was none. */
   async remove(name: string): Promise<boolean> {
     checkName(name);
-    this.#guard?.unregister(name);
     this.#touched.delete(name);
     return this.#repo.remove(name);
   }
