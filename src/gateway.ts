@@ -109,9 +109,17 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   }
   const router = new Router(config, managers, log);
   const grants = new GrantManager(storage, config, log);
-  grants.onCreated = (g) => audit.grantCreated(g.record);
-  grants.onEnded = (g) => audit.grantEnded(g.record);
+  grants.onCreated = (g) => {
+    audit.grantCreated(g.record);
+    metrics.setActiveGrants(grants.size);
+  };
+  grants.onEnded = (g) => {
+    audit.grantEnded(g.record);
+    metrics.setActiveGrants(grants.size);
+    if (g.record.endReason !== undefined && isRevocation(g.record.endReason)) metrics.revocation('grant');
+  };
   await grants.start();
+  metrics.setActiveGrants(grants.size);
   const registry = new SessionRegistry(config, storage, log, metrics, grants, audit);
   const allowedHosts = new Set<string>();
   const allowedOrigins = new Set<string>();
@@ -245,6 +253,11 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   };
   const reloadPolicies = (): void => authorizer.reload();
   return { url: `${origin}/mcp`, origin, port, config, parts, managers, reloadPolicies, close };
+}
+
+/** Grant ends that an operator or a client asked for (not expiry, idleness or the session's own end). */
+function isRevocation(reason: string): boolean {
+  return reason !== 'expired' && reason !== 'idle timeout' && !reason.startsWith('session ended');
 }
 
 function isLoopback(host: string): boolean {

@@ -174,6 +174,13 @@ function deny(
   const target = ctx.target;
   if (target?.kind === 'upstream') {
     ctx.http.gw.audit.refused(callFacts(ctx, target), { effect, policies: d.policies, reference: ref });
+    ctx.http.gw.metrics.call(
+      target.server,
+      target.target ?? ctx.msg.method,
+      effect === 'deny' ? 'deny' : 'approve',
+      'rejected',
+      0,
+    );
   }
   return new GatehouseError(code, undefined, { data: { reference: ref } });
 }

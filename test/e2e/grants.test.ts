@@ -582,4 +582,16 @@ describe('grant end', () => {
     assert.equal(byAgent.status, 0, byAgent.stderr);
     assert.match(byAgent.stdout, new RegExp(String(body.gatehouse_grant)));
   });
+
+  test('/metrics: active grants, grant revocations, and refused calls by decision', async () => {
+    const text = await (await fetch(`${gw.origin}/metrics`)).text();
+    const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? Number.NaN);
+    assert.ok(value(/^gatehouse_active_grants (\d+)/m) >= 0);
+    assert.ok(
+      value(/^gatehouse_revocations_total\{kind="grant"\} (\d+)/m) >= 3,
+      'CLI, RFC 7009 and API revocations',
+    );
+    assert.ok(value(/^gatehouse_calls_total\{[^}]*decision="deny"[^}]*\} (\d+)/m) >= 1);
+    assert.ok(value(/^gatehouse_calls_total\{[^}]*decision="approve"[^}]*\} (\d+)/m) >= 1);
+  });
 });

@@ -144,9 +144,10 @@ test('an idle session is reaped: its upstream process stops and its id answers 4
 test('SIGTERM drains in-flight calls and exits 0', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-sigterm-'));
   const cfg = join(dir, 'gatehouse.yaml');
+  writeFileSync(join(dir, 'allow-all.cedar'), 'permit (principal, action, resource);\n');
   writeFileSync(
     cfg,
-    `auth:\n  mode: none\nlimits:\n  drainTimeoutMs: 1000\nupstreams:\n  bad:\n    type: stdio\n    command: ${JSON.stringify(process.execPath)}\n    args: ["--import", "tsx", ${JSON.stringify(FIXTURE)}]\n    cwd: ${JSON.stringify(ROOT)}\n`,
+    `auth:\n  mode: none\npolicy:\n  files: [allow-all.cedar]\nlimits:\n  drainTimeoutMs: 1000\nupstreams:\n  bad:\n    type: stdio\n    command: ${JSON.stringify(process.execPath)}\n    args: ["--import", "tsx", ${JSON.stringify(FIXTURE)}]\n    cwd: ${JSON.stringify(ROOT)}\n`,
   );
   const child = spawn(
     process.execPath,
@@ -172,4 +173,5 @@ test('SIGTERM drains in-flight calls and exits 0', async () => {
   assert.equal(await code, 0);
   const err = await pending;
   assert.ok(err instanceof Error, 'the in-flight call was answered with an error, not left hanging');
+  assert.match(err.message, /shutting down/, 'answered by the drain, not refused up front');
 });
