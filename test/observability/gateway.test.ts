@@ -63,7 +63,8 @@ test('T27 tracing on: one span per call with principal and grant, a child span f
   assert.equal(call.attributes['mcp.tool'], 'up__echo');
   assert.equal(call.attributes['mcp.server'], 'up');
   assert.equal(typeof call.attributes['gatehouse.agent'], 'string');
-  assert.equal(call.attributes['gatehouse.grant'], call.attributes['gatehouse.session']);
+  assert.match(String(call.attributes['gatehouse.grant']), /^gr_/, 'the grant id, not the session id');
+  assert.notEqual(call.attributes['gatehouse.grant'], call.attributes['gatehouse.session']);
   assert.equal(call.attributes['gatehouse.outcome'], 'ok');
   const stage = spans.getFinishedSpans().find((s) => s.name === 'stage record-intent');
   assert.ok(stage, 'a stage span');
