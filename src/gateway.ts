@@ -143,6 +143,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     allowedHosts,
     allowedOrigins,
     metrics,
+    observeStage: (stage, seconds) => metrics.stage(stage, seconds),
     audit,
     started: false,
     auth: new ResourceServer({

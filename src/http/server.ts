@@ -96,7 +96,7 @@ function handleMcp(gw: GatewayParts, req: IncomingMessage, res: ServerResponse):
       sendError(res, new GatehouseError('method_not_allowed'), null);
       return;
   }
-  const out = runStages(stages, ctx);
+  const out = runStages(stages, ctx, ctx.gw.observeStage);
   if (out instanceof Promise) void out.then((o) => finish(ctx, o, then));
   else finish(ctx, out, then);
 }
@@ -169,7 +169,7 @@ function handlePost(ctx: HttpContext): void {
     return;
   }
   for (const mctx of requests) {
-    const out = runStages(MESSAGE_STAGES, mctx);
+    const out = runStages(MESSAGE_STAGES, mctx, ctx.gw.observeStage);
     if (out instanceof Promise) void out.then((o) => rejectMessage(mctx, o));
     else rejectMessage(mctx, out);
   }

@@ -18,6 +18,7 @@ import type { ProtocolVersion } from '../protocol/versions.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 import type { Route, Router } from '../session/router.ts';
 import type { Session } from '../session/session.ts';
+import type { StageObserver } from './run.ts';
 
 /** Long-lived parts of the gateway that stages use. */
 export interface GatewayParts {
@@ -30,6 +31,8 @@ export interface GatewayParts {
   readonly log: Logger;
   /** Prometheus metrics, served at /metrics. */
   readonly metrics: GatewayMetrics;
+  /** Stage run times into `gatehouse_stage_duration_seconds` (every request and message stage). */
+  readonly observeStage: StageObserver;
   /** The audit log (write-ahead for calls). */
   readonly audit: AuditRecorder;
   /** Set once the listener knows its public URL; until then every request fails closed. */

@@ -1,13 +1,22 @@
 import { GatehouseError, toGatehouseError } from '../errors.ts';
 import type { Outcome, Stage } from './context.ts';
 
+/** Receives each stage's run time (seconds); async stages are timed until they settle. */
+export type StageObserver = (stage: string, seconds: number) => void;
+
 /**
  * Runs stages in order until one rejects or answers. Synchronous stages stay
  * synchronous (no promise per stage on the hot path).
  */
-export function runStages<C>(stages: readonly Stage<C>[], ctx: C, from = 0): Outcome | Promise<Outcome> {
+export function runStages<C>(
+  stages: readonly Stage<C>[],
+  ctx: C,
+  observe?: StageObserver,
+  from = 0,
+): Outcome | Promise<Outcome> {
   for (let i = from; i < stages.length; i++) {
     const stage = stages[i] as Stage<C>;
+    const t0 = observe ? performance.now() : 0;
     let out: Outcome | Promise<Outcome>;
     try {
       out = stage.run(ctx);
@@ -16,15 +25,18 @@ export function runStages<C>(stages: readonly Stage<C>[], ctx: C, from = 0): Out
     }
     if (out instanceof Promise) {
       return out.then(
-        (o) =>
-          o === undefined
-            ? runStages(stages, ctx, i + 1)
+        (o) => {
+          observe?.(stage.name, (performance.now() - t0) / 1000);
+          return o === undefined
+            ? runStages(stages, ctx, observe, i + 1)
             : o instanceof GatehouseError
               ? tag(o, stage.name)
-              : o,
+              : o;
+        },
         (err: unknown) => tag(toGatehouseError(err), stage.name),
       );
     }
+    observe?.(stage.name, (performance.now() - t0) / 1000);
     if (out !== undefined) return out instanceof GatehouseError ? tag(out, stage.name) : out;
   }
   return undefined;

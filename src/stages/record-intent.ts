@@ -23,8 +23,6 @@ export function recordIntent(ctx: MessageContext): Outcome | Promise<Outcome> {
   }
   const facts = callFacts(ctx, target);
   const started = Date.now();
-  const t0 = performance.now();
-  const metrics = http.gw.metrics;
   // Traces only when configured: the default path makes no span calls at all.
   const span = http.gw.config.observability.tracing
     ? startCallSpan(msg.method, {
@@ -46,7 +44,6 @@ export function recordIntent(ctx: MessageContext): Outcome | Promise<Outcome> {
   };
   return recorder.intent(facts, ctx.decision ?? { effect: 'allow', policies: [] }).then(
     () => {
-      metrics.stage('record-intent', (performance.now() - t0) / 1000);
       if (intentSpan) endSpan(intentSpan, 'ok');
       return undefined;
     },

@@ -83,10 +83,15 @@ test('audit events are exported as OTLP logs once written', async () => {
   assert.match(text(), /exported/, 'the redacted arguments travel with the event');
 });
 
-test('/metrics: write-ahead stage latency and calls by server, tool and decision', async () => {
+test('/metrics: latency of every pipeline stage and calls by server, tool and decision', async () => {
   const res = await fetch(new URL('/metrics', gw.url));
   const body = await res.text();
-  assert.match(body, /gatehouse_stage_duration_seconds_count\{stage="record-intent"\} [1-9]/);
+  for (const stage of ['authenticate', 'resolve-session', 'authorize', 'record-intent', 'forward-message'])
+    assert.match(
+      body,
+      new RegExp(`gatehouse_stage_duration_seconds_count\\{stage="${stage}"\\} [1-9]`),
+      stage,
+    );
   assert.match(
     body,
     /gatehouse_calls_total\{[^}]*server="up"[^}]*tool="up__echo"[^}]*decision="allow"[^}]*\} [1-9]/,
