@@ -58,6 +58,22 @@ function decisionOf(d: CallDecision): NonNullable<AuditEvent['decision']> {
   };
 }
 
+/** The fields every event about one call carries. */
+function callEvent(type: AuditEventInput['type'], f: CallFacts): AuditEventInput {
+  const event: AuditEventInput = {
+    type,
+    requestId: f.requestId,
+    sessionId: f.sessionId,
+    grantId: f.grantId,
+    principal: auditPrincipal(f.principal),
+    method: f.method,
+    server: f.server,
+  };
+  if (f.owner !== undefined) event.owner = f.owner;
+  if (f.tool !== undefined) event.tool = f.tool;
+  return event;
+}
+
 /** The audit form of a grant's principal. */
 function grantPrincipal(g: GrantRecord): AuditPrincipal {
   const out: AuditPrincipal = { agent: g.agent, issuer: g.issuer };
@@ -154,23 +170,13 @@ export class AuditRecorder {
 
   /** A call refused by the authorize stage: the decision, its policies and the reference the client got. */
   refused(f: CallFacts, decision: CallDecision): void {
-    const event: AuditEventInput = {
-      type: 'decision',
-      requestId: f.requestId,
-      sessionId: f.sessionId,
-      grantId: f.grantId,
-      principal: auditPrincipal(f.principal),
-      method: f.method,
-      server: f.server,
-      args: f.args,
-      decision: decisionOf(decision),
-      outcome: {
-        status: 'denied',
-        errorCode: decision.effect === 'deny' ? 'tool_not_permitted' : 'approval_required',
-      },
+    const event = callEvent('decision', f);
+    event.args = f.args;
+    event.decision = decisionOf(decision);
+    event.outcome = {
+      status: 'denied',
+      errorCode: decision.effect === 'deny' ? 'tool_not_permitted' : 'approval_required',
     };
-    if (f.owner !== undefined) event.owner = f.owner;
-    if (f.tool !== undefined) event.tool = f.tool;
     this.record(event);
   }
 
@@ -204,36 +210,17 @@ export class AuditRecorder {
 
   /** Write-ahead: the record that this call was allowed (and by which policies), durable before the call is forwarded. */
   intent(f: CallFacts, decision: CallDecision): Promise<void> {
-    const event: AuditEventInput = {
-      type: 'call.attempted',
-      requestId: f.requestId,
-      sessionId: f.sessionId,
-      grantId: f.grantId,
-      principal: auditPrincipal(f.principal),
-      method: f.method,
-      server: f.server,
-      args: f.args,
-      decision: decisionOf(decision),
-    };
-    if (f.owner !== undefined) event.owner = f.owner;
+    const event = callEvent('call.attempted', f);
+    event.args = f.args;
+    event.decision = decisionOf(decision);
     if (f.requestBytes !== undefined) event.detail = { requestBytes: f.requestBytes };
-    if (f.tool !== undefined) event.tool = f.tool;
     return this.append(event);
   }
 
   /** The outcome of a call whose intent was recorded. */
   completed(f: CallFacts, outcome: CallOutcome): void {
-    const event: AuditEventInput = {
-      type: 'call.completed',
-      requestId: f.requestId,
-      sessionId: f.sessionId,
-      grantId: f.grantId,
-      principal: auditPrincipal(f.principal),
-      method: f.method,
-      server: f.server,
-      outcome,
-    };
-    if (f.tool !== undefined) event.tool = f.tool;
+    const event = callEvent('call.completed', f);
+    event.outcome = outcome;
     this.record(event);
   }
 

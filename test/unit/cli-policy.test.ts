@@ -67,31 +67,22 @@ test('policy explain: the decision and the deciding policies, with file and line
 });
 
 test('policy explain with a config: roles, tool attributes and argument rules', () => {
-  const yaml = join(ROOT, 'examples/least-privilege.yaml');
-  const on = run(
-    'explain',
-    '--config',
-    yaml,
-    '--agent',
-    'triage',
-    '--tool',
-    'github__create_issue',
-    '--args',
-    '{"repo":"acme/widgets"}',
-  );
+  const triage = (args: string) =>
+    run(
+      'explain',
+      '--config',
+      join(ROOT, 'examples/least-privilege.yaml'),
+      '--agent',
+      'triage',
+      '--tool',
+      'github__create_issue',
+      '--args',
+      args,
+    );
+  const on = triage('{"repo":"acme/widgets"}');
   assert.match(on.stdout, /^decision: allow$/m);
   assert.match(on.stdout, /risk medium, sideEffect write/);
-  const off = run(
-    'explain',
-    '--config',
-    yaml,
-    '--agent',
-    'triage',
-    '--tool',
-    'github__create_issue',
-    '--args',
-    '{"repo":"acme/secret"}',
-  );
+  const off = triage('{"repo":"acme/secret"}');
   assert.match(off.stdout, /^decision: deny$/m);
   assert.match(off.stdout, /triage-one-repo/);
 });
