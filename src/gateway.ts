@@ -143,7 +143,13 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     allowedHosts,
     allowedOrigins,
     metrics,
-    observeStage: (stage, seconds) => metrics.stage(stage, seconds),
+    observeStage: (stage, seconds, ctx) => {
+      metrics.stage(stage, seconds);
+      if (ctx.stageLog) {
+        const end = performance.timeOrigin + performance.now();
+        ctx.stageLog.push([stage, end - seconds * 1000, end]);
+      }
+    },
     audit,
     started: false,
     auth: new ResourceServer({

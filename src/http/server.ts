@@ -76,6 +76,7 @@ function handleMcp(gw: GatewayParts, req: IncomingMessage, res: ServerResponse):
     isBatch: false,
     session: undefined,
     principal: undefined,
+    stageLog: gw.config.observability.tracing ? [] : undefined,
   };
   let stages = REQUEST_STAGES;
   let then: (ctx: HttpContext) => void;
@@ -146,6 +147,7 @@ function handlePost(ctx: HttpContext): void {
           msg: m.msg,
           exchange,
           target: undefined,
+          stageLog: ctx.stageLog ? [] : undefined,
           decision: undefined,
           onDone: undefined,
         });

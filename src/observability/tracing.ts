@@ -46,6 +46,8 @@ export interface CallSpanOptions {
   parent?: Context;
   /** Span kind; defaults to SERVER (the gateway serves the agent's request). */
   kind?: SpanKind;
+  /** Start time, epoch ms (default now). */
+  startTime?: number;
 }
 
 /** How a span ended: `rejected` is a refusal by the gateway (not an error status). */
@@ -91,7 +93,10 @@ export function startCallSpan(name: string, attrs: CallSpanAttributes, opts: Cal
   const tracer = gatehouseTracer();
   const span = tracer.startSpan(
     name,
-    { kind: opts.kind ?? SpanKind.SERVER },
+    {
+      kind: opts.kind ?? SpanKind.SERVER,
+      ...(opts.startTime !== undefined ? { startTime: opts.startTime } : {}),
+    },
     opts.parent ?? context.active(),
   );
   if (!span.isRecording()) return span;
@@ -102,6 +107,18 @@ export function startCallSpan(name: string, attrs: CallSpanAttributes, opts: Cal
   }
   span.setAttributes(attributes);
   return span;
+}
+
+/** A finished child span of `parent` for a stage that already ran (times in epoch ms). */
+export function pastStageSpan(parent: Span, stage: string, start: number, end: number): void {
+  if (!parent.isRecording()) return;
+  gatehouseTracer()
+    .startSpan(
+      `stage ${stage}`,
+      { kind: SpanKind.INTERNAL, attributes: { 'gatehouse.stage': stage }, startTime: start },
+      trace.setSpan(context.active(), parent),
+    )
+    .end(end);
 }
 
 /**

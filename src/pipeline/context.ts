@@ -18,7 +18,7 @@ import type { ProtocolVersion } from '../protocol/versions.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 import type { Route, Router } from '../session/router.ts';
 import type { Session } from '../session/session.ts';
-import type { StageObserver } from './run.ts';
+import type { StageLog, StageObserver } from './run.ts';
 
 /** Long-lived parts of the gateway that stages use. */
 export interface GatewayParts {
@@ -62,6 +62,8 @@ export interface HttpContext {
   session: Session | undefined;
   /** Who is calling (set by authenticate). */
   principal: Principal | undefined;
+  /** Stage timings for trace spans; undefined unless observability.tracing is on. */
+  stageLog: StageLog | undefined;
 }
 
 /** How a routed request is served. */
@@ -74,6 +76,8 @@ export interface MessageContext {
   readonly msg: JsonRpcRequest;
   readonly exchange: PostExchange;
   target: Target | undefined;
+  /** Stage timings for trace spans; undefined unless observability.tracing is on. */
+  stageLog: StageLog | undefined;
   /** Set by authorize: the decision and the policies behind it (audit, traces). */
   decision: CallDecision | undefined;
   /** Set by record-intent: called with the final answer (and its size) to append the outcome. */

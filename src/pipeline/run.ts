@@ -1,14 +1,17 @@
 import { GatehouseError, toGatehouseError } from '../errors.ts';
 import type { Outcome, Stage } from './context.ts';
 
-/** Receives each stage's run time (seconds); async stages are timed until they settle. */
-export type StageObserver = (stage: string, seconds: number) => void;
+/** Receives each stage's run time (seconds) and context; async stages are timed until they settle. */
+export type StageObserver = (stage: string, seconds: number, ctx: { stageLog: StageLog | undefined }) => void;
+
+/** When tracing is on: each stage that ran, with its start and end (epoch ms, sub-ms precision). */
+export type StageLog = [stage: string, start: number, end: number][];
 
 /**
  * Runs stages in order until one rejects or answers. Synchronous stages stay
  * synchronous (no promise per stage on the hot path).
  */
-export function runStages<C>(
+export function runStages<C extends { stageLog: StageLog | undefined }>(
   stages: readonly Stage<C>[],
   ctx: C,
   observe?: StageObserver,
@@ -26,7 +29,7 @@ export function runStages<C>(
     if (out instanceof Promise) {
       return out.then(
         (o) => {
-          observe?.(stage.name, (performance.now() - t0) / 1000);
+          observe?.(stage.name, (performance.now() - t0) / 1000, ctx);
           return o === undefined
             ? runStages(stages, ctx, observe, i + 1)
             : o instanceof GatehouseError
@@ -36,7 +39,7 @@ export function runStages<C>(
         (err: unknown) => tag(toGatehouseError(err), stage.name),
       );
     }
-    observe?.(stage.name, (performance.now() - t0) / 1000);
+    observe?.(stage.name, (performance.now() - t0) / 1000, ctx);
     if (out !== undefined) return out instanceof GatehouseError ? tag(out, stage.name) : out;
   }
   return undefined;

@@ -1,6 +1,6 @@
 import type { CallFacts, CallOutcome } from '../audit/recorder.ts';
 import { GatehouseError } from '../errors.ts';
-import { endSpan, stageSpan, startCallSpan } from '../observability/tracing.ts';
+import { endSpan, pastStageSpan, stageSpan, startCallSpan } from '../observability/tracing.ts';
 import type { MessageContext, Outcome } from '../pipeline/context.ts';
 import { idKey, type JsonRpcResponse } from '../protocol/jsonrpc.ts';
 import { isListMethod, type Route } from '../session/router.ts';
@@ -25,22 +25,35 @@ export function recordIntent(ctx: MessageContext): Outcome | Promise<Outcome> {
   const started = Date.now();
   // Traces only when configured: the default path makes no span calls at all.
   const span = http.gw.config.observability.tracing
-    ? startCallSpan(msg.method, {
-        agent: principal.agent,
-        user: principal.user,
-        tenant: principal.tenant,
-        session: session.id,
-        grant: session.grant.id,
-        method: msg.method,
-        tool: facts.tool,
-        server: target.server,
-      })
+    ? startCallSpan(
+        msg.method,
+        {
+          agent: principal.agent,
+          user: principal.user,
+          tenant: principal.tenant,
+          session: session.id,
+          grant: session.grant.id,
+          method: msg.method,
+          tool: facts.tool,
+          server: target.server,
+        },
+        { startTime: http.stageLog?.[0]?.[1] },
+      )
     : undefined;
+  // The stages that already ran become child spans with their measured times.
+  const before = [...(http.stageLog ?? []), ...(ctx.stageLog ?? [])];
+  if (span) for (const [name, start, end] of before) pastStageSpan(span, name, start, end);
   const intentSpan = span && stageSpan(span, 'record-intent');
   ctx.onDone = (res, bytes) => {
     const outcome = outcomeOf(res, bytes, started);
     recorder.completed(facts, outcome);
-    if (span) endSpan(span, outcome.status === 'ok' ? 'ok' : 'error', outcome.errorCode);
+    if (span) {
+      // Stages after the write-ahead (forward-message) have run by now.
+      const later = (ctx.stageLog ?? []).slice(before.length - (http.stageLog?.length ?? 0));
+      for (const [name, start, end] of later)
+        if (name !== 'record-intent') pastStageSpan(span, name, start, end);
+      endSpan(span, outcome.status === 'ok' ? 'ok' : 'error', outcome.errorCode);
+    }
   };
   return recorder.intent(facts, ctx.decision ?? { effect: 'allow', policies: [] }).then(
     () => {
