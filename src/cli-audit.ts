@@ -9,17 +9,14 @@
  * All take --data-dir DIR (default ./.gatehouse) and --config FILE. They read
  * the database while a gateway may be writing it (WAL allows that).
  */
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createWriteStream, readFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { formatLine, formatTimeline, toJsonLine, toOcsf, toRecords } from './audit/format.ts';
 import { type AuditKey, auditPublicKeyFromPem, loadAuditKey } from './audit/keys.ts';
 import { verifyAuditLog } from './audit/verify.ts';
-import { loadConfigFile, parseConfig } from './config/load.ts';
-import type { GatehouseConfig } from './config/schema.ts';
-import { SqliteStorage } from './storage/sqlite.ts';
+import { configFor, openExistingStorage } from './cli-storage.ts';
 import type { AuditFilter } from './storage/types.ts';
 
 /** Output streams of the verbs (tests pass their own). */
@@ -64,18 +61,6 @@ const FILTERS = {
 } as const;
 
 class UsageError extends Error {}
-
-function configFor(file: string | undefined): GatehouseConfig {
-  if (file) return loadConfigFile(file);
-  return parseConfig({ upstreams: { demo: { type: 'http', url: 'http://127.0.0.1/unused' } } });
-}
-
-function openStorage(config: string | undefined, dataDir: string): SqliteStorage {
-  const path = configFor(config).storage.sqlite.path ?? join(dataDir, 'gatehouse.db');
-  // Opening would create an empty database: a typo in --data-dir must not look like a clean log.
-  if (path !== ':memory:' && !existsSync(path)) throw new Error(`no database at ${path}`);
-  return new SqliteStorage(path);
-}
 
 const DURATION = /^(\d+)(s|m|h|d)$/;
 const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
@@ -142,7 +127,7 @@ async function verify(argv: string[], io: AuditCliIo): Promise<number> {
   let key: AuditKey | undefined;
   if (values['public-key']) key = auditPublicKeyFromPem(readFileSync(values['public-key'], 'utf8'));
   else key = loadAuditKey(dataDir, { create: false });
-  const storage = openStorage(values.config, dataDir);
+  const storage = openExistingStorage(configFor(values.config), dataDir);
   try {
     const r = await verifyAuditLog(storage.audit, {
       from: positiveInt(values.from, 'from'),
@@ -185,7 +170,7 @@ async function query(argv: string[], io: AuditCliIo): Promise<number> {
   });
   if (positionals.length > 0) throw new UsageError('audit query takes no positional arguments');
   const filter = toFilter(values);
-  const storage = openStorage(values.config, values['data-dir']);
+  const storage = openExistingStorage(configFor(values.config), values['data-dir']);
   try {
     const records = toRecords(await storage.audit.query(filter));
     if (values.json) {
@@ -213,7 +198,7 @@ async function timeline(argv: string[], io: AuditCliIo): Promise<number> {
   });
   const [grant, ...extra] = positionals;
   if (!grant || extra.length > 0) throw new UsageError('usage: gatehouse audit timeline GRANT_ID');
-  const storage = openStorage(values.config, values['data-dir']);
+  const storage = openExistingStorage(configFor(values.config), values['data-dir']);
   try {
     const records = toRecords(await storage.audit.query({ grantId: grant }));
     if (values.json) for (const r of records) io.stdout.write(`${toJsonLine(r)}\n`);
@@ -235,7 +220,7 @@ async function exportLog(argv: string[], io: AuditCliIo): Promise<number> {
   if (values.format !== 'jsonl' && values.format !== 'ocsf')
     throw new UsageError('--format is jsonl or ocsf');
   const filter = toFilter(values);
-  const storage = openStorage(values.config, values['data-dir']);
+  const storage = openExistingStorage(configFor(values.config), values['data-dir']);
   // 0600: an export holds the same (redacted) data as the database.
   const out = values.out ? createWriteStream(values.out, { mode: 0o600 }) : io.stdout;
   try {
