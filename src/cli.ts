@@ -3,19 +3,22 @@
  * The `gatehouse` command. Verbs that touch state take --data-dir (default
  * ./.gatehouse) and --config.
  */
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { AUDIT_USAGE, auditCommand } from './cli-audit.ts';
 import { AUTH_USAGE, authCommand } from './cli-auth.ts';
 import { CALL_USAGE, callCommand } from './cli-call.ts';
 import { GRANTS_USAGE, grantsCommand } from './cli-grants.ts';
 import { POLICY_USAGE, policyCommand } from './cli-policy.ts';
-import { secretsCommand } from './cli-secrets.ts';
+import { SECRETS_USAGE, secretsCommand } from './cli-secrets.ts';
 import { ConfigError, formatProblems, loadConfigFile } from './config/load.ts';
 import { demoConfig } from './demo.ts';
 import { type RunningGateway, startGateway } from './gateway.ts';
 import { createLogger } from './log.ts';
 import { loadConfiguredPolicies } from './policy/authorizer.ts';
 import { PolicyLoadError } from './policy/load.ts';
+import { missingSecrets, referencedSecrets } from './secrets/resolve.ts';
+import { SqliteSecretRepo, secretsDbPath } from './secrets/sqlite-repo.ts';
 
 const USAGE = `usage: gatehouse <command> [options]
 
@@ -23,9 +26,10 @@ commands:
   start [--config FILE] [--host H] [--port N] [--data-dir DIR]
         run the gateway; without --config, the embedded demo
         (a demo upstream over stdio, embedded defaults)
-  check-config FILE
-        validate a configuration file; exit 1 with one problem per line
-${AUTH_USAGE}${CALL_USAGE}${GRANTS_USAGE}${AUDIT_USAGE}${POLICY_USAGE}  help  show this text
+  check-config FILE [--data-dir DIR]
+        validate a configuration file, its policies and the secrets it references; exit 1 with one
+        problem per line
+${AUTH_USAGE}${CALL_USAGE}${GRANTS_USAGE}${SECRETS_USAGE}${AUDIT_USAGE}${POLICY_USAGE}  help  show this text
 `;
 
 async function start(argv: string[]): Promise<number> {
@@ -97,16 +101,34 @@ function startBanner(gw: RunningGateway, demo: boolean, dataDir: string): string
   return `${lines.join('\n')}\n`;
 }
 
-function checkConfig(argv: string[]): number {
-  const { positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true });
+async function checkConfig(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: { 'data-dir': { type: 'string', default: './.gatehouse' } },
+  });
   const file = positionals[0];
   if (!file || positionals.length > 1) {
-    process.stderr.write('usage: gatehouse check-config FILE\n');
+    process.stderr.write('usage: gatehouse check-config FILE [--data-dir DIR]\n');
     return 2;
   }
   try {
+    const config = loadConfigFile(file);
     // The policies the config names are part of it: parsed and validated against the schema too.
-    loadConfiguredPolicies(loadConfigFile(file));
+    loadConfiguredPolicies(config);
+    // So are the secrets it references: they must exist in the store (names only; nothing is decrypted).
+    if (referencedSecrets(config.upstreams).size > 0) {
+      const dir = values['data-dir'];
+      let names = new Set<string>();
+      if (existsSync(secretsDbPath(dir))) {
+        const repo = new SqliteSecretRepo(secretsDbPath(dir));
+        names = new Set((await repo.list()).map((i) => i.name));
+        await repo.close();
+      }
+      const problems = missingSecrets(config.upstreams, names);
+      if (problems.length > 0) throw new ConfigError(problems);
+    }
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${formatProblems(err.problems, file)}\n`);
@@ -132,7 +154,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'start':
         return await start(rest);
       case 'check-config':
-        return checkConfig(rest);
+        return await checkConfig(rest);
       case 'users':
       case 'token':
         return await authCommand(verb, rest);

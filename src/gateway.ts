@@ -25,6 +25,9 @@ import { createMetrics } from './observability/metrics.ts';
 import { createOtlpAuditExporter } from './observability/otlp.ts';
 import type { GatewayParts } from './pipeline/context.ts';
 import { Authorizer } from './policy/authorizer.ts';
+import { LeakGuard } from './secrets/leak-guard.ts';
+import { referencedSecrets, resolveUpstreams } from './secrets/resolve.ts';
+import { openSecretStore, type SecretStore } from './secrets/store.ts';
 import { SessionRegistry } from './session/registry.ts';
 import { Router } from './session/router.ts';
 import { SqliteStorage } from './storage/sqlite.ts';
@@ -101,8 +104,18 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   }, 3_600_000);
   pruneTimer.unref();
 
+  // Upstream secrets come from the store (own database, envelope-encrypted); every value read is
+  // registered with the leak guard, which redacts it from everything sent to the agent.
+  const leakGuard = new LeakGuard();
+  let secrets: SecretStore | undefined;
+  if (referencedSecrets(config.upstreams).size > 0) {
+    const opened = openSecretStore(opts.dataDir, { leakGuard });
+    secrets = opened.store;
+    for (const w of opened.warnings) log.warn(w);
+  }
+  const upstreams = await resolveUpstreams(config.upstreams, secrets).finally(() => secrets?.close());
   const managers = new Map<string, UpstreamManager>();
-  for (const [name, u] of Object.entries(config.upstreams)) {
+  for (const [name, u] of Object.entries(upstreams)) {
     const m = new UpstreamManager(name, u, config.limits.maxResultBytes, log);
     managers.set(name, m);
     m.start();
@@ -120,7 +133,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   };
   await grants.start();
   metrics.setActiveGrants(grants.size);
-  const registry = new SessionRegistry(config, storage, log, metrics, grants, audit);
+  const registry = new SessionRegistry(config, storage, log, metrics, grants, audit, leakGuard);
   const allowedHosts = new Set<string>();
   const allowedOrigins = new Set<string>();
   if (config.auth.mode === 'none' && !isLoopback(config.server.host)) {

@@ -32,6 +32,26 @@ const trustedKey = z
       'Untrusted servers get the pessimistic MCP defaults whatever they claim.',
   );
 
+const secretValue = z
+  .object({
+    secret: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'secret names use a-z, 0-9, ".", "_" and "-"')
+      .describe('Name of a secret in the store (`gatehouse secrets set NAME`).'),
+    format: z
+      .string()
+      .regex(/\{\}/, 'format must contain {} where the secret goes')
+      .default('{}')
+      .describe('How the value is built, e.g. "Bearer {}".'),
+  })
+  .strict()
+  .describe(
+    'A value taken from the secret store when the upstream is started (never written in the config).',
+  );
+
+/** A configured value: literal text, or a reference to a stored secret. */
+const configValue = z.union([z.string(), secretValue]);
+
 const stdioUpstream = z
   .object({
     type: z
@@ -40,7 +60,7 @@ const stdioUpstream = z
     command: z.string().min(1).describe('Executable to run (resolved on PATH).'),
     args: z.array(z.string()).default([]).describe('Arguments passed to the command.'),
     env: z
-      .record(z.string(), z.string())
+      .record(z.string(), configValue)
       .default({})
       .describe(
         "Extra environment variables for the process. The gateway's own environment is not inherited, except PATH, HOME, LOGNAME, USER, SHELL, TERM, LANG and TMPDIR.",
@@ -83,10 +103,10 @@ const httpUpstream = z
     type: z.literal('http').describe('Connect to an MCP server over Streamable HTTP.'),
     url: z.url({ protocol: /^https?$/ }).describe('The upstream MCP endpoint URL (http or https).'),
     headers: z
-      .record(z.string(), z.string())
+      .record(z.string(), configValue)
       .default({})
       .describe(
-        "Static headers sent with every upstream request. The client's Authorization header is never forwarded.",
+        "Static headers sent with every upstream request, literal or { secret, format }. The client's Authorization header is never forwarded.",
       ),
     namespace: namespaceKey,
     timeoutMs: timeoutKey,
@@ -101,9 +121,9 @@ const sseUpstream = z
       .describe('Connect to an MCP server over the legacy HTTP+SSE transport (protocol 2024-11-05).'),
     url: z.url({ protocol: /^https?$/ }).describe('The upstream SSE endpoint URL.'),
     headers: z
-      .record(z.string(), z.string())
+      .record(z.string(), configValue)
       .default({})
-      .describe('Static headers sent with every upstream request.'),
+      .describe('Static headers sent with every upstream request, literal or { secret, format }.'),
     namespace: namespaceKey,
     timeoutMs: timeoutKey,
     trusted: trustedKey,
@@ -567,6 +587,16 @@ export type UpstreamConfig = z.output<typeof upstreamSchema>;
 export type StdioUpstreamConfig = Extract<UpstreamConfig, { type: 'stdio' }>;
 export type HttpUpstreamConfig = Extract<UpstreamConfig, { type: 'http' }>;
 export type SseUpstreamConfig = Extract<UpstreamConfig, { type: 'sse' }>;
+export type SecretValue = z.output<typeof secretValue>;
+
+/** An upstream config whose secret references were replaced by their values (at start-up). */
+export type ResolvedUpstreamConfig = UpstreamConfig extends infer U
+  ? U extends { env: unknown }
+    ? Omit<U, 'env'> & { env: Record<string, string> }
+    : U extends { headers: unknown }
+      ? Omit<U, 'headers'> & { headers: Record<string, string> }
+      : U
+  : never;
 export type AuthConfig = GatehouseConfig['auth'];
 export type EmbeddedAuthConfig = AuthConfig['embedded'];
 export type PolicyConfig = GatehouseConfig['policy'];

@@ -15,6 +15,7 @@ import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { Authorizer } from '../policy/authorizer.ts';
 import type { Classified, JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '../protocol/jsonrpc.ts';
 import type { ProtocolVersion } from '../protocol/versions.ts';
+import type { LeakGuard } from '../secrets/leak-guard.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 import type { Route, Router } from '../session/router.ts';
 import type { Session } from '../session/session.ts';
@@ -91,6 +92,8 @@ export interface ResponseContext {
   json: string;
   readonly limits: GatehouseConfig['limits'];
   readonly log: Logger;
+  /** Secret values the gateway holds; redact-secrets removes them from the message. */
+  readonly leakGuard: LeakGuard;
 }
 
 /** A response-phase stage: it may rewrite or drop the message, never reject it. */

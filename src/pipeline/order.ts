@@ -14,6 +14,7 @@ import { limitResult } from '../stages/limit-result.ts';
 import { parseMessage } from '../stages/parse-message.ts';
 import { readBody } from '../stages/read-body.ts';
 import { recordIntent } from '../stages/record-intent.ts';
+import { redactSecrets } from '../stages/redact-secrets.ts';
 import { resolveSession } from '../stages/resolve-session.ts';
 import { routeMessage } from '../stages/route-message.ts';
 import type { HttpContext, MessageContext, ResponseStage, Stage } from './context.ts';
@@ -62,4 +63,6 @@ export const MESSAGE_STAGES: readonly Stage<MessageContext>[] = [
 export const RESPONSE_STAGES: readonly ResponseStage[] = [
   // ORDER: size first, so later stages (sanitize, audit) never scan an oversized message.
   { name: 'limit-result', run: limitResult },
+  // ORDER: after the size cap (never scan an oversized message), before anything could copy it onward.
+  { name: 'redact-secrets', run: redactSecrets },
 ];

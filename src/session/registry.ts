@@ -11,6 +11,7 @@ import type { Grant, GrantManager } from '../grants/grant.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import { RESPONSE_STAGES } from '../pipeline/order.ts';
 import type { ProtocolVersion } from '../protocol/versions.ts';
+import type { LeakGuard } from '../secrets/leak-guard.ts';
 import type { Storage } from '../storage/types.ts';
 import type { LinkEvents } from './link.ts';
 import { Session } from './session.ts';
@@ -27,6 +28,7 @@ export class SessionRegistry {
     private readonly metrics: GatewayMetrics,
     readonly grants: GrantManager,
     private readonly audit: AuditRecorder,
+    private readonly leakGuard: LeakGuard,
   ) {
     const idle = config.limits.sessionIdleTimeoutMs;
     this.sweeper = setInterval(() => this.sweep(), Math.max(250, Math.min(idle / 4, 30_000)));
@@ -73,6 +75,7 @@ export class SessionRegistry {
       this.config.limits,
       RESPONSE_STAGES,
       this.metrics,
+      this.leakGuard,
     );
     grant.attach(session.member);
     session.member.end = (reason) => this.end(session, reason);

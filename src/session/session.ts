@@ -26,6 +26,7 @@ import {
   type JsonRpcResponse,
 } from '../protocol/jsonrpc.ts';
 import { type ProtocolVersion, supportsPriming } from '../protocol/versions.ts';
+import type { LeakGuard } from '../secrets/leak-guard.ts';
 import type { UpstreamLink } from './link.ts';
 
 /** A client request forwarded upstream and not yet answered. */
@@ -103,6 +104,8 @@ export class Session {
     private readonly limits: GatehouseConfig['limits'],
     private readonly responseStages: readonly ResponseStage[],
     private readonly metrics: GatewayMetrics,
+    /** Registered secret values, redacted from everything sent to the client. */
+    private readonly leakGuard: LeakGuard,
   ) {
     this.protocolVersion = protocolVersion;
     this.principalKey = principalKey(principal);
@@ -130,7 +133,13 @@ export class Session {
 
   /** Serialises a message for the client and runs the response phase; an empty `json` means dropped. */
   serialize(msg: JsonRpcMessage): { msg: JsonRpcMessage; json: string } {
-    const ctx: ResponseContext = { msg, json: JSON.stringify(msg), limits: this.limits, log: this.log };
+    const ctx: ResponseContext = {
+      msg,
+      json: JSON.stringify(msg),
+      limits: this.limits,
+      log: this.log,
+      leakGuard: this.leakGuard,
+    };
     for (const stage of this.responseStages) {
       stage.run(ctx);
       if (!ctx.json) break;

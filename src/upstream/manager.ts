@@ -10,7 +10,7 @@
  */
 import net from 'node:net';
 import type { Logger } from 'pino';
-import type { UpstreamConfig } from '../config/schema.ts';
+import type { ResolvedUpstreamConfig } from '../config/schema.ts';
 import { GatehouseError } from '../errors.ts';
 import { HttpTransport } from './http.ts';
 import { SseTransport } from './sse.ts';
@@ -30,7 +30,7 @@ export class UpstreamManager {
 
   constructor(
     readonly name: string,
-    readonly config: UpstreamConfig,
+    readonly config: ResolvedUpstreamConfig,
     private readonly maxMessageBytes: number,
     private readonly log: Logger,
   ) {}

@@ -5,7 +5,7 @@
  */
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import type { SseUpstreamConfig } from '../config/schema.ts';
+import type { ResolvedUpstreamConfig } from '../config/schema.ts';
 import { GatehouseError } from '../errors.ts';
 import { classify, type JsonRpcMessage } from '../protocol/jsonrpc.ts';
 import type { UpstreamTransport } from './transport.ts';
@@ -19,7 +19,7 @@ export class SseTransport implements UpstreamTransport {
 
   constructor(
     private readonly name: string,
-    cfg: SseUpstreamConfig,
+    cfg: Extract<ResolvedUpstreamConfig, { type: 'sse' }>,
   ) {
     // INVARIANT: only operator-configured headers; nothing from the client's request.
     const headers = { ...cfg.headers };

@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Logger } from 'pino';
-import type { StdioUpstreamConfig } from '../config/schema.ts';
+import type { ResolvedUpstreamConfig } from '../config/schema.ts';
 import { GatehouseError } from '../errors.ts';
 import { classify, type JsonRpcMessage } from '../protocol/jsonrpc.ts';
 import type { UpstreamTransport } from './transport.ts';
@@ -45,7 +45,7 @@ export class StdioTransport implements UpstreamTransport {
 
   constructor(
     readonly name: string,
-    cfg: StdioUpstreamConfig,
+    cfg: Extract<ResolvedUpstreamConfig, { type: 'stdio' }>,
     private readonly maxMessageBytes: number,
     private readonly log: Logger,
   ) {
