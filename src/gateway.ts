@@ -114,6 +114,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     for (const w of opened.warnings) log.warn(w);
   }
   const upstreams = await resolveUpstreams(config.upstreams, secrets).finally(() => secrets?.close());
+  // Audit records never hold a stored secret either (arguments, details, errors: every string).
+  if (leakGuard.size > 0) writer.addRedactor((text) => leakGuard.redact(text).value);
   const managers = new Map<string, UpstreamManager>();
   for (const [name, u] of Object.entries(upstreams)) {
     const m = new UpstreamManager(name, u, config.limits.maxResultBytes, log);

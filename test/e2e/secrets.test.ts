@@ -126,3 +126,21 @@ test('T20: check-config fails on a secret that is not in the store, naming the k
   assert.doesNotMatch(r.stderr, /authorization/, 'the secret that exists is fine');
   assert.ok(!(r.stdout + r.stderr).includes(CANARY));
 });
+
+test('T20: a stored secret an agent sends or an upstream returns is redacted in the audit log too', async () => {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const client = await connectClient(gw.url);
+  try {
+    const r = await client.callTool({ name: 'everything__echo', arguments: { message: `leak ${CANARY}` } });
+    assert.ok(!JSON.stringify(r).includes(CANARY));
+  } finally {
+    await client.close();
+  }
+  const dir = join(dataDir, 'audit');
+  const log = readdirSync(dir)
+    .filter((f) => f.endsWith('.log'))
+    .map((f) => readFileSync(join(dir, f), 'utf8'))
+    .join('');
+  assert.match(log, /leak \[REDACTED:demo-api-key\]/, 'the call is recorded, redacted');
+  assert.ok(!log.includes(CANARY), 'no audit record holds the secret');
+});
