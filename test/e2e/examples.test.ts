@@ -9,9 +9,9 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { clientCredentialsToken, connectWithBearer, exchangeToken } from '../helpers/oauth.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const SECRETS: Record<string, string> = {
@@ -26,29 +26,9 @@ let url: string;
 let origin: string;
 let stderr = '';
 
-async function token(agent: string): Promise<string> {
-  const res = await fetch(`${origin}/oauth/token`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-www-form-urlencoded',
-      authorization: `Basic ${Buffer.from(`${agent}:${SECRETS[agent]}`).toString('base64')}`,
-    },
-    body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'mcp', resource: url }),
-  });
-  const body = (await res.json()) as { access_token?: string };
-  assert.equal(res.status, 200, JSON.stringify(body));
-  return body.access_token as string;
-}
-
-async function connect(bearer: string): Promise<Client> {
-  const client = new Client({ name: 'examples-test', version: '1' });
-  await client.connect(
-    new StreamableHTTPClientTransport(new URL(url), {
-      requestInit: { headers: { authorization: `Bearer ${bearer}` } },
-    }),
-  );
-  return client;
-}
+const agent = (id: string) => ({ id, secret: SECRETS[id] as string });
+const token = (id: string): Promise<string> => clientCredentialsToken(origin, agent(id), url);
+const connect = (bearer: string): Promise<Client> => connectWithBearer(url, bearer);
 
 async function refused(client: Client, name: string, args: Record<string, unknown>): Promise<number> {
   try {
@@ -163,23 +143,12 @@ describe('examples/least-privilege.yaml', () => {
 
   test('a task token for two tools only (policies/task-agent.cedar)', async () => {
     const own = await token('ops-bot');
-    const res = await fetch(`${origin}/oauth/token`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        authorization: `Basic ${Buffer.from(`ops-bot:${SECRETS['ops-bot']}`).toString('base64')}`,
-      },
-      body: new URLSearchParams({
-        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-        subject_token: own,
-        subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-        resource: url,
-        scope: 'mcp tool:github__search_code tool:github__create_issue',
-      }),
+    const { status, body } = await exchangeToken(origin, agent('ops-bot'), own, {
+      resource: url,
+      scope: 'mcp tool:github__search_code tool:github__create_issue',
     });
-    const body = (await res.json()) as { access_token: string; scope: string };
-    assert.equal(res.status, 200, JSON.stringify(body));
-    const client = await connect(body.access_token);
+    assert.equal(status, 200, JSON.stringify(body));
+    const client = await connect(String(body.access_token));
     try {
       const listed = (await client.listTools()).tools.map((t) => t.name).sort();
       assert.deepEqual(listed, ['github__create_issue', 'github__search_code']);

@@ -8,16 +8,16 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { GatehouseConfigInput } from '../../src/config/schema.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { clientCredentialsToken, connectWithBearer, exchangeToken } from '../helpers/oauth.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const TOOL_SERVER = join(ROOT, 'test/fixtures/tool-server.ts');
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange' as const;
-const AT_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 
 /** Obviously fake canary secrets. */
 const SECRETS: Record<string, string> = {
@@ -114,52 +114,11 @@ function config(): GatehouseConfigInput {
   };
 }
 
-async function token(agent: string, scope = 'mcp'): Promise<string> {
-  const res = await fetch(`${gw.origin}/oauth/token`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-www-form-urlencoded',
-      authorization: `Basic ${Buffer.from(`${agent}:${SECRETS[agent]}`).toString('base64')}`,
-    },
-    body: new URLSearchParams({ grant_type: 'client_credentials', scope, resource: gw.url }),
-  });
-  const body = (await res.json()) as { access_token?: string };
-  assert.equal(res.status, 200, JSON.stringify(body));
-  return body.access_token as string;
-}
-
-/** RFC 8693 exchange of the agent's own token for a task token. */
-async function exchange(
-  agent: string,
-  subject: string,
-  params: Record<string, string>,
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${gw.origin}/oauth/token`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-www-form-urlencoded',
-      authorization: `Basic ${Buffer.from(`${agent}:${SECRETS[agent]}`).toString('base64')}`,
-    },
-    body: new URLSearchParams({
-      grant_type: TOKEN_EXCHANGE,
-      subject_token: subject,
-      subject_token_type: AT_TYPE,
-      resource: gw.url,
-      ...params,
-    }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
-async function connect(bearer: string): Promise<Client> {
-  const client = new Client({ name: 'grants-test', version: '1' });
-  await client.connect(
-    new StreamableHTTPClientTransport(new URL(gw.url), {
-      requestInit: { headers: { authorization: `Bearer ${bearer}` } },
-    }),
-  );
-  return client;
-}
+const agent = (id: string) => ({ id, secret: SECRETS[id] as string });
+const token = (id: string): Promise<string> => clientCredentialsToken(gw.origin, agent(id), gw.url);
+const exchange = (id: string, subject: string, params: Record<string, string>) =>
+  exchangeToken(gw.origin, agent(id), subject, { resource: gw.url, ...params });
+const connect = (bearer: string): Promise<Client> => connectWithBearer(gw.url, bearer);
 
 /** The JSON-RPC error a call failed with (the call must fail). */
 async function callError(client: Client, name: string, args: Record<string, unknown>): Promise<McpError> {

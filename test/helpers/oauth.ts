@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type {
   OAuthClientInformationMixed,
   OAuthClientMetadata,
@@ -91,4 +93,63 @@ export class ScriptedOAuthProvider implements OAuthClientProvider {
   codeVerifier(): string {
     return this.verifier;
   }
+}
+
+/** A token-endpoint request authenticated with client_secret_basic; the parsed answer and its status. */
+export async function tokenEndpoint(
+  origin: string,
+  client: { id: string; secret: string },
+  params: Record<string, string>,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${origin}/oauth/token`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString('base64')}`,
+    },
+    body: new URLSearchParams(params),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** A client-credentials access token for `resource` (the test fails if the server refuses). */
+export async function clientCredentialsToken(
+  origin: string,
+  client: { id: string; secret: string },
+  resource: string,
+  scope = 'mcp',
+): Promise<string> {
+  const { status, body } = await tokenEndpoint(origin, client, {
+    grant_type: 'client_credentials',
+    scope,
+    resource,
+  });
+  assert.equal(status, 200, JSON.stringify(body));
+  return String(body.access_token);
+}
+
+/** RFC 8693: the agent exchanges a token it holds (its own or a user's) for a task token. */
+export function exchangeToken(
+  origin: string,
+  client: { id: string; secret: string },
+  subjectToken: string,
+  params: Record<string, string>,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  return tokenEndpoint(origin, client, {
+    grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+    subject_token: subjectToken,
+    subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+    ...params,
+  });
+}
+
+/** A connected MCP SDK client sending `Authorization: Bearer <token>`. */
+export async function connectWithBearer(url: string, token: string): Promise<Client> {
+  const client = new Client({ name: 'gatehouse-test', version: '1' });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), {
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+    }),
+  );
+  return client;
 }
