@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -259,8 +260,13 @@ describe('server-filesystem and server-memory federated behind one endpoint', ()
 describe('HTTP upstream (server-everything over Streamable HTTP)', () => {
   let gw: TestGateway;
   let upstream: ChildProcess;
-  const port = 30_000 + Math.floor(Math.random() * 20_000);
+  let port = 0;
   before(async () => {
+    // A port the OS just handed out (a random one sometimes collided with another listener).
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
+    port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
     upstream = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], {
       env: { ...process.env, PORT: String(port) },
       stdio: ['ignore', 'ignore', 'pipe'],
