@@ -5,7 +5,7 @@
  * upstream processes stopped.
  */
 import { parseArgs } from 'node:util';
-import { configFor, openExistingStorage } from './cli-storage.ts';
+import { configFor, duration, openExistingStorage, printTable } from './cli-storage.ts';
 import type { GrantRecord, GrantSelector } from './storage/types.ts';
 
 export const GRANTS_USAGE = `  grants list [--json] [--data-dir DIR] [--config FILE]
@@ -13,13 +13,6 @@ export const GRANTS_USAGE = `  grants list [--json] [--data-dir DIR] [--config F
   grants revoke ID | --agent CLIENT_ID | --user SUBJECT [--reason TEXT] [--data-dir DIR] [--config FILE]
         end grants now (a running gateway cancels their calls and stops their upstream processes)
 `;
-
-function duration(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 120) return `${s}s`;
-  if (s < 7200) return `${Math.round(s / 60)}m`;
-  return `${Math.round(s / 3600)}h`;
-}
 
 function row(g: GrantRecord, now: number): string[] {
   const who = g.user ? `${g.agent} for ${g.user}` : g.agent;
@@ -76,18 +69,10 @@ export async function grantsCommand(argv: string[]): Promise<number> {
       process.stdout.write(`${JSON.stringify(live, null, 2)}\n`);
       return 0;
     }
-    const rows = [
+    printTable([
       ['ID', 'KIND', 'PRINCIPAL', 'OWNER', 'TOOLS', 'AGE', 'EXPIRES IN'],
       ...live.map((g) => row(g, now)),
-    ];
-    const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-    for (const r of rows)
-      process.stdout.write(
-        `${r
-          .map((c, i) => c.padEnd(widths[i] ?? 0))
-          .join('  ')
-          .trimEnd()}\n`,
-      );
+    ]);
     return 0;
   } finally {
     await storage.close();

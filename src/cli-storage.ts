@@ -17,3 +17,23 @@ export function openExistingStorage(config: GatehouseConfig, dataDir: string): S
   if (path !== ':memory:' && !existsSync(path)) throw new Error(`no database at ${path}`);
   return new SqliteStorage(path);
 }
+
+/** Writes rows as left-aligned columns (the first row is the header). */
+export function printTable(rows: string[][]): void {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  for (const r of rows)
+    process.stdout.write(
+      `${r
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
+}
+
+/** A duration for humans: 45s, 12m, 3h. */
+export function duration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  return `${Math.round(s / 3600)}h`;
+}

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { AUDIT_USAGE, auditCommand } from './cli-audit.ts';
 import { AUTH_USAGE, authCommand } from './cli-auth.ts';
 import { CALL_USAGE, callCommand } from './cli-call.ts';
+import { CREDENTIALS_USAGE, credentialsCommand } from './cli-credentials.ts';
 import { GRANTS_USAGE, grantsCommand } from './cli-grants.ts';
 import { POLICY_USAGE, policyCommand } from './cli-policy.ts';
 import { SECRETS_USAGE, secretsCommand } from './cli-secrets.ts';
@@ -29,7 +30,7 @@ commands:
   check-config FILE [--data-dir DIR]
         validate a configuration file, its policies and the secrets it references; exit 1 with one
         problem per line
-${AUTH_USAGE}${CALL_USAGE}${GRANTS_USAGE}${SECRETS_USAGE}${AUDIT_USAGE}${POLICY_USAGE}  help  show this text
+${AUTH_USAGE}${CALL_USAGE}${GRANTS_USAGE}${SECRETS_USAGE}${CREDENTIALS_USAGE}${AUDIT_USAGE}${POLICY_USAGE}  help  show this text
 `;
 
 async function start(argv: string[]): Promise<number> {
@@ -118,7 +119,7 @@ async function checkConfig(argv: string[]): Promise<number> {
     // The policies the config names are part of it: parsed and validated against the schema too.
     loadConfiguredPolicies(config);
     // So are the secrets it references: they must exist in the store (names only; nothing is decrypted).
-    if (referencedSecrets(config.upstreams).size > 0) {
+    if (referencedSecrets(config).size > 0) {
       const dir = values['data-dir'];
       let names = new Set<string>();
       if (existsSync(secretsDbPath(dir))) {
@@ -126,7 +127,7 @@ async function checkConfig(argv: string[]): Promise<number> {
         names = new Set((await repo.list()).map((i) => i.name));
         await repo.close();
       }
-      const problems = missingSecrets(config.upstreams, names);
+      const problems = missingSecrets(config, names);
       if (problems.length > 0) throw new ConfigError(problems);
     }
   } catch (err) {
@@ -168,6 +169,8 @@ export async function main(argv: string[]): Promise<number> {
         return policyCommand(rest);
       case 'secrets':
         return await secretsCommand(rest);
+      case 'credentials':
+        return await credentialsCommand(rest);
       case undefined:
       case 'help':
       case '--help':

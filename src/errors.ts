@@ -31,6 +31,12 @@ export const JsonRpcCode = {
   ApprovalRequired: -32021,
   GrantEnded: -32022,
   GrantRefused: -32023,
+  /** Credential broker (src/credentials/). */
+  CredentialRevoked: -32024,
+  CredentialUnavailable: -32025,
+  ConnectionRequired: -32026,
+  /** MCP 2025-11-25: URL-mode elicitation required (data.elicitations). */
+  UrlElicitationRequired: -32042,
 } as const;
 
 interface ErrorSpec {
@@ -294,6 +300,34 @@ export const ERRORS = {
     jsonrpc: JsonRpcCode.GrantRefused,
     stage: 'resolve-session',
     description: 'no grant can be made for this agent (e.g. grants.requireOwner and the agent has no owner)',
+  },
+  credential_revoked: {
+    http: 403,
+    jsonrpc: JsonRpcCode.CredentialRevoked,
+    stage: 'lease-credential',
+    description:
+      'the upstream credential this call needs was revoked (its lease, service, secret, grant, agent or user); data.service names it',
+  },
+  credential_unavailable: {
+    http: 503,
+    jsonrpc: JsonRpcCode.CredentialUnavailable,
+    stage: 'lease-credential',
+    description:
+      'the broker could not obtain the upstream credential (e.g. the upstream token endpoint refused)',
+  },
+  connection_required: {
+    http: 403,
+    jsonrpc: JsonRpcCode.ConnectionRequired,
+    stage: 'lease-credential',
+    description:
+      'the user has not connected this service yet; the message and data.elicitations[0].url give the link to open',
+  },
+  url_elicitation_required: {
+    http: 403,
+    jsonrpc: JsonRpcCode.UrlElicitationRequired,
+    stage: 'lease-credential',
+    description:
+      'as connection_required, for clients that declared URL-mode elicitation: open data.elicitations[0].url, then retry',
   },
   internal: {
     http: 500,

@@ -18,6 +18,8 @@ import { ResourceServer } from './auth/resource-server.ts';
 import { createTokenVerifier, discoverIssuer, type VerifierOptions } from './auth/verify/index.ts';
 import { ConfigError, parseConfig } from './config/load.ts';
 import type { GatehouseConfig, GatehouseConfigInput } from './config/schema.ts';
+import { CredentialBroker, secretPaths } from './credentials/broker.ts';
+import { CONNECT_CLIENT_ID, ConnectFlows } from './credentials/connect.ts';
 import { GrantManager } from './grants/grant.ts';
 import { createHttpServer } from './http/server.ts';
 import { createLogger } from './log.ts';
@@ -26,7 +28,6 @@ import { createOtlpAuditExporter } from './observability/otlp.ts';
 import type { GatewayParts } from './pipeline/context.ts';
 import { Authorizer } from './policy/authorizer.ts';
 import { LeakGuard } from './secrets/leak-guard.ts';
-import { referencedSecrets, resolveUpstreams } from './secrets/resolve.ts';
 import { openSecretStore, type SecretStore } from './secrets/store.ts';
 import { SessionRegistry } from './session/registry.ts';
 import { Router } from './session/router.ts';
@@ -40,6 +41,10 @@ export interface StartOptions {
   config: GatehouseConfig | GatehouseConfigInput;
   dataDir: string;
   logger?: Logger;
+  /** Where the gateway's own logger writes (default stderr); ignored with `logger`. */
+  logDestination?: NodeJS.WritableStream;
+  /** The leak guard (tests pass one to watch it); default: a new one. */
+  leakGuard?: LeakGuard;
   /** Overrides server.host / server.port. */
   host?: string;
   port?: number;
@@ -65,7 +70,14 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const config = parseConfig(opts.config);
   if (opts.host !== undefined) config.server.host = opts.host;
   if (opts.port !== undefined) config.server.port = opts.port;
-  const log = opts.logger ?? createLogger(config.logging.level);
+  // Created first: the logger redacts what it guards (T20), from the first line on.
+  const leakGuard = opts.leakGuard ?? new LeakGuard();
+  const log =
+    opts.logger ??
+    createLogger(config.logging.level, {
+      ...(opts.logDestination ? { destination: opts.logDestination } : {}),
+      redact: (line) => (leakGuard.size === 0 ? line : leakGuard.redact(line).value),
+    });
   // Policies first: a bad policy file stops start-up before anything listens (PolicyLoadError names file, line, id).
   const authorizer = new Authorizer(config, log);
   const storage: Storage = new SqliteStorage(
@@ -104,25 +116,31 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   }, 3_600_000);
   pruneTimer.unref();
 
-  // Upstream secrets come from the store (own database, envelope-encrypted); every value read is
-  // registered with the leak guard, which redacts it from everything sent to the agent.
-  const leakGuard = new LeakGuard();
+  // Upstream credentials come from the broker: leases per grant over the secret store (own database,
+  // envelope-encrypted). Every value it reads or mints is registered with the leak guard, which redacts
+  // it from everything sent to the agent, from audit records and from logs.
   let secrets: SecretStore | undefined;
-  if (referencedSecrets(config.upstreams).size > 0) {
+  if (secretPaths(config).length > 0 || Object.keys(config.credentials).length > 0) {
     const opened = openSecretStore(opts.dataDir, { leakGuard });
     secrets = opened.store;
     for (const w of opened.warnings) log.warn(w);
   }
-  const upstreams = await resolveUpstreams(config.upstreams, secrets).finally(() => secrets?.close());
-  // Audit records never hold a stored secret either (arguments, details, errors: every string).
-  if (leakGuard.size > 0) writer.addRedactor((text) => leakGuard.redact(text).value);
+  writer.addRedactor((text) => leakGuard.redact(text).value);
+  const broker = new CredentialBroker({ config, storage, secrets, leakGuard, audit, metrics, log });
+  try {
+    await broker.start();
+  } catch (err) {
+    broker.close();
+    await secrets?.close();
+    throw err;
+  }
   const managers = new Map<string, UpstreamManager>();
-  for (const [name, u] of Object.entries(upstreams)) {
+  for (const [name, u] of Object.entries(config.upstreams)) {
     const m = new UpstreamManager(name, u, config.limits.maxResultBytes, log);
     managers.set(name, m);
     m.start();
   }
-  const router = new Router(config, managers, log);
+  const router = new Router(config, managers, log, broker);
   const grants = new GrantManager(storage, config, log);
   grants.onCreated = (g) => {
     audit.grantCreated(g.record);
@@ -221,6 +239,22 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     }
     // Loaded only when used: oidc-provider warns at import on Node 20 (it targets 22 LTS).
     const { createEmbeddedAs } = await import('./auth/as/index.ts');
+    const connectsUsers = Object.values(config.credentials).some((c) => c.type === 'oauth-user');
+    const embeddedConfig = connectsUsers
+      ? {
+          ...config.auth.embedded,
+          // The connect flow's login (credentials/connect.ts): public, PKCE, redirects only to this gateway.
+          clients: [
+            ...config.auth.embedded.clients,
+            {
+              clientId: CONNECT_CLIENT_ID,
+              clientName: 'Gatehouse: connect an account',
+              grantTypes: ['authorization_code' as const],
+              redirectUris: [`${publicBase}/connect/verified`],
+            },
+          ],
+        }
+      : config.auth.embedded;
     authServer = await createEmbeddedAs({
       issuer: publicBase,
       resource,
@@ -231,7 +265,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
           ...Object.values(config.auth.toolScopes),
         ]),
       ],
-      config: config.auth.embedded,
+      config: embeddedConfig,
       storage,
       dataDir: opts.dataDir,
       log,
@@ -247,6 +281,31 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     authServer && jwks ? { issuer: authServer.issuer, jwks: () => jwks } : undefined,
   );
   parts.auth = rs;
+  if (
+    authServer &&
+    verifier &&
+    secrets &&
+    Object.values(config.credentials).some((c) => c.type === 'oauth-user')
+  ) {
+    const connect = new ConnectFlows({
+      base: publicBase,
+      localOrigin: origin,
+      issuer: authServer.issuer,
+      resource,
+      scope: config.auth.requiredScopes.join(' '),
+      broker,
+      verifier,
+      secrets,
+      leakGuard,
+      audit,
+      log,
+      ttlMs: config.broker.connectLinkTtlSec * 1000,
+      notify: (sessionId, elicitationId) =>
+        registry.get(sessionId)?.notify('notifications/elicitation/complete', { elicitationId }),
+    });
+    broker.connect = connect;
+    parts.connect = connect;
+  }
   parts.started = true;
   if (config.auth.mode === 'none')
     log.warn('auth.mode is none: the gateway accepts unauthenticated requests (development only)');
@@ -259,6 +318,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       server.close();
       await registry.drain(config.limits.drainTimeoutMs);
       grants.close();
+      broker.close();
       await Promise.all([...managers.values()].map((m) => m.stop()));
       server.closeAllConnections();
       destroyHttpAgents();
@@ -268,6 +328,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       await audit.stop();
       await otlp?.shutdown();
       await storage.close();
+      await secrets?.close();
       log.info('stopped');
       log.flush?.();
     })();

@@ -39,6 +39,8 @@ export interface CallFacts {
   tool: string | undefined;
   args: unknown;
   requestBytes: number | undefined;
+  /** The credential leases the call uses (ids and names, never values). */
+  leases?: readonly { id: string; credential: string; expiresAt: number }[] | undefined;
 }
 
 export type CallOutcome = NonNullable<AuditEvent['outcome']>;
@@ -71,6 +73,8 @@ function callEvent(type: AuditEventInput['type'], f: CallFacts): AuditEventInput
   };
   if (f.owner !== undefined) event.owner = f.owner;
   if (f.tool !== undefined) event.tool = f.tool;
+  const lease = f.leases?.[0];
+  if (lease) event.lease = { ...lease };
   return event;
 }
 
@@ -178,6 +182,36 @@ export class AuditRecorder {
       errorCode: decision.effect === 'deny' ? 'tool_not_permitted' : 'approval_required',
     };
     this.record(event);
+  }
+
+  /** A call refused because its upstream credential is revoked, blocked, missing or cannot be minted. */
+  credentialRefused(f: CallFacts, code: string, service: unknown): void {
+    const event = callEvent('decision', f);
+    event.args = f.args;
+    event.outcome = { status: 'denied', errorCode: code };
+    if (typeof service === 'string') event.detail = { service };
+    this.record(event);
+  }
+
+  /** The leak guard removed stored secrets or tokens from a message to the agent (labels and forms, never values). */
+  redacted(
+    sessionId: string,
+    grantId: string,
+    principal: Principal,
+    findings: readonly { label: string; form: string }[],
+  ): void {
+    this.record({
+      type: 'sanitiser.finding',
+      sessionId,
+      grantId,
+      principal: auditPrincipal(principal),
+      findings: findings.map((f) => ({
+        rule: 'leak-guard',
+        severity: 'high',
+        action: 'redacted',
+        location: `${f.label} (${f.form})`,
+      })),
+    });
   }
 
   /** A request refused at the boundary (401/403/503 from authenticate or check-scope). */

@@ -49,8 +49,98 @@ const secretValue = z
     'A value taken from the secret store when the upstream is started (never written in the config).',
   );
 
-/** A configured value: literal text, or a reference to a stored secret. */
-const configValue = z.union([z.string(), secretValue]);
+const CREDENTIAL_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
+
+const credentialValue = z
+  .object({
+    credential: z
+      .string()
+      .regex(CREDENTIAL_NAME, 'credential names use a-z, 0-9 and "-" (1-32 chars)')
+      .describe('Name of an entry of `credentials` (a static key, a minted token or a per-user connection).'),
+    format: z
+      .string()
+      .regex(/\{\}/, 'format must contain {} where the credential goes')
+      .default('{}')
+      .describe('How the value is built, e.g. "Bearer {}".'),
+  })
+  .strict()
+  .describe('A credential leased from the broker for each grant (docs/credentials.md, "Leases").');
+
+/** A configured value: literal text, a stored secret, or a brokered credential. */
+const configValue = z.union([z.string(), secretValue, credentialValue]);
+
+/** A stored secret named in `credentials` (client secrets, subject tokens). */
+const storedSecret = z
+  .object({ secret: secretValue.shape.secret })
+  .strict()
+  .describe('A secret in the store, by name.');
+
+const endpointKeys = {
+  issuer: z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    .describe('Authorization server issuer; its RFC 8414 / OIDC metadata gives the endpoints not set here.'),
+  tokenEndpoint: z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    .describe('Token endpoint (overrides metadata).'),
+  revocationEndpoint: z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    .describe('RFC 7009 revocation endpoint; tokens are revoked there when their lease ends.'),
+  clientId: z.string().min(1).describe("The gateway's client id at that authorization server."),
+  clientSecret: storedSecret.optional().describe("The gateway's client secret there (from the store)."),
+  scope: z.string().optional().describe('Scope requested for every lease: the narrowest the tools need.'),
+  resource: z.url().optional().describe('RFC 8707 resource the tokens are for (the API the upstream calls).'),
+  maxLifetimeSec: z
+    .number()
+    .int()
+    .min(30)
+    .default(900)
+    .describe('Longest a minted token is used; it is renewed before, and never outlives its grant.'),
+};
+
+const staticCredential = z
+  .object({
+    type: z.literal('static').describe('An API key that cannot be narrowed, injected for each grant.'),
+    secret: secretValue.shape.secret,
+  })
+  .strict();
+
+const mintedCredential = z
+  .object({
+    type: z.literal('oauth').describe('A short-lived token minted per lease from an upstream OAuth server.'),
+    grant: z
+      .enum(['refresh_token', 'token_exchange', 'client_credentials'])
+      .describe(
+        'How tokens are minted: refresh_token (subjectSecret holds a refresh token), token_exchange ' +
+          '(RFC 8693 with subjectSecret as subject_token) or client_credentials.',
+      ),
+    subjectSecret: storedSecret
+      .optional()
+      .describe('The long-lived token the broker keeps (refresh_token, token_exchange).'),
+    subjectTokenType: z
+      .enum(['access_token', 'refresh_token', 'jwt'])
+      .default('access_token')
+      .describe('RFC 8693 subject_token_type of subjectSecret (token_exchange).'),
+    ...endpointKeys,
+  })
+  .strict();
+
+const userCredential = z
+  .object({
+    type: z
+      .literal('oauth-user')
+      .describe('A per-user OAuth connection: each user authorizes the gateway once (code + PKCE).'),
+    authorizationEndpoint: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe('Authorization endpoint (overrides metadata).'),
+    ...endpointKeys,
+  })
+  .strict();
+
+const credentialSchema = z.discriminatedUnion('type', [staticCredential, mintedCredential, userCredential]);
 
 const stdioUpstream = z
   .object({
@@ -106,7 +196,7 @@ const httpUpstream = z
       .record(z.string(), configValue)
       .default({})
       .describe(
-        "Static headers sent with every upstream request, literal or { secret, format }. The client's Authorization header is never forwarded.",
+        "Headers sent with every upstream request: literal, { secret, format } or { credential, format }. The client's Authorization header is never forwarded.",
       ),
     namespace: namespaceKey,
     timeoutMs: timeoutKey,
@@ -123,7 +213,9 @@ const sseUpstream = z
     headers: z
       .record(z.string(), configValue)
       .default({})
-      .describe('Static headers sent with every upstream request, literal or { secret, format }.'),
+      .describe(
+        'Headers sent with every upstream request: literal, { secret, format } or { credential, format }.',
+      ),
     namespace: namespaceKey,
     timeoutMs: timeoutKey,
     trusted: trustedKey,
@@ -473,6 +565,35 @@ export const configSchema = z
         'at most one upstream may set namespace: false',
       )
       .describe('MCP servers behind the gateway, keyed by name.'),
+    credentials: z
+      .record(
+        z.string().regex(CREDENTIAL_NAME, 'credential names use a-z, 0-9 and "-" (1-32 chars)'),
+        credentialSchema,
+      )
+      .default({})
+      .describe(
+        'Credentials the broker leases to upstreams per grant, keyed by service name (docs/credentials.md).',
+      ),
+    broker: z
+      .object({
+        allowLoopbackHttp: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Development only: let the broker reach OAuth servers over plain http on loopback. Private and ' +
+              'public http targets stay refused.',
+          ),
+        connectLinkTtlSec: z
+          .number()
+          .int()
+          .min(60)
+          .max(3600)
+          .default(600)
+          .describe('How long a link to connect a per-user account stays valid (single use).'),
+      })
+      .strict()
+      .prefault({})
+      .describe('The credential broker.'),
     auth: authSchema,
     policy: policySchema,
     grants: grantsSchema,
@@ -577,7 +698,60 @@ export const configSchema = z
       .prefault({})
       .describe('Structured logging.'),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    // Cross-references the schema cannot express: every { credential } names an entry, and each entry
+    // has what its kind needs.
+    for (const [name, u] of Object.entries(c.upstreams)) {
+      const [key, values] = u.type === 'stdio' ? ['env', u.env] : ['headers', u.headers];
+      for (const [k, v] of Object.entries(values)) {
+        if (typeof v === 'string' || !('credential' in v)) continue;
+        const path = ['upstreams', name, key, k];
+        const cred = c.credentials[v.credential];
+        if (!cred)
+          ctx.addIssue({ code: 'custom', path, message: `no credential \`${v.credential}\` in credentials` });
+        else if (u.type === 'stdio' && cred.type !== 'static')
+          ctx.addIssue({
+            code: 'custom',
+            path,
+            message: `credential \`${v.credential}\` is ${cred.type}: a stdio environment is fixed at spawn, so only static credentials go there (use an http upstream's headers)`,
+          });
+      }
+    }
+    for (const [name, cred] of Object.entries(c.credentials)) {
+      const at = (key: string): (string | number)[] => ['credentials', name, key];
+      if (cred.type === 'static') continue;
+      if (!cred.issuer && !cred.tokenEndpoint)
+        ctx.addIssue({ code: 'custom', path: at('issuer'), message: 'set issuer or tokenEndpoint' });
+      if (cred.type === 'oauth' && cred.grant !== 'client_credentials' && !cred.subjectSecret)
+        ctx.addIssue({
+          code: 'custom',
+          path: at('subjectSecret'),
+          message: `required with grant ${cred.grant}`,
+        });
+      if (cred.type === 'oauth' && cred.grant === 'client_credentials' && !cred.clientSecret)
+        ctx.addIssue({
+          code: 'custom',
+          path: at('clientSecret'),
+          message: 'required with grant client_credentials',
+        });
+      if (cred.type === 'oauth-user') {
+        if (!cred.issuer && !cred.authorizationEndpoint)
+          ctx.addIssue({
+            code: 'custom',
+            path: at('authorizationEndpoint'),
+            message: 'set issuer or authorizationEndpoint',
+          });
+        if (c.auth.mode !== 'embedded')
+          ctx.addIssue({
+            code: 'custom',
+            path: at('type'),
+            message:
+              'per-user connections need auth.mode embedded (the gateway verifies who opens the connect link)',
+          });
+      }
+    }
+  });
 
 /** Validated configuration with every default applied. */
 export type GatehouseConfig = z.output<typeof configSchema>;
@@ -588,6 +762,8 @@ export type StdioUpstreamConfig = Extract<UpstreamConfig, { type: 'stdio' }>;
 export type HttpUpstreamConfig = Extract<UpstreamConfig, { type: 'http' }>;
 export type SseUpstreamConfig = Extract<UpstreamConfig, { type: 'sse' }>;
 export type SecretValue = z.output<typeof secretValue>;
+export type CredentialValue = z.output<typeof credentialValue>;
+export type CredentialConfig = z.output<typeof credentialSchema>;
 
 /** An upstream config whose secret references were replaced by their values (at start-up). */
 export type ResolvedUpstreamConfig = UpstreamConfig extends infer U

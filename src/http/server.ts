@@ -53,6 +53,7 @@ export function createHttpServer(gw: GatewayParts, hooks: HttpServerHooks): http
       });
       return;
     }
+    if (gw.connect?.handle(req, res)) return;
     if (gw.authServer?.handle(req, res)) return;
     sendError(res, new GatehouseError('not_found'), null);
   });
@@ -149,6 +150,7 @@ function handlePost(ctx: HttpContext): void {
           target: undefined,
           stageLog: ctx.stageLog ? [] : undefined,
           decision: undefined,
+          leases: undefined,
           onDone: undefined,
         });
         break;

@@ -42,6 +42,8 @@ export interface GatewayParts {
   started: boolean;
   /** The embedded authorization server, when auth.mode is embedded (owns /oauth/* and its metadata). */
   authServer?: { handle(req: IncomingMessage, res: ServerResponse): boolean };
+  /** The per-user connection flow at /connect/*, when a credential of type oauth-user is configured. */
+  connect?: { handle(req: IncomingMessage, res: ServerResponse): boolean };
   /** Host header values accepted (lower-case, with and without port). */
   readonly allowedHosts: ReadonlySet<string>;
   /** Origin header values accepted (exact). */
@@ -81,6 +83,8 @@ export interface MessageContext {
   stageLog: StageLog | undefined;
   /** Set by authorize: the decision and the policies behind it (audit, traces). */
   decision: CallDecision | undefined;
+  /** Set by lease-credential: the leases the call's credentials come from (audit). */
+  leases: readonly { id: string; credential: string; expiresAt: number }[] | undefined;
   /** Set by record-intent: called with the final answer (and its size) to append the outcome. */
   onDone: ((res: JsonRpcResponse, bytes: number) => void) | undefined;
 }
@@ -94,6 +98,8 @@ export interface ResponseContext {
   readonly log: Logger;
   /** Secret values the gateway holds; redact-secrets removes them from the message. */
   readonly leakGuard: LeakGuard;
+  /** Told what the leak guard removed (labels and forms, never values): metrics and audit. */
+  readonly onRedacted: ((findings: readonly { label: string; form: string }[]) => void) | undefined;
 }
 
 /** A response-phase stage: it may rewrite or drop the message, never reject it. */

@@ -10,6 +10,7 @@ import { checkOrigin } from '../stages/check-origin.ts';
 import { checkProtocol } from '../stages/check-protocol.ts';
 import { checkScope } from '../stages/check-scope.ts';
 import { forwardMessage } from '../stages/forward-message.ts';
+import { leaseCredential } from '../stages/lease-credential.ts';
 import { limitResult } from '../stages/limit-result.ts';
 import { parseMessage } from '../stages/parse-message.ts';
 import { readBody } from '../stages/read-body.ts';
@@ -50,6 +51,9 @@ export const MESSAGE_STAGES: readonly Stage<MessageContext>[] = [
   { name: 'route-message', run: routeMessage },
   // ORDER: after routing (it decides on the routed server and tool), before anything leaves the gateway.
   { name: 'authorize', run: authorize },
+  // ORDER: after authorize (a denied call never mints a token), before record-intent (which records
+  // the lease the call uses).
+  { name: 'lease-credential', run: leaseCredential },
   // ORDER: after every decision (later: await-approval), before forwarding: write-ahead.
   { name: 'record-intent', run: recordIntent },
   // ORDER: last; nothing may run after a request left the gateway.

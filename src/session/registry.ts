@@ -77,6 +77,10 @@ export class SessionRegistry {
       this.metrics,
       this.leakGuard,
     );
+    session.onRedacted = (findings) => {
+      this.metrics.sanitizerFinding('secret_redacted', findings.length);
+      this.audit.redacted(session.id, grant.id, principal, findings);
+    };
     grant.attach(session.member);
     session.member.end = (reason) => this.end(session, reason);
     this.sessions.set(session.id, session);

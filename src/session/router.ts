@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { GatehouseConfig } from '../config/schema.ts';
+import type { CredentialBroker } from '../credentials/broker.ts';
 import { GatehouseError } from '../errors.ts';
 import { exposeName, type NameTable, resolveName } from '../federation/names.ts';
 import type { ToolDefinition } from '../policy/authorizer.ts';
@@ -43,6 +44,8 @@ export class Router {
     private readonly config: GatehouseConfig,
     private readonly managers: Map<string, UpstreamManager>,
     private readonly log: Logger,
+    /** Leases credentials to upstreams that name a secret or a credential. */
+    private readonly broker?: CredentialBroker,
   ) {
     const namespaced = new Set<string>();
     let bare: string | undefined;
@@ -90,7 +93,17 @@ export class Router {
       this.order.map(async (name) => {
         const manager = this.managers.get(name);
         if (!manager) throw new GatehouseError('internal', undefined, { detail: `no manager for ${name}` });
-        const link = new UpstreamLink(name, manager.acquire(), events);
+        const creds = this.broker?.forUpstream(name, session.grant, session.principal, session.id);
+        if (creds) {
+          const stdio = manager.config.type === 'stdio';
+          session.credentials.set(name, creds);
+          creds.hold({ revoked: (err) => session.credentialRevoked(name, err, stdio) });
+          // A stdio process gets its environment at spawn: without its credentials it does not start. An
+          // HTTP upstream starts with what can be had (a per-user connection may come later).
+          const err = await creds.ensure(false);
+          if (err && stdio) throw err;
+        }
+        const link = new UpstreamLink(name, manager.acquire(creds), events);
         session.links.set(name, link);
         const result = await link.request(
           'initialize',

@@ -10,6 +10,7 @@ import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { type Principal, principalKey } from '../auth/principal.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
+import type { UpstreamCredentials } from '../credentials/broker.ts';
 import { GatehouseError } from '../errors.ts';
 import type { Grant, GrantMember } from '../grants/grant.ts';
 import { PostExchange } from '../http/exchange.ts';
@@ -65,6 +66,10 @@ export class Session {
   clientInfo: Record<string, unknown> = {};
   clientCapabilities: Record<string, unknown> = {};
   readonly links = new Map<string, UpstreamLink>();
+  /** Told when the leak guard redacted a message to the client (set by the registry: metrics, audit). */
+  onRedacted: ((findings: readonly { label: string; form: string }[]) => void) | undefined;
+  /** Brokered credentials per upstream (leases of the grant), for upstreams that need them. */
+  readonly credentials = new Map<string, UpstreamCredentials>();
   closed: GatehouseError | undefined;
   /** Resolves when `initialize` finished (successfully or not). */
   ready: Promise<void> = Promise.resolve();
@@ -139,6 +144,7 @@ export class Session {
       limits: this.limits,
       log: this.log,
       leakGuard: this.leakGuard,
+      onRedacted: this.onRedacted,
     };
     for (const stage of this.responseStages) {
       stage.run(ctx);
@@ -322,6 +328,27 @@ export class Session {
     this.standalone.write(out.json);
   }
 
+  /** A gateway-originated notification to the client (standalone stream), e.g. notifications/elicitation/complete. */
+  notify(method: string, params: Record<string, unknown>): void {
+    if (this.closed) return;
+    this.toClient({ jsonrpc: '2.0', method, params }, undefined);
+  }
+
+  /**
+   * A lease this session's link to `server` uses has ended: its calls in flight are cancelled upstream
+   * and answered with `err`; a stdio process holding the credential is stopped.
+   */
+  credentialRevoked(server: string, err: GatehouseError, stopProcess: boolean): void {
+    const link = this.links.get(server);
+    if (!link) return;
+    for (const call of [...this.calls.values()]) {
+      if (call.link !== link) continue;
+      if (call.upstreamId !== undefined) link.abandon(call.upstreamId, err.message);
+      this.answer(call, { jsonrpc: '2.0', id: call.id, error: err.toJsonRpcError() });
+    }
+    if (stopProcess) void link.close(err);
+  }
+
   // ---- lifecycle ------------------------------------------------------------
 
   /** Ends the session: answers everything in flight, closes streams and upstreams. */
@@ -333,6 +360,7 @@ export class Session {
       this.answer(call, { jsonrpc: '2.0', id: call.id, error: reason.toJsonRpcError() });
     }
     for (const s of this.streams.values()) s.close();
+    for (const c of this.credentials.values()) c.release();
     await Promise.all([...this.links.values()].map((l) => l.close(reason)));
   }
 }

@@ -86,6 +86,7 @@ export function callFacts(ctx: MessageContext, target: Route): CallFacts {
     tool: msg.method === 'tools/call' ? target.target : undefined,
     args: msg.method === 'tools/call' ? (msg.params?.arguments ?? {}) : msg.params,
     requestBytes: http.body?.length,
+    leases: ctx.leases,
   };
 }
 

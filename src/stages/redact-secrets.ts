@@ -24,6 +24,7 @@ export function redactSecrets(ctx: ResponseContext): void {
     ctx.msg = { jsonrpc: '2.0', id, error: err.toJsonRpcError() } as JsonRpcMessage;
     ctx.json = id === null ? '' : JSON.stringify(ctx.msg);
   }
+  ctx.onRedacted?.(findings);
   ctx.log.warn(
     { secrets: [...new Set(findings.map((f) => f.label))], forms: [...new Set(findings.map((f) => f.form))] },
     'secret redacted from an upstream message',

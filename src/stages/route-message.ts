@@ -19,6 +19,8 @@ export function routeMessage(ctx: MessageContext): Outcome {
   const route = ctx.http.gw.router.route(ctx.session, method, ctx.msg.params);
   const link = ctx.session.links.get(route.server);
   if (!link?.alive) {
+    // A process stopped because its credential was revoked says so (not "unavailable").
+    if (link?.deathReason?.code === 'credential_revoked') return link.deathReason;
     return new GatehouseError('upstream_unavailable', `upstream ${route.server} is not available`, {
       detail: link?.deathReason?.detail,
     });

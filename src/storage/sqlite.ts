@@ -13,8 +13,11 @@ import type {
   AuditFilter,
   AuditRepo,
   AuditRow,
+  CredentialBlock,
   GrantRecord,
   GrantRepo,
+  LeaseRecord,
+  LeaseRepo,
   OAuthRepo,
   Repos,
   SessionRecord,
@@ -116,6 +119,29 @@ const MIGRATIONS = [
    CREATE INDEX grants_live ON grants (ended_at, expires_at);
    CREATE INDEX grants_agent ON grants (agent) WHERE ended_at IS NULL;
    CREATE INDEX grants_user ON grants (user) WHERE ended_at IS NULL;`,
+  // 5: credential leases and kill switches (src/credentials/).
+  `CREATE TABLE leases (
+     id TEXT PRIMARY KEY,
+     grant_id TEXT NOT NULL,
+     service TEXT NOT NULL,
+     credential TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     agent TEXT NOT NULL,
+     user TEXT,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     ended_at INTEGER,
+     end_reason TEXT
+   );
+   CREATE INDEX leases_live ON leases (ended_at, expires_at);
+   CREATE INDEX leases_grant ON leases (grant_id) WHERE ended_at IS NULL;
+   CREATE TABLE credential_blocks (
+     kind TEXT NOT NULL,
+     name TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (kind, name)
+   );`,
 ];
 
 /** Options of the SQLite backend. */
@@ -302,10 +328,23 @@ function toGrant(r: GrantRow): GrantRecord {
   };
 }
 
+interface LeaseRow {
+  id: string;
+  grant_id: string;
+  service: string;
+  credential: string;
+  kind: string;
+  agent: string;
+  user: string | null;
+  created_at: number;
+  expires_at: number;
+}
+
 export class SqliteStorage implements Storage {
   private readonly db: Database.Database;
   readonly sessions: SessionRepo;
   readonly grants: GrantRepo;
+  readonly leases: LeaseRepo;
   readonly oauth: OAuthRepo;
   readonly users: UserRepo;
   readonly audit: AuditRepo;
@@ -431,16 +470,19 @@ export class SqliteStorage implements Storage {
     const { repo: audit, catchUp } = this.auditRepo();
     this.catchUpIndex = catchUp;
     const grants = this.grantRepo();
+    const leases = this.leaseRepo();
     const queued = <T>(op: () => T): Promise<T> => this.run(op);
     const direct = async <T>(op: () => T): Promise<T> => op();
     this.sessions = sessions(queued);
     this.grants = grants(queued);
+    this.leases = leases(queued);
     this.oauth = oauth(queued);
     this.users = users(queued);
     this.audit = audit(queued, false);
     this.txRepos = {
       sessions: sessions(direct),
       grants: grants(direct),
+      leases: leases(direct),
       oauth: oauth(direct),
       users: users(direct),
       audit: audit(direct, true),
@@ -508,6 +550,90 @@ export class SqliteStorage implements Storage {
         }),
       endedSince: (at) => run(() => endedSince.all(at)),
       listLive: (now) => run(() => listLive.all(now).map(toGrant)),
+    });
+  }
+
+  private leaseRepo(): (run: <T>(op: () => T) => Promise<T>) => LeaseRepo {
+    const db = this.db;
+    const insert = db.prepare(
+      `INSERT INTO leases (id, grant_id, service, credential, kind, agent, user, created_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const column = {
+      id: 'id',
+      grant: 'grant_id',
+      service: 'service',
+      agent: 'agent',
+      user: 'user',
+      secret: 'credential',
+    };
+    const endBy = Object.fromEntries(
+      Object.entries(column).map(([k, col]) => [
+        k,
+        db.prepare<[number, string, string], { id: string }>(
+          `UPDATE leases SET ended_at = ?, end_reason = ? WHERE ${col} = ? AND ended_at IS NULL RETURNING id`,
+        ),
+      ]),
+    );
+    const endedSince = db.prepare<[number], { id: string; endReason: string }>(
+      'SELECT id, end_reason AS endReason FROM leases WHERE ended_at >= ? ORDER BY ended_at',
+    );
+    const listLive = db.prepare<[number], LeaseRow>(
+      'SELECT * FROM leases WHERE ended_at IS NULL AND expires_at > ? ORDER BY created_at',
+    );
+    const block = db.prepare(
+      'INSERT OR REPLACE INTO credential_blocks (kind, name, reason, created_at) VALUES (?, ?, ?, ?)',
+    );
+    const unblock = db.prepare('DELETE FROM credential_blocks WHERE kind = ? AND name = ?');
+    const blocks = db.prepare<[], CredentialBlock>(
+      'SELECT kind, name, reason, created_at AS createdAt FROM credential_blocks ORDER BY created_at',
+    );
+    return (run) => ({
+      insert: (l) =>
+        run(
+          () =>
+            void insert.run(
+              l.id,
+              l.grantId,
+              l.service,
+              l.credential,
+              l.kind,
+              l.agent,
+              l.user ?? null,
+              l.createdAt,
+              l.expiresAt,
+            ),
+        ),
+      end: (selector, reason, at) =>
+        run(() => {
+          const [key, value] = Object.entries(selector)[0] as [string, string];
+          const stmt = endBy[key];
+          if (!stmt) throw new Error(`unknown lease selector ${key}`);
+          return stmt.all(at, reason, value).map((r) => r.id);
+        }),
+      endedSince: (at) => run(() => endedSince.all(at)),
+      listLive: (now) =>
+        run(() =>
+          listLive.all(now).map((r) => ({
+            id: r.id,
+            grantId: r.grant_id,
+            service: r.service,
+            credential: r.credential,
+            kind: r.kind as LeaseRecord['kind'],
+            agent: r.agent,
+            user: r.user ?? undefined,
+            createdAt: r.created_at,
+            expiresAt: r.expires_at,
+            endedAt: undefined,
+            endReason: undefined,
+          })),
+        ),
+      block: (b) => run(() => void block.run(b.kind, b.name, b.reason, b.createdAt)),
+      unblock: (kind, name) => run(() => unblock.run(kind, name).changes > 0),
+      blocks: () =>
+        run(() =>
+          blocks.all().map(({ kind, name, reason, createdAt }) => ({ kind, name, reason, createdAt })),
+        ),
     });
   }
 

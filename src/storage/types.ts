@@ -207,10 +207,60 @@ export interface GrantRepo {
   listLive(now: number): Promise<GrantRecord[]>;
 }
 
+/** A credential lease as stored: the permission to use one service's credential under one grant (src/credentials/). */
+export interface LeaseRecord {
+  id: string;
+  grantId: string;
+  /** Service name: a `credentials` key, or the upstream name for an inline `{ secret }`. */
+  service: string;
+  /** Credential name, never a value: the secret (static, subject token) or the connection. */
+  credential: string;
+  kind: 'static' | 'minted' | 'user';
+  agent: string;
+  user: string | undefined;
+  createdAt: number;
+  /** Never later than the grant's expiry. */
+  expiresAt: number;
+  endedAt: number | undefined;
+  endReason: string | undefined;
+}
+
+/** Which leases a revocation targets. `secret` matches the credential name. */
+export type LeaseSelector =
+  | { id: string }
+  | { grant: string }
+  | { service: string }
+  | { agent: string }
+  | { user: string }
+  | { secret: string };
+
+/** An operator's kill switch: no lease for this secret or service is issued until it is lifted. */
+export interface CredentialBlock {
+  kind: 'secret' | 'service';
+  name: string;
+  reason: string;
+  createdAt: number;
+}
+
+export interface LeaseRepo {
+  insert(rec: LeaseRecord): Promise<void>;
+  /** Ends the live leases matching `selector`; resolves to their ids. */
+  end(selector: LeaseSelector, reason: string, at: number): Promise<string[]>;
+  /** Leases ended at or after `at` (revocations made by another process). */
+  endedSince(at: number): Promise<{ id: string; endReason: string }[]>;
+  /** Leases not ended and not expired at `now`. */
+  listLive(now: number): Promise<LeaseRecord[]>;
+  block(b: CredentialBlock): Promise<void>;
+  /** Lifts a block; false when there was none. */
+  unblock(kind: CredentialBlock['kind'], name: string): Promise<boolean>;
+  blocks(): Promise<CredentialBlock[]>;
+}
+
 /** The repositories, as seen inside a transaction. */
 export interface Repos {
   readonly sessions: SessionRepo;
   readonly grants: GrantRepo;
+  readonly leases: LeaseRepo;
   readonly oauth: OAuthRepo;
   readonly users: UserRepo;
   readonly audit: AuditRepo;

@@ -52,6 +52,8 @@ export interface HttpTransportOptions {
   name: string;
   url: string;
   headers: Record<string, string>;
+  /** Brokered credentials, read on every request (a lease's token is renewed or revoked meanwhile). */
+  credentialHeaders?: (() => Record<string, string>) | undefined;
   maxMessageBytes: number;
   log: Logger;
 }
@@ -87,6 +89,10 @@ export class HttpTransport implements UpstreamTransport {
 
   private headers(extra: Record<string, string>): Record<string, string> {
     const h: Record<string, string> = { ...this.baseHeaders, ...extra };
+    if (this.opts.credentialHeaders) {
+      for (const [k, v] of Object.entries(this.opts.credentialHeaders()))
+        if (!GATEWAY_HEADERS.has(k.toLowerCase())) h[k] = v;
+    }
     if (this.sessionId) h['mcp-session-id'] = this.sessionId;
     if (this.protocolVersion) h['mcp-protocol-version'] = this.protocolVersion;
     return h;

@@ -7,10 +7,15 @@
  * for a Node server); `pool.max` caps live processes; a session's processes
  * stop when it ends. A process that crashes fails the calls in flight; the next
  * session gets a fresh one.
+ *
+ * Credentials: an upstream whose env or headers name a secret or a credential gets them from the
+ * broker's leases for the session's grant. A stdio process with credentials is spawned for its session
+ * only (no warm pool: a process spawned ahead would hold a secret before any grant exists).
  */
 import net from 'node:net';
 import type { Logger } from 'pino';
-import type { ResolvedUpstreamConfig } from '../config/schema.ts';
+import type { ResolvedUpstreamConfig, UpstreamConfig } from '../config/schema.ts';
+import type { UpstreamCredentials } from '../credentials/broker.ts';
 import { GatehouseError } from '../errors.ts';
 import { HttpTransport } from './http.ts';
 import { SseTransport } from './sse.ts';
@@ -28,12 +33,25 @@ export class UpstreamManager {
   private earlyDeaths = 0;
   private stopped = false;
 
+  /** The config with only its literal env / header values (brokered ones come per session). */
+  readonly config: ResolvedUpstreamConfig;
+  /** True when env or headers hold brokered values. */
+  readonly brokered: boolean;
+
   constructor(
     readonly name: string,
-    readonly config: ResolvedUpstreamConfig,
+    config: UpstreamConfig,
     private readonly maxMessageBytes: number,
     private readonly log: Logger,
-  ) {}
+  ) {
+    const values = config.type === 'stdio' ? config.env : config.headers;
+    const literal: Record<string, string> = {};
+    for (const [k, v] of Object.entries(values)) if (typeof v === 'string') literal[k] = v;
+    this.brokered = Object.keys(literal).length !== Object.keys(values).length;
+    this.config = (
+      config.type === 'stdio' ? { ...config, env: literal } : { ...config, headers: literal }
+    ) as ResolvedUpstreamConfig;
+  }
 
   /** Spawns the warm pool. */
   start(): void {
@@ -49,20 +67,34 @@ export class UpstreamManager {
     return this.warm.length;
   }
 
-  /** A transport for a new session. Throws capacity_exceeded at the process cap. */
-  acquire(): UpstreamTransport {
+  /**
+   * A transport for a new session, with the session's brokered credentials (a stdio process gets their
+   * values at spawn; HTTP reads them per request). Throws capacity_exceeded at the process cap.
+   */
+  acquire(creds?: UpstreamCredentials): UpstreamTransport {
     if (this.stopped) throw new GatehouseError('shutting_down');
     const cfg = this.config;
+    const credentialHeaders = creds ? () => creds.values() : undefined;
     if (cfg.type === 'http') {
       return new HttpTransport({
         name: this.name,
         url: cfg.url,
         headers: cfg.headers,
+        credentialHeaders,
         maxMessageBytes: this.maxMessageBytes,
         log: this.log,
       });
     }
-    if (cfg.type === 'sse') return new SseTransport(this.name, cfg);
+    if (cfg.type === 'sse') return new SseTransport(this.name, cfg, credentialHeaders);
+    if (creds) {
+      if (this.live >= cfg.pool.max) {
+        throw new GatehouseError(
+          'capacity_exceeded',
+          `upstream ${this.name} reached its process limit (pool.max)`,
+        );
+      }
+      return this.spawn({ ...cfg.env, ...creds.values() });
+    }
     let t = this.warm.shift();
     while (t && !t.alive) t = this.warm.shift();
     if (!t) {
@@ -78,10 +110,10 @@ export class UpstreamManager {
     return t;
   }
 
-  private spawn(): StdioTransport {
+  private spawn(env?: Record<string, string>): StdioTransport {
     const cfg = this.config;
     if (cfg.type !== 'stdio') throw new Error('spawn on a non-stdio upstream');
-    const t = new StdioTransport(this.name, cfg, this.maxMessageBytes, this.log);
+    const t = new StdioTransport(this.name, env ? { ...cfg, env } : cfg, this.maxMessageBytes, this.log);
     this.live++;
     const born = Date.now();
     void t.exited.then(() => {
@@ -99,7 +131,7 @@ export class UpstreamManager {
 
   private refill(): void {
     const cfg = this.config;
-    if (cfg.type !== 'stdio' || this.stopped) return;
+    if (cfg.type !== 'stdio' || this.stopped || this.brokered) return;
     if (this.earlyDeaths >= MAX_EARLY_DEATHS) {
       if (this.earlyDeaths === MAX_EARLY_DEATHS) {
         this.earlyDeaths++;

@@ -20,15 +20,17 @@ export class SseTransport implements UpstreamTransport {
   constructor(
     private readonly name: string,
     cfg: Extract<ResolvedUpstreamConfig, { type: 'sse' }>,
+    credentialHeaders: () => Record<string, string> = () => ({}),
   ) {
-    // INVARIANT: only operator-configured headers; nothing from the client's request.
-    const headers = { ...cfg.headers };
+    // INVARIANT: only operator-configured headers and brokered credentials; nothing from the client's request.
+    const headers = (): Record<string, string> => ({ ...cfg.headers, ...credentialHeaders() });
+    const withHeaders = (init: RequestInit | undefined): RequestInit => ({
+      ...init,
+      headers: { ...(init?.headers as Record<string, string>), ...headers() },
+    });
     this.inner = new SSEClientTransport(new URL(cfg.url), {
-      requestInit: { headers },
-      eventSourceInit: {
-        fetch: (url, init) =>
-          fetch(url, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }),
-      },
+      fetch: (url, init) => fetch(url, withHeaders(init)),
+      eventSourceInit: { fetch: (url, init) => fetch(url, withHeaders(init)) },
     });
     this.inner.onmessage = (m: JSONRPCMessage) => {
       const c = classify(m);

@@ -360,7 +360,10 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
   provider.on('server_error', (_ctx, err) => log.error({ err }, 'authorization server error'));
   provider.on('grant.error', (_ctx, err) => log.info({ err: err.message }, 'token request refused'));
   provider.on('authorization.error', (_ctx, err) =>
-    log.info({ err: err.message }, 'authorization request refused'),
+    log.info(
+      { err: err.message, reason: (err as { error_description?: string }).error_description },
+      'authorization request refused',
+    ),
   );
   provider.on('registration_create.success', (_ctx, client) =>
     log.info({ client: client.clientId, name: client.clientName }, 'client registered'),
