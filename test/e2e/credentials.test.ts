@@ -203,6 +203,18 @@ function auditEvents(): Event[] {
     });
 }
 
+/** Every tool name, following the merged list's cursors (one page per upstream). */
+async function allTools(client: Client): Promise<string[]> {
+  const names: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await client.listTools(cursor === undefined ? {} : { cursor });
+    names.push(...page.tools.map((t) => t.name));
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+  return names;
+}
+
 function text(r: unknown): string {
   return ((r as { content?: { text?: string }[] }).content ?? []).map((c) => c.text ?? '').join('\n');
 }
@@ -442,6 +454,7 @@ test('T20: static key in a stdio environment: redacted; the kill switch stops th
     assert.equal(lifted.code, 0, lifted.stderr);
     await new Promise((r) => setTimeout(r, 400));
     const third = await connect(await agentToken());
+    assert.ok((await allTools(third)).includes('everything__get-env'), 'offered again');
     const ok = await third.callTool({ name: 'everything__get-env', arguments: {} });
     assert.match(JSON.stringify(ok), /\[REDACTED:records-api-key\]/);
     await third.close();
