@@ -337,10 +337,14 @@ test('per-user connection: URL elicitation, the right user logs in, consents, an
     assert.match(html, /agent-1/, 'the consent page names the agent');
     assert.match(html, /alice/);
     assert.match(html, /records:read/);
-    const consent = await postForm(jar, `${gw.origin}${new URL(link).pathname}/consent`, {
-      csrf: csrfOf(html),
-      decision: 'allow',
-    });
+    const consentUrl = `${gw.origin}${new URL(link).pathname}/consent`;
+    // T05: no redirect to the third party without Gatehouse's own consent, from this browser, with its CSRF token.
+    assert.equal((await postForm(jar, consentUrl, { csrf: 'forged', decision: 'allow' })).status, 403);
+    assert.equal(
+      (await postForm(new Jar(), consentUrl, { csrf: csrfOf(html), decision: 'allow' })).status,
+      403,
+    );
+    const consent = await postForm(jar, consentUrl, { csrf: csrfOf(html), decision: 'allow' });
     assert.equal(consent.status, 303);
     const upstreamAuth = new URL(consent.headers.get('location') as string);
     assert.equal(upstreamAuth.origin, new URL(saas.issuer).origin);
@@ -358,15 +362,15 @@ test('per-user connection: URL elicitation, the right user logs in, consents, an
     assert.equal(seen?.sub, 'alice');
     assert.equal(seen?.scope, 'records:read');
 
-    // The link was single-use.
-    const reused = await browse(new Jar(), link);
-    assert.equal(reused.status, 404);
+    // The link, the state and the code were single-use.
+    assert.equal((await browse(new Jar(), link)).status, 404);
+    assert.equal((await browse(jar, callback.href)).status, 403, 'a replayed callback is refused');
   } finally {
     await client.close();
   }
 });
 
-test('T10: a connect link opened by another user is refused and void (confused deputy)', async () => {
+test('T05: a connect link opened by another user is refused and void (confused deputy)', async () => {
   const client = await connect(await agentToken('bob'), { elicitation: { url: {} } });
   try {
     const err = await rpcError(client.callTool({ name: 'mine__list_records', arguments: {} }));
