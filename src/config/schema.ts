@@ -707,7 +707,7 @@ export const configSchema = z
       for (const [k, v] of Object.entries(values)) {
         if (typeof v === 'string' || !('credential' in v)) continue;
         const path = ['upstreams', name, key, k];
-        const cred = c.credentials[v.credential];
+        const cred = Object.hasOwn(c.credentials, v.credential) ? c.credentials[v.credential] : undefined;
         if (!cred)
           ctx.addIssue({ code: 'custom', path, message: `no credential \`${v.credential}\` in credentials` });
         else if (u.type === 'stdio' && cred.type !== 'static')

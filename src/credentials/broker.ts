@@ -18,7 +18,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuditRecorder } from '../audit/recorder.ts';
 import type { Principal } from '../auth/principal.ts';
-import type { GatehouseConfig, UpstreamConfig } from '../config/schema.ts';
+import type { GatehouseConfig, StdioUpstreamConfig, UpstreamConfig } from '../config/schema.ts';
 import { GatehouseError } from '../errors.ts';
 import type { Grant } from '../grants/grant.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
@@ -612,13 +612,9 @@ export class UpstreamCredentials {
   }
 }
 
-function valuesOf(
-  u: UpstreamConfig,
-): Record<
-  string,
-  UpstreamConfig extends infer U ? (U extends { env: infer E } ? E[keyof E] : never) : never
-> {
-  return (u.type === 'stdio' ? u.env : u.headers) as never;
+/** An upstream's configured env (stdio) or headers (HTTP, SSE). */
+function valuesOf(u: UpstreamConfig): StdioUpstreamConfig['env'] {
+  return u.type === 'stdio' ? u.env : u.headers;
 }
 
 /** Every secret the config names, with the key that names it. */
@@ -626,7 +622,7 @@ export function secretPaths(config: GatehouseConfig): [string, string][] {
   const out: [string, string][] = [];
   for (const [name, u] of Object.entries(config.upstreams)) {
     const key = u.type === 'stdio' ? 'env' : 'headers';
-    for (const [k, v] of Object.entries(u.type === 'stdio' ? u.env : u.headers))
+    for (const [k, v] of Object.entries(valuesOf(u)))
       if (typeof v !== 'string' && 'secret' in v) out.push([`upstreams.${name}.${key}.${k}`, v.secret]);
   }
   for (const [name, c] of Object.entries(config.credentials)) {

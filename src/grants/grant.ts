@@ -163,7 +163,7 @@ export class GrantManager {
   /** The owner of an agent identity: grants.owners, else the pre-registered client's owner. */
   ownerOf(agent: string): string | undefined {
     return (
-      this.config.grants.owners[agent] ??
+      (Object.hasOwn(this.config.grants.owners, agent) ? this.config.grants.owners[agent] : undefined) ??
       this.config.auth.embedded.clients.find((c) => c.clientId === agent)?.owner
     );
   }

@@ -441,6 +441,11 @@ export class PolicyEngine {
       entities.push({ uid: uid('Tenant', p.tenant), attrs: {}, parents: [] });
     }
     const roleSeen = new Set<string>();
+    // Own properties only: a principal named "constructor" or "__proto__" has no roles, not Object's.
+    const rolesOf = (
+      table: Readonly<Record<string, readonly string[]>> | undefined,
+      id: string,
+    ): readonly string[] | undefined => (table && Object.hasOwn(table, id) ? table[id] : undefined);
     const roleUids = (ids: readonly string[] | undefined): EntityUidJson[] =>
       (ids ?? []).map((r) => {
         if (!roleSeen.has(r)) {
@@ -459,14 +464,14 @@ export class PolicyEngine {
       entities.push({
         uid: uid('User', p.user),
         attrs: { issuer: p.issuer },
-        parents: [...tenantParents, ...roleUids(this.#roles.users?.[p.user])],
+        parents: [...tenantParents, ...roleUids(rolesOf(this.#roles.users, p.user))],
       });
       agentAttrs['user'] = { __entity: { type: `${NAMESPACE}::User`, id: p.user } };
     }
     entities.push({
       uid: uid('Agent', p.agent),
       attrs: agentAttrs,
-      parents: [...tenantParents, ...roleUids(this.#roles.agents?.[p.agent])],
+      parents: [...tenantParents, ...roleUids(rolesOf(this.#roles.agents, p.agent))],
     });
     const a = req.toolAttrs ?? {};
     const trusted = a.serverTrusted === true;

@@ -408,3 +408,32 @@ test('cached and split evaluation agree with whole-set evaluation', () => {
   const stats = engine.cacheStats();
   assert.ok(stats.hits > 0 && stats.dynamic > 0);
 });
+
+test('principals named like Object.prototype members have no roles (and do not crash the decision)', () => {
+  const file = tmpFile(
+    'proto.cedar',
+    '@id("ops") permit(principal in Gatehouse::Role::"ops", action == Gatehouse::Action::"read_resource", resource in Gatehouse::Server::"docs");',
+  );
+  const engine = PolicyEngine.fromFiles([file], {
+    roles: { agents: { bot: ['ops'] }, users: { alice: ['ops'] } },
+  });
+  for (const [agent, user] of [
+    ['constructor', undefined],
+    ['__proto__', undefined],
+    ['bot-x', 'toString'],
+    ['bot-y', 'hasOwnProperty'],
+  ] as const) {
+    const p = principal(agent, user === undefined ? {} : { user });
+    assert.equal(
+      engine.decide({
+        principal: p,
+        action: 'read_resource',
+        server: 'docs',
+        tool: 'file:///a',
+        grantId: `g-${agent}`,
+      }).effect,
+      'deny',
+      `${agent}/${user}`,
+    );
+  }
+});
