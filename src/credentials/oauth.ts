@@ -60,8 +60,15 @@ export class OAuthClient {
     const c = this.cred;
     const auth = c.type === 'oauth-user' ? c.authorizationEndpoint : undefined;
     let meta: Record<string, unknown> = {};
-    const needMeta = !c.tokenEndpoint || (c.type === 'oauth-user' && !auth) || !c.revocationEndpoint;
-    if (c.issuer && needMeta) meta = await this.metadata(c.issuer);
+    const required = !c.tokenEndpoint || (c.type === 'oauth-user' && !auth);
+    if (c.issuer && (required || !c.revocationEndpoint)) {
+      try {
+        meta = await this.metadata(c.issuer);
+      } catch (err) {
+        // Only the revocation endpoint was wanted: minting does not depend on it.
+        if (required) throw err;
+      }
+    }
     const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
     const token = c.tokenEndpoint ?? str(meta.token_endpoint);
     if (!token) throw new OAuthError(`${this.service}: no token endpoint in the issuer metadata`, undefined);

@@ -86,33 +86,25 @@ export class UpstreamManager {
       });
     }
     if (cfg.type === 'sse') return new SseTransport(this.name, cfg, credentialHeaders);
-    if (creds) {
-      if (this.live >= cfg.pool.max) {
-        throw new GatehouseError(
-          'capacity_exceeded',
-          `upstream ${this.name} reached its process limit (pool.max)`,
-        );
-      }
-      return this.spawn({ ...cfg.env, ...creds.values() });
-    }
+    // A process that holds credentials is spawned for this session (its environment is the lease's).
+    if (creds) return this.spawn({ ...cfg.env, ...creds.values() });
     let t = this.warm.shift();
     while (t && !t.alive) t = this.warm.shift();
-    if (!t) {
-      if (this.live >= cfg.pool.max) {
-        throw new GatehouseError(
-          'capacity_exceeded',
-          `upstream ${this.name} reached its process limit (pool.max)`,
-        );
-      }
-      t = this.spawn();
-    }
+    t ??= this.spawn();
     this.refill();
     return t;
   }
 
+  /** Spawns a process; capacity_exceeded at pool.max. */
   private spawn(env?: Record<string, string>): StdioTransport {
     const cfg = this.config;
     if (cfg.type !== 'stdio') throw new Error('spawn on a non-stdio upstream');
+    if (this.live >= cfg.pool.max) {
+      throw new GatehouseError(
+        'capacity_exceeded',
+        `upstream ${this.name} reached its process limit (pool.max)`,
+      );
+    }
     const t = new StdioTransport(this.name, env ? { ...cfg, env } : cfg, this.maxMessageBytes, this.log);
     this.live++;
     const born = Date.now();
