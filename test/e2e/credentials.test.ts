@@ -28,6 +28,7 @@ import { openSecretStore } from '../../src/secrets/store.ts';
 import { browse, csrfOf, Jar, postForm } from '../auth/as-harness.ts';
 import { type FakeSaas, startFakeSaas } from '../fixtures/saas/index.ts';
 import { authorizeInBrowser } from '../helpers/browser.ts';
+import { allTools, eventually, processGone } from '../helpers/gateway.ts';
 import { seedUser } from '../helpers/oauth.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -172,15 +173,6 @@ function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr:
   });
 }
 
-async function eventually(what: string, check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  assert.fail(`timed out waiting until ${what}`);
-}
-
 interface Event {
   type: string;
   server?: string;
@@ -201,18 +193,6 @@ function auditEvents(): Event[] {
         .filter(Boolean)
         .map((line) => (JSON.parse(line.slice(65)) as { event: Event }).event);
     });
-}
-
-/** Every tool name, following the merged list's cursors (one page per upstream). */
-async function allTools(client: Client): Promise<string[]> {
-  const names: string[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await client.listTools(cursor === undefined ? {} : { cursor });
-    names.push(...page.tools.map((t) => t.name));
-    cursor = page.nextCursor;
-  } while (cursor !== undefined);
-  return names;
 }
 
 function text(r: unknown): string {
@@ -435,14 +415,7 @@ test('T20: static key in a stdio environment: redacted; the kill switch stops th
     );
     assert.equal(killed.code, 0, killed.stderr);
     assert.match(killed.stdout, /blocked/);
-    await eventually('the stdio process holding the key exited', () => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    });
+    await eventually('the stdio process holding the key exited', () => processGone(pid));
     const err = await rpcError(client.callTool({ name: 'everything__get-env', arguments: {} }));
     assert.equal(err.code, -32024, err.message);
     // A new session gets no lease while the secret is blocked (its stdio upstream cannot start).

@@ -4,13 +4,13 @@
  * atomic policy reload on SIGHUP.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { type CliGateway, startCliGateway } from '../helpers/gateway.ts';
 import { clientCredentialsToken, connectWithBearer, exchangeToken } from '../helpers/oauth.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -21,10 +21,9 @@ const SECRETS: Record<string, string> = {
 };
 
 let work: string;
-let child: ChildProcess;
+let gw: CliGateway;
 let url: string;
 let origin: string;
-let stderr = '';
 
 const agent = (id: string) => ({ id, secret: SECRETS[id] as string });
 const token = (id: string): Promise<string> => clientCredentialsToken(origin, agent(id), url);
@@ -41,9 +40,9 @@ async function refused(client: Client, name: string, args: Record<string, unknow
 }
 
 async function sighup(): Promise<void> {
-  const before = stderr.length;
-  child.kill('SIGHUP');
-  for (let i = 0; i < 100 && !stderr.slice(before).includes('SIGHUP'); i++) {
+  const before = gw.stderr().length;
+  gw.child.kill('SIGHUP');
+  for (let i = 0; i < 100 && !gw.stderr().slice(before).includes('SIGHUP'); i++) {
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -52,53 +51,23 @@ before(async () => {
   work = mkdtempSync(join(tmpdir(), 'gatehouse-examples-'));
   // A copy, so the reload test can edit the policies; paths in the YAML are relative to it.
   cpSync(join(ROOT, 'examples'), join(work, 'examples'), { recursive: true });
-  child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(ROOT, 'src/cli.ts'),
-      'start',
-      '--config',
-      join(work, 'examples/least-privilege.yaml'),
-      '--port',
-      '0',
-      '--data-dir',
-      join(work, 'data'),
-    ],
+  gw = await startCliGateway(
+    ['--config', join(work, 'examples/least-privilege.yaml'), '--data-dir', join(work, 'data')],
+    // cwd: the example's upstream path is relative to the repository root
     {
-      cwd: ROOT, // the example's upstream path is relative to the repository root
       env: {
-        ...process.env,
-        REPORTER_SECRET: SECRETS.reporter,
-        TRIAGE_SECRET: SECRETS.triage,
-        OPS_BOT_SECRET: SECRETS['ops-bot'],
+        REPORTER_SECRET: SECRETS.reporter as string,
+        TRIAGE_SECRET: SECRETS.triage as string,
+        OPS_BOT_SECRET: SECRETS['ops-bot'] as string,
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
-  child.stderr?.on('data', (c: Buffer) => {
-    stderr += c.toString();
-  });
-  let banner = '';
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`did not start:\n${banner}\n${stderr}`)), 30_000);
-    child.stdout?.on('data', (c: Buffer) => {
-      banner += c.toString();
-      const m = /MCP endpoint: +(http:\/\/[^\s]+)/.exec(banner);
-      if (m?.[1]) {
-        clearTimeout(t);
-        url = m[1];
-        origin = new URL(url).origin;
-        resolve();
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code}:\n${stderr}`)));
-  });
+  url = gw.url;
+  origin = gw.origin;
 });
 
 after(() => {
-  child?.kill('SIGTERM');
+  gw?.child.kill('SIGTERM');
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -171,13 +140,13 @@ describe('examples/least-privilege.yaml', () => {
         '@id("reporter-list")\npermit (principal == Gatehouse::Agent::"reporter", action == Gatehouse::Action::"list_tools", resource);\n',
       );
       await sighup();
-      assert.match(stderr, /policies reloaded/);
+      assert.match(gw.stderr(), /policies reloaded/);
       assert.equal(await refused(client, 'github__read_file', { path: 'a' }), -32020);
       // A broken set is refused as a whole: the reporter stays denied, and the error names the file.
       writeFileSync(file, 'permit (principal, action, resource) when { nonsense };\n');
       await sighup();
-      assert.match(stderr, /policies NOT reloaded/);
-      assert.match(stderr, /readonly-agent\.cedar:1/);
+      assert.match(gw.stderr(), /policies NOT reloaded/);
+      assert.match(gw.stderr(), /readonly-agent\.cedar:1/);
       assert.equal(await refused(client, 'github__read_file', { path: 'a' }), -32020);
     } finally {
       await client.close();

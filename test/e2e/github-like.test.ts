@@ -5,7 +5,7 @@
  * are rewritten to the fake's ports; everything else is the file as shipped.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,7 @@ import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { browse, csrfOf, Jar, postForm } from '../auth/as-harness.ts';
 import { type FakeSaas, startFakeSaas } from '../fixtures/saas/index.ts';
 import { authorizeInBrowser } from '../helpers/browser.ts';
+import { allTools, type CliGateway, startCliGateway } from '../helpers/gateway.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const SEARCH_KEY = `fake-canary-search-key-${randomBytes(8).toString('hex')}`;
@@ -27,9 +28,8 @@ let saas: FakeSaas;
 let work: string;
 let dataDir: string;
 let configFile: string;
-let child: ChildProcess;
+let gw: CliGateway;
 let origin: string;
-let stderr = '';
 
 function cli(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -72,65 +72,20 @@ before(async () => {
   const checked = await cli(['check-config', configFile]);
   assert.equal(checked.code, 0, checked.stderr);
 
-  child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(ROOT, 'src/cli.ts'),
-      'start',
-      '--config',
-      configFile,
-      '--port',
-      '0',
-      '--data-dir',
-      dataDir,
-    ],
-    {
-      cwd: ROOT,
-      env: { ...process.env, CODING_AGENT_SECRET: AGENT_SECRET },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  child.stderr?.on('data', (c: Buffer) => {
-    stderr += c.toString();
+  gw = await startCliGateway(['--config', configFile, '--data-dir', dataDir], {
+    env: { CODING_AGENT_SECRET: AGENT_SECRET },
   });
-  let banner = '';
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`did not start:\n${banner}\n${stderr}`)), 30_000);
-    child.stdout?.on('data', (c: Buffer) => {
-      banner += c.toString();
-      const m = /MCP endpoint: +(http:\/\/[^\s]+)/.exec(banner);
-      if (m?.[1]) {
-        clearTimeout(t);
-        origin = new URL(m[1]).origin;
-        resolve();
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code}:\n${stderr}`)));
-  });
+  origin = gw.origin;
   saas.setRedirectUris([`${origin}/connect/callback`]);
   const added = await cli(['users', 'add', 'alice'], `${ALICE.password}\n`);
   assert.equal(added.code, 0, added.stderr);
 });
 
 after(async () => {
-  child?.kill('SIGTERM');
+  gw?.child.kill('SIGTERM');
   await saas?.close();
   rmSync(work, { recursive: true, force: true });
 });
-
-/** Every tool name, following the merged list's cursors (one page per upstream). */
-async function allTools(client: Client): Promise<string[]> {
-  const names: string[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await client.listTools(cursor === undefined ? {} : { cursor });
-    names.push(...page.tools.map((t) => t.name));
-    cursor = page.nextCursor;
-  } while (cursor !== undefined);
-  return names;
-}
 
 async function aliceClient(): Promise<Client> {
   const t = await cli([
@@ -163,7 +118,7 @@ test('examples/github-like.yaml: the static key and the per-user connection, sid
     const tools = await allTools(client);
     assert.ok(
       tools.includes('github__list_records') && tools.includes('search__get-env'),
-      `${tools.join(',')}\n${stderr}`,
+      `${tools.join(',')}\n${gw.stderr()}`,
     );
 
     // Static key: injected into the stdio server's environment, never shown to the agent.
@@ -219,7 +174,7 @@ test('examples/github-like.yaml: the static key and the per-user connection, sid
     await client.close();
   }
   assert.ok(
-    !stderr.includes(SEARCH_KEY) && !stderr.includes(saas.clientSecret),
+    !gw.stderr().includes(SEARCH_KEY) && !gw.stderr().includes(saas.clientSecret),
     'no secret in the gateway logs',
   );
 });

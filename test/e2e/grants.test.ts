@@ -12,7 +12,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { GatehouseConfigInput } from '../../src/config/schema.ts';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { eventually, processGone, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { clientCredentialsToken, connectWithBearer, exchangeToken } from '../helpers/oauth.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -133,14 +133,6 @@ async function callError(client: Client, name: string, args: Record<string, unkn
 
 function seen(): string[] {
   return existsSync(events) ? readFileSync(events, 'utf8').trim().split('\n') : [];
-}
-
-async function eventually(what: string, check: () => boolean): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`never happened: ${what}`);
 }
 
 before(async () => {
@@ -396,14 +388,7 @@ describe('grant end', () => {
     assert.equal(err.code, -32022, err.message);
     t.diagnostic(`client error ${Math.max(0, answeredAt - revokedAt)} ms after the revoke command returned`);
     await eventually('the upstream saw notifications/cancelled', () => seen().includes('cancelled slow'));
-    await eventually('the stdio process exited', () => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    });
+    await eventually('the stdio process exited', () => processGone(pid));
     // The session is gone with its grant: the next message is refused.
     await assert.rejects(client.callTool({ name: 'work__search_code', arguments: { q: 'x' } }));
     await client.close().catch(() => {});

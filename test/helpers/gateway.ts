@@ -1,4 +1,6 @@
-/** Test helpers: a real gateway in-process and a real SDK client connected to it. */
+/** Test helpers: a real gateway in-process or through the CLI, and a real SDK client connected to it. */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +9,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import pino from 'pino';
 import type { GatehouseConfigInput } from '../../src/config/schema.ts';
 import { type RunningGateway, startGateway } from '../../src/gateway.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
 
 export interface TestGateway extends RunningGateway {
   dataDir: string;
@@ -64,4 +68,79 @@ export async function connectClient(
 /** Node executable + args for a stdio server shipped as an npm bin script. */
 export function nodeServer(modulePath: string, ...args: string[]): { command: string; args: string[] } {
   return { command: process.execPath, args: [modulePath, ...args] };
+}
+
+/** Every tool name, following the merged list's cursors (one page per upstream). */
+export async function allTools(client: Client): Promise<string[]> {
+  const names: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await client.listTools(cursor === undefined ? {} : { cursor });
+    names.push(...page.tools.map((t) => t.name));
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+  return names;
+}
+
+/** Polls `check` until it holds (fails the test after `ms`). */
+export async function eventually(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  ms = 5000,
+): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.fail(`timed out waiting until ${what}`);
+}
+
+/** Whether process `pid` has exited. */
+export function processGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+export interface CliGateway {
+  readonly child: ChildProcess;
+  /** The MCP endpoint from the start banner. */
+  readonly url: string;
+  readonly origin: string;
+  /** Everything the gateway wrote to stderr so far (its JSON logs). */
+  stderr(): string;
+}
+
+/** `gatehouse start ARGS --port 0` as a child process (the real CLI), once its banner names the endpoint. */
+export async function startCliGateway(
+  args: string[],
+  opts: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<CliGateway> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'start', ...args, '--port', '0'],
+    { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  let banner = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`did not start:\n${banner}\n${stderr}`)), 30_000);
+    child.stdout?.on('data', (c: Buffer) => {
+      banner += c.toString();
+      const m = /MCP endpoint: +(http:\/\/[^\s]+)/.exec(banner);
+      if (m?.[1]) {
+        clearTimeout(t);
+        resolve(m[1]);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code}:\n${stderr}`)));
+  });
+  return { child, url, origin: new URL(url).origin, stderr: () => stderr };
 }
