@@ -14,9 +14,8 @@ import { after, before, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { browse, csrfOf, Jar, postForm } from '../auth/as-harness.ts';
 import { type FakeSaas, startFakeSaas } from '../fixtures/saas/index.ts';
-import { authorizeInBrowser } from '../helpers/browser.ts';
+import { completeConnectLink } from '../helpers/browser.ts';
 import { allTools, type CliGateway, startCliGateway } from '../helpers/gateway.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -133,20 +132,13 @@ test('examples/github-like.yaml: the static key and the per-user connection, sid
     );
     assert.ok(err instanceof McpError && err.code === -32042, String(err));
     const link = (err.data as { elicitations: { url: string }[] }).elicitations[0]?.url as string;
-    const jar = new Jar();
-    const open = await browse(jar, link);
-    const login = await authorizeInBrowser(open.headers.get('location') as string, ALICE, {
-      jar,
-      stopAt: (u) => u.pathname === '/connect/verified',
-    });
-    const html = await (await browse(jar, login.redirect.href)).text();
-    assert.match(html, /coding-agent/);
-    const consent = await postForm(jar, `${origin}${new URL(link).pathname}/consent`, {
-      csrf: csrfOf(html),
-      decision: 'allow',
-    });
-    const callback = await saas.authorize(consent.headers.get('location') as string, 'alice');
-    assert.equal((await browse(jar, callback.href)).status, 200);
+    const done = await completeConnectLink(
+      link,
+      ALICE,
+      (url) => saas.authorize(url, 'alice'),
+      (html) => assert.match(html, /coding-agent/, 'the consent page names the agent'),
+    );
+    assert.equal(done.status, 200);
 
     const r = await client.callTool({ name: 'github__list_records', arguments: {} });
     assert.notEqual(r.isError, true, JSON.stringify(r));

@@ -48,3 +48,31 @@ export async function authorizeInBrowser(
   }
   throw new Error('too many redirects');
 }
+
+/**
+ * A user completes a Gatehouse connect link (credentials/connect.ts) in a scripted browser: the login
+ * at the embedded authorization server, Gatehouse's consent page (its HTML goes to `onConsentPage`),
+ * the service's own authorization (`authorizeAtService`, e.g. the fake SaaS's `authorize`), and the
+ * callback. Returns the callback's response.
+ */
+export async function completeConnectLink(
+  link: string,
+  user: { username: string; password: string },
+  authorizeAtService: (url: string) => Promise<URL>,
+  onConsentPage: (html: string) => void = () => {},
+): Promise<Response> {
+  const jar = new Jar();
+  const open = await browse(jar, link);
+  const login = await authorizeInBrowser(open.headers.get('location') ?? '', user, {
+    jar,
+    stopAt: (u) => u.pathname === '/connect/verified',
+  });
+  const html = await (await browse(jar, login.redirect.href)).text();
+  onConsentPage(html);
+  const consent = await postForm(jar, `${new URL(link).origin}${new URL(link).pathname}/consent`, {
+    csrf: csrfOf(html),
+    decision: 'allow',
+  });
+  const callback = await authorizeAtService(consent.headers.get('location') ?? '');
+  return browse(jar, callback.href);
+}
