@@ -18,6 +18,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuditRecorder } from '../audit/recorder.ts';
 import type { Principal } from '../auth/principal.ts';
+import { ConfigError } from '../config/load.ts';
 import type { GatehouseConfig, StdioUpstreamConfig, UpstreamConfig } from '../config/schema.ts';
 import { GatehouseError } from '../errors.ts';
 import type { Grant } from '../grants/grant.ts';
@@ -210,15 +211,6 @@ export class CredentialBroker {
     return undefined;
   }
 
-  get secretStore(): SecretStore | undefined {
-    return this.o.secrets;
-  }
-
-  /** Whether this upstream needs credentials from the broker. */
-  uses(upstream: string): boolean {
-    return this.refs.has(upstream);
-  }
-
   /**
    * At start-up: every secret the config names must be in the store (the error names the key), and
    * static values are registered with the leak guard before anything can echo them.
@@ -240,10 +232,7 @@ export class CredentialBroker {
         });
       }
     }
-    if (problems.length > 0) {
-      const { ConfigError } = await import('../config/load.ts');
-      throw new ConfigError(problems);
-    }
+    if (problems.length > 0) throw new ConfigError(problems);
     this.blocks = await this.o.storage.leases.blocks();
     // Leases of a previous run held values only in its memory: they end (their grants get new ones).
     const stale = await this.o.storage.leases.listLive(Date.now());
@@ -266,10 +255,12 @@ export class CredentialBroker {
     return refs ? new UpstreamCredentials(this, refs, grant, principal, sessionId) : undefined;
   }
 
+  /** The block that stops this credential: its service, its secret, or the client secret it mints with. */
   private blockOf(source: Source, credential: string): CredentialBlock | undefined {
-    return this.blocks.find(
-      (b) =>
-        (b.kind === 'service' && b.name === source.service) || (b.kind === 'secret' && b.name === credential),
+    return this.blocks.find((b) =>
+      b.kind === 'service'
+        ? b.name === source.service
+        : b.name === credential || b.name === source.cred?.clientSecret?.secret,
     );
   }
 
@@ -517,6 +508,12 @@ export class CredentialBroker {
       this.pollFrom = now;
       for (const r of await this.o.storage.leases.endedSince(since)) await this.endById(r.id, r.endReason);
       this.blocks = await this.o.storage.leases.blocks();
+      // A block also ends live leases the CLI could not select (e.g. those minting with a blocked client secret).
+      if (this.blocks.length > 0)
+        for (const lease of [...this.byId.values()]) {
+          const b = this.blockOf(lease.source, lease.record.credential);
+          if (b) await this.end(lease, `${b.kind} ${b.name} blocked: ${b.reason}`, true);
+        }
     } catch (err) {
       this.o.log.error({ err }, 'cannot poll lease revocations');
     } finally {

@@ -440,6 +440,29 @@ test('T20: static key in a stdio environment: redacted; the kill switch stops th
   }
 });
 
+test('T20: blocking a client secret ends the leases minted with it, in the running gateway', async () => {
+  const client = await connect(await agentToken());
+  try {
+    const ok = await client.callTool({ name: 'reports__list_records', arguments: {} });
+    assert.notEqual(ok.isError, true, text(ok));
+    // The lease's credential is the subject token; the block names the client secret it is minted with.
+    const blocked = await cli('credentials', 'revoke', '--secret', 'saas-client');
+    assert.equal(blocked.code, 0, blocked.stderr);
+    let err: McpError | undefined;
+    await eventually('the gateway ended the lease', async () => {
+      const r = await client
+        .callTool({ name: 'reports__list_records', arguments: {} })
+        .catch((e: unknown) => e);
+      if (r instanceof McpError) err = r;
+      return err !== undefined;
+    });
+    assert.equal(err?.code, -32024, err?.message);
+  } finally {
+    await client.close();
+    assert.equal((await cli('credentials', 'unblock', '--secret', 'saas-client')).code, 0);
+  }
+});
+
 test('leases and redactions are audit events, with names and never values', async () => {
   await new Promise((r) => setTimeout(r, 300));
   const audit = auditEvents();
