@@ -98,6 +98,13 @@ const endpointKeys = {
     .min(30)
     .default(900)
     .describe('Longest a minted token is used; it is renewed before, and never outlives its grant.'),
+  revokeOnEnd: z
+    .boolean()
+    .default(true)
+    .describe(
+      "Revoke a lease's token at the revocation endpoint (RFC 7009) when the lease ends. Turn off for " +
+        'servers that revoke the whole grant, refresh token included, with one access token.',
+    ),
 };
 
 const staticCredential = z

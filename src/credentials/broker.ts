@@ -467,7 +467,8 @@ export class CredentialBroker {
     lease.value = undefined;
     for (const h of [...lease.holders]) h.revoked(lease.ended);
     lease.holders.clear();
-    if (value !== undefined && lease.source.oauth) await lease.source.oauth.revoke(value, 'access_token');
+    if (value !== undefined && lease.source.oauth && lease.source.cred?.revokeOnEnd)
+      await lease.source.oauth.revoke(value, 'access_token');
     this.o.leakGuard.unregister(`lease:${lease.id}`);
     const at = Date.now();
     await this.o.storage.leases

@@ -43,6 +43,7 @@ function minted(over: Partial<Minted>): Minted {
     clientSecret: { secret: 'saas-client' },
     subjectTokenType: 'access_token',
     maxLifetimeSec: 900,
+    revokeOnEnd: true,
     ...over,
   };
 }

@@ -76,6 +76,17 @@ function config(): GatehouseConfigInput {
         resource: saas.apiUrl,
         maxLifetimeSec: 120,
       },
+      // The same, for a server that revokes a whole grant with one token: leave tokens to expire.
+      'reports-keep': {
+        type: 'oauth',
+        grant: 'client_credentials',
+        issuer: saas.issuer,
+        clientId: saas.clientId,
+        clientSecret: { secret: 'saas-client' },
+        scope: 'records:read',
+        resource: saas.apiUrl,
+        revokeOnEnd: false,
+      },
       // Per user: each user connects their own account once.
       records: {
         type: 'oauth-user',
@@ -93,6 +104,11 @@ function config(): GatehouseConfigInput {
         type: 'http',
         url: saas.mcpUrl,
         headers: { Authorization: { credential: 'reports', format: 'Bearer {}' } },
+      },
+      keep: {
+        type: 'http',
+        url: saas.mcpUrl,
+        headers: { Authorization: { credential: 'reports-keep', format: 'Bearer {}' } },
       },
       mine: {
         type: 'http',
@@ -257,6 +273,28 @@ test('minted lease: the upstream gets a narrowed, short-lived token; the agent n
     assert.notEqual(again.isError, true, text(again));
     assert.notEqual(saas.apiRequests.at(-1)?.token, minted, 'a new token for the new lease');
     await fresh.close();
+  } finally {
+    await client.close();
+  }
+});
+
+test('revokeOnEnd: false leaves the token of an ended lease to expire at the service (client_credentials lease)', async () => {
+  const client = await connect(await agentToken());
+  try {
+    const r = await client.callTool({ name: 'keep__list_records', arguments: {} });
+    assert.notEqual(r.isError, true, text(r));
+    const token = saas.apiRequests.at(-1)?.token as string;
+    assert.equal(saas.apiRequests.at(-1)?.clientId, saas.clientId, 'a client_credentials token');
+    // Every session leased it at start (earlier sessions of this file too, still open).
+    const revoked = await cli('credentials', 'revoke', '--service', 'reports-keep');
+    assert.match(revoked.stdout, /revoked [1-9]\d* lease/);
+    await eventually('the lease ended in the gateway', async () =>
+      client.callTool({ name: 'keep__list_records', arguments: {} }).then(
+        () => false,
+        (e: unknown) => e instanceof McpError && e.code === -32024,
+      ),
+    );
+    assert.equal(await saas.isActive(token), true, 'not revoked at the service');
   } finally {
     await client.close();
   }
