@@ -561,7 +561,8 @@ export class UpstreamCredentials {
     }
     if (!pending) return undefined;
     return Promise.all(pending).then(
-      () => this.ensure(interactive) as GatehouseError | undefined,
+      // Not ensure() again: a token that is already due for renewal (a tiny expires_in) must not loop.
+      () => [...this.leases.values()].find((l) => l.ended)?.ended,
       (err: unknown) =>
         err instanceof GatehouseError
           ? err
