@@ -206,7 +206,7 @@ describe('audit in the request path (external issuer, HTTP upstream)', () => {
     const jti = (
       JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { jti: string }
     ).jti;
-    const q = cli(gw.dataDir, 'query', '--jti', jti, '--type', 'call.attempted', '--json');
+    const q = cli(gw.dataDir, 'query', `--jti=${jti}`, '--type', 'call.attempted', '--json');
     assert.equal(q.status, 0, q.stderr);
     const found = q.stdout
       .trim()
