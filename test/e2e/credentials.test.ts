@@ -28,7 +28,7 @@ import { openSecretStore } from '../../src/secrets/store.ts';
 import { browse, csrfOf, Jar, postForm } from '../auth/as-harness.ts';
 import { type FakeSaas, startFakeSaas } from '../fixtures/saas/index.ts';
 import { authorizeInBrowser } from '../helpers/browser.ts';
-import { allTools, eventually, processGone } from '../helpers/gateway.ts';
+import { allTools, eventually, processGone, refusedOnceRevoked } from '../helpers/gateway.ts';
 import { seedUser } from '../helpers/oauth.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -252,15 +252,7 @@ test('minted lease: the upstream gets a narrowed, short-lived token; the agent n
     assert.equal(revoked.code, 0, revoked.stderr);
     assert.match(revoked.stdout, /revoked 1 lease/);
     // The gateway polls the store (250 ms): the next message after that is refused.
-    let err: McpError | undefined;
-    await eventually('the revocation is in effect', async () => {
-      const r = await client
-        .callTool({ name: 'reports__list_records', arguments: {} })
-        .catch((e: unknown) => e);
-      if (r instanceof McpError) err = r;
-      return err !== undefined;
-    });
-    assert.ok(err);
+    const err = await refusedOnceRevoked(client, 'reports__list_records');
     assert.equal(err.code, -32024, err.message);
     assert.equal((err.data as { service?: string }).service, 'reports');
     await eventually(
@@ -288,12 +280,7 @@ test('revokeOnEnd: false leaves the token of an ended lease to expire at the ser
     // Every session leased it at start (earlier sessions of this file too, still open).
     const revoked = await cli('credentials', 'revoke', '--service', 'reports-keep');
     assert.match(revoked.stdout, /revoked [1-9]\d* lease/);
-    await eventually('the lease ended in the gateway', async () =>
-      client.callTool({ name: 'keep__list_records', arguments: {} }).then(
-        () => false,
-        (e: unknown) => e instanceof McpError && e.code === -32024,
-      ),
-    );
+    assert.equal((await refusedOnceRevoked(client, 'keep__list_records')).code, -32024);
     assert.equal(await saas.isActive(token), true, 'not revoked at the service');
   } finally {
     await client.close();
@@ -486,15 +473,8 @@ test('T20: blocking a client secret ends the leases minted with it, in the runni
     // The lease's credential is the subject token; the block names the client secret it is minted with.
     const blocked = await cli('credentials', 'revoke', '--secret', 'saas-client');
     assert.equal(blocked.code, 0, blocked.stderr);
-    let err: McpError | undefined;
-    await eventually('the gateway ended the lease', async () => {
-      const r = await client
-        .callTool({ name: 'reports__list_records', arguments: {} })
-        .catch((e: unknown) => e);
-      if (r instanceof McpError) err = r;
-      return err !== undefined;
-    });
-    assert.equal(err?.code, -32024, err?.message);
+    const err = await refusedOnceRevoked(client, 'reports__list_records');
+    assert.equal(err.code, -32024, err.message);
   } finally {
     await client.close();
     assert.equal((await cli('credentials', 'unblock', '--secret', 'saas-client')).code, 0);

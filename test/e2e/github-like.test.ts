@@ -16,7 +16,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { type FakeSaas, startFakeSaas } from '../fixtures/saas/index.ts';
 import { completeConnectLink } from '../helpers/browser.ts';
-import { allTools, type CliGateway, startCliGateway } from '../helpers/gateway.ts';
+import { allTools, type CliGateway, refusedOnceRevoked, startCliGateway } from '../helpers/gateway.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const SEARCH_KEY = `fake-canary-search-key-${randomBytes(8).toString('hex')}`;
@@ -154,14 +154,7 @@ test('examples/github-like.yaml: the static key and the per-user connection, sid
     const revoked = await cli(['credentials', 'revoke', '--user', 'alice']);
     assert.equal(revoked.code, 0, revoked.stderr);
     assert.match(revoked.stdout, /revoked 2 lease/);
-    let code: number | undefined;
-    for (let i = 0; i < 40 && code === undefined; i++) {
-      await new Promise((res) => setTimeout(res, 50));
-      await client.callTool({ name: 'github__list_records', arguments: {} }).catch((e: unknown) => {
-        if (e instanceof McpError) code = e.code;
-      });
-    }
-    assert.equal(code, -32024);
+    assert.equal((await refusedOnceRevoked(client, 'github__list_records')).code, -32024);
   } finally {
     await client.close();
   }

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import pino from 'pino';
 import type { GatehouseConfigInput } from '../../src/config/schema.ts';
 import { type RunningGateway, startGateway } from '../../src/gateway.ts';
@@ -143,4 +144,18 @@ export async function startCliGateway(
     child.once('exit', (code) => reject(new Error(`exited ${code}:\n${stderr}`)));
   });
   return { child, url, origin: new URL(url).origin, stderr: () => stderr };
+}
+
+/**
+ * Calls `tool` until the gateway refuses it (a revocation written by the CLI takes effect on the
+ * gateway's next poll, within 250 ms) and returns the error.
+ */
+export async function refusedOnceRevoked(client: Client, tool: string): Promise<McpError> {
+  let err: McpError | undefined;
+  await eventually(`${tool} is refused`, async () => {
+    const r = await client.callTool({ name: tool, arguments: {} }).catch((e: unknown) => e);
+    if (r instanceof McpError) err = r;
+    return err !== undefined;
+  });
+  return err as McpError;
 }
