@@ -281,9 +281,8 @@ function gatehouseCli(): string {
   log('building Gatehouse (npm run build)');
   const r = spawnSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`npm run build failed:\n${`${r.stdout}${r.stderr}`.slice(-2000)}`);
-  const cli = path.join(ROOT, 'dist', 'cli.js');
-  if (!existsSync(cli))
-    throw new Error('dist/cli.js missing after npm run build (is src/cli.ts written yet?)');
+  const cli = path.join(ROOT, 'dist', 'cli', 'index.js');
+  if (!existsSync(cli)) throw new Error('dist/cli/index.js missing after npm run build');
   return cli;
 }
 

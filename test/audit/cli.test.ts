@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
-import { auditCommand, parseTime } from '../../src/cli-audit.ts';
+import { auditCommand, parseTime } from '../../src/cli/audit.ts';
 import { callEvent, openFixture } from './helpers.ts';
 
 async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {

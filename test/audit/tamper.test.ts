@@ -9,7 +9,7 @@ import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { recordBody, sha256Hex } from '../../src/audit/chain.ts';
 import { loadAuditKey, type VerifyResult, verifyAuditLog } from '../../src/audit/index.ts';
-import { auditCommand } from '../../src/cli-audit.ts';
+import { auditCommand } from '../../src/cli/audit.ts';
 import { SqliteStorage } from '../../src/storage/sqlite.ts';
 import { bodyOf, callEvent, editLog, openFixture, tamper } from './helpers.ts';
 

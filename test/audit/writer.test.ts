@@ -9,7 +9,7 @@ import {
   createAuditWriter,
   openAuditWriter,
 } from '../../src/audit/index.ts';
-import { auditCommand } from '../../src/cli-audit.ts';
+import { auditCommand } from '../../src/cli/audit.ts';
 import { callEvent, editLog, openFixture } from './helpers.ts';
 
 test('concurrent appends are grouped, resolve in order with contiguous sequence numbers', async () => {

@@ -9,7 +9,8 @@ import { PassThrough, Readable } from 'node:stream';
 import { test } from 'node:test';
 import { demoAuthClients } from '../../src/auth/as/index.ts';
 import { verifyPassword } from '../../src/auth/as/passwords.ts';
-import { authCommand, type CliIo } from '../../src/cli-auth.ts';
+import { authCommand } from '../../src/cli/auth.ts';
+import type { CliIo } from '../../src/cli/shared.ts';
 import { SqliteStorage } from '../../src/storage/sqlite.ts';
 import { startAs, verifyAccessToken } from './as-harness.ts';
 
@@ -20,7 +21,7 @@ function io(stdin = ''): CliIo & { out(): string; err(): string } {
   let err = '';
   stdout.on('data', (d) => (out += String(d)));
   stderr.on('data', (d) => (err += String(d)));
-  return { stdin: Readable.from([stdin]), stdout, stderr, out: () => out, err: () => err };
+  return { stdin: Readable.from([stdin]), stdout, stderr, env: {}, out: () => out, err: () => err };
 }
 
 test('cli: users add reads the password from stdin, stores an scrypt hash; list and rm', async () => {

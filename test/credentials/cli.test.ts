@@ -1,5 +1,5 @@
 /**
- * `gatehouse credentials list|revoke|unblock` (src/cli-credentials.ts), run as the real CLI in child
+ * `gatehouse credentials list|revoke|unblock` (src/cli/credentials.ts), run as the real CLI in child
  * processes against a data dir whose SQLite store (src/storage/sqlite.ts) the test seeds with leases.
  * Proves that `list` shows the live leases only (and `--json` is JSON), that a revocation needs exactly
  * one target (exit 2, usage, nothing ended), that `revoke --service` ends that service's leases and no
@@ -21,7 +21,7 @@ import { SqliteStorage } from '../../src/storage/sqlite.ts';
 import type { CredentialBlock, LeaseRecord } from '../../src/storage/types.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'src', 'cli.ts');
+const CLI = join(ROOT, 'src', 'cli', 'index.ts');
 
 interface Run {
   code: number | null;

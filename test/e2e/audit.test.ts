@@ -15,7 +15,7 @@ import { type RecordingUpstream, startRecordingUpstream } from '../fixtures/reco
 import { connectClient, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
-const CLI = ['--import', 'tsx', join(ROOT, 'src/cli.ts')];
+const CLI = ['--import', 'tsx', join(ROOT, 'src/cli/index.ts')];
 
 /** The audit records as written (the segment files, what write-ahead makes durable), in order. */
 function events(dataDir: string, type?: string): { seq: number; type: string; e: Record<string, unknown> }[] {
@@ -253,7 +253,7 @@ describe('audit in the request path (external issuer, HTTP upstream)', () => {
 
 test('audit.retention prunes at start-up behind a signed checkpoint; the rest still verifies', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-audit-retention-'));
-  const { demoConfig } = await import('../../src/demo.ts');
+  const { demoConfig } = await import('../../src/cli/demo.ts');
   const { startGateway } = await import('../../src/gateway.ts');
   const { default: pino } = await import('pino');
   const logger = pino({ level: 'silent' });

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { demoConfig } from '../../src/demo.ts';
+import { demoConfig } from '../../src/cli/demo.ts';
 import { connectClient, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 const HEADERS = {

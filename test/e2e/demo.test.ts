@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
-const CLI = ['--import', 'tsx', join(ROOT, 'src/cli.ts')];
+const CLI = ['--import', 'tsx', join(ROOT, 'src/cli/index.ts')];
 
 /** Runs a printed `npx gatehouse …` line as the CLI from source, with the given environment. */
 function runPrinted(

@@ -34,7 +34,7 @@ function cli(args: string[], input?: string): Promise<{ code: number; stdout: st
   return new Promise((resolve) => {
     const p = execFile(
       process.execPath,
-      ['--import', 'tsx', join(ROOT, 'src/cli.ts'), ...args, '--data-dir', dataDir],
+      ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), ...args, '--data-dir', dataDir],
       { cwd: ROOT, env: { ...process.env, CODING_AGENT_SECRET: AGENT_SECRET } },
       (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
     );

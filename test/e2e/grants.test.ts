@@ -376,7 +376,16 @@ describe('grant end', () => {
     const cli = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
       execFile(
         process.execPath,
-        ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'grants', 'revoke', grant.id, '--data-dir', gw.dataDir],
+        [
+          '--import',
+          'tsx',
+          join(ROOT, 'src/cli/index.ts'),
+          'grants',
+          'revoke',
+          grant.id,
+          '--data-dir',
+          gw.dataDir,
+        ],
         (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
       );
     });
@@ -502,7 +511,7 @@ describe('grant end', () => {
     const run = (...args: string[]) =>
       spawnSync(
         process.execPath,
-        ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'grants', ...args, '--data-dir', gw.dataDir],
+        ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), 'grants', ...args, '--data-dir', gw.dataDir],
         {
           encoding: 'utf8',
         },

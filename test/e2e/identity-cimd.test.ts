@@ -23,7 +23,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { ScriptedOAuthProvider } from '../helpers/oauth.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
-const CLI = ['--import', 'tsx', join(ROOT, 'src/cli.ts')];
+const CLI = ['--import', 'tsx', join(ROOT, 'src/cli/index.ts')];
 const USER = { username: 'carol', password: 'fake-canary-password-carol' };
 const REDIRECT = 'http://127.0.0.1:53683/callback';
 

@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { demoConfig } from '../../src/demo.ts';
+import { demoConfig } from '../../src/cli/demo.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { ScriptedOAuthProvider, seedUser } from '../helpers/oauth.ts';
 

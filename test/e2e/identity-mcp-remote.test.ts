@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { demoConfig } from '../../src/demo.ts';
+import { demoConfig } from '../../src/cli/demo.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { seedUser } from '../helpers/oauth.ts';
 

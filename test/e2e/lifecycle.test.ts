@@ -151,7 +151,18 @@ test('SIGTERM drains in-flight calls and exits 0', async () => {
   );
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'start', '--config', cfg, '--port', '0', '--data-dir', dir],
+    [
+      '--import',
+      'tsx',
+      join(ROOT, 'src/cli/index.ts'),
+      'start',
+      '--config',
+      cfg,
+      '--port',
+      '0',
+      '--data-dir',
+      dir,
+    ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },

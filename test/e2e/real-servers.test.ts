@@ -18,7 +18,7 @@ import {
   LoggingMessageNotificationSchema,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
-import { demoConfig } from '../../src/demo.ts';
+import { demoConfig } from '../../src/cli/demo.ts';
 import { connectClient, nodeServer, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 const require = createRequire(import.meta.url);

@@ -113,7 +113,7 @@ test('T20: check-config fails on a secret that is not in the store, naming the k
       '',
     ].join('\n'),
   );
-  const cli = join(new URL('../..', import.meta.url).pathname, 'src/cli.ts');
+  const cli = join(new URL('../..', import.meta.url).pathname, 'src/cli/index.ts');
   const r = spawnSync(
     process.execPath,
     ['--import', 'tsx', cli, 'check-config', yaml, '--data-dir', dataDir],

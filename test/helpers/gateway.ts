@@ -123,7 +123,7 @@ export async function startCliGateway(
 ): Promise<CliGateway> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'start', ...args, '--port', '0'],
+    ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), 'start', ...args, '--port', '0'],
     { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';

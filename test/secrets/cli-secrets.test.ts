@@ -1,5 +1,5 @@
 /**
- * `gatehouse secrets` (src/cli-secrets.ts). Every call's stdout and stderr is
+ * `gatehouse secrets` (src/cli/secrets.ts). Every call's stdout and stderr is
  * searched for the canary (T20): values go in through stdin or a file, never argv,
  * and never come out.
  */
@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, test } from 'node:test';
-import { secretsCommand } from '../../src/cli-secrets.ts';
+import { secretsCommand } from '../../src/cli/secrets.ts';
 import { masterKeyFilePath } from '../../src/secrets/keys.ts';
 import { openSecretStore } from '../../src/secrets/store.ts';
 
@@ -188,7 +188,7 @@ test('T20 gatehouse secrets through the real binary: set from a stdin pipe, refu
     new Promise((resolve) => {
       const child = execFile(
         process.execPath,
-        ['--import', 'tsx', 'src/cli.ts', 'secrets', ...args, '--data-dir', dir],
+        ['--import', 'tsx', 'src/cli/index.ts', 'secrets', ...args, '--data-dir', dir],
         { cwd: new URL('../..', import.meta.url).pathname, env: { PATH: process.env['PATH'] ?? '' } },
         (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
       );

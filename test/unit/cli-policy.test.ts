@@ -8,7 +8,7 @@ import { test } from 'node:test';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const run = (...args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'policy', ...args], {
+  spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), 'policy', ...args], {
     cwd: ROOT,
     encoding: 'utf8',
   });
@@ -99,7 +99,7 @@ test('check-config validates the policies a config names (file, line, policy id)
   );
   const r = spawnSync(
     process.execPath,
-    ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'check-config', join(dir, 'g.yaml')],
+    ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), 'check-config', join(dir, 'g.yaml')],
     {
       encoding: 'utf8',
     },

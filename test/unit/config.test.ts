@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ConfigError, parseConfig, parseConfigYaml } from '../../src/config/load.ts';
 
-const CLI = ['--import', 'tsx', new URL('../../src/cli.ts', import.meta.url).pathname];
+const CLI = ['--import', 'tsx', new URL('../../src/cli/index.ts', import.meta.url).pathname];
 
 function checkConfig(yaml: string): { status: number | null; stdout: string; stderr: string } {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cfg-'));

@@ -2,9 +2,9 @@
  * `gatehouse call`: calls one tool through a gateway with the official MCP SDK
  * client. For smoke tests and the demo's first authenticated call.
  */
-import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { parseCli } from './shared.ts';
 
 export const CALL_USAGE = `  call URL TOOL [ARGS_JSON] [--token T]
         call a tool through a gateway with the MCP SDK client; the token
@@ -12,12 +12,7 @@ export const CALL_USAGE = `  call URL TOOL [ARGS_JSON] [--token T]
 `;
 
 export async function callCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: { token: { type: 'string' } },
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals } = parseCli(argv, { token: { type: 'string' } });
   const [url, tool, rawArgs] = positionals;
   if (!url || !tool || positionals.length > 3) {
     process.stderr.write(`usage:\n${CALL_USAGE}`);

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { demoAuthClients } from './auth/as/clients.ts';
-import type { GatehouseConfigInput } from './config/schema.ts';
+import { demoAuthClients } from '../auth/as/clients.ts';
+import type { GatehouseConfigInput } from '../config/schema.ts';
 
 /**
  * The embedded demo: @modelcontextprotocol/server-everything over stdio behind
@@ -14,7 +14,7 @@ export function demoConfig(dataDir?: string): GatehouseConfigInput {
   const require = createRequire(import.meta.url);
   const entry = require.resolve('@modelcontextprotocol/server-everything/dist/index.js');
   return {
-    policy: { files: [fileURLToPath(new URL('../examples/policies/demo.cedar', import.meta.url))] },
+    policy: { files: [fileURLToPath(new URL('../../examples/policies/demo.cedar', import.meta.url))] },
     auth: {
       mode: 'embedded',
       requiredScopes: ['mcp'],

@@ -5,14 +5,14 @@
  */
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import type { Principal } from './auth/principal.ts';
-import { configFor } from './cli-storage.ts';
-import { parseConfig } from './config/load.ts';
+import type { Principal } from '../auth/principal.ts';
+import { parseConfig } from '../config/load.ts';
+import { resolveName } from '../federation/names.ts';
+import { Authorizer } from '../policy/authorizer.ts';
+import { loadPolicySet, type PolicyAction, PolicyLoadError, policyTestCommand } from '../policy/index.ts';
+import { Router } from '../session/router.ts';
 import { demoConfig } from './demo.ts';
-import { resolveName } from './federation/names.ts';
-import { Authorizer } from './policy/authorizer.ts';
-import { loadPolicySet, type PolicyAction, PolicyLoadError, policyTestCommand } from './policy/index.ts';
-import { Router } from './session/router.ts';
+import { configFor } from './shared.ts';
 
 export const POLICY_USAGE = `  policy validate FILE...
         parse and validate Cedar policy files against the Gatehouse schema

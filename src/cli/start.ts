@@ -1,46 +1,36 @@
-#!/usr/bin/env node
 /**
- * The `gatehouse` command. Verbs that touch state take --data-dir (default
- * ./.gatehouse) and --config.
+ * `gatehouse start` (the gateway, or the embedded demo without --config) and
+ * `gatehouse check-config FILE` (the config, its policies and the secrets it references).
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { AUDIT_USAGE, auditCommand } from './cli-audit.ts';
-import { AUTH_USAGE, authCommand } from './cli-auth.ts';
-import { CALL_USAGE, callCommand } from './cli-call.ts';
-import { CREDENTIALS_USAGE, credentialsCommand } from './cli-credentials.ts';
-import { GRANTS_USAGE, grantsCommand } from './cli-grants.ts';
-import { POLICY_USAGE, policyCommand } from './cli-policy.ts';
-import { SECRETS_USAGE, secretsCommand } from './cli-secrets.ts';
-import { ConfigError, formatProblems, loadConfigFile } from './config/load.ts';
+import { ConfigError, formatProblems, loadConfigFile } from '../config/load.ts';
+import { type RunningGateway, startGateway } from '../gateway.ts';
+import { loadConfiguredPolicies } from '../policy/authorizer.ts';
+import { PolicyLoadError } from '../policy/load.ts';
+import { missingSecrets, referencedSecrets } from '../secrets/resolve.ts';
+import { SqliteSecretRepo, secretsDbPath } from '../secrets/sqlite-repo.ts';
 import { demoConfig } from './demo.ts';
-import { type RunningGateway, startGateway } from './gateway.ts';
-import { createLogger } from './log.ts';
-import { loadConfiguredPolicies } from './policy/authorizer.ts';
-import { PolicyLoadError } from './policy/load.ts';
-import { missingSecrets, referencedSecrets } from './secrets/resolve.ts';
-import { SqliteSecretRepo, secretsDbPath } from './secrets/sqlite-repo.ts';
+import { DEFAULT_DATA_DIR, parseCli } from './shared.ts';
 
-const USAGE = `usage: gatehouse <command> [options]
-
-commands:
-  start [--config FILE] [--host H] [--port N] [--data-dir DIR]
+/** Usage lines, for the top-level help. */
+export const START_USAGE = `  start [--config FILE] [--host H] [--port N] [--data-dir DIR]
         run the gateway; without --config, the embedded demo
         (a demo upstream over stdio, embedded defaults)
   check-config FILE [--data-dir DIR]
         validate a configuration file, its policies and the secrets it references; exit 1 with one
         problem per line
-${AUTH_USAGE}${CALL_USAGE}${GRANTS_USAGE}${SECRETS_USAGE}${CREDENTIALS_USAGE}${AUDIT_USAGE}${POLICY_USAGE}  help  show this text
 `;
 
-async function start(argv: string[]): Promise<number> {
+/** Runs the gateway until SIGTERM/SIGINT; returns -1 (keep running) once it listens. */
+export async function startCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
       config: { type: 'string' },
       host: { type: 'string' },
       port: { type: 'string' },
-      'data-dir': { type: 'string', default: './.gatehouse' },
+      'data-dir': { type: 'string', default: DEFAULT_DATA_DIR },
     },
     strict: true,
   });
@@ -87,7 +77,7 @@ function startBanner(gw: RunningGateway, demo: boolean, dataDir: string): string
     `  health:         ${gw.origin}/healthz  ${gw.origin}/readyz`,
   ];
   if (demo && mode === 'embedded') {
-    const dd = dataDir === './.gatehouse' ? '' : ` --data-dir ${dataDir}`;
+    const dd = dataDir === DEFAULT_DATA_DIR ? '' : ` --data-dir ${dataDir}`;
     lines.push(
       '',
       'First authenticated tool call (a headless agent with client credentials), in another terminal:',
@@ -102,12 +92,10 @@ function startBanner(gw: RunningGateway, demo: boolean, dataDir: string): string
   return `${lines.join('\n')}\n`;
 }
 
-async function checkConfig(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: { 'data-dir': { type: 'string', default: './.gatehouse' } },
+/** Validates a config file; exit code 0 (ok), 1 (problems, one per line) or 2 (usage). */
+export async function checkConfigCommand(argv: string[]): Promise<number> {
+  const { positionals, values } = parseCli(argv, {
+    'data-dir': { type: 'string', default: DEFAULT_DATA_DIR },
   });
   const file = positionals[0];
   if (!file || positionals.length > 1) {
@@ -147,54 +135,3 @@ async function checkConfig(argv: string[]): Promise<number> {
   process.stdout.write(`${file}: ok\n`);
   return 0;
 }
-
-export async function main(argv: string[]): Promise<number> {
-  const [verb, ...rest] = argv;
-  try {
-    switch (verb) {
-      case 'start':
-        return await start(rest);
-      case 'check-config':
-        return await checkConfig(rest);
-      case 'users':
-      case 'token':
-        return await authCommand(verb, rest);
-      case 'call':
-        return await callCommand(rest);
-      case 'audit':
-        return await auditCommand(rest);
-      case 'grants':
-        return await grantsCommand(rest);
-      case 'policy':
-        return policyCommand(rest);
-      case 'secrets':
-        return await secretsCommand(rest);
-      case 'credentials':
-        return await credentialsCommand(rest);
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        process.stdout.write(USAGE);
-        return verb === undefined ? 2 : 0;
-      default:
-        process.stderr.write(`gatehouse: unknown command \`${verb}\`\n${USAGE}`);
-        return 2;
-    }
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      return 1;
-    }
-    if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`gatehouse: ${err.message}\n${USAGE}`);
-      return 2;
-    }
-    createLogger('error').fatal({ err }, 'gatehouse failed');
-    process.stderr.write(`gatehouse: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
-  }
-}
-
-const code = await main(process.argv.slice(2));
-if (code >= 0) process.exitCode = code;

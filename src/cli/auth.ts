@@ -8,31 +8,25 @@
  *
  * All take --data-dir DIR (default ./.gatehouse) and --config FILE.
  */
-import { join } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
-import { parseArgs } from 'node:util';
 import {
   ACCESS_TOKEN_TYPE,
   DEMO_CLIENT_ID,
   demoSecretPath,
   resolveSecret,
   TOKEN_EXCHANGE,
-} from './auth/as/clients.ts';
-import { loadKeys } from './auth/as/keys.ts';
-import { mintAccessToken } from './auth/as/mint.ts';
-import { hashPassword, MIN_PASSWORD_LENGTH } from './auth/as/passwords.ts';
-import { loadConfigFile, parseConfig } from './config/load.ts';
-import type { GatehouseConfig } from './config/schema.ts';
-import { SqliteStorage } from './storage/sqlite.ts';
-
-/** Streams the verbs use (tests pass their own). */
-export interface CliIo {
-  stdin: Readable & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
-  stdout: Writable;
-  stderr: Writable;
-}
-
-const DEFAULT_IO: CliIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
+} from '../auth/as/clients.ts';
+import { loadKeys } from '../auth/as/keys.ts';
+import { mintAccessToken } from '../auth/as/mint.ts';
+import { hashPassword, MIN_PASSWORD_LENGTH } from '../auth/as/passwords.ts';
+import {
+  type CliIo,
+  configFor,
+  openStorage,
+  PROCESS_IO,
+  parseCli,
+  readHidden,
+  STATE_OPTIONS,
+} from './shared.ts';
 
 export const AUTH_USAGE = `  users add NAME | users list | users rm NAME  [--data-dir DIR] [--config FILE]
         manage local users of the embedded authorization server
@@ -42,62 +36,10 @@ export const AUTH_USAGE = `  users add NAME | users list | users rm NAME  [--dat
         with --user, a token that acts for that local user (token exchange)
 `;
 
-const COMMON = {
-  'data-dir': { type: 'string', default: './.gatehouse' },
-  config: { type: 'string' },
-} as const;
-
-/** The config the gateway would run with: the file, or the embedded demo defaults. */
-function configFor(file: string | undefined): GatehouseConfig {
-  if (file) return loadConfigFile(file);
-  return parseConfig({ upstreams: { demo: { type: 'http', url: 'http://127.0.0.1/unused' } } });
-}
-
-function openStorage(config: GatehouseConfig, dataDir: string): SqliteStorage {
-  return new SqliteStorage(config.storage.sqlite.path ?? join(dataDir, 'gatehouse.db'));
-}
-
-/** Reads a password: hidden prompt on a terminal, else all of stdin (one trailing newline removed). */
-async function readPassword(io: CliIo): Promise<string> {
-  const { stdin } = io;
-  if (stdin.isTTY && stdin.setRawMode) {
-    io.stderr.write('password: ');
-    stdin.setRawMode(true);
-    try {
-      let text = '';
-      for await (const chunk of stdin) {
-        for (const ch of String(chunk)) {
-          if (ch === '\r' || ch === '\n') {
-            io.stderr.write('\n');
-            return text;
-          }
-          if (ch === '\u0003') throw new Error('interrupted');
-          if (ch === '\u007f') text = text.slice(0, -1);
-          else text += ch;
-        }
-      }
-      return text;
-    } finally {
-      stdin.setRawMode(false);
-      stdin.pause();
-    }
-  }
-  const chunks: Buffer[] = [];
-  for await (const chunk of stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
-  return Buffer.concat(chunks)
-    .toString('utf8')
-    .replace(/\r?\n$/, '');
-}
-
 const USERNAME = /^[A-Za-z0-9._@-]{1,64}$/;
 
 async function users(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: COMMON,
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals } = parseCli(argv, STATE_OPTIONS);
   const [sub, name, ...extra] = positionals;
   if (extra.length > 0 || (sub !== 'list' && !name) || (sub === 'list' && name)) {
     io.stderr.write(`usage: gatehouse users add NAME | list | rm NAME [--data-dir DIR] [--config FILE]\n`);
@@ -109,7 +51,9 @@ async function users(argv: string[], io: CliIo): Promise<number> {
       io.stderr.write('gatehouse: user names use letters, digits and . _ @ - (1-64 characters)\n');
       return 2;
     }
-    const password = await readPassword(io);
+    const secret = await readHidden(io, 'password: ');
+    const password = secret.toString('utf8');
+    secret.fill(0);
     if (password.length < MIN_PASSWORD_LENGTH) {
       io.stderr.write(`gatehouse: password must be at least ${MIN_PASSWORD_LENGTH} characters\n`);
       return 1;
@@ -179,17 +123,12 @@ async function postToken(
 }
 
 async function token(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      ...COMMON,
-      client: { type: 'string' },
-      scope: { type: 'string' },
-      user: { type: 'string' },
-      url: { type: 'string' },
-    },
-    allowPositionals: true,
-    strict: true,
+  const { values, positionals } = parseCli(argv, {
+    ...STATE_OPTIONS,
+    client: { type: 'string' },
+    scope: { type: 'string' },
+    user: { type: 'string' },
+    url: { type: 'string' },
   });
   if (!values.client || positionals.length > 0) {
     io.stderr.write('usage: gatehouse token --client ID [--scope S] [--user U] [--url GATEHOUSE_URL]\n');
@@ -271,7 +210,7 @@ async function token(argv: string[], io: CliIo): Promise<number> {
 }
 
 /** Runs `users ...` or `token ...`; returns the exit code. */
-export async function authCommand(verb: string, argv: string[], io: CliIo = DEFAULT_IO): Promise<number> {
+export async function authCommand(verb: string, argv: string[], io: CliIo = PROCESS_IO): Promise<number> {
   switch (verb) {
     case 'users':
       return users(argv, io);

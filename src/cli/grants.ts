@@ -4,9 +4,8 @@
  * (250 ms) and ends the grants: next message refused, in-flight calls cancelled, streams closed, stdio
  * upstream processes stopped.
  */
-import { parseArgs } from 'node:util';
-import { configFor, duration, openExistingStorage, printTable } from './cli-storage.ts';
-import type { GrantRecord, GrantSelector } from './storage/types.ts';
+import type { GrantRecord, GrantSelector } from '../storage/types.ts';
+import { duration, LIST_REVOKE_OPTIONS, openExistingStorage, parseCli, printTable } from './shared.ts';
 
 export const GRANTS_USAGE = `  grants list [--json] [--data-dir DIR] [--config FILE]
         live grants: principal, owner, tools, age, expiry
@@ -22,19 +21,7 @@ function row(g: GrantRecord, now: number): string[] {
 
 export async function grantsCommand(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      json: { type: 'boolean', default: false },
-      agent: { type: 'string' },
-      user: { type: 'string' },
-      reason: { type: 'string' },
-      'data-dir': { type: 'string', default: './.gatehouse' },
-      config: { type: 'string' },
-    },
-  });
+  const { values, positionals } = parseCli(rest, LIST_REVOKE_OPTIONS);
   if (verb !== 'list' && verb !== 'revoke') {
     process.stderr.write(`usage:\n${GRANTS_USAGE}`);
     return 2;
@@ -52,7 +39,7 @@ export async function grantsCommand(argv: string[]): Promise<number> {
         ? { agent: values.agent }
         : { user: values.user as string };
   }
-  const storage = openExistingStorage(configFor(values.config), values['data-dir']);
+  const storage = openExistingStorage(values);
   try {
     const now = Date.now();
     if (selector) {

@@ -7,20 +7,20 @@
  * without echoing the arguments (node's parseArgs quotes them).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { KeyError } from './secrets/keys.ts';
-import { MIN_SECRET_LENGTH } from './secrets/leak-guard.ts';
-import { secretsDbPath } from './secrets/sqlite-repo.ts';
-import { openSecretStore, SecretError } from './secrets/store.ts';
-
-/** Streams and environment the verbs use (tests pass their own). */
-export interface SecretsCliIo {
-  stdin: Readable & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
-  stdout: Writable;
-  stderr: Writable;
-  env: NodeJS.ProcessEnv;
-}
+import { KeyError } from '../secrets/keys.ts';
+import { MIN_SECRET_LENGTH } from '../secrets/leak-guard.ts';
+import { secretsDbPath } from '../secrets/sqlite-repo.ts';
+import { openSecretStore, SecretError } from '../secrets/store.ts';
+import {
+  type CliIo,
+  DEFAULT_DATA_DIR,
+  formatTable,
+  instant,
+  PROCESS_IO,
+  readHidden,
+  trimNewline,
+} from './shared.ts';
 
 export const SECRETS_USAGE = `  secrets set NAME [--service S] [--from-file F] [--data-dir DIR]
         store a secret, encrypted; the value comes from stdin (or F), never the command line
@@ -36,76 +36,11 @@ const OPTIONS = {
   'from-file': { type: 'string' },
   json: { type: 'boolean', default: false },
   prune: { type: 'boolean', default: false },
-  'data-dir': { type: 'string', default: './.gatehouse' },
+  'data-dir': { type: 'string', default: DEFAULT_DATA_DIR },
 } as const;
 
-/** Removes one trailing newline (`\n` or `\r\n`), as `echo` or an editor adds. */
-function trimNewline(b: Buffer): Buffer {
-  if (b.length > 0 && b[b.length - 1] === 0x0a) {
-    return b.subarray(0, b.length >= 2 && b[b.length - 2] === 0x0d ? -2 : -1);
-  }
-  return b;
-}
-
-/** All of stdin; on a terminal, a prompt without echo ending at the first newline. */
-async function readStdin(io: SecretsCliIo): Promise<Buffer> {
-  const { stdin } = io;
-  if (stdin.isTTY && stdin.setRawMode) {
-    io.stderr.write('value (not echoed): ');
-    stdin.setRawMode(true);
-    const bytes: number[] = [];
-    try {
-      for await (const chunk of stdin) {
-        for (const byte of Buffer.from(chunk as Buffer)) {
-          if (byte === 0x0d || byte === 0x0a) {
-            io.stderr.write('\n');
-            return Buffer.from(bytes);
-          }
-          if (byte === 0x03) throw new Error('interrupted');
-          if (byte === 0x7f) bytes.pop();
-          else bytes.push(byte);
-        }
-      }
-      return Buffer.from(bytes);
-    } finally {
-      stdin.setRawMode(false);
-      stdin.pause();
-      bytes.fill(0);
-    }
-  }
-  const chunks: Buffer[] = [];
-  for await (const chunk of stdin)
-    chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
-  return trimNewline(Buffer.concat(chunks));
-}
-
-function when(ms: number | undefined): string {
-  return ms === undefined ? '-' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  return rows
-    .map(
-      (r) =>
-        `${r
-          .map((c, i) => c.padEnd(widths[i] ?? 0))
-          .join('  ')
-          .trimEnd()}\n`,
-    )
-    .join('');
-}
-
 /** Runs `gatehouse secrets …`; returns the exit code. */
-export async function secretsCommand(
-  argv: string[],
-  io: SecretsCliIo = {
-    stdin: process.stdin,
-    stdout: process.stdout,
-    stderr: process.stderr,
-    env: process.env,
-  },
-): Promise<number> {
+export async function secretsCommand(argv: string[], io: CliIo = PROCESS_IO): Promise<number> {
   const [verb, ...rest] = argv;
   const usage = (msg: string): number => {
     io.stderr.write(`gatehouse secrets: ${msg}\nusage:\n${SECRETS_USAGE}`);
@@ -148,7 +83,8 @@ export async function secretsCommand(
     switch (verb) {
       case 'set': {
         const file = values['from-file'];
-        const value = file !== undefined ? trimNewline(readFileSync(file)) : await readStdin(io);
+        const value =
+          file !== undefined ? trimNewline(readFileSync(file)) : await readHidden(io, 'value (not echoed): ');
         try {
           const info = await store.set(name as string, value, { service: values.service });
           for (const w of opened.warnings) io.stderr.write(`gatehouse: warning: ${w}\n`);
@@ -174,14 +110,14 @@ export async function secretsCommand(
           return 0;
         }
         io.stdout.write(
-          table([
+          formatTable([
             ['NAME', 'SERVICE', 'CREATED', 'UPDATED', 'LAST USED', 'MASTER KEY'],
             ...all.map((s) => [
               s.name,
               s.service ?? '-',
-              when(s.createdAt),
-              when(s.updatedAt),
-              when(s.lastUsedAt),
+              instant(s.createdAt),
+              instant(s.updatedAt),
+              instant(s.lastUsedAt),
               s.keyId,
             ]),
           ]),

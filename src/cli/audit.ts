@@ -10,20 +10,15 @@
  * the database while a gateway may be writing it (WAL allows that).
  */
 import { createWriteStream, readFileSync } from 'node:fs';
-import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { parseArgs } from 'node:util';
-import { formatLine, formatTimeline, toJsonLine, toOcsf, toRecords } from './audit/format.ts';
-import { type AuditKey, auditPublicKeyFromPem, loadAuditKey } from './audit/keys.ts';
-import { verifyAuditLog } from './audit/verify.ts';
-import { configFor, openExistingStorage } from './cli-storage.ts';
-import type { AuditFilter } from './storage/types.ts';
+import { formatLine, formatTimeline, toJsonLine, toOcsf, toRecords } from '../audit/format.ts';
+import { type AuditKey, auditPublicKeyFromPem, loadAuditKey } from '../audit/keys.ts';
+import { verifyAuditLog } from '../audit/verify.ts';
+import type { AuditFilter } from '../storage/types.ts';
+import { type CliIo, openExistingStorage, parseCli, STATE_OPTIONS } from './shared.ts';
 
 /** Output streams of the verbs (tests pass their own). */
-export interface AuditCliIo {
-  stdout: Writable;
-  stderr: Writable;
-}
+export type AuditCliIo = Pick<CliIo, 'stdout' | 'stderr'>;
 
 /** Usage lines, for the top-level help. */
 export const AUDIT_USAGE = `  audit verify [--from N] [--to N] [--public-key FILE] [--json]
@@ -38,27 +33,27 @@ export const AUDIT_USAGE = `  audit verify [--from N] [--to N] [--public-key FIL
         (all audit verbs take --data-dir DIR and --config FILE)
 `;
 
-const COMMON = {
-  'data-dir': { type: 'string', default: './.gatehouse' },
-  config: { type: 'string' },
-  json: { type: 'boolean', default: false },
-} as const;
+const COMMON = { ...STATE_OPTIONS, json: { type: 'boolean', default: false } } as const;
 
-const FILTERS = {
-  agent: { type: 'string' },
-  user: { type: 'string' },
-  grant: { type: 'string' },
-  session: { type: 'string' },
-  request: { type: 'string' },
-  tool: { type: 'string' },
-  server: { type: 'string' },
-  decision: { type: 'string' },
-  jti: { type: 'string' },
-  type: { type: 'string' },
-  since: { type: 'string' },
-  until: { type: 'string' },
-  limit: { type: 'string' },
-} as const;
+/** Filters of `query` and `export`: string options, one per audit index column. */
+const FILTER_NAMES = [
+  'agent',
+  'user',
+  'grant',
+  'session',
+  'request',
+  'tool',
+  'server',
+  'decision',
+  'jti',
+  'type',
+  'since',
+  'until',
+  'limit',
+] as const;
+const FILTERS = Object.fromEntries(FILTER_NAMES.map((n) => [n, { type: 'string' }])) as {
+  [K in (typeof FILTER_NAMES)[number]]: { type: 'string' };
+};
 
 class UsageError extends Error {}
 
@@ -111,23 +106,18 @@ function toFilter(v: FilterValues): AuditFilter {
 }
 
 async function verify(argv: string[], io: AuditCliIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      ...COMMON,
-      from: { type: 'string' },
-      to: { type: 'string' },
-      'public-key': { type: 'string' },
-    },
-    allowPositionals: true,
-    strict: true,
+  const { values, positionals } = parseCli(argv, {
+    ...COMMON,
+    from: { type: 'string' },
+    to: { type: 'string' },
+    'public-key': { type: 'string' },
   });
   if (positionals.length > 0) throw new UsageError('audit verify takes no positional arguments');
   const dataDir = values['data-dir'];
   let key: AuditKey | undefined;
   if (values['public-key']) key = auditPublicKeyFromPem(readFileSync(values['public-key'], 'utf8'));
   else key = loadAuditKey(dataDir, { create: false });
-  const storage = openExistingStorage(configFor(values.config), dataDir);
+  const storage = openExistingStorage(values);
   try {
     const r = await verifyAuditLog(storage.audit, {
       from: positiveInt(values.from, 'from'),
@@ -162,15 +152,10 @@ async function verify(argv: string[], io: AuditCliIo): Promise<number> {
 }
 
 async function query(argv: string[], io: AuditCliIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: { ...COMMON, ...FILTERS },
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals } = parseCli(argv, { ...COMMON, ...FILTERS });
   if (positionals.length > 0) throw new UsageError('audit query takes no positional arguments');
   const filter = toFilter(values);
-  const storage = openExistingStorage(configFor(values.config), values['data-dir']);
+  const storage = openExistingStorage(values);
   try {
     const records = toRecords(await storage.audit.query(filter));
     if (values.json) {
@@ -190,15 +175,10 @@ async function query(argv: string[], io: AuditCliIo): Promise<number> {
 }
 
 async function timeline(argv: string[], io: AuditCliIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: COMMON,
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals } = parseCli(argv, COMMON);
   const [grant, ...extra] = positionals;
   if (!grant || extra.length > 0) throw new UsageError('usage: gatehouse audit timeline GRANT_ID');
-  const storage = openExistingStorage(configFor(values.config), values['data-dir']);
+  const storage = openExistingStorage(values);
   try {
     const records = toRecords(await storage.audit.query({ grantId: grant }));
     if (values.json) for (const r of records) io.stdout.write(`${toJsonLine(r)}\n`);
@@ -210,17 +190,17 @@ async function timeline(argv: string[], io: AuditCliIo): Promise<number> {
 }
 
 async function exportLog(argv: string[], io: AuditCliIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: { ...COMMON, ...FILTERS, format: { type: 'string', default: 'jsonl' }, out: { type: 'string' } },
-    allowPositionals: true,
-    strict: true,
+  const { values, positionals } = parseCli(argv, {
+    ...COMMON,
+    ...FILTERS,
+    format: { type: 'string', default: 'jsonl' },
+    out: { type: 'string' },
   });
   if (positionals.length > 0) throw new UsageError('audit export takes no positional arguments');
   if (values.format !== 'jsonl' && values.format !== 'ocsf')
     throw new UsageError('--format is jsonl or ocsf');
   const filter = toFilter(values);
-  const storage = openExistingStorage(configFor(values.config), values['data-dir']);
+  const storage = openExistingStorage(values);
   // 0600: an export holds the same (redacted) data as the database.
   const out = values.out ? createWriteStream(values.out, { mode: 0o600 }) : io.stdout;
   try {

@@ -3,9 +3,8 @@
  * Revocations and blocks are written to the gateway's store; a running gateway notices within its poll
  * interval (250 ms), cancels the calls in flight that use the lease and stops stdio processes holding it.
  */
-import { parseArgs } from 'node:util';
-import { configFor, duration, openExistingStorage, printTable } from './cli-storage.ts';
-import type { LeaseSelector } from './storage/types.ts';
+import type { LeaseSelector } from '../storage/types.ts';
+import { duration, LIST_REVOKE_OPTIONS, openExistingStorage, parseCli, printTable } from './shared.ts';
 
 export const CREDENTIALS_USAGE = `  credentials list [--json] [--data-dir DIR] [--config FILE]
         live credential leases (grant, service, kind, credential name) and blocks
@@ -18,22 +17,12 @@ export const CREDENTIALS_USAGE = `  credentials list [--json] [--data-dir DIR] [
 
 export async function credentialsCommand(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      json: { type: 'boolean', default: false },
-      service: { type: 'string' },
-      grant: { type: 'string' },
-      agent: { type: 'string' },
-      user: { type: 'string' },
-      secret: { type: 'string' },
-      block: { type: 'boolean', default: false },
-      reason: { type: 'string' },
-      'data-dir': { type: 'string', default: './.gatehouse' },
-      config: { type: 'string' },
-    },
+  const { values, positionals } = parseCli(rest, {
+    ...LIST_REVOKE_OPTIONS,
+    service: { type: 'string' },
+    grant: { type: 'string' },
+    secret: { type: 'string' },
+    block: { type: 'boolean', default: false },
   });
   if (verb !== 'list' && verb !== 'revoke' && verb !== 'unblock') {
     process.stderr.write(`usage:\n${CREDENTIALS_USAGE}`);
@@ -50,7 +39,7 @@ export async function credentialsCommand(argv: string[]): Promise<number> {
     process.stderr.write(`gatehouse credentials ${verb}: give exactly one target\n${CREDENTIALS_USAGE}`);
     return 2;
   }
-  const storage = openExistingStorage(configFor(values.config), values['data-dir']);
+  const storage = openExistingStorage(values);
   try {
     const now = Date.now();
     const reason = values.reason ?? 'revoked by operator';

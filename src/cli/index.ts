@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+/**
+ * The `gatehouse` command: dispatches to one verb group per file in src/cli/ (shared helpers in
+ * ./shared.ts). Verbs that touch state take --data-dir (default ./.gatehouse) and --config.
+ */
+import { ConfigError } from '../config/load.ts';
+import { createLogger } from '../log.ts';
+import { AUDIT_USAGE, auditCommand } from './audit.ts';
+import { AUTH_USAGE, authCommand } from './auth.ts';
+import { CALL_USAGE, callCommand } from './call.ts';
+import { CREDENTIALS_USAGE, credentialsCommand } from './credentials.ts';
+import { GRANTS_USAGE, grantsCommand } from './grants.ts';
+import { POLICY_USAGE, policyCommand } from './policy.ts';
+import { SECRETS_USAGE, secretsCommand } from './secrets.ts';
+import { checkConfigCommand, START_USAGE, startCommand } from './start.ts';
+
+const USAGE = `usage: gatehouse <command> [options]
+
+commands:
+${START_USAGE}${AUTH_USAGE}${CALL_USAGE}${GRANTS_USAGE}${SECRETS_USAGE}${CREDENTIALS_USAGE}${AUDIT_USAGE}${POLICY_USAGE}  help  show this text
+`;
+
+/** Runs one command line; returns the exit code, or -1 when the process keeps running (start). */
+export async function main(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  try {
+    switch (verb) {
+      case 'start':
+        return await startCommand(rest);
+      case 'check-config':
+        return await checkConfigCommand(rest);
+      case 'users':
+      case 'token':
+        return await authCommand(verb, rest);
+      case 'call':
+        return await callCommand(rest);
+      case 'audit':
+        return await auditCommand(rest);
+      case 'grants':
+        return await grantsCommand(rest);
+      case 'policy':
+        return policyCommand(rest);
+      case 'secrets':
+        return await secretsCommand(rest);
+      case 'credentials':
+        return await credentialsCommand(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return verb === undefined ? 2 : 0;
+      default:
+        process.stderr.write(`gatehouse: unknown command \`${verb}\`\n${USAGE}`);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return 1;
+    }
+    if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`gatehouse: ${err.message}\n${USAGE}`);
+      return 2;
+    }
+    createLogger('error').fatal({ err }, 'gatehouse failed');
+    process.stderr.write(`gatehouse: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+if (code >= 0) process.exitCode = code;
