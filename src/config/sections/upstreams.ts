@@ -1,0 +1,123 @@
+/** `upstreams`: the MCP servers behind the gateway (stdio, http, sse). */
+import { z } from 'zod';
+import { configValue } from './shared.ts';
+
+/** Upstream server names become tool-name prefixes (`<name>__<tool>`), so they use a narrow charset. */
+export const UPSTREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/;
+
+const namespaceKey = z
+  .boolean()
+  .default(true)
+  .describe(
+    'Prefix the names of this server\'s tools, prompts, resources and resource templates with "<name>__". ' +
+      'At most one upstream may set false; its names are exposed unchanged.',
+  );
+
+const timeoutKey = z
+  .number()
+  .int()
+  .positive()
+  .optional()
+  .describe('Per-call timeout for this upstream in milliseconds; defaults to limits.callTimeoutMs.');
+
+const trustedKey = z
+  .boolean()
+  .default(false)
+  .describe(
+    "Believe this server's tool annotations (readOnlyHint, destructiveHint) in policy decisions. " +
+      'Untrusted servers get the pessimistic MCP defaults whatever they claim.',
+  );
+
+const stdioUpstream = z
+  .object({
+    type: z
+      .literal('stdio')
+      .describe('Spawn a local MCP server speaking newline-delimited JSON-RPC on stdin/stdout.'),
+    command: z.string().min(1).describe('Executable to run (resolved on PATH).'),
+    args: z.array(z.string()).default([]).describe('Arguments passed to the command.'),
+    env: z
+      .record(z.string(), configValue)
+      .default({})
+      .describe(
+        "Extra environment variables for the process. The gateway's own environment is not inherited, except PATH, HOME, LOGNAME, USER, SHELL, TERM, LANG and TMPDIR.",
+      ),
+    cwd: z
+      .string()
+      .optional()
+      .describe('Working directory of the process; defaults to the gateway working directory.'),
+    namespace: namespaceKey,
+    timeoutMs: timeoutKey,
+    trusted: trustedKey,
+    pool: z
+      .object({
+        warm: z
+          .number()
+          .int()
+          .min(0)
+          .max(16)
+          .default(1)
+          .describe(
+            'Processes spawned ahead of time, not yet assigned to a session, so a new session does not wait for a cold start.',
+          ),
+        max: z
+          .number()
+          .int()
+          .min(1)
+          .default(64)
+          .describe(
+            'Maximum live processes for this upstream (assigned plus warm). Sessions beyond it are refused with capacity_exceeded.',
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe('Process pool. A process is never shared between sessions.'),
+  })
+  .strict();
+
+const httpUpstream = z
+  .object({
+    type: z.literal('http').describe('Connect to an MCP server over Streamable HTTP.'),
+    url: z.url({ protocol: /^https?$/ }).describe('The upstream MCP endpoint URL (http or https).'),
+    headers: z
+      .record(z.string(), configValue)
+      .default({})
+      .describe(
+        "Headers sent with every upstream request: literal, { secret, format } or { credential, format }. The client's Authorization header is never forwarded.",
+      ),
+    namespace: namespaceKey,
+    timeoutMs: timeoutKey,
+    trusted: trustedKey,
+  })
+  .strict();
+
+const sseUpstream = z
+  .object({
+    type: z
+      .literal('sse')
+      .describe('Connect to an MCP server over the legacy HTTP+SSE transport (protocol 2024-11-05).'),
+    url: z.url({ protocol: /^https?$/ }).describe('The upstream SSE endpoint URL.'),
+    headers: z
+      .record(z.string(), configValue)
+      .default({})
+      .describe(
+        'Headers sent with every upstream request: literal, { secret, format } or { credential, format }.',
+      ),
+    namespace: namespaceKey,
+    timeoutMs: timeoutKey,
+    trusted: trustedKey,
+  })
+  .strict();
+
+export const upstreamSchema = z.discriminatedUnion('type', [stdioUpstream, httpUpstream, sseUpstream]);
+
+export const upstreamsSection = z
+  .record(
+    z.string().regex(UPSTREAM_NAME, 'upstream names use letters, digits and "-" (1-32 chars)'),
+    upstreamSchema,
+  )
+  .refine((u) => Object.keys(u).length > 0, 'at least one upstream is required')
+  .refine(
+    (u) => Object.values(u).filter((x) => !x.namespace).length <= 1,
+    'at most one upstream may set namespace: false',
+  )
+  .describe('MCP servers behind the gateway, keyed by name.');
