@@ -19,7 +19,6 @@ import type { LeakGuard } from '../secrets/leak-guard.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 import type { Route, Router } from '../session/router.ts';
 import type { Session } from '../session/session.ts';
-import type { StageLog, StageObserver } from './run.ts';
 
 /** Long-lived parts of the gateway that stages use. */
 export interface GatewayParts {
@@ -108,9 +107,16 @@ export interface ResponseStage {
   readonly run: (ctx: ResponseContext) => void;
 }
 
+/** Receives each stage's run time (seconds) and context; async stages are timed until they settle. */
+export type StageObserver = (stage: string, seconds: number, ctx: { stageLog: StageLog | undefined }) => void;
+
+/** When tracing is on: each stage that ran, with its start and end (epoch ms, sub-ms precision). */
+export type StageLog = [stage: string, start: number, end: number][];
+
 /** A stage's verdict: continue (undefined), reject with a typed error, or done (the stage answered). */
 export type Outcome = undefined | GatehouseError | 'done';
 
+/** A request- or message-phase stage (one row of a table in `order.ts`); run by `runStages`. */
 export interface Stage<C> {
   readonly name: string;
   readonly run: (ctx: C) => Outcome | Promise<Outcome>;
