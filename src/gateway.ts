@@ -26,6 +26,7 @@ import { createLogger } from './log.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { createOtlpAuditExporter } from './observability/otlp.ts';
 import type { GatewayParts } from './pipeline/context.ts';
+import { RESPONSE_STAGES } from './pipeline/order.ts';
 import { Authorizer } from './policy/authorizer.ts';
 import { LeakGuard } from './secrets/leak-guard.ts';
 import { openSecretStore, type SecretStore } from './secrets/store.ts';
@@ -153,7 +154,17 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   };
   await grants.start();
   metrics.setActiveGrants(grants.size);
-  const registry = new SessionRegistry(config, storage, log, metrics, grants, audit, leakGuard);
+  // The pipeline's response phase is handed to the sessions here: the session layer never imports the pipeline.
+  const registry = new SessionRegistry(
+    config,
+    storage,
+    log,
+    metrics,
+    grants,
+    audit,
+    leakGuard,
+    RESPONSE_STAGES,
+  );
   const allowedHosts = new Set<string>();
   const allowedOrigins = new Set<string>();
   if (config.auth.mode === 'none' && !isLoopback(config.server.host)) {

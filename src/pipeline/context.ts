@@ -13,9 +13,8 @@ import type { GrantManager } from '../grants/grant.ts';
 import type { PostExchange } from '../http/exchange.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { Authorizer } from '../policy/authorizer.ts';
-import type { Classified, JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '../protocol/jsonrpc.ts';
+import type { Classified, JsonRpcRequest, JsonRpcResponse } from '../protocol/jsonrpc.ts';
 import type { ProtocolVersion } from '../protocol/versions.ts';
-import type { LeakGuard } from '../secrets/leak-guard.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 import type { Route, Router } from '../session/router.ts';
 import type { Session } from '../session/session.ts';
@@ -86,25 +85,6 @@ export interface MessageContext {
   leases: readonly { id: string; credential: string; expiresAt: number }[] | undefined;
   /** Set by record-intent: called with the final answer (and its size) to append the outcome. */
   onDone: ((res: JsonRpcResponse, bytes: number) => void) | undefined;
-}
-
-/** One message from an upstream on its way to the client (response phase). */
-export interface ResponseContext {
-  msg: JsonRpcMessage;
-  /** The serialised message; a stage that empties it drops the message. */
-  json: string;
-  readonly limits: GatehouseConfig['limits'];
-  readonly log: Logger;
-  /** Secret values the gateway holds; redact-secrets removes them from the message. */
-  readonly leakGuard: LeakGuard;
-  /** Told what the leak guard removed (labels and forms, never values): metrics and audit. */
-  readonly onRedacted: ((findings: readonly { label: string; form: string }[]) => void) | undefined;
-}
-
-/** A response-phase stage: it may rewrite or drop the message, never reject it. */
-export interface ResponseStage {
-  readonly name: string;
-  readonly run: (ctx: ResponseContext) => void;
 }
 
 /** Receives each stage's run time (seconds) and context; async stages are timed until they settle. */
