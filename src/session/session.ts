@@ -13,8 +13,6 @@ import type { GatehouseConfig } from '../config/schema.ts';
 import type { UpstreamCredentials } from '../credentials/broker.ts';
 import { GatehouseError } from '../errors.ts';
 import type { Grant, GrantMember } from '../grants/grant.ts';
-import { PostExchange } from '../http/exchange.ts';
-import { SseStream } from '../http/sse.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { ToolDefinition } from '../policy/authorizer.ts';
 import {
@@ -27,7 +25,9 @@ import {
 } from '../protocol/jsonrpc.ts';
 import { type ProtocolVersion, supportsPriming } from '../protocol/versions.ts';
 import type { LeakGuard } from '../secrets/leak-guard.ts';
+import { PostExchange } from './exchange.ts';
 import type { UpstreamLink } from './link.ts';
+import { SseStream } from './sse.ts';
 
 /**
  * One message from an upstream on its way to the client (response phase). The session builds it in
