@@ -18,7 +18,7 @@ import { ResourceServer } from './auth/resource-server.ts';
 import { createTokenVerifier, discoverIssuer, type VerifierOptions } from './auth/verify/index.ts';
 import { ConfigError, parseConfig } from './config/load.ts';
 import type { GatehouseConfig, GatehouseConfigInput } from './config/schema.ts';
-import { CredentialBroker, secretPaths } from './credentials/broker.ts';
+import { CredentialBroker } from './credentials/broker.ts';
 import { CONNECT_CLIENT_ID, ConnectFlows } from './credentials/connect.ts';
 import { GrantManager } from './grants/grant.ts';
 import { createHttpServer } from './http/server.ts';
@@ -26,8 +26,10 @@ import { createLogger } from './log.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { createOtlpAuditExporter } from './observability/otlp.ts';
 import type { GatewayParts } from './pipeline/context.ts';
+import { RESPONSE_STAGES } from './pipeline/order.ts';
 import { Authorizer } from './policy/authorizer.ts';
 import { LeakGuard } from './secrets/leak-guard.ts';
+import { secretPaths } from './secrets/resolve.ts';
 import { openSecretStore, type SecretStore } from './secrets/store.ts';
 import { SessionRegistry } from './session/registry.ts';
 import { Router } from './session/router.ts';
@@ -153,7 +155,17 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   };
   await grants.start();
   metrics.setActiveGrants(grants.size);
-  const registry = new SessionRegistry(config, storage, log, metrics, grants, audit, leakGuard);
+  // The pipeline's response phase is handed to the sessions here: the session layer never imports the pipeline.
+  const registry = new SessionRegistry(
+    config,
+    storage,
+    log,
+    metrics,
+    grants,
+    audit,
+    leakGuard,
+    RESPONSE_STAGES,
+  );
   const allowedHosts = new Set<string>();
   const allowedOrigins = new Set<string>();
   if (config.auth.mode === 'none' && !isLoopback(config.server.host)) {

@@ -25,6 +25,7 @@ import type { Grant } from '../grants/grant.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { LeakGuard } from '../secrets/leak-guard.ts';
 import { OutboundClient } from '../secrets/outbound.ts';
+import { secretPaths } from '../secrets/resolve.ts';
 import { SecretError, type SecretStore } from '../secrets/store.ts';
 import type { CredentialBlock, LeaseRecord, LeaseSelector, Storage } from '../storage/types.ts';
 import { OAuthClient, type OAuthCredential, OAuthError } from './oauth.ts';
@@ -614,23 +615,4 @@ export class UpstreamCredentials {
 /** An upstream's configured env (stdio) or headers (HTTP, SSE). */
 function valuesOf(u: UpstreamConfig): StdioUpstreamConfig['env'] {
   return u.type === 'stdio' ? u.env : u.headers;
-}
-
-/** Every secret the config names, with the key that names it. */
-export function secretPaths(config: GatehouseConfig): [string, string][] {
-  const out: [string, string][] = [];
-  for (const [name, u] of Object.entries(config.upstreams)) {
-    const key = u.type === 'stdio' ? 'env' : 'headers';
-    for (const [k, v] of Object.entries(valuesOf(u)))
-      if (typeof v !== 'string' && 'secret' in v) out.push([`upstreams.${name}.${key}.${k}`, v.secret]);
-  }
-  for (const [name, c] of Object.entries(config.credentials)) {
-    if (c.type === 'static') out.push([`credentials.${name}.secret`, c.secret]);
-    else {
-      if (c.clientSecret) out.push([`credentials.${name}.clientSecret`, c.clientSecret.secret]);
-      if (c.type === 'oauth' && c.subjectSecret)
-        out.push([`credentials.${name}.subjectSecret`, c.subjectSecret.secret]);
-    }
-  }
-  return out;
 }

@@ -10,9 +10,8 @@
  */
 import type { Principal } from '../auth/principal.ts';
 import { GatehouseError } from '../errors.ts';
-import { resolveName } from '../federation/names.ts';
+import { type NameTable, resolveName } from '../federation/names.ts';
 import type { Authorizer } from '../policy/authorizer.ts';
-import type { Router } from '../session/router.ts';
 import type { GrantRecord } from '../storage/types.ts';
 import type { Grant, GrantManager } from './grant.ts';
 
@@ -21,7 +20,8 @@ export const AUTHORIZATION_DETAILS_TYPE = 'gatehouse_tools';
 
 /** What the AS needs from the gateway to make task grants. */
 export interface TaskGrantDeps {
-  readonly router: Router;
+  /** The gateway's router (`session/router.ts`); only its name table, to resolve exposed tool names. */
+  readonly router: { readonly names: NameTable };
   readonly authorizer: Authorizer;
   readonly grants: GrantManager;
 }

@@ -10,8 +10,8 @@ import { MESSAGE_STAGES, REQUEST_STAGES, STREAM_STAGES } from '../pipeline/order
 import { runStages } from '../pipeline/run.ts';
 import { errorResponse, idKey, type JsonRpcId, type JsonRpcNotification } from '../protocol/jsonrpc.ts';
 import type { Session } from '../session/session.ts';
+import { parseEventId } from '../session/sse.ts';
 import { checkHost } from '../stages/check-origin.ts';
-import { parseEventId } from './sse.ts';
 
 export interface HttpServerHooks {
   /** Readiness of every upstream (for /readyz). */

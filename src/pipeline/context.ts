@@ -10,16 +10,14 @@ import type { ResourceServer } from '../auth/resource-server.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import type { GatehouseError } from '../errors.ts';
 import type { GrantManager } from '../grants/grant.ts';
-import type { PostExchange } from '../http/exchange.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { Authorizer } from '../policy/authorizer.ts';
-import type { Classified, JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '../protocol/jsonrpc.ts';
+import type { Classified, JsonRpcRequest, JsonRpcResponse } from '../protocol/jsonrpc.ts';
 import type { ProtocolVersion } from '../protocol/versions.ts';
-import type { LeakGuard } from '../secrets/leak-guard.ts';
+import type { PostExchange } from '../session/exchange.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 import type { Route, Router } from '../session/router.ts';
 import type { Session } from '../session/session.ts';
-import type { StageLog, StageObserver } from './run.ts';
 
 /** Long-lived parts of the gateway that stages use. */
 export interface GatewayParts {
@@ -89,28 +87,16 @@ export interface MessageContext {
   onDone: ((res: JsonRpcResponse, bytes: number) => void) | undefined;
 }
 
-/** One message from an upstream on its way to the client (response phase). */
-export interface ResponseContext {
-  msg: JsonRpcMessage;
-  /** The serialised message; a stage that empties it drops the message. */
-  json: string;
-  readonly limits: GatehouseConfig['limits'];
-  readonly log: Logger;
-  /** Secret values the gateway holds; redact-secrets removes them from the message. */
-  readonly leakGuard: LeakGuard;
-  /** Told what the leak guard removed (labels and forms, never values): metrics and audit. */
-  readonly onRedacted: ((findings: readonly { label: string; form: string }[]) => void) | undefined;
-}
+/** Receives each stage's run time (seconds) and context; async stages are timed until they settle. */
+export type StageObserver = (stage: string, seconds: number, ctx: { stageLog: StageLog | undefined }) => void;
 
-/** A response-phase stage: it may rewrite or drop the message, never reject it. */
-export interface ResponseStage {
-  readonly name: string;
-  readonly run: (ctx: ResponseContext) => void;
-}
+/** When tracing is on: each stage that ran, with its start and end (epoch ms, sub-ms precision). */
+export type StageLog = [stage: string, start: number, end: number][];
 
 /** A stage's verdict: continue (undefined), reject with a typed error, or done (the stage answered). */
 export type Outcome = undefined | GatehouseError | 'done';
 
+/** A request- or message-phase stage (one row of a table in `order.ts`); run by `runStages`. */
 export interface Stage<C> {
   readonly name: string;
   readonly run: (ctx: C) => Outcome | Promise<Outcome>;

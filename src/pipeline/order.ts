@@ -4,6 +4,8 @@
  * lease-credential, check-definitions, sanitize-result, record-audit) slot
  * into these tables; see docs/architecture.md.
  */
+
+import type { ResponseStage } from '../session/session.ts';
 import { authenticate } from '../stages/authenticate.ts';
 import { authorize } from '../stages/authorize.ts';
 import { checkOrigin } from '../stages/check-origin.ts';
@@ -18,7 +20,7 @@ import { recordIntent } from '../stages/record-intent.ts';
 import { redactSecrets } from '../stages/redact-secrets.ts';
 import { resolveSession } from '../stages/resolve-session.ts';
 import { routeMessage } from '../stages/route-message.ts';
-import type { HttpContext, MessageContext, ResponseStage, Stage } from './context.ts';
+import type { HttpContext, MessageContext, Stage } from './context.ts';
 
 /** Per HTTP request on /mcp (POST). */
 export const REQUEST_STAGES: readonly Stage<HttpContext>[] = [
@@ -62,7 +64,8 @@ export const MESSAGE_STAGES: readonly Stage<MessageContext>[] = [
 
 /**
  * Response phase, per upstream message to the client (results, errors,
- * notifications and server-to-client requests alike). Run by Session.serialize.
+ * notifications and server-to-client requests alike). Run by Session.serialize; the gateway hands the
+ * table to the session registry (src/gateway.ts), so the session never imports the pipeline.
  */
 export const RESPONSE_STAGES: readonly ResponseStage[] = [
   // ORDER: size first, so later stages (sanitize, audit) never scan an oversized message.

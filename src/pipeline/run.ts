@@ -1,11 +1,5 @@
 import { GatehouseError, toGatehouseError } from '../errors.ts';
-import type { Outcome, Stage } from './context.ts';
-
-/** Receives each stage's run time (seconds) and context; async stages are timed until they settle. */
-export type StageObserver = (stage: string, seconds: number, ctx: { stageLog: StageLog | undefined }) => void;
-
-/** When tracing is on: each stage that ran, with its start and end (epoch ms, sub-ms precision). */
-export type StageLog = [stage: string, start: number, end: number][];
+import type { Outcome, Stage, StageLog, StageObserver } from './context.ts';
 
 /**
  * Runs stages in order until one rejects or answers. Synchronous stages stay

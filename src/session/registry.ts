@@ -9,12 +9,11 @@ import type { GatehouseConfig } from '../config/schema.ts';
 import { GatehouseError } from '../errors.ts';
 import type { Grant, GrantManager } from '../grants/grant.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
-import { RESPONSE_STAGES } from '../pipeline/order.ts';
 import type { ProtocolVersion } from '../protocol/versions.ts';
 import type { LeakGuard } from '../secrets/leak-guard.ts';
 import type { Storage } from '../storage/types.ts';
 import type { LinkEvents } from './link.ts';
-import { Session } from './session.ts';
+import { type ResponseStage, Session } from './session.ts';
 
 export class SessionRegistry {
   private readonly sessions = new Map<string, Session>();
@@ -29,6 +28,8 @@ export class SessionRegistry {
     readonly grants: GrantManager,
     private readonly audit: AuditRecorder,
     private readonly leakGuard: LeakGuard,
+    /** Run on every message to the client, in order (the pipeline's `RESPONSE_STAGES`). */
+    private readonly responseStages: readonly ResponseStage[],
   ) {
     const idle = config.limits.sessionIdleTimeoutMs;
     this.sweeper = setInterval(() => this.sweep(), Math.max(250, Math.min(idle / 4, 30_000)));
@@ -73,7 +74,7 @@ export class SessionRegistry {
       grant,
       this.log,
       this.config.limits,
-      RESPONSE_STAGES,
+      this.responseStages,
       this.metrics,
       this.leakGuard,
     );

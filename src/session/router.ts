@@ -9,25 +9,13 @@ import { GatehouseError } from '../errors.ts';
 import { exposeName, type NameTable, resolveName } from '../federation/names.ts';
 import type { ToolDefinition } from '../policy/authorizer.ts';
 import type { JsonRpcRequest } from '../protocol/jsonrpc.ts';
+import { LIST_METHODS, type ListMethod } from '../protocol/lists.ts';
 import { isSupportedVersion, LATEST_PROTOCOL_VERSION, type ProtocolVersion } from '../protocol/versions.ts';
 import type { UpstreamManager } from '../upstream/manager.ts';
 import { type LinkEvents, UpstreamLink } from './link.ts';
 import type { Session } from './session.ts';
 
 export const GATEWAY_INFO = { name: 'gatehouse', version: '0.1.0' } as const;
-
-/** List methods: result key and the capability an upstream must declare. */
-const LISTS = {
-  'tools/list': { key: 'tools', cap: 'tools', named: true },
-  'prompts/list': { key: 'prompts', cap: 'prompts', named: true },
-  'resources/list': { key: 'resources', cap: 'resources', named: false },
-  'resources/templates/list': { key: 'resourceTemplates', cap: 'resources', named: false },
-} as const;
-export type ListMethod = keyof typeof LISTS;
-
-export function isListMethod(m: string): m is ListMethod {
-  return m in LISTS;
-}
 
 /** Where a routed request goes and what it is called there. */
 export interface Route {
@@ -221,7 +209,7 @@ export class Router {
     params: Record<string, unknown> | undefined,
     visible: ListFilter = () => true,
   ): Promise<Record<string, unknown>> {
-    const spec = LISTS[method];
+    const spec = LIST_METHODS[method];
     const servers = this.order.filter((s) => {
       const l = session.links.get(s);
       return l?.alive && l.capabilities[spec.cap] !== undefined;

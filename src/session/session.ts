@@ -13,10 +13,7 @@ import type { GatehouseConfig } from '../config/schema.ts';
 import type { UpstreamCredentials } from '../credentials/broker.ts';
 import { GatehouseError } from '../errors.ts';
 import type { Grant, GrantMember } from '../grants/grant.ts';
-import { PostExchange } from '../http/exchange.ts';
-import { SseStream } from '../http/sse.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
-import type { ResponseContext, ResponseStage } from '../pipeline/context.ts';
 import type { ToolDefinition } from '../policy/authorizer.ts';
 import {
   idKey,
@@ -28,7 +25,34 @@ import {
 } from '../protocol/jsonrpc.ts';
 import { type ProtocolVersion, supportsPriming } from '../protocol/versions.ts';
 import type { LeakGuard } from '../secrets/leak-guard.ts';
+import { PostExchange } from './exchange.ts';
 import type { UpstreamLink } from './link.ts';
+import { SseStream } from './sse.ts';
+
+/**
+ * One message from an upstream on its way to the client (response phase). The session builds it in
+ * `serialize` and hands it to the response stages it was given.
+ */
+export interface ResponseContext {
+  msg: JsonRpcMessage;
+  /** The serialised message; a stage that empties it drops the message. */
+  json: string;
+  readonly limits: GatehouseConfig['limits'];
+  readonly log: Logger;
+  /** Secret values the gateway holds; redact-secrets removes them from the message. */
+  readonly leakGuard: LeakGuard;
+  /** Told what the leak guard removed (labels and forms, never values): metrics and audit. */
+  readonly onRedacted: ((findings: readonly { label: string; form: string }[]) => void) | undefined;
+}
+
+/**
+ * A response-phase stage: it may rewrite or drop the message, never reject it. The session only runs
+ * them; which stages, in which order, is the pipeline's (`RESPONSE_STAGES`, handed in by the gateway).
+ */
+export interface ResponseStage {
+  readonly name: string;
+  readonly run: (ctx: ResponseContext) => void;
+}
 
 /** A client request forwarded upstream and not yet answered. */
 export interface FrontCall {

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { GatehouseError } from '../errors.ts';
 import type { MessageContext, Outcome } from '../pipeline/context.ts';
 import type { PolicyAction } from '../policy/engine.ts';
-import type { ListFilter, ListMethod } from '../session/router.ts';
+import type { ListMethod } from '../protocol/lists.ts';
+import type { ListFilter } from '../session/router.ts';
 import { callFacts } from './record-intent.ts';
 
 /** Methods answered by the gateway itself or carrying no tool, prompt or resource: nothing to decide. */

@@ -1,7 +1,7 @@
 import { GatehouseError, toGatehouseError } from '../errors.ts';
 import type { MessageContext, Outcome } from '../pipeline/context.ts';
 import type { JsonRpcResponse } from '../protocol/jsonrpc.ts';
-import { isListMethod } from '../session/router.ts';
+import { isListMethod } from '../protocol/lists.ts';
 import type { FrontCall } from '../session/session.ts';
 import { visibleTo } from './authorize.ts';
 

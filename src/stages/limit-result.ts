@@ -1,6 +1,6 @@
 import { GatehouseError } from '../errors.ts';
-import type { ResponseContext } from '../pipeline/context.ts';
 import type { JsonRpcResponse } from '../protocol/jsonrpc.ts';
+import type { ResponseContext } from '../session/session.ts';
 
 /**
  * T30: no upstream message larger than limits.maxResultBytes reaches the

@@ -3,7 +3,8 @@ import { GatehouseError } from '../errors.ts';
 import { endSpan, pastStageSpan, stageSpan, startCallSpan } from '../observability/tracing.ts';
 import type { MessageContext, Outcome } from '../pipeline/context.ts';
 import { idKey, type JsonRpcResponse } from '../protocol/jsonrpc.ts';
-import { isListMethod, type Route } from '../session/router.ts';
+import { isListMethod } from '../protocol/lists.ts';
+import type { Route } from '../session/router.ts';
 
 /**
  * Write-ahead audit: the record that a call was allowed is durable before the

@@ -1,6 +1,6 @@
 import { GatehouseError } from '../errors.ts';
-import type { ResponseContext } from '../pipeline/context.ts';
 import type { JsonRpcMessage } from '../protocol/jsonrpc.ts';
+import type { ResponseContext } from '../session/session.ts';
 
 /**
  * T20: no secret the gateway holds (upstream credentials from the store) reaches the client, in any

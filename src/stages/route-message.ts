@@ -1,6 +1,6 @@
 import { GatehouseError } from '../errors.ts';
 import type { MessageContext, Outcome } from '../pipeline/context.ts';
-import { isListMethod } from '../session/router.ts';
+import { isListMethod } from '../protocol/lists.ts';
 
 /** Methods the gateway answers itself (lists are merged across upstreams). */
 const LOCAL = new Set(['initialize', 'ping', 'logging/setLevel']);

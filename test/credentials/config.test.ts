@@ -3,14 +3,14 @@
  * values and the cross-checks at the end of configSchema) through parseConfig (src/config/load.ts).
  * Proves that every broken reference or incomplete credential is refused with a problem whose path
  * names the offending key (and nothing else is reported), that one config using all three kinds parses
- * with its defaults, and that secretPaths() (src/credentials/broker.ts) lists every secret the config
+ * with its defaults, and that secretPaths() (src/secrets/resolve.ts) lists every secret the config
  * names with the key that names it.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError, type ConfigProblem, parseConfig } from '../../src/config/load.ts';
 import type { GatehouseConfigInput } from '../../src/config/schema.ts';
-import { secretPaths } from '../../src/credentials/broker.ts';
+import { secretPaths } from '../../src/secrets/resolve.ts';
 
 const AS = 'https://as.example.com';
 const API = 'https://api.example.com/v1';
