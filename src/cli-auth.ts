@@ -23,7 +23,7 @@ import { mintAccessToken } from './auth/as/mint.ts';
 import { hashPassword, MIN_PASSWORD_LENGTH } from './auth/as/passwords.ts';
 import { loadConfigFile, parseConfig } from './config/load.ts';
 import type { GatehouseConfig } from './config/schema.ts';
-import { SqliteStorage } from './storage/sqlite.ts';
+import { SqliteStorage } from './storage/sqlite/index.ts';
 
 /** Streams the verbs use (tests pass their own). */
 export interface CliIo {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfigFile, parseConfig } from './config/load.ts';
 import type { GatehouseConfig } from './config/schema.ts';
-import { SqliteStorage } from './storage/sqlite.ts';
+import { SqliteStorage } from './storage/sqlite/index.ts';
 
 /** The config named by --config, else the defaults (enough to find the store in --data-dir). */
 export function configFor(file: string | undefined): GatehouseConfig {

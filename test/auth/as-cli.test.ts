@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { demoAuthClients } from '../../src/auth/as/index.ts';
 import { verifyPassword } from '../../src/auth/as/passwords.ts';
 import { authCommand, type CliIo } from '../../src/cli-auth.ts';
-import { SqliteStorage } from '../../src/storage/sqlite.ts';
+import { SqliteStorage } from '../../src/storage/sqlite/index.ts';
 import { startAs, verifyAccessToken } from './as-harness.ts';
 
 function io(stdin = ''): CliIo & { out(): string; err(): string } {
