@@ -1,7 +1,7 @@
 /**
- * Opening a better-sqlite3 database and migrating its schema: shared by the
- * gateway's store ({@link SqliteStorage}) and the secret store's own database
- * (src/secrets/sqlite-repo.ts).
+ * Opening a better-sqlite3 database and migrating its schema (shared by the
+ * gateway's store, ./index.ts, and the secret store's own database,
+ * src/secrets/sqlite-repo.ts), and the base of the store's repositories.
  */
 import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
