@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createAuditWriter } from '../src/audit/index.ts';
-import { SqliteStorage } from '../src/storage/sqlite.ts';
+import { SqliteStorage } from '../src/storage/sqlite/index.ts';
 
 const EVENTS = envInt('BENCH_AUDIT_EVENTS', 20_000);
 const EVENTS_C1 = envInt('BENCH_AUDIT_EVENTS_C1', 3000);

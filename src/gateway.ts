@@ -33,7 +33,7 @@ import { secretPaths } from './secrets/resolve.ts';
 import { openSecretStore, type SecretStore } from './secrets/store.ts';
 import { SessionRegistry } from './session/registry.ts';
 import { Router } from './session/router.ts';
-import { SqliteStorage } from './storage/sqlite.ts';
+import { SqliteStorage } from './storage/sqlite/index.ts';
 import type { Storage } from './storage/types.ts';
 import { destroyHttpAgents } from './upstream/http.ts';
 import { UpstreamManager } from './upstream/manager.ts';

@@ -9,7 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { loadConfigFile, parseConfig } from '../config/load.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
-import { SqliteStorage } from '../storage/sqlite.ts';
+import { SqliteStorage } from '../storage/sqlite/index.ts';
 
 /** Streams and environment the verbs use (tests pass their own). */
 export interface CliIo {

@@ -6,9 +6,9 @@
  * owner of its migrations; and this file can be swapped for a KMS- or Vault-backed
  * repository behind the same {@link SecretRepo} interface.
  */
-import { chmodSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import type Database from 'better-sqlite3';
+import { migrate, openDatabase } from '../storage/sqlite/database.ts';
 import type { Rewrap, SecretInfo, SecretRepo, SecretRow } from './repo.ts';
 
 /** Ordered, append-only migrations; the index + 1 is the schema version (PRAGMA user_version). */
@@ -60,28 +60,15 @@ export class SqliteSecretRepo implements SecretRepo {
   readonly #db: Database.Database;
 
   constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    this.#db = new Database(path);
-    if (path !== ':memory:') {
-      // Names and services are metadata worth keeping private too; SQLite gives the
-      // -wal and -shm files the database file's permissions.
-      chmodSync(path, 0o600);
-      this.#db.pragma('journal_mode = WAL');
-    }
-    this.#db.pragma('busy_timeout = 5000');
-    const version = Number(this.#db.pragma('user_version', { simple: true }));
+    // Names and services are metadata worth keeping private too.
+    this.#db = openDatabase(path, { private: true });
+    const version = migrate(this.#db, MIGRATIONS);
     if (version > MIGRATIONS.length) {
       this.#db.close();
       throw new Error(
         `${path}: schema version ${version} is newer than this gatehouse (${MIGRATIONS.length})`,
       );
     }
-    this.#db.transaction(() => {
-      for (let v = version; v < MIGRATIONS.length; v++) {
-        this.#db.exec(MIGRATIONS[v] as string);
-        this.#db.pragma(`user_version = ${v + 1}`);
-      }
-    })();
   }
 
   async get(name: string): Promise<SecretRow | undefined> {

@@ -5,7 +5,7 @@
  * position is its seq. An append is one `write()` of the whole batch to the
  * open segment; with `synchronous: 'full'` it is followed by `fdatasync`
  * before the batch counts as written. SQLite holds a copy as the query index
- * (src/storage/sqlite.ts); these files are what verification reads.
+ * (src/storage/sqlite/audit-index.ts); these files are what verification reads.
  *
  * One process appends (the gateway); readers (the CLI) see what was written up
  * to the last complete line, and pick up growth on every call.

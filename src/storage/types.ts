@@ -18,10 +18,11 @@ export interface SessionRecord {
 export interface SessionRepo {
   insert(rec: SessionRecord): Promise<void>;
   get(id: string): Promise<SessionRecord | undefined>;
+  /** Closes an open session; a closed or unknown one is left as it is. */
   close(id: string, reason: string, at: number): Promise<void>;
   /** Sessions not closed, oldest first. */
   listOpen(): Promise<SessionRecord[]>;
-  /** Marks every open session closed (used at start-up after an unclean stop). */
+  /** Marks every open session closed (used at start-up after an unclean stop); resolves to how many. */
   closeAllOpen(reason: string, at: number): Promise<number>;
 }
 
@@ -151,6 +152,7 @@ export interface AuditRepo {
   range(from: number, to: number, limit: number): Promise<AuditRow[]>;
   /** Rows matching every filter, by seq. */
   query(filter: AuditFilter): Promise<AuditRow[]>;
+  /** Stores a checkpoint; a later one at the same seq replaces it. */
   addCheckpoint(checkpoint: AuditCheckpointRow): Promise<void>;
   /** Every checkpoint, by seq. */
   checkpoints(): Promise<AuditCheckpointRow[]>;
@@ -201,9 +203,9 @@ export interface GrantRepo {
   get(id: string): Promise<GrantRecord | undefined>;
   /** Ends the live grants matching `selector`; resolves to their ids. */
   end(selector: GrantSelector, reason: string, at: number): Promise<string[]>;
-  /** Grants ended at or after `at` (epoch ms), for a gateway to notice revocations made elsewhere. */
+  /** Grants ended at or after `at` (epoch ms), by end time, for a gateway to notice revocations made elsewhere. */
   endedSince(at: number): Promise<{ id: string; endedAt: number; endReason: string }[]>;
-  /** Grants not ended and not expired at `now`, oldest first. */
+  /** Grants not ended and not expired (`expiresAt > now`), oldest first. */
   listLive(now: number): Promise<GrantRecord[]>;
 }
 
@@ -246,13 +248,15 @@ export interface LeaseRepo {
   insert(rec: LeaseRecord): Promise<void>;
   /** Ends the live leases matching `selector`; resolves to their ids. */
   end(selector: LeaseSelector, reason: string, at: number): Promise<string[]>;
-  /** Leases ended at or after `at` (revocations made by another process). */
+  /** Leases ended at or after `at`, by end time (revocations made by another process). */
   endedSince(at: number): Promise<{ id: string; endReason: string }[]>;
-  /** Leases not ended and not expired at `now`. */
+  /** Leases not ended and not expired (`expiresAt > now`), oldest first. */
   listLive(now: number): Promise<LeaseRecord[]>;
+  /** Sets a block, replacing one of the same kind and name. */
   block(b: CredentialBlock): Promise<void>;
   /** Lifts a block; false when there was none. */
   unblock(kind: CredentialBlock['kind'], name: string): Promise<boolean>;
+  /** Every block, oldest first. */
   blocks(): Promise<CredentialBlock[]>;
 }
 

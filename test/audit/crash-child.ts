@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { createAuditWriter } from '../../src/audit/index.ts';
-import { SqliteStorage } from '../../src/storage/sqlite.ts';
+import { SqliteStorage } from '../../src/storage/sqlite/index.ts';
 
 const dir = process.argv[2];
 if (!dir) throw new Error('usage: crash-child.ts DATA_DIR');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { AuditEventInput } from '../../src/audit/event.ts';
 import { type AuditWriter, type AuditWriterOptions, createAuditWriter } from '../../src/audit/index.ts';
-import { SqliteStorage } from '../../src/storage/sqlite.ts';
+import { SqliteStorage } from '../../src/storage/sqlite/index.ts';
 
 export interface Fixture {
   dir: string;

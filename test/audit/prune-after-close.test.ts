@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createAuditWriter } from '../../src/audit/index.ts';
-import { SqliteStorage } from '../../src/storage/sqlite.ts';
+import { SqliteStorage } from '../../src/storage/sqlite/index.ts';
 
 test('prune after a clean close and reopen (checkpoint at the same head) keeps the chain verifiable', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-audit-prune-'));

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { recordBody, sha256Hex } from '../../src/audit/chain.ts';
 import { loadAuditKey, type VerifyResult, verifyAuditLog } from '../../src/audit/index.ts';
 import { auditCommand } from '../../src/cli/audit.ts';
-import { SqliteStorage } from '../../src/storage/sqlite.ts';
+import { SqliteStorage } from '../../src/storage/sqlite/index.ts';
 import { bodyOf, callEvent, editLog, openFixture, tamper } from './helpers.ts';
 
 /** 35 records, checkpoints at 10, 20, 30 (the tail 31..35 is unsigned). */

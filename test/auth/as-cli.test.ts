@@ -11,7 +11,7 @@ import { demoAuthClients } from '../../src/auth/as/index.ts';
 import { verifyPassword } from '../../src/auth/as/passwords.ts';
 import { authCommand } from '../../src/cli/auth.ts';
 import type { CliIo } from '../../src/cli/shared.ts';
-import { SqliteStorage } from '../../src/storage/sqlite.ts';
+import { SqliteStorage } from '../../src/storage/sqlite/index.ts';
 import { startAs, verifyAccessToken } from './as-harness.ts';
 
 function io(stdin = ''): CliIo & { out(): string; err(): string } {

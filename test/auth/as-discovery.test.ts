@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createEmbeddedAs } from '../../src/auth/as/index.ts';
-import { SqliteStorage } from '../../src/storage/sqlite.ts';
+import { SqliteStorage } from '../../src/storage/sqlite/index.ts';
 import { embeddedConfig, silentLog, startAs } from './as-harness.ts';
 
 test('RFC 8414 §3: metadata is served at /.well-known/oauth-authorization-server with S256, iss and CIMD support', async () => {

@@ -19,7 +19,7 @@ import {
   hashPassword,
 } from '../../src/auth/as/index.ts';
 import { configSchema, type GatehouseConfigInput } from '../../src/config/schema.ts';
-import { SqliteStorage } from '../../src/storage/sqlite.ts';
+import { SqliteStorage } from '../../src/storage/sqlite/index.ts';
 
 type EmbeddedInput = NonNullable<NonNullable<GatehouseConfigInput['auth']>['embedded']>;
 

@@ -1,6 +1,6 @@
 /**
  * `gatehouse credentials list|revoke|unblock` (src/cli/credentials.ts), run as the real CLI in child
- * processes against a data dir whose SQLite store (src/storage/sqlite.ts) the test seeds with leases.
+ * processes against a data dir whose SQLite store (src/storage/sqlite/index.ts) the test seeds with leases.
  * Proves that `list` shows the live leases only (and `--json` is JSON), that a revocation needs exactly
  * one target (exit 2, usage, nothing ended), that `revoke --service` ends that service's leases and no
  * other, that `revoke --secret` ends the secret's leases and blocks it until `unblock --secret` lifts
@@ -17,7 +17,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { SqliteStorage } from '../../src/storage/sqlite.ts';
+import { SqliteStorage } from '../../src/storage/sqlite/index.ts';
 import type { CredentialBlock, LeaseRecord } from '../../src/storage/types.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');

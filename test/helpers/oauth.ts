@@ -14,7 +14,7 @@ import type {
   OAuthTokens,
 } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { hashPassword } from '../../src/auth/as/passwords.ts';
-import { SqliteStorage } from '../../src/storage/sqlite.ts';
+import { SqliteStorage } from '../../src/storage/sqlite/index.ts';
 import { authorizeInBrowser } from './browser.ts';
 
 export interface TestUser {

@@ -10,7 +10,7 @@ import { parseConfig } from '../../src/config/load.ts';
 import { GatehouseError } from '../../src/errors.ts';
 import { type Grant, GrantManager, globMatch } from '../../src/grants/grant.ts';
 import { PolicyEngine } from '../../src/policy/index.ts';
-import { SqliteStorage } from '../../src/storage/sqlite.ts';
+import { SqliteStorage } from '../../src/storage/sqlite/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-grants-unit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,12 +1,36 @@
 /**
- * The storage contract: every backend (SQLite today, PostgreSQL next) must pass it.
+ * The storage contract: the cases every {@link Storage} backend must pass,
+ * through the interface of src/storage/types.ts only (no SQL, no paths).
+ *
+ * Adding a backend takes one file, test/storage/<backend>.test.ts, that calls
+ * `storageContract('<backend>', open, cleanup)`; npm test picks it up like
+ * every other test/<dir>/<name>.test.ts file. See sqlite.test.ts.
+ * - `open()` resolves to a ready store (schema migrated). It is called once per
+ *   case, and each case closes the store it got. It may return a fresh store
+ *   every time or reopen the same one: cases use their own random ids, filter
+ *   what they read to those ids, and continue the audit log from its current
+ *   head, so they never assume an empty store.
+ * - `cleanup()` (optional) runs once after the last case: drop the schema,
+ *   remove the temp dir.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { canonicalJson } from '../../src/audit/canonical.ts';
 import { recordBody } from '../../src/audit/chain.ts';
-import type { AuditCheckpointRow, AuditRow, SessionRecord, Storage } from '../../src/storage/types.ts';
+import type {
+  AuditCheckpointRow,
+  AuditFilter,
+  AuditRow,
+  GrantRecord,
+  LeaseRecord,
+  LeaseSelector,
+  SessionRecord,
+  Storage,
+} from '../../src/storage/types.ts';
+
+/** An expiry no case reaches. */
+const FAR = Date.now() + 365 * 24 * 3600_000;
 
 function record(overrides: Partial<SessionRecord> = {}): SessionRecord {
   return {
@@ -17,6 +41,47 @@ function record(overrides: Partial<SessionRecord> = {}): SessionRecord {
     createdAt: Date.now(),
     closedAt: undefined,
     closeReason: undefined,
+    ...overrides,
+  };
+}
+
+function grant(overrides: Partial<GrantRecord> = {}): GrantRecord {
+  return {
+    id: randomUUID(),
+    kind: 'session',
+    agent: `agent-${randomUUID()}`,
+    user: undefined,
+    tenant: undefined,
+    issuer: 'https://issuer.example',
+    actors: ['agent'],
+    principalKey: 'pk',
+    owner: undefined,
+    tools: undefined,
+    constraints: {},
+    createdAt: 1000,
+    expiresAt: FAR,
+    idleTimeoutMs: 60_000,
+    createdBy: 'session:s1',
+    tokenId: undefined,
+    endedAt: undefined,
+    endReason: undefined,
+    ...overrides,
+  };
+}
+
+function lease(overrides: Partial<LeaseRecord> = {}): LeaseRecord {
+  return {
+    id: randomUUID(),
+    grantId: `grant-${randomUUID()}`,
+    service: `service-${randomUUID()}`,
+    credential: `secret-${randomUUID()}`,
+    kind: 'static',
+    agent: `agent-${randomUUID()}`,
+    user: `user-${randomUUID()}`,
+    createdAt: 1000,
+    expiresAt: FAR,
+    endedAt: undefined,
+    endReason: undefined,
     ...overrides,
   };
 }
@@ -61,262 +126,608 @@ function auditColumns(seq: number, overrides: Partial<AuditRow>): AuditRow {
   };
 }
 
-function checkpoint(seq: number): AuditCheckpointRow {
-  return { seq, hash: String(seq).padStart(64, '0'), payload: '{}', signature: 'sig', keyId: 'k1', time: 5 };
+function checkpoint(seq: number, payload = '{}'): AuditCheckpointRow {
+  return { seq, hash: String(seq).padStart(64, '0'), payload, signature: 'sig', keyId: 'k1', time: 5 };
 }
 
-export function storageContract(name: string, open: () => Promise<Storage>): void {
-  test(`${name}: sessions are inserted, read back and closed once`, async () => {
-    const s = await open();
-    const r = record();
-    await s.sessions.insert(r);
-    assert.deepEqual(await s.sessions.get(r.id), r);
-    await s.sessions.close(r.id, 'client_delete', 123);
-    await s.sessions.close(r.id, 'second close is ignored', 456);
-    const closed = await s.sessions.get(r.id);
-    assert.equal(closed?.closedAt, 123);
-    assert.equal(closed?.closeReason, 'client_delete');
-    assert.equal(await s.sessions.get('missing'), undefined);
-    await s.close();
-  });
+/** The rows that are one of `of`, in the order read (a reopened store holds other cases' rows too). */
+function ours<T extends { id: string }>(rows: readonly T[], of: readonly { id: string }[]): T[] {
+  const wanted = new Set(of.map((o) => o.id));
+  return rows.filter((r) => wanted.has(r.id));
+}
 
-  test(`${name}: a duplicate session id is refused`, async () => {
-    const s = await open();
-    const r = record();
-    await s.sessions.insert(r);
-    await assert.rejects(s.sessions.insert(r));
-    await s.close();
-  });
+function ids(rows: readonly { id: string }[]): string[] {
+  return rows.map((r) => r.id);
+}
 
-  test(`${name}: listOpen and closeAllOpen`, async () => {
-    const s = await open();
-    const a = record({ createdAt: 1 });
-    const b = record({ createdAt: 2 });
-    await s.sessions.insert(b);
-    await s.sessions.insert(a);
-    const open1 = (await s.sessions.listOpen()).map((x) => x.id);
-    assert.deepEqual(
-      open1.filter((id) => id === a.id || id === b.id),
-      [a.id, b.id],
-      'oldest first',
-    );
-    assert.ok((await s.sessions.closeAllOpen('gateway_restart', 9)) >= 2);
-    assert.deepEqual(await s.sessions.listOpen(), []);
-    await s.close();
-  });
+/** Registers the contract's cases for one backend (see the header). */
+export function storageContract(
+  name: string,
+  open: () => Promise<Storage>,
+  cleanup?: () => Promise<void>,
+): void {
+  describe(name, () => {
+    if (cleanup) after(cleanup);
+    /** One case on a store of its own opening, closed however the case ends. */
+    const withStore = (title: string, fn: (s: Storage) => Promise<void>): void => {
+      test(title, async () => {
+        const s = await open();
+        try {
+          await fn(s);
+        } finally {
+          await s.close();
+        }
+      });
+    };
 
-  test(`${name}: a transaction commits all of its writes or none`, async () => {
-    const s = await open();
-    const a = record();
-    const b = record();
-    await assert.rejects(
-      s.transaction(async (tx) => {
-        await tx.sessions.insert(a);
-        throw new Error('boom');
-      }),
-      /boom/,
-    );
-    assert.equal(await s.sessions.get(a.id), undefined, 'rolled back');
-    await s.transaction(async (tx) => {
-      await tx.sessions.insert(a);
-      await tx.sessions.insert(b);
+    // --- sessions ---------------------------------------------------------
+
+    withStore('sessions are inserted, read back and closed once', async (s) => {
+      const r = record();
+      await s.sessions.insert(r);
+      assert.deepEqual(await s.sessions.get(r.id), r);
+      await s.sessions.close(r.id, 'client_delete', 123);
+      await s.sessions.close(r.id, 'second close is ignored', 456);
+      const closed = await s.sessions.get(r.id);
+      assert.equal(closed?.closedAt, 123);
+      assert.equal(closed?.closeReason, 'client_delete');
+      assert.equal(await s.sessions.get('missing'), undefined);
+      const bare = record({ clientName: undefined, clientVersion: undefined });
+      await s.sessions.insert(bare);
+      assert.deepEqual(await s.sessions.get(bare.id), bare, 'optional fields stay undefined');
     });
-    assert.ok(await s.sessions.get(a.id));
-    assert.ok(await s.sessions.get(b.id));
-    await s.close();
-  });
 
-  test(`${name}: writes outside a transaction wait for it (no interleaving)`, async () => {
-    const s = await open();
-    const inside = record();
-    const outside = record();
-    let release: () => void = () => {};
-    const gate = new Promise<void>((r) => {
-      release = r;
+    withStore('a duplicate session id is refused', async (s) => {
+      const r = record();
+      await s.sessions.insert(r);
+      await assert.rejects(s.sessions.insert(r));
     });
-    const tx = s.transaction(async (t) => {
-      await t.sessions.insert(inside);
-      await gate;
-      throw new Error('rollback');
+
+    withStore('closing an unknown session is a no-op', async (s) => {
+      const id = randomUUID();
+      await s.sessions.close(id, 'client_delete', 1);
+      assert.equal(await s.sessions.get(id), undefined, 'nothing created');
     });
-    const later = s.sessions.insert(outside);
-    release();
-    await assert.rejects(tx);
-    await later;
-    assert.equal(await s.sessions.get(inside.id), undefined);
-    assert.ok(await s.sessions.get(outside.id), 'the outside write was not rolled back with the transaction');
-    await s.close();
-  });
 
-  test(`${name}: oauth models are upserted, found by id, uid and user code, and destroyed`, async () => {
-    const s = await open();
-    const future = Date.now() + 60_000;
-    await s.oauth.upsert('Interaction', 'i1', { a: 1 }, future, undefined, undefined, 'uid-1');
-    await s.oauth.upsert('DeviceCode', 'd1', { b: 2 }, future, 'g1', 'UC-1');
-    assert.deepEqual(await s.oauth.find('Interaction', 'i1'), { a: 1 });
-    assert.equal(await s.oauth.find('Session', 'i1'), undefined, 'models are separate namespaces');
-    assert.deepEqual(await s.oauth.findByUid('Interaction', 'uid-1'), { a: 1 });
-    assert.deepEqual(await s.oauth.findByUserCode('DeviceCode', 'UC-1'), { b: 2 });
-    await s.oauth.upsert('Interaction', 'i1', { a: 3 }, future);
-    assert.deepEqual(await s.oauth.find('Interaction', 'i1'), { a: 3 }, 'upsert replaces');
-    await s.oauth.destroy('Interaction', 'i1');
-    assert.equal(await s.oauth.find('Interaction', 'i1'), undefined);
-    await s.oauth.upsert('Client', 'c1', { client_id: 'c1' }, undefined);
-    assert.deepEqual(await s.oauth.find('Client', 'c1'), { client_id: 'c1' }, 'no expiry');
-    await s.close();
-  });
+    withStore('listOpen is oldest first without closed sessions; closeAllOpen closes the rest', async (s) => {
+      const a = record({ createdAt: 1 });
+      const b = record({ createdAt: 2 });
+      const c = record({ createdAt: 3 });
+      await s.sessions.insert(c);
+      await s.sessions.insert(b);
+      await s.sessions.insert(a);
+      await s.sessions.close(c.id, 'client_delete', 5);
+      assert.deepEqual(
+        ids(ours(await s.sessions.listOpen(), [a, b, c])),
+        [a.id, b.id],
+        'oldest first, c closed',
+      );
+      assert.ok((await s.sessions.closeAllOpen('gateway_restart', 9)) >= 2);
+      assert.deepEqual(await s.sessions.listOpen(), []);
+      assert.equal((await s.sessions.get(a.id))?.closeReason, 'gateway_restart');
+      assert.equal((await s.sessions.get(a.id))?.closedAt, 9);
+      assert.equal((await s.sessions.get(c.id))?.closeReason, 'client_delete', 'an earlier close is kept');
+      assert.equal(await s.sessions.closeAllOpen('gateway_restart', 10), 0, 'nothing left open');
+    });
 
-  test(`${name}: consuming an oauth model is single use and survives a later upsert`, async () => {
-    const s = await open();
-    await s.oauth.upsert('AuthorizationCode', 'c', { x: 1 }, Date.now() + 60_000, 'g');
-    await s.oauth.consume('AuthorizationCode', 'c', 100);
-    await s.oauth.consume('AuthorizationCode', 'c', 200);
-    assert.equal((await s.oauth.find('AuthorizationCode', 'c'))?.['consumed'], 100, 'first consumption wins');
-    await s.oauth.upsert('AuthorizationCode', 'c', { x: 2 }, Date.now() + 60_000, 'g');
-    assert.equal((await s.oauth.find('AuthorizationCode', 'c'))?.['consumed'], 100);
-    await s.close();
-  });
+    // --- transactions -----------------------------------------------------
 
-  test(`${name}: expired oauth rows are never returned and are purged`, async () => {
-    const s = await open();
-    await s.oauth.upsert('Session', 'old', { o: 1 }, Date.now() - 1, undefined, 'UC-old', 'uid-old');
-    await s.oauth.upsert('Session', 'new', { n: 1 }, Date.now() + 60_000);
-    assert.equal(await s.oauth.find('Session', 'old'), undefined);
-    assert.equal(await s.oauth.findByUid('Session', 'uid-old'), undefined);
-    assert.equal(await s.oauth.findByUserCode('Session', 'UC-old'), undefined);
-    assert.ok((await s.oauth.purgeExpired(Date.now())) >= 1);
-    assert.ok(await s.oauth.find('Session', 'new'));
-    await s.close();
-  });
-
-  test(`${name}: revokeByGrantId removes every model of that grant only`, async () => {
-    const s = await open();
-    const future = Date.now() + 60_000;
-    await s.oauth.upsert('RefreshToken', 'r1', {}, future, 'grant-a');
-    await s.oauth.upsert('AuthorizationCode', 'c1', {}, future, 'grant-a');
-    await s.oauth.upsert('RefreshToken', 'r2', {}, future, 'grant-b');
-    assert.equal(await s.oauth.revokeByGrantId('grant-a'), 2);
-    assert.equal(await s.oauth.find('RefreshToken', 'r1'), undefined);
-    assert.equal(await s.oauth.find('AuthorizationCode', 'c1'), undefined);
-    assert.ok(await s.oauth.find('RefreshToken', 'r2'));
-    await s.close();
-  });
-
-  test(`${name}: users are added once, listed by name and removed`, async () => {
-    const s = await open();
-    const alice = { username: `alice-${randomUUID()}`, passwordHash: 'scrypt$1$2$3$s$h', createdAt: 5 };
-    await s.users.add(alice);
-    await assert.rejects(s.users.add(alice), 'duplicate username');
-    assert.deepEqual(await s.users.get(alice.username), alice);
-    assert.ok((await s.users.list()).some((u) => u.username === alice.username));
-    assert.equal(await s.users.remove(alice.username), true);
-    assert.equal(await s.users.remove(alice.username), false);
-    assert.equal(await s.users.get(alice.username), undefined);
-    await s.close();
-  });
-
-  test(`${name}: oauth and users writes roll back with a transaction`, async () => {
-    const s = await open();
-    const user = `tx-${randomUUID()}`;
-    await assert.rejects(
-      s.transaction(async (tx) => {
-        await tx.users.add({ username: user, passwordHash: 'h', createdAt: 1 });
-        await tx.oauth.upsert('Grant', user, {}, undefined);
-        throw new Error('boom');
-      }),
-    );
-    assert.equal(await s.users.get(user), undefined);
-    assert.equal(await s.oauth.find('Grant', user), undefined);
-    await s.close();
-  });
-
-  test(`${name}: audit rows are appended in batches and read back by range and head`, async () => {
-    const s = await open();
-    const before = (await s.audit.bounds())?.last ?? 0;
-    const base = before + 1;
-    assert.equal((await s.audit.head())?.seq, before === 0 ? undefined : before);
-    await s.audit.appendBatch([auditRow(base), auditRow(base + 1)]);
-    await s.audit.appendBatch([auditRow(base + 2)], checkpoint(base + 2));
-    assert.deepEqual(await s.audit.head(), { seq: base + 2, hash: auditRow(base + 2).hash });
-    assert.deepEqual(await s.audit.range(base, base + 2, 10), [
-      auditRow(base),
-      auditRow(base + 1),
-      auditRow(base + 2),
-    ]);
-    assert.deepEqual(await s.audit.range(base, base + 2, 1), [auditRow(base)], 'limit');
-    const b = await s.audit.bounds();
-    assert.equal(b?.last, base + 2);
-    assert.ok((await s.audit.checkpoints()).some((c) => c.seq === base + 2));
-    await s.close();
-  });
-
-  test(`${name}: an audit batch is all or nothing (duplicate seq rejects the whole batch)`, async () => {
-    const s = await open();
-    const base = ((await s.audit.bounds())?.last ?? 0) + 1;
-    await s.audit.appendBatch([auditRow(base)]);
-    await assert.rejects(s.audit.appendBatch([auditRow(base + 1), auditRow(base)], checkpoint(base + 1)));
-    assert.equal((await s.audit.head())?.seq, base, 'nothing of the failed batch');
-    assert.ok(!(await s.audit.checkpoints()).some((c) => c.seq === base + 1), 'nor its checkpoint');
-    await s.close();
-  });
-
-  test(`${name}: audit queries filter on every column, by seq, with time bounds and paging`, async () => {
-    const s = await open();
-    const base = ((await s.audit.bounds())?.last ?? 0) + 1;
-    const jti = `j-${randomUUID()}`;
-    await s.audit.appendBatch(
-      [1, 2, 3, 4].map((i) =>
-        auditRow(base + i - 1, {
-          jti,
-          user: i <= 2 ? 'alice' : undefined,
-          decision: i === 3 ? 'deny' : 'allow',
+    withStore('a transaction commits all of its writes or none', async (s) => {
+      const a = record();
+      const b = record();
+      await assert.rejects(
+        s.transaction(async (tx) => {
+          await tx.sessions.insert(a);
+          throw new Error('boom');
         }),
-      ),
-    );
-    const seqs = async (f: Parameters<Storage['audit']['query']>[0]): Promise<number[]> =>
-      (await s.audit.query({ jti, ...f })).map((r) => r.seq - base + 1);
-    assert.deepEqual(await seqs({}), [1, 2, 3, 4]);
-    assert.deepEqual(await seqs({ user: 'alice' }), [1, 2]);
-    assert.deepEqual(await seqs({ decision: 'deny' }), [3]);
-    assert.deepEqual(await seqs({ grantId: (base + 1) % 2 === 0 ? 'g-even' : 'g-odd' }), [2, 4]);
-    assert.deepEqual(
-      await seqs({ tool: 'read', server: 'files', agent: 'agent-a', type: 'call.attempted' }),
-      [1, 2, 3, 4],
-    );
-    assert.deepEqual(await seqs({ requestId: `r-${base}` }), [1]);
-    assert.deepEqual(await seqs({ since: 1000 + base + 1, until: 1000 + base + 3 }), [2, 3]);
-    assert.deepEqual(await seqs({ afterSeq: base + 1, limit: 1 }), [3]);
-    assert.deepEqual(await seqs({ tool: 'other' }), []);
-    assert.equal(await s.audit.firstSeqAtOrAfter(1000 + base + 2), base + 2);
-    await s.close();
-  });
+        /boom/,
+      );
+      assert.equal(await s.sessions.get(a.id), undefined, 'rolled back');
+      await s.transaction(async (tx) => {
+        await tx.sessions.insert(a);
+        await tx.sessions.insert(b);
+      });
+      assert.ok(await s.sessions.get(a.id));
+      assert.ok(await s.sessions.get(b.id));
+    });
 
-  test(`${name}: audit prune deletes the prefix and old checkpoints, writing its checkpoint`, async () => {
-    const s = await open();
-    const base = ((await s.audit.bounds())?.last ?? 0) + 1;
-    await s.audit.appendBatch(
-      [0, 1, 2, 3, 4].map((i) => auditRow(base + i)),
-      checkpoint(base + 1),
-    );
-    const n = await s.audit.prune(base + 3, checkpoint(base + 4));
-    assert.ok(n >= 3);
-    assert.equal((await s.audit.bounds())?.first, base + 3);
-    const cps = (await s.audit.checkpoints()).map((c) => c.seq);
-    assert.ok(!cps.includes(base + 1), 'checkpoint below the floor removed');
-    assert.ok(cps.includes(base + 4));
-    await s.close();
-  });
+    withStore('a transaction reads its own writes and resolves to what its function returns', async (s) => {
+      const a = record();
+      const out = await s.transaction(async (tx) => {
+        await tx.sessions.insert(a);
+        return (await tx.sessions.get(a.id))?.id;
+      });
+      assert.equal(out, a.id);
+    });
 
-  test(`${name}: audit appends are refused inside a transaction (a written record cannot roll back)`, async () => {
-    const s = await open();
-    const base = ((await s.audit.bounds())?.last ?? 0) + 1;
-    await assert.rejects(
-      s.transaction(async (tx) => {
-        await tx.audit.appendBatch([auditRow(base)]);
-      }),
-      /inside a storage transaction/,
+    withStore('writes outside a transaction wait for it (no interleaving)', async (s) => {
+      const inside = record();
+      const outside = record();
+      let release: () => void = () => {};
+      const gate = new Promise<void>((r) => {
+        release = r;
+      });
+      const tx = s.transaction(async (t) => {
+        await t.sessions.insert(inside);
+        await gate;
+        throw new Error('rollback');
+      });
+      const later = s.sessions.insert(outside);
+      release();
+      await assert.rejects(tx);
+      await later;
+      assert.equal(await s.sessions.get(inside.id), undefined);
+      assert.ok(
+        await s.sessions.get(outside.id),
+        'the outside write was not rolled back with the transaction',
+      );
+    });
+
+    withStore('every repository’s writes roll back with a transaction', async (s) => {
+      const live = grant();
+      const session = record();
+      await s.grants.insert(live);
+      await s.sessions.insert(session);
+      const g = grant();
+      const l = lease();
+      const user = `tx-${randomUUID()}`;
+      const blocked = `tx-${randomUUID()}`;
+      await assert.rejects(
+        s.transaction(async (tx) => {
+          await tx.sessions.close(session.id, 'client_delete', 1);
+          await tx.grants.insert(g);
+          await tx.grants.end({ id: live.id }, 'revoked', 1);
+          await tx.leases.insert(l);
+          await tx.leases.block({ kind: 'secret', name: blocked, reason: 'r', createdAt: 1 });
+          await tx.users.add({ username: user, passwordHash: 'h', createdAt: 1 });
+          await tx.oauth.upsert('Grant', user, {}, undefined);
+          throw new Error('boom');
+        }),
+      );
+      assert.equal((await s.sessions.get(session.id))?.closedAt, undefined);
+      assert.equal(await s.grants.get(g.id), undefined);
+      assert.equal((await s.grants.get(live.id))?.endedAt, undefined);
+      assert.deepEqual(ours(await s.leases.listLive(0), [l]), []);
+      assert.ok(!(await s.leases.blocks()).some((b) => b.name === blocked));
+      assert.equal(await s.users.get(user), undefined);
+      assert.equal(await s.oauth.find('Grant', user), undefined);
+    });
+
+    // --- OAuth models -----------------------------------------------------
+
+    withStore('oauth models are upserted, found by id, uid and user code, and destroyed', async (s) => {
+      const k = randomUUID();
+      const future = Date.now() + 60_000;
+      await s.oauth.upsert('Interaction', `${k}-i1`, { a: 1 }, future, undefined, undefined, `${k}-uid-1`);
+      await s.oauth.upsert('DeviceCode', `${k}-d1`, { b: 2 }, future, `${k}-g1`, `${k}-UC-1`);
+      assert.deepEqual(
+        await s.oauth.find('Interaction', `${k}-i1`),
+        { a: 1 },
+        'no consumed key before consume',
+      );
+      assert.equal(await s.oauth.find('Session', `${k}-i1`), undefined, 'models are separate namespaces');
+      assert.deepEqual(await s.oauth.findByUid('Interaction', `${k}-uid-1`), { a: 1 });
+      assert.equal(await s.oauth.findByUid('Session', `${k}-uid-1`), undefined);
+      assert.deepEqual(await s.oauth.findByUserCode('DeviceCode', `${k}-UC-1`), { b: 2 });
+      assert.equal(await s.oauth.findByUserCode('Session', `${k}-UC-1`), undefined);
+      await s.oauth.upsert('Interaction', `${k}-i1`, { a: 3 }, future);
+      assert.deepEqual(await s.oauth.find('Interaction', `${k}-i1`), { a: 3 }, 'upsert replaces');
+      await s.oauth.destroy('Interaction', `${k}-i1`);
+      assert.equal(await s.oauth.find('Interaction', `${k}-i1`), undefined);
+      await s.oauth.upsert('Client', `${k}-c1`, { client_id: 'c1' }, undefined);
+      assert.deepEqual(await s.oauth.find('Client', `${k}-c1`), { client_id: 'c1' }, 'no expiry');
+    });
+
+    withStore('oauth calls on unknown models and ids find nothing and change nothing', async (s) => {
+      const id = randomUUID();
+      assert.equal(await s.oauth.find('Session', id), undefined);
+      assert.equal(await s.oauth.findByUid('Session', id), undefined);
+      assert.equal(await s.oauth.findByUserCode('DeviceCode', id), undefined);
+      await s.oauth.consume('AuthorizationCode', id, 100);
+      await s.oauth.destroy('AuthorizationCode', id);
+      assert.equal(await s.oauth.find('AuthorizationCode', id), undefined, 'consume creates nothing');
+      assert.equal(await s.oauth.revokeByGrantId(`grant-${id}`), 0);
+    });
+
+    withStore('consuming an oauth model is single use and survives a later upsert', async (s) => {
+      const k = randomUUID();
+      await s.oauth.upsert('AuthorizationCode', `${k}-c`, { x: 1 }, Date.now() + 60_000, `${k}-g`);
+      await s.oauth.consume('AuthorizationCode', `${k}-c`, 100);
+      await s.oauth.consume('AuthorizationCode', `${k}-c`, 200);
+      assert.equal(
+        (await s.oauth.find('AuthorizationCode', `${k}-c`))?.['consumed'],
+        100,
+        'first consumption wins',
+      );
+      await s.oauth.upsert('AuthorizationCode', `${k}-c`, { x: 2 }, Date.now() + 60_000, `${k}-g`);
+      assert.equal((await s.oauth.find('AuthorizationCode', `${k}-c`))?.['consumed'], 100);
+    });
+
+    withStore('expired oauth rows are never returned and are purged', async (s) => {
+      const k = randomUUID();
+      const now = Date.now();
+      await s.oauth.upsert(
+        'Session',
+        `${k}-old`,
+        { o: 1 },
+        now - 1,
+        undefined,
+        `${k}-UC-old`,
+        `${k}-uid-old`,
+      );
+      await s.oauth.upsert('Session', `${k}-new`, { n: 1 }, now + 60_000);
+      assert.equal(await s.oauth.find('Session', `${k}-old`), undefined);
+      assert.equal(await s.oauth.findByUid('Session', `${k}-uid-old`), undefined);
+      assert.equal(await s.oauth.findByUserCode('Session', `${k}-UC-old`), undefined);
+      assert.ok((await s.oauth.purgeExpired(now)) >= 1);
+      assert.equal(await s.oauth.purgeExpired(now), 0, 'nothing left to purge');
+      assert.ok(await s.oauth.find('Session', `${k}-new`));
+    });
+
+    withStore('purgeExpired removes rows expiring at or before now, not after', async (s) => {
+      const id = randomUUID();
+      const at = Date.now() + 3_600_000;
+      await s.oauth.upsert('Session', id, { s: 1 }, at);
+      await s.oauth.purgeExpired(at - 1);
+      assert.ok(await s.oauth.find('Session', id), 'expires after now: kept');
+      assert.ok((await s.oauth.purgeExpired(at)) >= 1);
+      assert.equal(await s.oauth.find('Session', id), undefined, 'expires at now: purged');
+    });
+
+    withStore('revokeByGrantId removes every model of that grant only', async (s) => {
+      const k = randomUUID();
+      const future = Date.now() + 60_000;
+      await s.oauth.upsert('RefreshToken', `${k}-r1`, {}, future, `${k}-grant-a`);
+      await s.oauth.upsert('AuthorizationCode', `${k}-c1`, {}, future, `${k}-grant-a`);
+      await s.oauth.upsert('RefreshToken', `${k}-r2`, {}, future, `${k}-grant-b`);
+      await s.oauth.upsert('RefreshToken', `${k}-r3`, {}, future, `${k}-grant-a`);
+      await s.oauth.upsert('RefreshToken', `${k}-r3`, {}, future, `${k}-grant-c`);
+      assert.equal(await s.oauth.revokeByGrantId(`${k}-grant-a`), 2, 'r3 moved to grant-c with its upsert');
+      assert.equal(await s.oauth.find('RefreshToken', `${k}-r1`), undefined);
+      assert.equal(await s.oauth.find('AuthorizationCode', `${k}-c1`), undefined);
+      assert.ok(await s.oauth.find('RefreshToken', `${k}-r2`));
+      assert.ok(await s.oauth.find('RefreshToken', `${k}-r3`));
+      assert.equal(await s.oauth.revokeByGrantId(`${k}-grant-a`), 0, 'twice: nothing left');
+    });
+
+    // --- users ------------------------------------------------------------
+
+    withStore('users are added once, listed by name and removed', async (s) => {
+      const prefix = `user-${randomUUID()}`;
+      const bob = { username: `${prefix}-bob`, passwordHash: 'scrypt$1$2$3$s$b', createdAt: 6 };
+      const alice = { username: `${prefix}-alice`, passwordHash: 'scrypt$1$2$3$s$h', createdAt: 5 };
+      await s.users.add(bob);
+      await s.users.add(alice);
+      await assert.rejects(s.users.add(alice), 'duplicate username');
+      assert.deepEqual(await s.users.get(alice.username), alice);
+      assert.deepEqual(
+        (await s.users.list()).filter((u) => u.username.startsWith(prefix)),
+        [alice, bob],
+        'by username',
+      );
+      assert.equal(await s.users.remove(alice.username), true);
+      assert.equal(await s.users.remove(alice.username), false);
+      assert.equal(await s.users.get(alice.username), undefined);
+    });
+
+    // --- audit log --------------------------------------------------------
+
+    withStore('audit rows are appended in batches and read back by range and head', async (s) => {
+      const before = (await s.audit.bounds())?.last ?? 0;
+      const base = before + 1;
+      assert.equal((await s.audit.head())?.seq, before === 0 ? undefined : before);
+      await s.audit.appendBatch([auditRow(base), auditRow(base + 1)]);
+      await s.audit.appendBatch([auditRow(base + 2)], checkpoint(base + 2));
+      assert.deepEqual(await s.audit.head(), { seq: base + 2, hash: auditRow(base + 2).hash });
+      assert.deepEqual(await s.audit.range(base, base + 2, 10), [
+        auditRow(base),
+        auditRow(base + 1),
+        auditRow(base + 2),
+      ]);
+      assert.deepEqual(await s.audit.range(base, base + 2, 1), [auditRow(base)], 'limit');
+      assert.deepEqual(await s.audit.range(base + 1, base + 9, 10), [auditRow(base + 1), auditRow(base + 2)]);
+      assert.deepEqual(await s.audit.range(base + 3, base + 9, 10), [], 'past the head');
+      assert.deepEqual(await s.audit.range(base + 2, base + 1, 10), [], 'from after to');
+      const b = await s.audit.bounds();
+      assert.equal(b?.last, base + 2);
+      assert.equal(b?.count, base + 3 - (b?.first ?? 0));
+      assert.ok((await s.audit.checkpoints()).some((c) => c.seq === base + 2));
+    });
+
+    withStore('an audit batch is all or nothing (duplicate seq rejects the whole batch)', async (s) => {
+      const base = ((await s.audit.bounds())?.last ?? 0) + 1;
+      await s.audit.appendBatch([auditRow(base)]);
+      await assert.rejects(s.audit.appendBatch([auditRow(base + 1), auditRow(base)], checkpoint(base + 1)));
+      assert.equal((await s.audit.head())?.seq, base, 'nothing of the failed batch');
+      assert.ok(!(await s.audit.checkpoints()).some((c) => c.seq === base + 1), 'nor its checkpoint');
+    });
+
+    withStore('an audit batch that does not continue the head is refused', async (s) => {
+      const base = ((await s.audit.bounds())?.last ?? 0) + 1;
+      await s.audit.appendBatch([auditRow(base)]);
+      await assert.rejects(s.audit.appendBatch([auditRow(base + 2)]), 'a gap');
+      await assert.rejects(s.audit.appendBatch([auditRow(base)]), 'a repeat');
+      assert.equal((await s.audit.head())?.seq, base);
+      await s.audit.appendBatch([auditRow(base + 1)]);
+      assert.equal((await s.audit.head())?.seq, base + 1, 'the log still takes the next seq');
+    });
+
+    withStore('audit queries filter on every column, by seq, with time bounds and paging', async (s) => {
+      const base = ((await s.audit.bounds())?.last ?? 0) + 1;
+      const jti = `j-${randomUUID()}`;
+      await s.audit.appendBatch(
+        [1, 2, 3, 4].map((i) =>
+          auditRow(base + i - 1, {
+            jti,
+            user: i <= 2 ? 'alice' : undefined,
+            decision: i === 3 ? 'deny' : 'allow',
+            sessionId: i === 4 ? `s-${jti}` : undefined,
+          }),
+        ),
+      );
+      const seqs = async (f: AuditFilter): Promise<number[]> =>
+        (await s.audit.query({ jti, ...f })).map((r) => r.seq - base + 1);
+      assert.deepEqual(await seqs({}), [1, 2, 3, 4]);
+      assert.deepEqual(await seqs({ user: 'alice' }), [1, 2]);
+      assert.deepEqual(await seqs({ decision: 'deny' }), [3]);
+      assert.deepEqual(await seqs({ sessionId: `s-${jti}` }), [4]);
+      assert.deepEqual(await seqs({ grantId: (base + 1) % 2 === 0 ? 'g-even' : 'g-odd' }), [2, 4]);
+      assert.deepEqual(
+        await seqs({ tool: 'read', server: 'files', agent: 'agent-a', type: 'call.attempted' }),
+        [1, 2, 3, 4],
+      );
+      assert.deepEqual(await seqs({ requestId: `r-${base}` }), [1]);
+      assert.deepEqual(await seqs({ since: 1000 + base + 1, until: 1000 + base + 3 }), [2, 3]);
+      assert.deepEqual(await seqs({ afterSeq: base + 1, limit: 1 }), [3]);
+      assert.deepEqual(await seqs({ tool: 'other' }), []);
+      assert.deepEqual(await seqs({ user: 'alice', decision: 'deny' }), [], 'filters AND');
+      assert.deepEqual(await seqs({ limit: 0 }), []);
+      assert.equal(await s.audit.firstSeqAtOrAfter(1000 + base + 2), base + 2);
+      assert.equal(await s.audit.firstSeqAtOrAfter(Number.MAX_SAFE_INTEGER), undefined);
+    });
+
+    withStore('audit queries page with afterSeq and limit until a page comes back empty', async (s) => {
+      const base = ((await s.audit.bounds())?.last ?? 0) + 1;
+      const jti = `j-${randomUUID()}`;
+      await s.audit.appendBatch([0, 1, 2, 3, 4].map((i) => auditRow(base + i, { jti })));
+      const pages: number[][] = [];
+      let afterSeq: number | undefined;
+      for (;;) {
+        const page = await s.audit.query({ jti, limit: 2, ...(afterSeq === undefined ? {} : { afterSeq }) });
+        const last = page[page.length - 1];
+        if (!last) break;
+        pages.push(page.map((r) => r.seq - base));
+        afterSeq = last.seq;
+      }
+      assert.deepEqual(pages, [[0, 1], [2, 3], [4]]);
+    });
+
+    withStore('audit checkpoints are listed by seq; a later one at the same seq replaces it', async (s) => {
+      const base = ((await s.audit.bounds())?.last ?? 0) + 1;
+      await s.audit.appendBatch([auditRow(base), auditRow(base + 1)]);
+      await s.audit.addCheckpoint(checkpoint(base + 1, '{"n":1}'));
+      await s.audit.addCheckpoint(checkpoint(base, '{"n":1}'));
+      await s.audit.addCheckpoint(checkpoint(base + 1, '{"n":2}'));
+      const all = await s.audit.checkpoints();
+      assert.deepEqual(
+        all.map((c) => c.seq),
+        all.map((c) => c.seq).sort((a, b) => a - b),
+        'by seq',
+      );
+      const mine = all.filter((c) => c.seq >= base);
+      assert.deepEqual(mine, [checkpoint(base, '{"n":1}'), checkpoint(base + 1, '{"n":2}')]);
+    });
+
+    withStore('audit prune deletes the prefix and old checkpoints, writing its checkpoint', async (s) => {
+      const base = ((await s.audit.bounds())?.last ?? 0) + 1;
+      await s.audit.appendBatch(
+        [0, 1, 2, 3, 4].map((i) => auditRow(base + i)),
+        checkpoint(base + 1),
+      );
+      const n = await s.audit.prune(base + 3, checkpoint(base + 4));
+      assert.ok(n >= 3);
+      assert.deepEqual(await s.audit.bounds(), { first: base + 3, last: base + 4, count: 2 });
+      assert.deepEqual(await s.audit.range(1, base + 4, 10), [auditRow(base + 3), auditRow(base + 4)]);
+      assert.deepEqual(
+        (await s.audit.query({})).map((r) => r.seq),
+        [base + 3, base + 4],
+        'the query index is pruned too',
+      );
+      const cps = (await s.audit.checkpoints()).map((c) => c.seq);
+      assert.ok(!cps.includes(base + 1), 'checkpoint below the floor removed');
+      assert.ok(cps.includes(base + 4));
+      assert.equal(
+        await s.audit.prune(base + 3, checkpoint(base + 4)),
+        0,
+        'a floor at the first seq: nothing',
+      );
+      assert.equal((await s.audit.bounds())?.first, base + 3);
+    });
+
+    withStore(
+      'audit appends are refused inside a transaction (a written record cannot roll back)',
+      async (s) => {
+        const base = ((await s.audit.bounds())?.last ?? 0) + 1;
+        await assert.rejects(
+          s.transaction(async (tx) => {
+            await tx.audit.appendBatch([auditRow(base)]);
+          }),
+          /inside a storage transaction/,
+        );
+        assert.equal((await s.audit.head())?.seq ?? 0, base - 1);
+      },
     );
-    assert.equal((await s.audit.head())?.seq ?? 0, base - 1);
-    await s.close();
+
+    // --- grants -----------------------------------------------------------
+
+    withStore('grants keep every field; an unknown id is undefined; a duplicate id is refused', async (s) => {
+      const full = grant({
+        kind: 'task',
+        user: 'alice',
+        tenant: 'acme',
+        actors: ['agent-b', 'agent-a'],
+        owner: 'alice',
+        tools: ['files.read', 'files.list'],
+        constraints: { 'files.read': { path: ['/tmp/a', '{"x":1}'] } },
+        tokenId: 'jti-1',
+        createdBy: 'token-exchange:client',
+      });
+      const anyTool = grant();
+      const noTool = grant({ tools: [] });
+      for (const g of [full, anyTool, noTool]) await s.grants.insert(g);
+      assert.deepEqual(await s.grants.get(full.id), full);
+      assert.deepEqual(await s.grants.get(anyTool.id), anyTool, 'optional fields stay undefined');
+      assert.deepEqual(await s.grants.get(noTool.id), noTool, 'no tools stays distinct from any tool');
+      assert.equal(await s.grants.get(randomUUID()), undefined);
+      await assert.rejects(s.grants.insert(full));
+    });
+
+    withStore('ending a grant by id ends it once; an unknown id ends nothing', async (s) => {
+      const g = grant();
+      await s.grants.insert(g);
+      assert.deepEqual(await s.grants.end({ id: g.id }, 'revoked', 100), [g.id]);
+      assert.deepEqual(await s.grants.end({ id: g.id }, 'again', 200), [], 'already ended');
+      const ended = await s.grants.get(g.id);
+      assert.equal(ended?.endedAt, 100);
+      assert.equal(ended?.endReason, 'revoked');
+      assert.deepEqual(await s.grants.end({ id: randomUUID() }, 'revoked', 100), []);
+    });
+
+    withStore('ending grants by agent or user ends only that principal’s live grants', async (s) => {
+      const agent = `agent-${randomUUID()}`;
+      const user = `user-${randomUUID()}`;
+      const a1 = grant({ agent });
+      const a2 = grant({ agent, user: 'carol' });
+      const other = grant({ user });
+      const mine = grant({ user, agent });
+      for (const g of [a1, a2, other, mine]) await s.grants.insert(g);
+      await s.grants.end({ id: mine.id }, 'expired', 50);
+      assert.deepEqual((await s.grants.end({ agent }, 'revoked', 100)).sort(), [a1.id, a2.id].sort());
+      assert.equal((await s.grants.get(mine.id))?.endReason, 'expired', 'an ended grant is not ended again');
+      assert.equal((await s.grants.get(other.id))?.endedAt, undefined);
+      assert.deepEqual(await s.grants.end({ user }, 'revoked', 100), [other.id]);
+      assert.deepEqual(await s.grants.end({ agent }, 'revoked', 100), []);
+      assert.deepEqual(await s.grants.end({ user: `user-${randomUUID()}` }, 'revoked', 100), []);
+    });
+
+    withStore('endedSince lists grants ended at or after a time, by end time', async (s) => {
+      const t = Date.now();
+      const early = grant();
+      const first = grant();
+      const second = grant();
+      for (const g of [early, first, second]) await s.grants.insert(g);
+      await s.grants.end({ id: second.id }, 'revoked', t + 20);
+      await s.grants.end({ id: early.id }, 'revoked', t + 5);
+      await s.grants.end({ id: first.id }, 'expired', t + 10);
+      const since = ours(await s.grants.endedSince(t + 10), [early, first, second]);
+      assert.deepEqual(since, [
+        { id: first.id, endedAt: t + 10, endReason: 'expired' },
+        { id: second.id, endedAt: t + 20, endReason: 'revoked' },
+      ]);
+      assert.deepEqual(ours(await s.grants.endedSince(t + 21), [early, first, second]), []);
+    });
+
+    withStore('listLive returns grants neither ended nor expired at now, oldest first', async (s) => {
+      const now = Date.now();
+      const older = grant({ createdAt: 1 });
+      const newer = grant({ createdAt: 2 });
+      const expired = grant({ createdAt: 0, expiresAt: now });
+      const ended = grant({ createdAt: 0 });
+      for (const g of [newer, expired, ended, older]) await s.grants.insert(g);
+      await s.grants.end({ id: ended.id }, 'revoked', now);
+      const live = await s.grants.listLive(now);
+      assert.deepEqual(ours(live, [older, newer, expired, ended]), [older, newer]);
+      assert.deepEqual(ours(await s.grants.listLive(FAR), [older, newer]), [], 'expired at their expiry');
+    });
+
+    // --- credential leases and blocks -------------------------------------
+
+    withStore(
+      'leases are live, oldest first, until they expire or end; a duplicate id is refused',
+      async (s) => {
+        const now = Date.now();
+        const older = lease({ createdAt: 1, kind: 'minted', user: undefined });
+        const newer = lease({ createdAt: 2, kind: 'user' });
+        const expired = lease({ createdAt: 0, expiresAt: now });
+        for (const l of [newer, expired, older]) await s.leases.insert(l);
+        const live = await s.leases.listLive(now);
+        assert.deepEqual(ours(live, [older, newer, expired]), [older, newer]);
+        await assert.rejects(s.leases.insert(older));
+      },
+    );
+
+    withStore('ending leases by each selector ends the matching live ones once', async (s) => {
+      const user = `user-${randomUUID()}`;
+      const l = {
+        id: lease(),
+        grant: lease(),
+        service: lease(),
+        agent: lease(),
+        user: lease({ user }),
+        secret: lease(),
+      };
+      const sibling = lease({ grantId: l.grant.grantId });
+      const all = [...Object.values(l), sibling];
+      for (const x of all) await s.leases.insert(x);
+      const selectors: [LeaseSelector, string[]][] = [
+        [{ id: l.id.id }, [l.id.id]],
+        [{ grant: l.grant.grantId }, [l.grant.id, sibling.id].sort()],
+        [{ service: l.service.service }, [l.service.id]],
+        [{ agent: l.agent.agent }, [l.agent.id]],
+        [{ user }, [l.user.id]],
+        [{ secret: l.secret.credential }, [l.secret.id]],
+      ];
+      for (const [selector, ids] of selectors) {
+        assert.deepEqual(
+          (await s.leases.end(selector, 'revoked', 100)).sort(),
+          ids,
+          JSON.stringify(selector),
+        );
+        assert.deepEqual(await s.leases.end(selector, 'revoked', 200), [], 'already ended');
+      }
+      assert.deepEqual(ours(await s.leases.listLive(0), all), []);
+      assert.deepEqual(await s.leases.end({ id: randomUUID() }, 'revoked', 100), []);
+    });
+
+    withStore('lease endedSince lists leases ended at or after a time, by end time', async (s) => {
+      const t = Date.now();
+      const early = lease();
+      const first = lease();
+      const second = lease();
+      for (const l of [early, first, second]) await s.leases.insert(l);
+      await s.leases.end({ id: second.id }, 'revoked', t + 20);
+      await s.leases.end({ id: early.id }, 'revoked', t + 5);
+      await s.leases.end({ id: first.id }, 'grant_ended', t + 10);
+      const since = ours(await s.leases.endedSince(t + 10), [early, first, second]);
+      assert.deepEqual(since, [
+        { id: first.id, endReason: 'grant_ended' },
+        { id: second.id, endReason: 'revoked' },
+      ]);
+      assert.deepEqual(ours(await s.leases.endedSince(t + 21), [early, first, second]), []);
+    });
+
+    withStore(
+      'credential blocks are set per kind and name, replaced, listed by time and lifted once',
+      async (s) => {
+        const name = `cred-${randomUUID()}`;
+        const mine = async () => (await s.leases.blocks()).filter((b) => b.name === name);
+        await s.leases.block({ kind: 'secret', name, reason: 'leaked', createdAt: 2 });
+        await s.leases.block({ kind: 'service', name, reason: 'incident', createdAt: 1 });
+        assert.deepEqual(await mine(), [
+          { kind: 'service', name, reason: 'incident', createdAt: 1 },
+          { kind: 'secret', name, reason: 'leaked', createdAt: 2 },
+        ]);
+        await s.leases.block({ kind: 'secret', name, reason: 'still leaked', createdAt: 3 });
+        assert.deepEqual(
+          (await mine()).filter((b) => b.kind === 'secret'),
+          [{ kind: 'secret', name, reason: 'still leaked', createdAt: 3 }],
+          'one block per kind and name',
+        );
+        assert.equal(await s.leases.unblock('secret', name), true);
+        assert.equal(await s.leases.unblock('secret', name), false);
+        assert.equal(await s.leases.unblock('service', `cred-${randomUUID()}`), false);
+        assert.deepEqual(await mine(), [{ kind: 'service', name, reason: 'incident', createdAt: 1 }]);
+      },
+    );
   });
 }

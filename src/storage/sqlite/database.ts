@@ -1,0 +1,77 @@
+/**
+ * Opening a better-sqlite3 database and migrating its schema (shared by the
+ * gateway's store, ./index.ts, and the secret store's own database,
+ * src/secrets/sqlite-repo.ts), and the base of the store's repositories.
+ */
+import { chmodSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+
+/**
+ * How a repository runs one synchronous database operation: queued behind any
+ * running transaction, or directly when the caller is that transaction.
+ */
+export type Run = <T>(op: () => T) => Promise<T>;
+
+/**
+ * The base class of a repository on SQLite: `prepare` runs once per database,
+ * so the store's queued view and its transaction view share the statements
+ * (`this.sql`), and each call goes through `this.run`.
+ */
+export function sqliteRepo<S>(prepare: (db: Database.Database) => S) {
+  const prepared = new WeakMap<Database.Database, S>();
+  return class {
+    protected readonly sql: S;
+    protected readonly run: Run;
+
+    /** `run`: the store's queue, or direct inside a transaction (which holds the queue). */
+    constructor(db: Database.Database, run: Run) {
+      let sql = prepared.get(db);
+      if (sql === undefined) {
+        sql = prepare(db);
+        prepared.set(db, sql);
+      }
+      this.sql = sql;
+      this.run = run;
+    }
+  };
+}
+
+/** Options of {@link openDatabase}. */
+export interface OpenOptions {
+  /** Owner-only: the directory is created 0700 and the database file made 0600. */
+  private?: boolean;
+}
+
+/**
+ * Opens the database at `path` (`:memory:` for a private in-memory one),
+ * creating its directory, in WAL mode with a 5 s busy timeout.
+ */
+export function openDatabase(path: string, options: OpenOptions = {}): Database.Database {
+  const memory = path === ':memory:';
+  if (!memory) mkdirSync(dirname(path), { recursive: true, ...(options.private ? { mode: 0o700 } : {}) });
+  const db = new Database(path);
+  // SQLite gives the -wal and -shm files the database file's permissions, so before WAL.
+  if (!memory && options.private) chmodSync(path, 0o600);
+  db.pragma('journal_mode = WAL');
+  db.pragma('busy_timeout = 5000');
+  return db;
+}
+
+/**
+ * Applies the migrations the database lacks, each in one transaction with its
+ * version: `PRAGMA user_version` counts the ones applied, so `migrations` is
+ * ordered and append-only. Returns the version found, which is greater than
+ * `migrations.length` when a newer program wrote the database.
+ */
+export function migrate(db: Database.Database, migrations: readonly string[]): number {
+  const found = Number(db.pragma('user_version', { simple: true }));
+  migrations.forEach((sql, v) => {
+    if (v < found) return;
+    db.transaction(() => {
+      db.exec(sql);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  });
+  return found;
+}

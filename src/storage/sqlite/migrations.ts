@@ -1,0 +1,118 @@
+/** The schema of the gateway's SQLite store, applied by `migrate` (./database.ts) when the store opens. */
+
+/** Ordered, append-only migrations; the index + 1 is the schema version. */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE sessions (
+     id TEXT PRIMARY KEY,
+     protocol_version TEXT NOT NULL,
+     client_name TEXT,
+     client_version TEXT,
+     created_at INTEGER NOT NULL,
+     closed_at INTEGER,
+     close_reason TEXT
+   );
+   CREATE INDEX sessions_open ON sessions (closed_at, created_at);`,
+  // 2: the embedded authorization server (oidc-provider models) and local users.
+  `CREATE TABLE oauth (
+     model TEXT NOT NULL,
+     id TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     expires_at INTEGER,
+     grant_id TEXT,
+     user_code TEXT,
+     uid TEXT,
+     consumed_at INTEGER,
+     PRIMARY KEY (model, id)
+   );
+   CREATE INDEX oauth_grant ON oauth (grant_id) WHERE grant_id IS NOT NULL;
+   CREATE INDEX oauth_uid ON oauth (model, uid) WHERE uid IS NOT NULL;
+   CREATE INDEX oauth_user_code ON oauth (model, user_code) WHERE user_code IS NOT NULL;
+   CREATE INDEX oauth_expires ON oauth (expires_at) WHERE expires_at IS NOT NULL;
+   CREATE TABLE users (
+     username TEXT PRIMARY KEY,
+     password_hash TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   );`,
+  // 3: the tamper-evident audit log (src/audit/). `body` is what is hashed; the
+  // other columns are query copies that verification checks against it.
+  `CREATE TABLE audit_log (
+     seq INTEGER PRIMARY KEY,
+     prev_hash TEXT NOT NULL,
+     hash TEXT NOT NULL,
+     body TEXT NOT NULL,
+     event_id TEXT NOT NULL,
+     time INTEGER NOT NULL,
+     type TEXT NOT NULL,
+     request_id TEXT,
+     grant_id TEXT,
+     session_id TEXT,
+     agent TEXT,
+     user TEXT,
+     jti TEXT,
+     server TEXT,
+     tool TEXT,
+     decision TEXT
+   );
+   CREATE INDEX audit_time ON audit_log (time);
+   CREATE INDEX audit_grant ON audit_log (grant_id) WHERE grant_id IS NOT NULL;
+   CREATE INDEX audit_session ON audit_log (session_id) WHERE session_id IS NOT NULL;
+   CREATE INDEX audit_agent ON audit_log (agent) WHERE agent IS NOT NULL;
+   CREATE INDEX audit_user ON audit_log (user) WHERE user IS NOT NULL;
+   CREATE INDEX audit_jti ON audit_log (jti) WHERE jti IS NOT NULL;
+   CREATE INDEX audit_tool ON audit_log (tool) WHERE tool IS NOT NULL;
+   CREATE TABLE audit_checkpoints (
+     seq INTEGER PRIMARY KEY,
+     hash TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     signature TEXT NOT NULL,
+     key_id TEXT NOT NULL,
+     time INTEGER NOT NULL
+   );`,
+  // 4: grants (src/grants/).
+  `CREATE TABLE grants (
+     id TEXT PRIMARY KEY,
+     kind TEXT NOT NULL,
+     agent TEXT NOT NULL,
+     user TEXT,
+     tenant TEXT,
+     issuer TEXT NOT NULL,
+     actors TEXT NOT NULL,
+     principal_key TEXT NOT NULL,
+     owner TEXT,
+     tools TEXT,
+     constraints TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     idle_timeout_ms INTEGER NOT NULL,
+     created_by TEXT NOT NULL,
+     token_id TEXT,
+     ended_at INTEGER,
+     end_reason TEXT
+   );
+   CREATE INDEX grants_live ON grants (ended_at, expires_at);
+   CREATE INDEX grants_agent ON grants (agent) WHERE ended_at IS NULL;
+   CREATE INDEX grants_user ON grants (user) WHERE ended_at IS NULL;`,
+  // 5: credential leases and kill switches (src/credentials/).
+  `CREATE TABLE leases (
+     id TEXT PRIMARY KEY,
+     grant_id TEXT NOT NULL,
+     service TEXT NOT NULL,
+     credential TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     agent TEXT NOT NULL,
+     user TEXT,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     ended_at INTEGER,
+     end_reason TEXT
+   );
+   CREATE INDEX leases_live ON leases (ended_at, expires_at);
+   CREATE INDEX leases_grant ON leases (grant_id) WHERE ended_at IS NULL;
+   CREATE TABLE credential_blocks (
+     kind TEXT NOT NULL,
+     name TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (kind, name)
+   );`,
+];
