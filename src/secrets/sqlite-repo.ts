@@ -60,8 +60,8 @@ export class SqliteSecretRepo implements SecretRepo {
   readonly #db: Database.Database;
 
   constructor(path: string) {
-    // Names and services are metadata worth keeping private too.
-    this.#db = openDatabase(path, { private: true });
+    // Owner-only like every database (names and services are metadata worth keeping private too).
+    this.#db = openDatabase(path);
     const version = migrate(this.#db, MIGRATIONS);
     if (version > MIGRATIONS.length) {
       this.#db.close();

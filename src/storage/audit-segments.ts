@@ -15,18 +15,17 @@ import {
   fdatasync,
   fstatSync,
   ftruncateSync,
-  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
   statSync,
   unlinkSync,
-  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { indexColumns, parseRecord } from '../audit/chain.ts';
+import { makePrivateDir, openPrivateFile, writePrivateFile } from '../util/private-file.ts';
 import type { AuditRow } from './types.ts';
 
 const fdatasyncAsync = promisify(fdatasync);
@@ -73,7 +72,8 @@ export class AuditSegments {
     private readonly dir: string,
     opts: AuditSegmentsOptions = {},
   ) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // Owner-only like the rest of the data dir: the records name agents, users and arguments.
+    makePrivateDir(dir);
     this.full = opts.synchronous === 'full';
     this.segmentBytes = opts.segmentBytes ?? 16 * 1024 * 1024;
     this.refresh();
@@ -197,7 +197,7 @@ export class AuditSegments {
       if (active) this.closeFd();
       if (keep.length > 0) {
         const file = join(this.dir, name(floor));
-        writeFileSync(file, keep.map((l) => `${l}\n`).join(''), { mode: 0o600, flush: true });
+        writePrivateFile(file, keep.map((l) => `${l}\n`).join(''), { flush: true });
       }
       unlinkSync(seg.file);
     }
@@ -218,7 +218,7 @@ export class AuditSegments {
     this.closeFd();
     if (!seg || seg.bytes >= this.segmentBytes) {
       const file = join(this.dir, name(seq));
-      this.fd = openSync(file, 'a', 0o600);
+      this.fd = openPrivateFile(file, 'a');
       this.segments.push({ first: seq, file, count: 0, bytes: 0 });
       return this.fd;
     }
@@ -227,7 +227,7 @@ export class AuditSegments {
     this.fd = openSync(seg.file, 'r+');
     if (fstatSync(this.fd).size !== seg.bytes) ftruncateSync(this.fd, seg.bytes);
     closeSync(this.fd);
-    this.fd = openSync(seg.file, 'a', 0o600);
+    this.fd = openPrivateFile(seg.file, 'a');
     return this.fd;
   }
 

@@ -3,9 +3,8 @@
  * gateway's store, ./index.ts, and the secret store's own database,
  * src/secrets/sqlite-repo.ts), and the base of the store's repositories.
  */
-import { chmodSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { ensurePrivateFile, restrictExisting } from '../../util/private-file.ts';
 
 /**
  * How a repository runs one synchronous database operation: queued behind any
@@ -37,22 +36,20 @@ export function sqliteRepo<S>(prepare: (db: Database.Database) => S) {
   };
 }
 
-/** Options of {@link openDatabase}. */
-export interface OpenOptions {
-  /** Owner-only: the directory is created 0700 and the database file made 0600. */
-  private?: boolean;
-}
-
 /**
- * Opens the database at `path` (`:memory:` for a private in-memory one),
- * creating its directory, in WAL mode with a 5 s busy timeout.
+ * Opens the database at `path` (`:memory:` for a private in-memory one), in WAL
+ * mode with a 5 s busy timeout. A file database is owner-only: its directory is
+ * created 0700 and the file 0600 before SQLite opens it, because SQLite creates
+ * a missing database 0644 (less the umask) and gives the `-wal`, `-shm` and
+ * `-journal` files it creates later the database file's mode; such files left
+ * with looser modes by an older version lose their group/other bits too.
  */
-export function openDatabase(path: string, options: OpenOptions = {}): Database.Database {
-  const memory = path === ':memory:';
-  if (!memory) mkdirSync(dirname(path), { recursive: true, ...(options.private ? { mode: 0o700 } : {}) });
+export function openDatabase(path: string): Database.Database {
+  if (path !== ':memory:') {
+    ensurePrivateFile(path);
+    for (const suffix of ['-wal', '-shm', '-journal']) restrictExisting(`${path}${suffix}`);
+  }
   const db = new Database(path);
-  // SQLite gives the -wal and -shm files the database file's permissions, so before WAL.
-  if (!memory && options.private) chmodSync(path, 0o600);
   db.pragma('journal_mode = WAL');
   db.pragma('busy_timeout = 5000');
   return db;
