@@ -37,6 +37,7 @@ import { SqliteStorage } from './storage/sqlite/index.ts';
 import type { Storage } from './storage/types.ts';
 import { destroyHttpAgents } from './upstream/http.ts';
 import { UpstreamManager } from './upstream/manager.ts';
+import { describeRepairs, secureDataDir } from './util/data-dir.ts';
 
 export interface StartOptions {
   /** A validated config, or a plain object validated here. */
@@ -80,6 +81,15 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       ...(opts.logDestination ? { destination: opts.logDestination } : {}),
       redact: (line) => (leakGuard.size === 0 ? line : leakGuard.redact(line).value),
     });
+  // ORDER: before anything in the data dir is opened or created: its databases, keys and audit
+  // segments are owner-only, and a directory left open to group or others is repaired (and said so).
+  const repaired = secureDataDir(opts.dataDir);
+  if (repaired.length > 0) {
+    log.warn(
+      { dataDir: opts.dataDir, repaired: repaired.map((r) => r.path) },
+      describeRepairs(opts.dataDir, repaired),
+    );
+  }
   // Policies first: a bad policy file stops start-up before anything listens (PolicyLoadError names file, line, id).
   const authorizer = new Authorizer(config, log);
   const storage: Storage = new SqliteStorage(

@@ -15,6 +15,7 @@ import { formatLine, formatTimeline, toJsonLine, toOcsf, toRecords } from '../au
 import { type AuditKey, auditPublicKeyFromPem, loadAuditKey } from '../audit/keys.ts';
 import { verifyAuditLog } from '../audit/verify.ts';
 import type { AuditFilter } from '../storage/types.ts';
+import { openPrivateFile } from '../util/private-file.ts';
 import { type CliIo, openExistingStorage, parseCli, STATE_OPTIONS } from './shared.ts';
 
 /** Output streams of the verbs (tests pass their own). */
@@ -113,12 +114,13 @@ async function verify(argv: string[], io: AuditCliIo): Promise<number> {
     'public-key': { type: 'string' },
   });
   if (positionals.length > 0) throw new UsageError('audit verify takes no positional arguments');
-  const dataDir = values['data-dir'];
-  let key: AuditKey | undefined;
-  if (values['public-key']) key = auditPublicKeyFromPem(readFileSync(values['public-key'], 'utf8'));
-  else key = loadAuditKey(dataDir, { create: false });
-  const storage = openExistingStorage(values);
+  // ORDER: the data dir is opened (and repaired) before the key in it is read: a key file left
+  // group-readable is refused by loadAuditKey, repaired by openExistingStorage.
+  const storage = openExistingStorage(values, io.stderr);
   try {
+    let key: AuditKey | undefined;
+    if (values['public-key']) key = auditPublicKeyFromPem(readFileSync(values['public-key'], 'utf8'));
+    else key = loadAuditKey(values['data-dir'], { create: false });
     const r = await verifyAuditLog(storage.audit, {
       from: positiveInt(values.from, 'from'),
       to: positiveInt(values.to, 'to'),
@@ -155,7 +157,7 @@ async function query(argv: string[], io: AuditCliIo): Promise<number> {
   const { values, positionals } = parseCli(argv, { ...COMMON, ...FILTERS });
   if (positionals.length > 0) throw new UsageError('audit query takes no positional arguments');
   const filter = toFilter(values);
-  const storage = openExistingStorage(values);
+  const storage = openExistingStorage(values, io.stderr);
   try {
     const records = toRecords(await storage.audit.query(filter));
     if (values.json) {
@@ -178,7 +180,7 @@ async function timeline(argv: string[], io: AuditCliIo): Promise<number> {
   const { values, positionals } = parseCli(argv, COMMON);
   const [grant, ...extra] = positionals;
   if (!grant || extra.length > 0) throw new UsageError('usage: gatehouse audit timeline GRANT_ID');
-  const storage = openExistingStorage(values);
+  const storage = openExistingStorage(values, io.stderr);
   try {
     const records = toRecords(await storage.audit.query({ grantId: grant }));
     if (values.json) for (const r of records) io.stdout.write(`${toJsonLine(r)}\n`);
@@ -200,10 +202,13 @@ async function exportLog(argv: string[], io: AuditCliIo): Promise<number> {
   if (values.format !== 'jsonl' && values.format !== 'ocsf')
     throw new UsageError('--format is jsonl or ocsf');
   const filter = toFilter(values);
-  const storage = openExistingStorage(values);
-  // 0600: an export holds the same (redacted) data as the database.
-  const out = values.out ? createWriteStream(values.out, { mode: 0o600 }) : io.stdout;
+  const storage = openExistingStorage(values, io.stderr);
   try {
+    // Owner-only (a file that exists loses its group/other bits): an export holds the same
+    // (redacted) data as the database, and may well be written into the data dir.
+    const out = values.out
+      ? createWriteStream(values.out, { fd: openPrivateFile(values.out, 'w') })
+      : io.stdout;
     // Paged by seq so an export of a large log does not hold it all in memory.
     const page = 5000;
     let remaining = filter.limit ?? Number.POSITIVE_INFINITY;

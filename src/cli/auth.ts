@@ -21,6 +21,7 @@ import { hashPassword, MIN_PASSWORD_LENGTH } from '../auth/as/passwords.ts';
 import {
   type CliIo,
   configFor,
+  openDataDir,
   openStorage,
   PROCESS_IO,
   parseCli,
@@ -58,7 +59,7 @@ async function users(argv: string[], io: CliIo): Promise<number> {
       io.stderr.write(`gatehouse: password must be at least ${MIN_PASSWORD_LENGTH} characters\n`);
       return 1;
     }
-    const storage = openStorage(config, values['data-dir']);
+    const storage = openStorage(config, values['data-dir'], io.stderr);
     try {
       if (await storage.users.get(name)) {
         io.stderr.write(`gatehouse: user ${name} already exists\n`);
@@ -75,7 +76,7 @@ async function users(argv: string[], io: CliIo): Promise<number> {
     io.stdout.write(`user ${name} added\n`);
     return 0;
   }
-  const storage = openStorage(config, values['data-dir']);
+  const storage = openStorage(config, values['data-dir'], io.stderr);
   try {
     if (sub === 'list') {
       for (const u of await storage.users.list()) {
@@ -135,6 +136,8 @@ async function token(argv: string[], io: CliIo): Promise<number> {
     return 2;
   }
   const dataDir = values['data-dir'];
+  // ORDER: before reading the demo secret or the signing keys in it (refused while group-readable).
+  openDataDir(dataDir, io.stderr, { create: false });
   const config = configFor(values.config);
   const clientId = values.client;
   const client = config.auth.embedded.clients.find((c) => c.clientId === clientId);
@@ -165,7 +168,7 @@ async function token(argv: string[], io: CliIo): Promise<number> {
     // The subject token: minted locally for the local user with the AS signing key from the
     // data dir (only whoever can read oauth-keys.json can do this), then exchanged by the
     // agent (RFC 8693) so the gateway issues the token that acts for the user.
-    const storage = openStorage(config, dataDir);
+    const storage = openStorage(config, dataDir, io.stderr);
     try {
       if (!(await storage.users.get(values.user))) {
         io.stderr.write(`gatehouse: no local user ${values.user}\n`);

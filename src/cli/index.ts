@@ -5,6 +5,7 @@
  */
 import { ConfigError } from '../config/load.ts';
 import { createLogger } from '../log.ts';
+import { DataDirError } from '../util/data-dir.ts';
 import { AUDIT_USAGE, auditCommand } from './audit.ts';
 import { AUTH_USAGE, authCommand } from './auth.ts';
 import { CALL_USAGE, callCommand } from './call.ts';
@@ -57,6 +58,11 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
+      return 1;
+    }
+    // A data dir that cannot be made owner-only: the message says which entry and what to do.
+    if (err instanceof DataDirError) {
+      process.stderr.write(`gatehouse: ${err.message}\n`);
       return 1;
     }
     if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {

@@ -17,6 +17,7 @@ import {
   DEFAULT_DATA_DIR,
   formatTable,
   instant,
+  openDataDir,
   PROCESS_IO,
   readHidden,
   trimNewline,
@@ -71,6 +72,8 @@ export async function secretsCommand(argv: string[], io: CliIo = PROCESS_IO): Pr
   if (wantName && name === undefined) return usage(`${verb} needs NAME`);
 
   const dataDir = values['data-dir'];
+  // ORDER: before the store opens its database and key file (a group-readable key file is refused).
+  openDataDir(dataDir, io.stderr, { create: verb === 'set' });
   if (verb !== 'set' && !existsSync(secretsDbPath(dataDir))) {
     // Opening would create it: a typo in --data-dir must not look like an empty store.
     io.stderr.write(`gatehouse secrets ${verb}: no secrets database at ${secretsDbPath(dataDir)}\n`);

@@ -10,6 +10,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { loadConfigFile, parseConfig } from '../config/load.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import { SqliteStorage } from '../storage/sqlite/index.ts';
+import { describeRepairs, secureDataDir } from '../util/data-dir.ts';
 
 /** Streams and environment the verbs use (tests pass their own). */
 export interface CliIo {
@@ -67,8 +68,23 @@ function storagePath(config: GatehouseConfig, dataDir: string): string {
   return config.storage.sqlite.path ?? join(dataDir, 'gatehouse.db');
 }
 
+/**
+ * Every verb that opens the data dir calls this first: the directory is made owner-only (created
+ * 0700 when `create`, else left missing for the verb to report), and what had to be repaired is
+ * written to `stderr` as a warning. Throws `DataDirError` when it cannot be repaired.
+ */
+export function openDataDir(dataDir: string, stderr: Writable, opts: { create: boolean }): void {
+  const repairs = secureDataDir(dataDir, opts);
+  if (repairs.length > 0) stderr.write(`gatehouse: warning: ${describeRepairs(dataDir, repairs)}\n`);
+}
+
 /** The store, created if missing (verbs that add state: `users add`). */
-export function openStorage(config: GatehouseConfig, dataDir: string): SqliteStorage {
+export function openStorage(
+  config: GatehouseConfig,
+  dataDir: string,
+  stderr: Writable = process.stderr,
+): SqliteStorage {
+  openDataDir(dataDir, stderr, { create: true });
   return new SqliteStorage(storagePath(config, dataDir));
 }
 
@@ -76,10 +92,14 @@ export function openStorage(config: GatehouseConfig, dataDir: string): SqliteSto
  * The existing store of the gateway that `--config`/`--data-dir` describe; opening a missing one
  * would create it, so a typo in --data-dir is an error.
  */
-export function openExistingStorage(values: {
-  config?: string | undefined;
-  'data-dir': string;
-}): SqliteStorage {
+export function openExistingStorage(
+  values: {
+    config?: string | undefined;
+    'data-dir': string;
+  },
+  stderr: Writable = process.stderr,
+): SqliteStorage {
+  openDataDir(values['data-dir'], stderr, { create: false });
   const path = storagePath(configFor(values.config), values['data-dir']);
   if (path !== ':memory:' && !existsSync(path)) throw new Error(`no database at ${path}`);
   return new SqliteStorage(path);

@@ -11,7 +11,7 @@ import { PolicyLoadError } from '../policy/load.ts';
 import { missingSecrets, referencedSecrets } from '../secrets/resolve.ts';
 import { SqliteSecretRepo, secretsDbPath } from '../secrets/sqlite-repo.ts';
 import { demoConfig } from './demo.ts';
-import { DEFAULT_DATA_DIR, parseCli } from './shared.ts';
+import { DEFAULT_DATA_DIR, openDataDir, parseCli } from './shared.ts';
 
 /** Usage lines, for the top-level help. */
 export const START_USAGE = `  start [--config FILE] [--host H] [--port N] [--data-dir DIR]
@@ -43,6 +43,9 @@ export async function startCommand(argv: string[]): Promise<number> {
     }
   }
   const dataDir = values['data-dir'];
+  // ORDER: before the demo config reads (or generates) its client secret in the data dir; the
+  // gateway checks again with its own logger and finds nothing left to repair.
+  openDataDir(dataDir, process.stderr, { create: true });
   const config = values.config ? loadConfigFile(values.config) : demoConfig(dataDir);
   const gw = await startGateway({ config, dataDir, host: values.host, port });
   process.stdout.write(startBanner(gw, !values.config, dataDir));
@@ -110,6 +113,7 @@ export async function checkConfigCommand(argv: string[]): Promise<number> {
     if (referencedSecrets(config).size > 0) {
       const dir = values['data-dir'];
       let names = new Set<string>();
+      openDataDir(dir, process.stderr, { create: false });
       if (existsSync(secretsDbPath(dir))) {
         const repo = new SqliteSecretRepo(secretsDbPath(dir));
         names = new Set((await repo.list()).map((i) => i.name));
