@@ -8,9 +8,15 @@
  * https://modelcontextprotocol.io/specification/2025-11-25/basic
  */
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { type AddressInfo, connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { loadKeys } from '../../src/auth/as/keys.ts';
+import { mintAccessToken } from '../../src/auth/as/mint.ts';
 import { demoConfig } from '../../src/cli/demo.ts';
 import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { clientCredentialsToken } from '../helpers/oauth.ts';
@@ -475,5 +481,114 @@ describe('T31 slow and partial requests are cut on every route (limits.headersTi
     });
     assert.match(got, /^HTTP\/1\.1 503/);
     for (const s of sockets) s.destroy();
+  });
+});
+
+describe('claim values named like Object.prototype members are ordinary names', () => {
+  let gw: TestGateway;
+  let keys: Awaited<ReturnType<typeof loadKeys>>;
+  before(async () => {
+    gw = await startTestGateway({
+      ...demoConfig(),
+      auth: { mode: 'embedded', requiredScopes: ['mcp'] },
+      policy: undefined,
+    });
+    keys = await loadKeys(gw.dataDir, { create: false });
+  });
+  after(async () => gw.close());
+
+  for (const name of PROTO_NAMES) {
+    test(`a token whose client_id and sub are \`${name}\` gets a session and typed answers`, async () => {
+      const key = keys.signing[0];
+      assert.ok(key);
+      const token = await mintAccessToken({
+        key,
+        issuer: gw.origin,
+        resource: gw.url,
+        clientId: name,
+        sub: `${name}`,
+        scope: 'mcp',
+        ttlSec: 60,
+      });
+      const raw = new Raw(gw.url);
+      const auth = { authorization: `Bearer ${token}` };
+      const init = await raw.post(initBody(1), auth);
+      assert.equal(init.status, 200, init.text.slice(0, 300));
+      raw.sid = init.sessionId ?? '';
+      assert.equal(
+        (await raw.post({ jsonrpc: '2.0', method: 'notifications/initialized' }, auth)).status,
+        202,
+      );
+      const list = await raw.post({ jsonrpc: '2.0', id: 2, method: 'tools/list' }, auth);
+      assert.equal(list.status, 200, list.text.slice(0, 300));
+      const call = await raw.post(
+        {
+          jsonrpc: '2.0',
+          id: 3,
+          method: 'tools/call',
+          params: { name: 'everything__echo', arguments: { message: name } },
+        },
+        auth,
+      );
+      assert.equal(call.status, 200, call.text.slice(0, 300));
+      assert.ok(JSON.stringify(call.body?.result).includes(name), call.text.slice(0, 300));
+    });
+  }
+});
+
+describe('capacity and lifecycle', () => {
+  test('T30 an initialize refused at the upstream process limit is 503 without a session id', async () => {
+    const gw = await startTestGateway({
+      upstreams: {
+        gh: {
+          type: 'stdio',
+          command: process.execPath,
+          args: ['--import', 'tsx', TOOL_SERVER],
+          pool: { warm: 0, max: 1 },
+        },
+      },
+    });
+    try {
+      const first = await new Raw(gw.url).open();
+      assert.ok(first.sid);
+      const r = await new Raw(gw.url).post(initBody(7));
+      assert.equal(r.status, 503, r.text);
+      assert.equal(r.body?.error?.data?.gatehouse, 'capacity_exceeded');
+      assert.equal(r.body?.id, 7);
+      assert.equal(r.sessionId, null, 'no id of a session that does not exist');
+    } finally {
+      await gw.close();
+    }
+  });
+
+  test('gatehouse start exits 1 when its port is taken', async () => {
+    const blocker = createServer().listen(0, '127.0.0.1');
+    await once(blocker, 'listening');
+    const port = (blocker.address() as AddressInfo).port;
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-edge-'));
+    try {
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(ROOT, 'src/cli/index.ts'),
+          'start',
+          '--port',
+          String(port),
+          '--data-dir',
+          dir,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let stderr = '';
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      const [code] = (await once(child, 'exit')) as [number | null];
+      assert.equal(code, 1, stderr);
+      assert.match(stderr, /cannot start: listen EADDRINUSE/);
+    } finally {
+      blocker.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
