@@ -177,7 +177,8 @@ export const ERRORS = {
     http: 503,
     jsonrpc: JsonRpcCode.CapacityExceeded,
     stage: 'resolve-session',
-    description: 'the gateway has reached its session or upstream process limit',
+    description:
+      'a capacity limit was reached (sessions, upstream processes, or requests in flight per grant); retry later',
   },
   method_not_found: {
     http: 200,

@@ -47,7 +47,18 @@ export async function startCommand(argv: string[]): Promise<number> {
   // gateway checks again with its own logger and finds nothing left to repair.
   openDataDir(dataDir, process.stderr, { create: true });
   const config = values.config ? loadConfigFile(values.config) : demoConfig(dataDir);
-  const gw = await startGateway({ config, dataDir, host: values.host, port });
+  let gw: RunningGateway;
+  try {
+    gw = await startGateway({ config, dataDir, host: values.host, port });
+  } catch (err) {
+    // A gateway that cannot listen or open its store must not linger half-started (upstream processes,
+    // timers and the store keep the event loop alive): say why and exit non-zero.
+    if (err instanceof ConfigError)
+      process.stderr.write(`${formatProblems(err.problems, values.config ?? '(demo)')}\n`);
+    else
+      process.stderr.write(`gatehouse: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  }
   process.stdout.write(startBanner(gw, !values.config, dataDir));
   const stop = (signal: string): void => {
     process.stderr.write(`gatehouse: ${signal}, draining\n`);

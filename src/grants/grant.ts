@@ -34,6 +34,8 @@ export interface GrantRequest {
 /** A live grant. */
 export class Grant {
   lastUsed: number;
+  /** Client requests in flight under this grant, across its sessions (limits.maxCallsInFlightPerGrant). */
+  inflight = 0;
   private readonly members = new Set<GrantMember>();
   private readonly toolSet: ReadonlySet<string> | undefined;
 
@@ -60,10 +62,11 @@ export class Grant {
    * must be present with one of its allowed values. Returns the first violated argument name.
    */
   violatedConstraint(exposed: string, args: Record<string, unknown> | undefined): string | undefined {
-    const c = this.record.constraints[exposed];
+    // Own properties only: a tool or argument named like an Object.prototype member finds nothing.
+    const c = Object.hasOwn(this.record.constraints, exposed) ? this.record.constraints[exposed] : undefined;
     if (c === undefined) return undefined;
     for (const [name, allowed] of Object.entries(c)) {
-      const v = args?.[name];
+      const v = args !== undefined && Object.hasOwn(args, name) ? args[name] : undefined;
       const text = typeof v === 'string' ? v : v === undefined ? undefined : JSON.stringify(v);
       if (text === undefined || !allowed.includes(text)) return name;
     }

@@ -13,6 +13,7 @@ import { GatehouseError } from '../errors.ts';
 import { type NameTable, resolveName } from '../federation/names.ts';
 import type { Authorizer } from '../policy/authorizer.ts';
 import type { GrantRecord } from '../storage/types.ts';
+import { getOwn, setOwn } from '../util/own.ts';
 import type { Grant, GrantManager } from './grant.ts';
 
 export const TOOL_SCOPE_PREFIX = 'tool:';
@@ -105,7 +106,7 @@ export function parseTaskRequest(
       }
       for (const t of entry.tools as string[]) {
         tools.push(t);
-        if (args) constraints[t] = { ...constraints[t], ...args };
+        if (args) setOwn(constraints, t, { ...getOwn(constraints, t), ...args });
       }
     }
   }
@@ -137,8 +138,8 @@ export async function makeTaskGrant(
   }
   const constraints: GrantRecord['constraints'] = {};
   for (const t of granted) {
-    const c = req.constraints[t];
-    if (c) constraints[t] = c;
+    const c = getOwn(req.constraints, t);
+    if (c) setOwn(constraints, t, c);
   }
   const made = deps.grants.create({
     kind: 'task',

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { GatehouseError } from '../errors.ts';
 import type { GatewayParts, HttpContext, MessageContext, Outcome } from '../pipeline/context.ts';
 import { MESSAGE_STAGES, REQUEST_STAGES, STREAM_STAGES } from '../pipeline/order.ts';
@@ -19,48 +20,88 @@ export interface HttpServerHooks {
 }
 
 export function createHttpServer(gw: GatewayParts, hooks: HttpServerHooks): http.Server {
-  const server = http.createServer((req, res) => {
-    const path = req.url?.split('?', 1)[0];
-    // Nothing is served half-started: /healthz reports it, everything else fails closed.
-    if (path === '/healthz' && req.method === 'GET') {
-      return sendJson(res, gw.started ? 200 : 503, { status: gw.started ? 'ok' : 'starting' });
-    }
-    if (!gw.started) return sendError(res, new GatehouseError('starting'), null);
-    if (path === '/mcp') return handleMcp(gw, req, res);
-    // DNS rebinding: every other path (metadata, the authorization server) checks Host too.
-    const hostError = path === '/readyz' ? undefined : checkHost(gw, req);
-    if (hostError) return sendError(res, hostError, null);
-    if (path?.startsWith('/.well-known/oauth-protected-resource') && gw.auth.mode !== 'none') {
-      // RFC 9728 §3: path-inserted form for /mcp and the root form both describe the one resource.
-      if (path === '/.well-known/oauth-protected-resource' || gw.auth.metadataUrl.endsWith(path)) {
-        if (req.method !== 'GET') return sendError(res, new GatehouseError('method_not_allowed'), null);
-        res.setHeader('access-control-allow-origin', '*');
-        return sendJson(res, 200, gw.auth.metadata());
+  const limits = gw.config.limits;
+  // T31: one set of edge limits for every route (/mcp, the authorization server, /connect, metadata).
+  // Node answers a head over maxHeaderSize with 431 and a request not received in time with 408 and
+  // closes the connection. requestTimeout bounds receiving the request (head and body) only: a long
+  // SSE response starts after it is complete.
+  const server = http.createServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.bodyTimeoutMs,
+      // How often those timeouts are checked (Node's default, 30 s, would let a stalled body linger).
+      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+    },
+    (req, res) => {
+      const path = req.url?.split('?', 1)[0];
+      // Nothing is served half-started: /healthz reports it, everything else fails closed.
+      if (path === '/healthz' && req.method === 'GET') {
+        return sendJson(res, gw.started ? 200 : 503, { status: gw.started ? 'ok' : 'starting' });
       }
-    }
-    if (path === '/metrics' && req.method === 'GET') {
-      // Operational counters only (no principals, tokens or arguments in labels); Host-checked above.
-      void gw.metrics.render().then((m) => {
-        res.writeHead(200, { 'content-type': m.contentType });
-        res.end(m.body);
-      });
-      return;
-    }
-    if (path === '/readyz' && req.method === 'GET') {
-      void hooks.ready().then((upstreams) => {
-        const ok = Object.values(upstreams).every(Boolean);
-        sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not ready', upstreams });
-      });
-      return;
-    }
-    if (gw.connect?.handle(req, res)) return;
-    if (gw.authServer?.handle(req, res)) return;
-    sendError(res, new GatehouseError('not_found'), null);
-  });
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  server.requestTimeout = 0; // SSE streams are long-lived; limits apply per call instead
+      if (!gw.started) return sendError(res, new GatehouseError('starting'), null);
+      if (path === '/mcp') return handleMcp(gw, req, res);
+      // DNS rebinding: every other path (metadata, the authorization server) checks Host too.
+      const hostError = path === '/readyz' ? undefined : checkHost(gw, req);
+      if (hostError) return sendError(res, hostError, null);
+      if (path?.startsWith('/.well-known/oauth-protected-resource') && gw.auth.mode !== 'none') {
+        // RFC 9728 §3: path-inserted form for /mcp and the root form both describe the one resource.
+        if (path === '/.well-known/oauth-protected-resource' || gw.auth.metadataUrl.endsWith(path)) {
+          if (req.method !== 'GET') return sendError(res, new GatehouseError('method_not_allowed'), null);
+          res.setHeader('access-control-allow-origin', '*');
+          return sendJson(res, 200, gw.auth.metadata());
+        }
+      }
+      if (path === '/metrics' && req.method === 'GET') {
+        // Operational counters only (no principals, tokens or arguments in labels); Host-checked above.
+        void gw.metrics.render().then((m) => {
+          res.writeHead(200, { 'content-type': m.contentType });
+          res.end(m.body);
+        });
+        return;
+      }
+      if (path === '/readyz' && req.method === 'GET') {
+        void hooks.ready().then((upstreams) => {
+          const ok = Object.values(upstreams).every(Boolean);
+          sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not ready', upstreams });
+        });
+        return;
+      }
+      if (gw.connect?.handle(req, res)) return;
+      if (gw.authServer?.handle(req, res)) return;
+      sendError(res, new GatehouseError('not_found'), null);
+    },
+  );
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  limitConnectionsPerAddress(server, limits.maxConnectionsPerAddress);
   return server;
+}
+
+/** The answer to a connection over limits.maxConnectionsPerAddress, before it is closed. */
+const TOO_MANY_CONNECTIONS =
+  'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 47\r\n\r\ntoo many connections from this address; retry\r\n';
+
+/**
+ * At most `max` open connections per client address (T30): more are answered 503 and closed. The table
+ * holds only addresses with an open connection, so it is bounded by the open connections themselves.
+ */
+function limitConnectionsPerAddress(server: http.Server, max: number): void {
+  const open = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const addr = socket.remoteAddress ?? '';
+    const n = (open.get(addr) ?? 0) + 1;
+    if (n > max) {
+      socket.end(TOO_MANY_CONNECTIONS);
+      socket.destroySoon();
+      return;
+    }
+    open.set(addr, n);
+    socket.once('close', () => {
+      const left = (open.get(addr) ?? 1) - 1;
+      if (left <= 0) open.delete(addr);
+      else open.set(addr, left);
+    });
+  });
 }
 
 function handleMcp(gw: GatewayParts, req: IncomingMessage, res: ServerResponse): void {
@@ -71,10 +112,10 @@ function handleMcp(gw: GatewayParts, req: IncomingMessage, res: ServerResponse):
     res,
     requestId,
     log: gw.log,
-    headerVersion: undefined,
     body: undefined,
     messages: [],
     isBatch: false,
+    answerId: undefined,
     session: undefined,
     principal: undefined,
     stageLog: gw.config.observability.tracing ? [] : undefined,
@@ -111,11 +152,13 @@ function finish(ctx: HttpContext, out: Outcome, then: (ctx: HttpContext) => void
   if (out instanceof GatehouseError) {
     logReject(ctx, out);
     const first = ctx.messages[0];
-    sendError(
-      ctx.res,
-      out,
-      !ctx.isBatch && first && first.kind !== 'invalid' && 'id' in first.msg ? (first.msg.id ?? null) : null,
-    );
+    const id =
+      ctx.answerId !== undefined
+        ? ctx.answerId
+        : !ctx.isBatch && first && first.kind !== 'invalid' && 'id' in first.msg
+          ? (first.msg.id ?? null)
+          : null;
+    sendError(ctx.res, out, id);
   }
 }
 
@@ -187,6 +230,7 @@ function rejectMessage(mctx: MessageContext, out: Outcome): void {
   const response = errorResponse(msg.id, out.toJsonRpcError());
   if (call) session.answer(call, response);
   else {
+    session.release(msg.id);
     const ser = session.serialize(response);
     mctx.exchange.deliver(ser.msg, ser.json);
   }

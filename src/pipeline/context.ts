@@ -12,8 +12,7 @@ import type { GatehouseError } from '../errors.ts';
 import type { GrantManager } from '../grants/grant.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { Authorizer } from '../policy/authorizer.ts';
-import type { Classified, JsonRpcRequest, JsonRpcResponse } from '../protocol/jsonrpc.ts';
-import type { ProtocolVersion } from '../protocol/versions.ts';
+import type { Classified, JsonRpcId, JsonRpcRequest, JsonRpcResponse } from '../protocol/jsonrpc.ts';
 import type { PostExchange } from '../session/exchange.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 import type { Route, Router } from '../session/router.ts';
@@ -55,11 +54,11 @@ export interface HttpContext {
   readonly res: ServerResponse;
   readonly requestId: string;
   log: Logger;
-  /** Version from the MCP-Protocol-Version header (validated), if sent. */
-  headerVersion: ProtocolVersion | undefined;
   body: Buffer | undefined;
   messages: Classified[];
   isBatch: boolean;
+  /** The id a transport-level refusal answers with, when a stage decided it (parse-message); else the first request's. */
+  answerId: JsonRpcId | null | undefined;
   session: Session | undefined;
   /** Who is calling (set by authenticate). */
   principal: Principal | undefined;

@@ -8,6 +8,7 @@
 import type { ResponseStage } from '../session/session.ts';
 import { authenticate } from '../stages/authenticate.ts';
 import { authorize } from '../stages/authorize.ts';
+import { checkIds } from '../stages/check-ids.ts';
 import { checkOrigin } from '../stages/check-origin.ts';
 import { checkProtocol } from '../stages/check-protocol.ts';
 import { checkScope } from '../stages/check-scope.ts';
@@ -37,6 +38,8 @@ export const REQUEST_STAGES: readonly Stage<HttpContext>[] = [
   { name: 'resolve-session', run: resolveSession },
   // ORDER: needs the parsed body (scope per method and tool); an HTTP 403 so clients can step up.
   { name: 'check-scope', run: checkScope },
+  // ORDER: last: ids are claimed until their response, so no later request stage may refuse the POST.
+  { name: 'check-ids', run: checkIds },
 ];
 
 /** GET (standalone stream) and DELETE (end session) share the header stages. */

@@ -5,6 +5,7 @@
  * per (policy generation, principal, grant, action, server, tool, approval state).
  */
 import type { Principal } from '../auth/principal.ts';
+import { setOwn } from '../util/own.ts';
 import { cedar, type EntityJson, type EntityUidJson, type PolicyJson } from './cedar.ts';
 import { loadPolicySet, type PolicySet } from './load.ts';
 import { NAMESPACE } from './schema.ts';
@@ -188,7 +189,7 @@ export function argsToTags(args: unknown): Record<string, string> {
   if (args === null || typeof args !== 'object' || Array.isArray(args)) return tags;
   for (const [k, v] of Object.entries(args)) {
     if (v === undefined) continue;
-    tags[k] = typeof v === 'string' ? v : JSON.stringify(v);
+    setOwn(tags, k, typeof v === 'string' ? v : JSON.stringify(v));
   }
   return tags;
 }
@@ -202,7 +203,7 @@ export function argsToNumbers(args: unknown): Record<string, number> {
   const tags: Record<string, number> = {};
   if (args === null || typeof args !== 'object' || Array.isArray(args)) return tags;
   for (const [k, v] of Object.entries(args)) {
-    if (typeof v === 'number' && Number.isSafeInteger(v)) tags[k] = v;
+    if (typeof v === 'number' && Number.isSafeInteger(v)) setOwn(tags, k, v);
   }
   return tags;
 }

@@ -44,8 +44,9 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** MCP: "Requests MUST include a string or integer ID"; integers beyond 2^53 would not survive a round trip. */
 function isId(v: unknown): v is JsonRpcId {
-  return typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v));
+  return typeof v === 'string' || Number.isSafeInteger(v);
 }
 
 /**
@@ -65,7 +66,7 @@ export function classify(v: unknown): Classified {
     if (v.method.length === 0)
       return { kind: 'invalid', reason: 'method must not be empty', id: isId(id) ? id : null };
     if (id === undefined) return { kind: 'notification', msg: v as unknown as JsonRpcNotification };
-    if (!isId(id)) return { kind: 'invalid', reason: 'id must be a string or a number', id: null };
+    if (!isId(id)) return { kind: 'invalid', reason: 'id must be a string or an integer', id: null };
     return { kind: 'request', msg: v as unknown as JsonRpcRequest };
   }
   if (v.method !== undefined)
@@ -80,7 +81,7 @@ export function classify(v: unknown): Classified {
     };
   }
   if (!(isId(id) || id === null))
-    return { kind: 'invalid', reason: 'id must be a string or a number', id: null };
+    return { kind: 'invalid', reason: 'id must be a string or an integer', id: null };
   if (hasError) {
     const e = v.error;
     if (!isObject(e) || typeof e.code !== 'number' || typeof e.message !== 'string') {

@@ -13,7 +13,7 @@ export const LIST_METHODS = {
 /** One of the list methods in {@link LIST_METHODS}. */
 export type ListMethod = keyof typeof LIST_METHODS;
 
-/** Whether `m` is a list method the gateway merges across upstreams. */
+/** Whether `m` is a list method the gateway merges across upstreams (own keys only: `constructor` is not one). */
 export function isListMethod(m: string): m is ListMethod {
-  return m in LIST_METHODS;
+  return Object.hasOwn(LIST_METHODS, m);
 }

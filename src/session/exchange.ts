@@ -13,6 +13,8 @@ export class PostExchange {
   private readonly expected = new Set<string>();
   private stream: SseStream | undefined;
   private jsonSent = false;
+  /** HTTP status of a JSON answer: 200, or the error's status when the exchange refused its session. */
+  private status = 200;
   /** Responses collected for a 2025-03-26 batch answered as JSON. */
   private readonly batch: string[] | undefined;
 
@@ -62,6 +64,17 @@ export class PostExchange {
     if (this.expected.size === 0) this.stream.finish();
   }
 
+  /**
+   * The POST was an initialize that failed: the session it would have opened does not exist, so the
+   * answer carries no Mcp-Session-Id and the error's HTTP status (503 at capacity, 502 without an
+   * upstream), not 200. No effect once the reply has started.
+   */
+  refuseSession(httpStatus: number): void {
+    if (this.jsonSent || this.stream) return;
+    this.status = httpStatus;
+    delete this.headers['mcp-session-id'];
+  }
+
   /** A request that will not be answered (cancelled by the client). */
   abandon(id: JsonRpcId): void {
     this.expected.delete(idKey(id));
@@ -77,7 +90,7 @@ export class PostExchange {
   private sendJson(body: string): void {
     this.jsonSent = true;
     if (this.res.destroyed) return;
-    this.res.writeHead(200, {
+    this.res.writeHead(this.status, {
       'content-type': 'application/json',
       'content-length': String(Buffer.byteLength(body)),
       ...this.headers,

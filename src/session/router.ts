@@ -12,6 +12,7 @@ import type { JsonRpcRequest } from '../protocol/jsonrpc.ts';
 import { LIST_METHODS, type ListMethod } from '../protocol/lists.ts';
 import { isSupportedVersion, LATEST_PROTOCOL_VERSION, type ProtocolVersion } from '../protocol/versions.ts';
 import type { UpstreamManager } from '../upstream/manager.ts';
+import { setOwn } from '../util/own.ts';
 import { type LinkEvents, UpstreamLink } from './link.ts';
 import type { Session } from './session.ts';
 
@@ -332,7 +333,8 @@ function mergeCapabilities(links: UpstreamLink[]): Record<string, unknown> {
   if (has('completions').length) caps.completions = {};
   if (links.length === 1 && links[0]) {
     // Single upstream: pass through capabilities the gateway does not interpret (e.g. experimental, tasks).
-    for (const [k, v] of Object.entries(links[0].capabilities)) if (!(k in caps)) caps[k] = v;
+    for (const [k, v] of Object.entries(links[0].capabilities))
+      if (!Object.hasOwn(caps, k)) setOwn(caps, k, v);
   }
   return caps;
 }

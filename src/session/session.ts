@@ -100,6 +100,13 @@ export class Session {
 
   /** Client requests in flight, by idKey. */
   readonly calls = new Map<string, FrontCall>();
+  /**
+   * Ids (idKey) of every client request accepted and not yet answered, from the moment its POST is
+   * accepted (check-ids) until its one response: a second request with the same id is refused instead
+   * of silently replacing the first (JSON-RPC 2.0 §4: the response "MUST be the same as the value of the
+   * id member in the Request Object").
+   */
+  private readonly openIds = new Set<string>();
   private readonly byProgress = new Map<string | number, FrontCall>();
   private nextOutgoing = 1;
   private readonly outgoing = new Map<string, OutgoingRequest>();
@@ -179,6 +186,36 @@ export class Session {
 
   // ---- client → upstream -------------------------------------------------
 
+  /** Whether a request with this id is in flight (accepted, not yet answered). */
+  isOpen(id: JsonRpcId): boolean {
+    return this.openIds.has(idKey(id));
+  }
+
+  /** Marks a request id in flight (and counts it against the grant); the caller checked {@link isOpen} first. */
+  claim(id: JsonRpcId): void {
+    const key = idKey(id);
+    if (this.openIds.has(key)) return;
+    this.openIds.add(key);
+    this.grant.inflight++;
+  }
+
+  /** The request with this id got its response (or will get none): the id may be used again. */
+  release(id: JsonRpcId): void {
+    this.releaseKey(idKey(id));
+  }
+
+  private releaseKey(key: string): void {
+    if (this.openIds.delete(key)) this.grant.inflight--;
+  }
+
+  /**
+   * Whether `id` names a server-to-client request this session sent (it may since have been answered or
+   * cancelled): gateway ids are the integers 1 … nextOutgoing - 1.
+   */
+  issuedOutgoing(id: JsonRpcId | null): boolean {
+    return typeof id === 'number' && Number.isSafeInteger(id) && id >= 1 && id < this.nextOutgoing;
+  }
+
   registerCall(call: FrontCall): void {
     this.calls.set(idKey(call.id), call);
     if (call.progressToken !== undefined) this.byProgress.set(call.progressToken, call);
@@ -189,6 +226,7 @@ export class Session {
     const key = idKey(call.id);
     if (this.calls.get(key) !== call) return; // already answered, cancelled or timed out
     this.calls.delete(key);
+    this.releaseKey(key);
     if (call.progressToken !== undefined) this.byProgress.delete(call.progressToken);
     if (call.timer) clearTimeout(call.timer);
     msg.id = call.id;
@@ -239,6 +277,7 @@ export class Session {
     const call = this.calls.get(idKey(requestId));
     if (!call) return;
     this.calls.delete(idKey(requestId));
+    this.releaseKey(idKey(requestId));
     if (call.progressToken !== undefined) this.byProgress.delete(call.progressToken);
     if (call.timer) clearTimeout(call.timer);
     if (call.link && call.upstreamId !== undefined)
@@ -384,6 +423,8 @@ export class Session {
       this.answer(call, { jsonrpc: '2.0', id: call.id, error: reason.toJsonRpcError() });
     }
     for (const s of this.streams.values()) s.close();
+    // Requests still in their stages will be refused; the grant (which may outlive this session) stops counting them now.
+    for (const key of [...this.openIds]) this.releaseKey(key);
     for (const c of this.credentials.values()) c.release();
     await Promise.all([...this.links.values()].map((l) => l.close(reason)));
   }

@@ -28,7 +28,6 @@ export function checkProtocol(ctx: HttpContext): Outcome {
         `unsupported MCP-Protocol-Version \`${String(v)}\``,
       );
     }
-    ctx.headerVersion = v;
   }
   return undefined;
 }

@@ -66,6 +66,7 @@ async function answerLocally(ctx: MessageContext, call: FrontCall): Promise<void
     failed = e;
     response = { jsonrpc: '2.0', id: msg.id, error: e.toJsonRpcError() };
   }
+  if (failed && msg.method === 'initialize') ctx.exchange.refuseSession(failed.httpStatus);
   session.answer(call, response);
   // ORDER: answer first, then end the half-made session (ending it would answer with session_closed).
   if (failed && msg.method === 'initialize') void ctx.http.gw.registry.end(session, failed);

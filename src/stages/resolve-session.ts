@@ -41,10 +41,14 @@ export function resolveSession(ctx: HttpContext): Outcome {
     });
   }
   if (session.grant.ended) return new GatehouseError('grant_ended');
+  // INVARIANT: the revision is fixed at initialize. A later MCP-Protocol-Version header is checked to be
+  // a supported revision (check-protocol) but changes nothing: every revision-dependent rule (batches,
+  // SSE priming) reads session.protocolVersion. Refusing a mismatch would refuse what the MCP SDK and the
+  // conformance suite send (a 2025-03-26 header on a 2025-11-25 session).
   session.lastSeen = Date.now();
   session.grant.lastUsed = session.lastSeen;
   ctx.session = session;
-  if (ctx.isBatch && !allowsBatch(ctx.headerVersion ?? session.protocolVersion)) {
+  if (ctx.isBatch && !allowsBatch(session.protocolVersion)) {
     return new GatehouseError('batch_not_supported');
   }
   return undefined;

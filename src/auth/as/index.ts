@@ -358,6 +358,16 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
     }
   });
   provider.on('server_error', (_ctx, err) => log.error({ err }, 'authorization server error'));
+  // Koa prints unhandled request errors to stderr unless the app has an error listener. A client that
+  // stalls its body (limits.bodyTimeoutMs) or goes away is not a server fault: logged at info, in JSON.
+  provider.app.on('error', (err: NodeJS.ErrnoException) => {
+    const clientSide =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ECONNRESET' || err.code === 'ECONNABORTED';
+    log[clientSide ? 'info' : 'error'](
+      { err: clientSide ? err.code : err },
+      'authorization server request failed',
+    );
+  });
   provider.on('grant.error', (_ctx, err) => log.info({ err: err.message }, 'token request refused'));
   provider.on('authorization.error', (_ctx, err) =>
     log.info(

@@ -2,6 +2,8 @@
  * Maps validated token claims (a JWT claims set, or an RFC 7662 introspection
  * response) to a {@link Principal}.
  */
+
+import { getOwn } from '../../util/own.ts';
 import { type AuthMethod, GRANT_CLAIM, type Principal, TokenError } from '../principal.ts';
 
 /** Deepest `act` nesting we accept; deeper chains are refused rather than truncated. */
@@ -71,7 +73,7 @@ export function toPrincipal(claims: Record<string, unknown>, o: MappingOptions):
     user: subject === agent ? undefined : subject,
     subject,
     actors: Object.freeze(actorsOf(claims)),
-    tenant: str(claims[o.tenantClaim]),
+    tenant: str(getOwn(claims, o.tenantClaim)),
     tokenId: str(claims['jti']),
     issuer: o.issuer,
     scopes: scopesOf(claims),

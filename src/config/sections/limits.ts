@@ -1,4 +1,7 @@
-/** `limits`: size and time limits. */
+/**
+ * `limits`: every size, time and count limit in one place (T30, T31). Each is enforced once, at the
+ * edge, before the value reaches policy, audit, logging or an upstream; docs/config.md lists them.
+ */
 import { z } from 'zod';
 
 export const limitsSection = z
@@ -45,6 +48,79 @@ export const limitsSection = z
       .describe(
         'A session with no client traffic for this long is closed and its upstream processes stopped.',
       ),
+    maxJsonDepth: z
+      .number()
+      .int()
+      .min(8)
+      .max(1000)
+      .default(64)
+      .describe(
+        'Deepest nesting of arrays and objects accepted in a JSON-RPC message (deeper: invalid_request, before anything else reads it).',
+      ),
+    maxStringLength: z
+      .number()
+      .int()
+      .positive()
+      .default(1024 * 1024)
+      .describe('Longest string value (in UTF-16 code units) accepted anywhere in a JSON-RPC message.'),
+    maxNameLength: z
+      .number()
+      .int()
+      .min(64)
+      .default(1024)
+      .describe(
+        'Longest identifier accepted from a client: object keys, request ids, method, tool and prompt names, resource URIs, progress tokens, cursors.',
+      ),
+    maxCollectionSize: z
+      .number()
+      .int()
+      .positive()
+      .default(10_000)
+      .describe('Most elements in one JSON array or members in one JSON object of a message.'),
+    maxHeaderBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(16 * 1024)
+      .describe('Largest request head (request line and headers) in bytes; larger: HTTP 431.'),
+    headersTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(10_000)
+      .describe(
+        'Time a client has to send the complete request head, on every route (slow headers: the connection is closed with HTTP 408).',
+      ),
+    bodyTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(30_000)
+      .describe(
+        'Time a client has to send a complete request, body included, on every route (/mcp, the authorization server, /connect): HTTP 408. Streaming responses are not limited by it.',
+      ),
+    keepAliveTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(65_000)
+      .describe('An idle keep-alive connection is closed after this long.'),
+    maxConnectionsPerAddress: z
+      .number()
+      .int()
+      .positive()
+      .default(1024)
+      .describe(
+        'Open TCP connections per client address; more are answered 503 and closed. Behind a reverse proxy every client shares its address.',
+      ),
+    maxCallsInFlightPerGrant: z
+      .number()
+      .int()
+      .positive()
+      .default(256)
+      .describe(
+        'Requests one grant may have in flight at once, across its sessions; more: capacity_exceeded.',
+      ),
     maxSessions: z.number().int().positive().default(1000).describe('Maximum concurrent sessions.'),
     drainTimeoutMs: z
       .number()
@@ -54,5 +130,14 @@ export const limitsSection = z
       .describe('On SIGTERM, how long in-flight calls may take to finish before they are cancelled.'),
   })
   .strict()
+  .superRefine((l, ctx) => {
+    // Node refuses a head timeout longer than the whole-request timeout.
+    if (l.headersTimeoutMs > l.bodyTimeoutMs)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['headersTimeoutMs'],
+        message: `must not exceed limits.bodyTimeoutMs (${l.bodyTimeoutMs})`,
+      });
+  })
   .prefault({})
   .describe('Size and time limits.');
