@@ -35,7 +35,6 @@ import { SessionRegistry } from './session/registry.ts';
 import { Router } from './session/router.ts';
 import { SqliteStorage } from './storage/sqlite.ts';
 import type { Storage } from './storage/types.ts';
-import { destroyHttpAgents } from './upstream/http.ts';
 import { UpstreamManager } from './upstream/manager.ts';
 
 export interface StartOptions {
@@ -138,7 +137,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   }
   const managers = new Map<string, UpstreamManager>();
   for (const [name, u] of Object.entries(config.upstreams)) {
-    const m = new UpstreamManager(name, u, config.limits.maxResultBytes, log);
+    const m = new UpstreamManager(name, u, config.limits, log);
     managers.set(name, m);
     m.start();
   }
@@ -331,9 +330,9 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       await registry.drain(config.limits.drainTimeoutMs);
       grants.close();
       broker.close();
+      // Also closes each HTTP upstream's socket pools.
       await Promise.all([...managers.values()].map((m) => m.stop()));
       server.closeAllConnections();
-      destroyHttpAgents();
       await verifier?.close?.();
       await authServer?.close();
       clearInterval(pruneTimer);
