@@ -28,7 +28,7 @@ export const BREAKER_FAILURES = 5;
 /** The breaker's window. */
 export const BREAKER_WINDOW_MS = 60_000;
 /** Delay before the first restart; it doubles with every failure in the window. */
-const RESTART_BASE_MS = 100;
+const RESTART_BASE_MS = 250;
 const RESTART_MAX_MS = 10_000;
 /** Errors after which a restart would be wrong, not just unlucky: the link ends for good. */
 const FINAL = new Set(['credential_revoked', 'grant_ended', 'shutting_down']);
