@@ -173,6 +173,23 @@ describe('one Streamable HTTP upstream under many sessions', () => {
     }
   });
 
+  test('T30 an upstream that cannot push anything gets no long-lived GET stream', async () => {
+    // "The client MAY issue an HTTP GET": only worth a socket (here and upstream) when the negotiated
+    // capabilities let the upstream send something outside a request.
+    const quiet = await startHttpUpstream({ quiet: true });
+    const gw = await startTestGateway({ upstreams: { quiet: { type: 'http', url: quiet.url } } });
+    try {
+      const sids = await inBatches(5, 5, () => openSession(gw.url));
+      const r = await callTool(gw.url, sids[0] as string, 'quiet__echo', { text: 'hi' });
+      assert.equal(text(r.result), 'hi', JSON.stringify(r));
+      const stats = await callTool(gw.url, sids[4] as string, 'quiet__stats', {});
+      assert.deepEqual(JSON.parse(text(stats.result)), { sessions: 5, getStreams: 0 });
+    } finally {
+      await gw.close();
+      await quiet.close();
+    }
+  });
+
   test('T30 calls abandoned on a hanging HTTP upstream give their sockets back', {
     timeout: 180_000, // hang guard only
   }, async () => {
