@@ -35,7 +35,6 @@ import { SessionRegistry } from './session/registry.ts';
 import { Router } from './session/router.ts';
 import { SqliteStorage } from './storage/sqlite/index.ts';
 import type { Storage } from './storage/types.ts';
-import { destroyHttpAgents } from './upstream/http.ts';
 import { UpstreamManager } from './upstream/manager.ts';
 import { describeRepairs, secureDataDir } from './util/data-dir.ts';
 
@@ -148,7 +147,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   }
   const managers = new Map<string, UpstreamManager>();
   for (const [name, u] of Object.entries(config.upstreams)) {
-    const m = new UpstreamManager(name, u, config.limits.maxResultBytes, log);
+    const m = new UpstreamManager(name, u, config.limits, log);
     managers.set(name, m);
     m.start();
   }
@@ -341,9 +340,9 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       await registry.drain(config.limits.drainTimeoutMs);
       grants.close();
       broker.close();
+      // Also closes each HTTP upstream's socket pools.
       await Promise.all([...managers.values()].map((m) => m.stop()));
       server.closeAllConnections();
-      destroyHttpAgents();
       await verifier?.close?.();
       await authServer?.close();
       clearInterval(pruneTimer);

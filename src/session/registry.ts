@@ -99,14 +99,42 @@ export class SessionRegistry {
     return {
       onRequest: (link, msg) => session.upstreamRequest(link, msg),
       onNotification: (link, msg) => session.upstreamNotification(link, msg),
+      onRestarting: (link, reason, delayMs) => {
+        if (session.closed) return;
+        this.log.warn(
+          {
+            session: session.id,
+            upstream: link.server,
+            reason: reason.message,
+            detail: reason.detail,
+            delayMs,
+          },
+          'upstream stopped; restarting it for the session',
+        );
+        session.upstreamRestarting(link);
+      },
+      onRestarted: (link, reason) => {
+        if (session.closed) return;
+        this.log.info(
+          { session: session.id, upstream: link.server, restarts: link.restarts, after: reason.message },
+          'upstream restarted',
+        );
+        session.upstreamRestarted(link, reason);
+      },
       onClosed: (link, reason) => {
         if (session.closed) return;
         this.log.warn(
-          { session: session.id, upstream: link.server, reason: reason.message, detail: reason.detail },
+          {
+            session: session.id,
+            upstream: link.server,
+            reason: reason.message,
+            detail: reason.detail,
+            breaker: link.breakerOpen,
+          },
           'upstream link ended',
         );
         // Its tools, prompts and resources are gone: tell the client.
-        session.upstreamNotification(link, { jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
+        session.upstreamEnded(link, reason);
       },
     };
   }

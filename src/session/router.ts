@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { GatehouseConfig } from '../config/schema.ts';
-import type { CredentialBroker } from '../credentials/broker.ts';
+import type { CredentialBroker, UpstreamCredentials } from '../credentials/broker.ts';
 import { GatehouseError } from '../errors.ts';
 import { exposeName, type NameTable, resolveName } from '../federation/names.ts';
 import type { ToolDefinition } from '../policy/authorizer.ts';
@@ -12,6 +12,7 @@ import type { JsonRpcRequest } from '../protocol/jsonrpc.ts';
 import { LIST_METHODS, type ListMethod } from '../protocol/lists.ts';
 import { isSupportedVersion, LATEST_PROTOCOL_VERSION, type ProtocolVersion } from '../protocol/versions.ts';
 import type { UpstreamManager } from '../upstream/manager.ts';
+import type { UpstreamTransport } from '../upstream/transport.ts';
 import { setOwn } from '../util/own.ts';
 import { type LinkEvents, UpstreamLink } from './link.ts';
 import type { Session } from './session.ts';
@@ -73,7 +74,7 @@ export class Router {
     const params = req.params ?? {};
     session.clientInfo = isObject(params.clientInfo) ? params.clientInfo : {};
     session.clientCapabilities = isObject(params.capabilities) ? params.capabilities : {};
-    const upstreamParams = {
+    const init = {
       protocolVersion: session.protocolVersion,
       capabilities: session.clientCapabilities,
       clientInfo: session.clientInfo,
@@ -82,27 +83,29 @@ export class Router {
       this.order.map(async (name) => {
         const manager = this.managers.get(name);
         if (!manager) throw new GatehouseError('internal', undefined, { detail: `no manager for ${name}` });
-        const creds = this.broker?.forUpstream(name, session.grant, session.principal, session.id);
-        if (creds) {
-          const stdio = manager.config.type === 'stdio';
-          session.credentials.set(name, creds);
-          creds.hold({ revoked: (err) => session.credentialRevoked(name, err, stdio) });
-          // A stdio process gets its environment at spawn: without its credentials it does not start. An
-          // HTTP upstream starts with what can be had (a per-user connection may come later).
-          const err = await creds.ensure(false);
-          if (err && stdio) throw err;
+        // T30: limits.maxSessionsPerUpstream, before a process, a socket or an upstream session is spent.
+        const release = manager.admit();
+        let link: UpstreamLink;
+        try {
+          const creds = this.broker?.forUpstream(name, session.grant, session.principal, session.id);
+          if (creds) {
+            const stdio = manager.config.type === 'stdio';
+            session.credentials.set(name, creds);
+            creds.hold({ revoked: (err) => session.credentialRevoked(name, err, stdio) });
+          }
+          link = new UpstreamLink(name, await this.open(manager, creds, false), events, {
+            open: () => this.open(manager, creds, true),
+            restartable: manager.config.type !== 'sse',
+            init,
+            initializeTimeoutMs: this.config.limits.initializeTimeoutMs,
+            release,
+          });
+        } catch (err) {
+          release();
+          throw err;
         }
-        const link = new UpstreamLink(name, manager.acquire(creds), events);
         session.links.set(name, link);
-        const result = await link.request(
-          'initialize',
-          upstreamParams,
-          this.config.limits.initializeTimeoutMs,
-        );
-        link.capabilities = isObject(result.capabilities) ? result.capabilities : {};
-        link.instructions = typeof result.instructions === 'string' ? result.instructions : undefined;
-        link.protocolVersion =
-          typeof result.protocolVersion === 'string' ? result.protocolVersion : undefined;
+        await link.handshake();
         return link;
       }),
     );
@@ -134,6 +137,26 @@ export class Router {
       serverInfo: GATEWAY_INFO,
       ...instructionsOf(ok),
     };
+  }
+
+  /**
+   * A transport for one session's link, at session start and for every restart: the credentials come
+   * through the broker's leases each time (a revoked lease refuses; never a value kept from an ended one).
+   */
+  private async open(
+    manager: UpstreamManager,
+    creds: UpstreamCredentials | undefined,
+    restart: boolean,
+  ): Promise<UpstreamTransport> {
+    if (creds) {
+      const err = await creds.ensure(false);
+      // A stdio process gets its environment at spawn: without its credentials it does not start. An
+      // HTTP upstream starts with what can be had (a per-user connection may come later); it is not
+      // restarted under a revoked lease.
+      if (err && (manager.config.type === 'stdio' || (restart && err.code === 'credential_revoked')))
+        throw err;
+    }
+    return manager.acquire(creds);
   }
 
   // ---- routing ----------------------------------------------------------------
@@ -286,11 +309,12 @@ export class Router {
     session.toolDefs.set(server, toolDefMap(all));
   }
 
-  /** Fans `logging/setLevel` out to every upstream that supports logging. */
+  /** Fans `logging/setLevel` out to every upstream that supports logging; the gateway's own messages follow it too. */
   async setLogLevel(
     session: Session,
     params: Record<string, unknown> | undefined,
   ): Promise<Record<string, unknown>> {
+    session.setLogLevel(params?.level);
     const links = [...session.links.values()].filter((l) => l.alive && l.capabilities.logging !== undefined);
     await Promise.all(links.map((l) => l.request('logging/setLevel', params, this.timeoutFor(l.server))));
     return {};
@@ -329,7 +353,9 @@ function mergeCapabilities(links: UpstreamLink[]): Record<string, unknown> {
         : {}),
     };
   }
-  if (has('logging').length) caps.logging = {};
+  // "Servers that emit log message notifications MUST declare the logging capability": the gateway
+  // itself tells the client when an upstream restarts or ends, whatever its upstreams declare.
+  caps.logging = {};
   if (has('completions').length) caps.completions = {};
   if (links.length === 1 && links[0]) {
     // Single upstream: pass through capabilities the gateway does not interpret (e.g. experimental, tasks).

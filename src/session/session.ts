@@ -77,6 +77,11 @@ interface OutgoingRequest {
   upstreamId: JsonRpcId;
 }
 
+/** MCP log levels (RFC 5424 severities), least severe first. */
+const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'] as const;
+/** One MCP log level. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 /** ≥128 bits of randomness (here 192), URL-safe: session ids are unguessable. */
 export function newSessionId(): string {
   return randomBytes(24).toString('base64url');
@@ -95,6 +100,8 @@ export class Session {
   /** Brokered credentials per upstream (leases of the grant), for upstreams that need them. */
   readonly credentials = new Map<string, UpstreamCredentials>();
   closed: GatehouseError | undefined;
+  /** The least severe level of the gateway's own log messages the client wants (logging/setLevel). */
+  logLevel: LogLevel | undefined;
   /** Resolves when `initialize` finished (successfully or not). */
   ready: Promise<void> = Promise.resolve();
 
@@ -340,12 +347,7 @@ export class Session {
         const upstreamId = params?.requestId;
         for (const [key, out] of this.outgoing) {
           if (out.link === link && out.upstreamId === upstreamId) {
-            this.outgoing.delete(key);
-            const gatewayId = key.startsWith('n') ? Number(key.slice(1)) : key.slice(1);
-            this.toClient(
-              { jsonrpc: '2.0', method: msg.method, params: { ...params, requestId: gatewayId } },
-              undefined,
-            );
+            this.cancelOutgoing(key, params);
             return;
           }
         }
@@ -363,6 +365,16 @@ export class Session {
       default:
         this.toClient(msg, this.relatedCall(link));
     }
+  }
+
+  /** Withdraws a server-to-client request (by its gateway id key) from the client. */
+  private cancelOutgoing(key: string, params: Record<string, unknown> | undefined): void {
+    this.outgoing.delete(key);
+    const gatewayId = key.startsWith('n') ? Number(key.slice(1)) : key.slice(1);
+    this.toClient(
+      { jsonrpc: '2.0', method: 'notifications/cancelled', params: { ...params, requestId: gatewayId } },
+      undefined,
+    );
   }
 
   /**
@@ -395,6 +407,57 @@ export class Session {
   notify(method: string, params: Record<string, unknown>): void {
     if (this.closed) return;
     this.toClient({ jsonrpc: '2.0', method, params }, undefined);
+  }
+
+  /** Sets the least severe level of the gateway's own log messages; ignores anything that is not a level. */
+  setLogLevel(level: unknown): void {
+    const found = LOG_LEVELS.find((l) => l === level);
+    if (found) this.logLevel = found;
+  }
+
+  /**
+   * A log message from the gateway itself (`notifications/message`, logger `gatehouse`) on the standalone
+   * stream, unless the client asked for more severe ones only.
+   */
+  logToClient(level: LogLevel, data: Record<string, unknown>): void {
+    if (this.logLevel && LOG_LEVELS.indexOf(level) < LOG_LEVELS.indexOf(this.logLevel)) return;
+    this.notify('notifications/message', { level, logger: 'gatehouse', data });
+  }
+
+  /**
+   * The upstream behind `link` stopped and is being replaced: the requests it sent the client can no
+   * longer be answered to it, so the client is told they are cancelled.
+   */
+  upstreamRestarting(link: UpstreamLink): void {
+    for (const [key, out] of [...this.outgoing]) {
+      if (out.link === link) this.cancelOutgoing(key, { reason: `upstream ${link.server} restarted` });
+    }
+  }
+
+  /**
+   * A replacement upstream finished its handshake. What the session learned from the old one (tool
+   * definitions, templates) is dropped and learned again; the client is told with a log message and
+   * the list changes.
+   */
+  upstreamRestarted(link: UpstreamLink, reason: GatehouseError): void {
+    const server = link.server;
+    this.templates.delete(server);
+    this.logToClient('warning', {
+      upstream: server,
+      event: 'upstream_restarted',
+      message: `upstream ${server} stopped (${reason.message}) and was restarted for this session; state it held for this session is gone`,
+    });
+    this.upstreamNotification(link, { jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
+    if (link.capabilities.prompts !== undefined)
+      this.toClient({ jsonrpc: '2.0', method: 'notifications/prompts/list_changed' }, undefined);
+    if (link.capabilities.resources !== undefined)
+      this.toClient({ jsonrpc: '2.0', method: 'notifications/resources/list_changed' }, undefined);
+  }
+
+  /** The link to an upstream ended for good while the session lives: its tools are gone. */
+  upstreamEnded(link: UpstreamLink, reason: GatehouseError): void {
+    this.logToClient('error', { upstream: link.server, event: 'upstream_ended', message: reason.message });
+    this.upstreamNotification(link, { jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
   }
 
   /**

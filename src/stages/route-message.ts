@@ -19,11 +19,10 @@ export function routeMessage(ctx: MessageContext): Outcome {
   const route = ctx.http.gw.router.route(ctx.session, method, ctx.msg.params);
   const link = ctx.session.links.get(route.server);
   if (!link?.alive) {
-    // A process stopped because its credential was revoked says so (not "unavailable").
-    if (link?.deathReason?.code === 'credential_revoked') return link.deathReason;
-    return new GatehouseError('upstream_unavailable', `upstream ${route.server} is not available`, {
-      detail: link?.deathReason?.detail,
-    });
+    // The link says why: a revoked credential or an open breaker is named, not just "unavailable".
+    return (
+      link?.refusal ?? new GatehouseError('upstream_unavailable', `upstream ${route.server} is not available`)
+    );
   }
   ctx.target = { kind: 'upstream', ...route };
   return undefined;

@@ -28,24 +28,43 @@ const GATEWAY_HEADERS = new Set([
   'last-event-id',
 ]);
 
-const agents = new Map<string, http.Agent>();
+/**
+ * Sockets for request traffic per upstream: enough for many concurrent calls, bounded so a burst cannot
+ * exhaust file descriptors; beyond it requests wait in the pool's own queue (each for at most its call's
+ * timeout: an abandoned call gives its socket back at once).
+ */
+const REQUEST_SOCKETS = 256;
 
-/** One keep-alive agent per upstream origin, shared by all sessions. */
-function agentFor(url: URL): http.Agent {
-  const key = url.origin;
-  let agent = agents.get(key);
-  if (!agent) {
-    const opts = { keepAlive: true, maxSockets: 256, maxFreeSockets: 256, scheduling: 'lifo' as const };
-    agent = url.protocol === 'https:' ? new https.Agent(opts) : new http.Agent(opts);
-    agents.set(key, agent);
+/**
+ * The sockets of one HTTP upstream, in two pools, so that long-lived streams can never starve request
+ * traffic. With one shared pool of 256 sockets every session's standalone GET stream held one for
+ * good, and at about 255 sessions every request to the upstream queued forever, old sessions' too.
+ *
+ * - `requests`: keep-alive, at most {@link REQUEST_SOCKETS}; POSTs, resumptions of a POST's stream and
+ *   DELETEs. Each lives as long as one exchange.
+ * - `streams`: the standalone GET streams, one socket each, never pooled or reused; how many there can
+ *   be is bounded by `limits.maxSessionsPerUpstream` (one per upstream session at most).
+ */
+export class HttpPools {
+  readonly requests: http.Agent;
+  readonly streams: http.Agent;
+
+  constructor(url: URL) {
+    const Agent = url.protocol === 'https:' ? https.Agent : http.Agent;
+    this.requests = new Agent({
+      keepAlive: true,
+      maxSockets: REQUEST_SOCKETS,
+      maxFreeSockets: REQUEST_SOCKETS,
+      scheduling: 'lifo',
+    });
+    this.streams = new Agent({ keepAlive: false });
   }
-  return agent;
-}
 
-/** Closes idle keep-alive sockets (called on gateway shutdown). */
-export function destroyHttpAgents(): void {
-  for (const a of agents.values()) a.destroy();
-  agents.clear();
+  /** Closes every socket (called when the upstream's manager stops). */
+  destroy(): void {
+    this.requests.destroy();
+    this.streams.destroy();
+  }
 }
 
 export interface HttpTransportOptions {
@@ -55,6 +74,8 @@ export interface HttpTransportOptions {
   /** Brokered credentials, read on every request (a lease's token is renewed or revoked meanwhile). */
   credentialHeaders?: (() => Record<string, string>) | undefined;
   maxMessageBytes: number;
+  /** The upstream's socket pools (one per upstream, shared by its sessions). */
+  pools: HttpPools;
   log: Logger;
 }
 
@@ -63,22 +84,29 @@ const MAX_GET_RETRIES = 5;
 export class HttpTransport implements UpstreamTransport {
   onmessage: (msg: JsonRpcMessage) => void = () => {};
   onclose: (reason: GatehouseError) => void = () => {};
+  listen = true;
 
   private readonly url: URL;
-  private readonly agent: http.Agent;
   private readonly mod: typeof http | typeof https;
   private readonly baseHeaders: Record<string, string>;
   private sessionId: string | undefined;
   private protocolVersion: string | undefined;
   private readonly inflight = new Set<http.ClientRequest>();
+  /**
+   * Requests still waiting for their answer, with the HTTP request that carries them now (the POST, or
+   * the GET that resumed its stream). Abandoning one destroys that request: its socket is not held for
+   * an answer nobody waits for ("Receivers of a cancellation notification SHOULD NOT send a response",
+   * so an upstream may keep a cancelled call's stream open for as long as its session lives).
+   */
+  private readonly waiting = new Map<JsonRpcId, http.ClientRequest>();
   /** ORDER: a request waits until earlier notifications and responses were accepted. */
   private barrier: Promise<void> = Promise.resolve();
   private closed = false;
+  private started = false;
   private getStream: http.ClientRequest | undefined;
 
   constructor(private readonly opts: HttpTransportOptions) {
     this.url = new URL(opts.url);
-    this.agent = agentFor(this.url);
     this.mod = this.url.protocol === 'https:' ? https : http;
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(opts.headers)) {
@@ -116,12 +144,29 @@ export class HttpTransport implements UpstreamTransport {
     return p;
   }
 
+  /** Stops waiting for the answer to request `id` and frees the socket that carries it. */
+  abandon(id: JsonRpcId): void {
+    const req = this.waiting.get(id);
+    this.waiting.delete(id);
+    req?.destroy();
+  }
+
+  /** Every message from the upstream passes here; a response ends the wait for its request. */
+  private deliver(msg: JsonRpcMessage): void {
+    if (!('method' in msg) && msg.id !== null) this.waiting.delete(msg.id);
+    this.onmessage(msg);
+  }
+
   /** Resolves when the upstream accepted the message (status line received). */
   private post(body: string, requestId: JsonRpcId | undefined): Promise<void> {
     return new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(new GatehouseError('upstream_unavailable', `upstream ${this.opts.name} is closed`));
+        return;
+      }
       const req = this.mod.request(this.url, {
         method: 'POST',
-        agent: this.agent,
+        agent: this.opts.pools.requests,
         headers: this.headers({
           'content-type': 'application/json',
           accept: 'application/json, text/event-stream',
@@ -129,6 +174,7 @@ export class HttpTransport implements UpstreamTransport {
         }),
       });
       this.inflight.add(req);
+      if (requestId !== undefined) this.waiting.set(requestId, req);
       req.once('close', () => this.inflight.delete(req));
       req.once('error', (err) => {
         const e = new GatehouseError('upstream_unavailable', `upstream ${this.opts.name} is unreachable`, {
@@ -147,6 +193,8 @@ export class HttpTransport implements UpstreamTransport {
           return;
         }
         if (status === 404 && this.sessionId) {
+          // "The server MAY terminate the session at any time, after which it MUST respond to requests
+          // containing that session ID with HTTP 404 Not Found." The link starts a new one.
           res.resume();
           const e = new GatehouseError(
             'upstream_unavailable',
@@ -260,7 +308,7 @@ export class HttpTransport implements UpstreamTransport {
         continue;
       }
       any = true;
-      this.onmessage(c.msg);
+      this.deliver(c.msg);
     }
     return any;
   }
@@ -287,7 +335,7 @@ export class HttpTransport implements UpstreamTransport {
         const c = classify(value);
         if (c.kind === 'invalid') return;
         if (c.kind === 'response' && requestId !== undefined && c.msg.id === requestId) answered = true;
-        this.onmessage(c.msg);
+        this.deliver(c.msg);
       },
       onRetry: (ms) => {
         retryMs = ms;
@@ -305,7 +353,8 @@ export class HttpTransport implements UpstreamTransport {
       parser.feed(chunk);
     });
     const finish = (): void => {
-      if (answered || this.closed || requestId === undefined) return;
+      // Not for a request that was answered elsewhere or abandoned meanwhile.
+      if (answered || this.closed || requestId === undefined || !this.waiting.has(requestId)) return;
       if (lastEventId && attempt < MAX_GET_RETRIES) {
         const id = lastEventId;
         setTimeout(() => this.resume(id, requestId, attempt + 1), Math.min(retryMs, 5000)).unref();
@@ -324,13 +373,15 @@ export class HttpTransport implements UpstreamTransport {
   }
 
   private resume(lastEventId: string, requestId: JsonRpcId, attempt: number): void {
-    if (this.closed) return;
+    if (this.closed || !this.waiting.has(requestId)) return;
+    // Request traffic: this GET carries one call's answer and ends with it.
     const req = this.mod.request(this.url, {
       method: 'GET',
-      agent: this.agent,
+      agent: this.opts.pools.requests,
       headers: this.headers({ accept: 'text/event-stream', 'last-event-id': lastEventId }),
     });
     this.inflight.add(req);
+    this.waiting.set(requestId, req);
     req.once('close', () => this.inflight.delete(req));
     req.once('error', () => this.failRequest(requestId, new GatehouseError('upstream_unavailable')));
     req.once('response', (res) => {
@@ -349,29 +400,37 @@ export class HttpTransport implements UpstreamTransport {
 
   /** Delivers a synthetic JSON-RPC error for a request the upstream can no longer answer. */
   private failRequest(id: JsonRpcId, e: GatehouseError): void {
-    this.onmessage({ jsonrpc: '2.0', id, error: e.toJsonRpcError() });
+    this.deliver({ jsonrpc: '2.0', id, error: e.toJsonRpcError() });
   }
 
   initialized(protocolVersion: string): void {
+    if (this.started) return;
+    this.started = true;
     this.protocolVersion = protocolVersion;
-    this.openGetStream(0);
+    // "The client MAY issue an HTTP GET to the MCP endpoint": only worth a socket for an upstream that
+    // may send something outside any request (the link sets `listen` from the negotiated capabilities).
+    if (this.listen) this.openGetStream(0);
   }
 
-  /** The standalone GET stream carries server-initiated messages (list_changed, logging, requests). */
+  /**
+   * The standalone GET stream carries server-initiated messages (list_changed, logging, requests). It
+   * lives as long as the session, so it never takes a socket from the request pool.
+   */
   private openGetStream(attempt: number, lastEventId?: string): void {
     if (this.closed || attempt > MAX_GET_RETRIES) return;
     const headers: Record<string, string> = { accept: 'text/event-stream' };
     if (lastEventId) headers['last-event-id'] = lastEventId;
     const req = this.mod.request(this.url, {
       method: 'GET',
-      agent: this.agent,
+      agent: this.opts.pools.streams,
       headers: this.headers(headers),
     });
     this.getStream = req;
     req.once('error', () => this.retryGet(attempt, lastEventId));
     req.once('response', (res) => {
-      if (res.statusCode === 405 || res.statusCode === 404 || res.statusCode !== 200) {
-        // 405: "the server does not offer an SSE stream at this endpoint".
+      if (res.statusCode !== 200) {
+        // 405: "the server does not offer an SSE stream at this endpoint". A 404 here is taken the same
+        // way, not as the end of the session: servers that route only POST answer a GET with 404.
         res.resume();
         return;
       }
@@ -384,7 +443,7 @@ export class HttpTransport implements UpstreamTransport {
           if (!ev.data) return;
           try {
             const c = classify(JSON.parse(ev.data));
-            if (c.kind !== 'invalid') this.onmessage(c.msg);
+            if (c.kind !== 'invalid') this.deliver(c.msg);
           } catch {
             // ignore malformed events
           }
@@ -415,6 +474,7 @@ export class HttpTransport implements UpstreamTransport {
     this.getStream?.destroy();
     for (const r of this.inflight) r.destroy();
     this.inflight.clear();
+    this.waiting.clear();
   }
 
   async close(): Promise<void> {
@@ -426,7 +486,7 @@ export class HttpTransport implements UpstreamTransport {
     await new Promise<void>((resolve) => {
       const req = this.mod.request(this.url, {
         method: 'DELETE',
-        agent: this.agent,
+        agent: this.opts.pools.requests,
         headers: this.headers({}),
         timeout: 2000,
       });

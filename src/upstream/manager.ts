@@ -1,12 +1,16 @@
 /**
- * One configured upstream: creates a transport per session.
+ * One configured upstream: admits sessions under `limits.maxSessionsPerUpstream` and creates a
+ * transport per session (and another when the session's link restarts it, see `session/link.ts`).
  *
  * Process model (stdio): a process is never shared between sessions: it holds
  * session state and, later, credentials issued for one grant. A small warm
  * pool of spawned, not-yet-assigned processes hides the cold start (~0.8 s CPU
  * for a Node server); `pool.max` caps live processes; a session's processes
- * stop when it ends. A process that crashes fails the calls in flight; the next
- * session gets a fresh one.
+ * stop when it ends. A process that crashes fails the calls in flight; its
+ * session's link spawns a replacement (with backoff, behind a breaker).
+ *
+ * HTTP: the upstream's sockets are two pools owned here (`HttpPools`): request traffic never waits
+ * behind the sessions' long-lived GET streams.
  *
  * Credentials: an upstream whose env or headers name a secret or a credential gets them from the
  * broker's leases for the session's grant. A stdio process with credentials is spawned for its session
@@ -14,10 +18,10 @@
  */
 import net from 'node:net';
 import type { Logger } from 'pino';
-import type { ResolvedUpstreamConfig, UpstreamConfig } from '../config/schema.ts';
+import type { GatehouseConfig, ResolvedUpstreamConfig, UpstreamConfig } from '../config/schema.ts';
 import type { UpstreamCredentials } from '../credentials/broker.ts';
 import { GatehouseError } from '../errors.ts';
-import { HttpTransport } from './http.ts';
+import { HttpPools, HttpTransport } from './http.ts';
 import { SseTransport } from './sse.ts';
 import { StdioTransport } from './stdio.ts';
 import type { UpstreamTransport } from './transport.ts';
@@ -32,6 +36,10 @@ export class UpstreamManager {
   private live = 0;
   private earlyDeaths = 0;
   private stopped = false;
+  /** Sessions holding a place (see `admit`). */
+  private admitted = 0;
+  /** HTTP upstreams: the sockets all its sessions share. */
+  private readonly pools: HttpPools | undefined;
 
   /** The config with only its literal env / header values (brokered ones come per session). */
   readonly config: ResolvedUpstreamConfig;
@@ -41,7 +49,7 @@ export class UpstreamManager {
   constructor(
     readonly name: string,
     config: UpstreamConfig,
-    private readonly maxMessageBytes: number,
+    private readonly limits: Pick<GatehouseConfig['limits'], 'maxResultBytes' | 'maxSessionsPerUpstream'>,
     private readonly log: Logger,
   ) {
     const values = config.type === 'stdio' ? config.env : config.headers;
@@ -51,6 +59,7 @@ export class UpstreamManager {
     this.config = (
       config.type === 'stdio' ? { ...config, env: literal } : { ...config, headers: literal }
     ) as ResolvedUpstreamConfig;
+    this.pools = config.type === 'http' ? new HttpPools(new URL(config.url)) : undefined;
   }
 
   /** Spawns the warm pool. */
@@ -67,6 +76,34 @@ export class UpstreamManager {
     return this.warm.length;
   }
 
+  /** Sessions that hold a place on this upstream. */
+  get sessions(): number {
+    return this.admitted;
+  }
+
+  /**
+   * Takes one of this upstream's session places, or throws capacity_exceeded once
+   * `limits.maxSessionsPerUpstream` sessions hold one: the one place that limit is enforced, before
+   * any process, socket or upstream session is spent. Returns the function that gives the place back
+   * (once; later calls do nothing).
+   */
+  admit(): () => void {
+    if (this.stopped) throw new GatehouseError('shutting_down');
+    if (this.admitted >= this.limits.maxSessionsPerUpstream) {
+      throw new GatehouseError(
+        'capacity_exceeded',
+        `upstream ${this.name} reached limits.maxSessionsPerUpstream (${this.limits.maxSessionsPerUpstream} sessions)`,
+      );
+    }
+    this.admitted++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.admitted--;
+    };
+  }
+
   /**
    * A transport for a new session, with the session's brokered credentials (a stdio process gets their
    * values at spawn; HTTP reads them per request). Throws capacity_exceeded at the process cap.
@@ -76,12 +113,14 @@ export class UpstreamManager {
     const cfg = this.config;
     const credentialHeaders = creds ? () => creds.values() : undefined;
     if (cfg.type === 'http') {
+      if (!this.pools) throw new Error('HTTP upstream without pools');
       return new HttpTransport({
         name: this.name,
         url: cfg.url,
         headers: cfg.headers,
         credentialHeaders,
-        maxMessageBytes: this.maxMessageBytes,
+        maxMessageBytes: this.limits.maxResultBytes,
+        pools: this.pools,
         log: this.log,
       });
     }
@@ -105,7 +144,12 @@ export class UpstreamManager {
         `upstream ${this.name} reached its process limit (pool.max)`,
       );
     }
-    const t = new StdioTransport(this.name, env ? { ...cfg, env } : cfg, this.maxMessageBytes, this.log);
+    const t = new StdioTransport(
+      this.name,
+      env ? { ...cfg, env } : cfg,
+      this.limits.maxResultBytes,
+      this.log,
+    );
     this.live++;
     const born = Date.now();
     void t.exited.then(() => {
@@ -158,5 +202,6 @@ export class UpstreamManager {
     this.stopped = true;
     const warm = this.warm.splice(0);
     await Promise.all(warm.map((t) => t.close()));
+    this.pools?.destroy();
   }
 }

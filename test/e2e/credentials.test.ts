@@ -443,6 +443,11 @@ test('T20: static key in a stdio environment: redacted; the kill switch stops th
     await eventually('the stdio process holding the key exited', () => processGone(pid));
     const err = await rpcError(client.callTool({ name: 'everything__get-env', arguments: {} }));
     assert.equal(err.code, -32024, err.message);
+    // Stopped on purpose: not a crash, so not restarted (no process without its lease).
+    const link = gw.parts.registry.get(sid)?.links.get('everything');
+    assert.equal(link?.alive, false);
+    assert.equal(link?.restarts, 0);
+    assert.equal(link?.deathReason?.code, 'credential_revoked');
     // A new session gets no lease while the secret is blocked (its stdio upstream cannot start).
     const other = await connect(await agentToken());
     const tools = await other.listTools();

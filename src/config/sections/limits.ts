@@ -122,6 +122,14 @@ export const limitsSection = z
         'Requests one grant may have in flight at once, across its sessions; more: capacity_exceeded.',
       ),
     maxSessions: z.number().int().positive().default(1000).describe('Maximum concurrent sessions.'),
+    maxSessionsPerUpstream: z
+      .number()
+      .int()
+      .positive()
+      .default(1000)
+      .describe(
+        'Maximum sessions one upstream serves at a time (each holds an upstream MCP session; on an HTTP upstream that may push messages, also one long-lived GET stream; on a stdio upstream, also a process, capped further by pool.max). Beyond it, initialize leaves that upstream out of the new session, and answers capacity_exceeded when no upstream has room.',
+      ),
     drainTimeoutMs: z
       .number()
       .int()
