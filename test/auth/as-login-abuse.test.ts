@@ -224,6 +224,10 @@ describe('login abuse', () => {
         ['client', 'rate_limited', 'headless'],
       ],
     );
+    assert.ok(
+      failures.every((f) => f.address === '127.0.0.1'),
+      'the address comes from the request (oidc-provider context)',
+    );
     clock.offset += LOCKOUT_SEC * 1000;
     const ok = await tokenRequest(t, form, creds('fake-canary-secret-headless'));
     assert.equal(ok.status, 200, 'after the lockout the secret works again');
