@@ -46,12 +46,13 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return key.length === expected.length && timingSafeEqual(key, expected);
 }
 
+let dummy: Promise<string> | undefined;
+
 /**
  * A precomputed hash, verified against when there is no local password to check (no such user, or a
  * user of the upstream identity provider), so timing does not reveal usernames. Created with the same
  * parameters as {@link hashPassword}, so it costs the same; the embedded AS computes it at start-up.
  */
-let dummy: Promise<string> | undefined;
 export function dummyHash(): Promise<string> {
   dummy ??= hashPassword('not-a-real-password');
   return dummy;

@@ -161,6 +161,7 @@ export class UpstreamIdp {
     return this.#s.name ?? new URL(this.#s.issuer).host;
   }
 
+  /** The provider's issuer (as configured; ID tokens and `iss` must equal it). */
   get issuer(): string {
     return this.#s.issuer;
   }
@@ -409,9 +410,11 @@ export class UpstreamIdp {
     if (names.groups !== undefined) {
       const raw = claim(payload, names.groups);
       const list = raw === undefined ? [] : typeof raw === 'string' ? [raw] : raw;
-      if (!Array.isArray(list) || list.length > MAX_GROUPS || !list.every((g) => validName(g)))
+      if (!Array.isArray(list) || list.length > MAX_GROUPS)
         return `${names.groups} is not a list of at most ${MAX_GROUPS} names`;
-      identity.groups = [...new Set(list as string[])];
+      const groups = list.filter((g): g is string => validName(g));
+      if (groups.length !== list.length) return `${names.groups} holds something that is not a plain name`;
+      identity.groups = [...new Set(groups)];
     }
     return identity;
   }
