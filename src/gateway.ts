@@ -13,7 +13,7 @@ import { type AuditEvent, createAuditWriter } from './audit/index.ts';
 import { AuditRecorder } from './audit/recorder.ts';
 import { resolveSecret } from './auth/as/clients.ts';
 import type { EmbeddedAs } from './auth/as/index.ts';
-import type { TokenVerifier } from './auth/principal.ts';
+import { GROUPS_CLAIM, type TokenVerifier } from './auth/principal.ts';
 import { ResourceServer } from './auth/resource-server.ts';
 import { createTokenVerifier, discoverIssuer, type VerifierOptions } from './auth/verify/index.ts';
 import { ConfigError, parseConfig } from './config/load.ts';
@@ -292,6 +292,12 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       log,
       loopbackOnly: isLoopback(config.server.host),
       taskGrants: { router, authorizer, grants },
+      // T33: every failed login and client authentication is counted and audited; further refusals
+      // of one lockout are only counted, so a flood cannot fill the audit log (T32).
+      onLoginFailure: (f) => {
+        metrics.authFailure(`login_${f.reason}`);
+        if (!f.repeat) audit.loginFailed(f);
+      },
     });
     parts.authServer = authServer;
   }
@@ -394,6 +400,8 @@ async function createResourceServer(
       audience: resource,
       localJwks: embedded.jwks,
       algorithms: ['ES256'],
+      // The embedded AS puts an upstream-IdP user's groups in this claim (auth/as/index.ts).
+      groupsClaim: GROUPS_CLAIM,
     });
     return {
       rs: new ResourceServer({

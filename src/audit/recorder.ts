@@ -230,6 +230,34 @@ export class AuditRecorder {
     this.record(event);
   }
 
+  /**
+   * A failed login at the embedded authorization server (password form, upstream identity provider,
+   * client secret) or in the connect flow. `username` is what was typed (cut to 64 characters) or
+   * what the provider named: never whether such a user exists.
+   */
+  loginFailed(f: {
+    kind: string;
+    reason: string;
+    client: string | undefined;
+    username: string | undefined;
+    address: string;
+    detail?: string | undefined;
+  }): void {
+    const event: AuditEventInput = {
+      type: 'authn.failure',
+      detail: {
+        stage: 'login',
+        kind: f.kind,
+        reason: f.reason,
+        address: f.address,
+        ...(f.username !== undefined ? { username: f.username } : {}),
+        ...(f.detail !== undefined ? { check: f.detail.slice(0, 256) } : {}),
+      },
+    };
+    if (f.client !== undefined && f.client !== '') event.principal = { agent: f.client };
+    this.record(event);
+  }
+
   /** A merged list was served. */
   listed(requestId: string, sessionId: string, grantId: string, principal: Principal, method: string): void {
     this.record({

@@ -27,10 +27,21 @@ export interface Principal {
   readonly expiresAt: number;
   /** The grant a task token is bound to (`gatehouse_grant` claim); undefined for ordinary tokens. */
   readonly grantId?: string;
+  /**
+   * The user's groups (the embedded AS's `groups` claim, mapped from the upstream identity provider);
+   * policy sees each as a Role the user is in. Absent for tokens that carry none.
+   */
+  readonly groups?: readonly string[];
 }
 
 /** The JWT claim that binds a task token to its grant. */
 export const GRANT_CLAIM = 'gatehouse_grant';
+
+/** The claim the embedded AS puts a user's tenant in (and the default `auth.external.tenantClaim`). */
+export const TENANT_CLAIM = 'tenant';
+
+/** The claim the embedded AS puts a user's groups in (an array of strings). */
+export const GROUPS_CLAIM = 'groups';
 
 /** A stable key for binding sessions and caches to one principal (T10-11, T26). */
 export function principalKey(p: Principal): string {

@@ -80,7 +80,9 @@ async function users(argv: string[], io: CliIo): Promise<number> {
   try {
     if (sub === 'list') {
       for (const u of await storage.users.list()) {
-        io.stdout.write(`${u.username}\t${new Date(u.createdAt).toISOString()}\n`);
+        // Users of the upstream identity provider have no local password: say where they log in.
+        const source = u.external ? `idp ${u.external.issuer}` : 'local';
+        io.stdout.write(`${u.username}\t${new Date(u.createdAt).toISOString()}\t${source}\n`);
       }
       return 0;
     }

@@ -14,11 +14,16 @@
  *    (`conn.<service>.<hash of issuer and user>`), never shown, and the access token is revoked.
  *
  * Links are single-use, expire (broker.connectLinkTtlSec) and live in memory: a restart invalidates them.
+ *
+ * The login of step 1 is the embedded AS's own login page, so it is throttled and audited there like any
+ * other (auth/as/interactions.ts, THREATS T33); a login as another user than the link's is audited here
+ * as `authn.failure` (`wrong_user`).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AuditRecorder } from '../audit/recorder.ts';
+import { addressKey } from '../auth/as/login-limit.ts';
 import type { Principal, TokenVerifier } from '../auth/principal.ts';
 import type { LeakGuard } from '../secrets/leak-guard.ts';
 import type { SecretStore } from '../secrets/store.ts';
@@ -232,6 +237,15 @@ export class ConnectFlows implements ConnectLinks {
         { service: p.service, expected: p.principal.user, got: who.user },
         'connect link opened by another user',
       );
+      // A login that does not match the link is a failed login for the link (T05, T33): audited.
+      this.o.audit.loginFailed({
+        kind: 'connect',
+        reason: 'wrong_user',
+        client: p.principal.agent,
+        username: who.user,
+        address: addressKey(req.socket.remoteAddress),
+        detail: `link for ${p.principal.user ?? ''} (${p.service})`,
+      });
       this.drop(p);
       return page(
         res,

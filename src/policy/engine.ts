@@ -151,6 +151,7 @@ function principalCacheKey(p: Principal): string {
       p.actors,
       [...p.scopes].sort(),
       p.authMethod,
+      p.groups ?? null,
     ]);
     principalKeys.set(p, k);
   }
@@ -465,7 +466,11 @@ export class PolicyEngine {
       entities.push({
         uid: uid('User', p.user),
         attrs: { issuer: p.issuer },
-        parents: [...tenantParents, ...roleUids(rolesOf(this.#roles.users, p.user))],
+        // The user's roles: from the config (policy.roles.users) and the groups its token carries.
+        parents: [
+          ...tenantParents,
+          ...roleUids([...new Set([...(rolesOf(this.#roles.users, p.user) ?? []), ...(p.groups ?? [])])]),
+        ],
       });
       agentAttrs['user'] = { __entity: { type: `${NAMESPACE}::User`, id: p.user } };
     }

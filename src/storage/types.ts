@@ -56,13 +56,33 @@ export interface OAuthRepo {
   purgeExpired(now: number): Promise<number>;
 }
 
-/** A local user of the embedded authorization server. */
+/** Who a user is at the upstream identity provider, and what it said about them at the last login. */
+export interface ExternalIdentity {
+  /** The provider's issuer (the ID token's `iss`). */
+  issuer: string;
+  /** The provider's stable subject (`sub`): the username stays bound to it. */
+  subject: string;
+  tenant?: string | undefined;
+  groups?: string[] | undefined;
+  /** Epoch milliseconds of the last login through the provider. */
+  updatedAt: number;
+}
+
+/** A user of the embedded authorization server: local (a password) or from the upstream IdP (`external`). */
 export interface UserRecord {
   username: string;
-  /** Self-describing password hash: `scrypt$N$r$p$<salt b64url>$<hash b64url>`. */
+  /**
+   * Self-describing password hash: `scrypt$N$r$p$<salt b64url>$<hash b64url>`; empty for users of the
+   * upstream identity provider, who have no local password.
+   */
   passwordHash: string;
   createdAt: number;
+  /** Set for users who log in through the upstream identity provider (no local password). */
+  external?: ExternalIdentity | undefined;
 }
+
+/** What {@link UserRepo.putExternal} did. */
+export type PutExternalResult = 'created' | 'updated' | 'conflict';
 
 export interface UserRepo {
   /** Adds a user; rejects when the username exists. */
@@ -72,6 +92,12 @@ export interface UserRepo {
   list(): Promise<UserRecord[]>;
   /** Removes a user; resolves to false when there was none. */
   remove(username: string): Promise<boolean>;
+  /**
+   * Creates a user of the upstream identity provider, or updates its tenant and groups, atomically.
+   * `conflict` (nothing written) when the name belongs to a local user or to another `(issuer, subject)`:
+   * a name is never taken over by a different identity.
+   */
+  putExternal(username: string, identity: ExternalIdentity, now: number): Promise<PutExternalResult>;
 }
 
 /**

@@ -143,13 +143,17 @@ test('dev flags: devAutoConsent on loopback starts with a warning on every start
   assert.ok(lines.some((l) => l.includes('devAutoConsent is ON')));
 });
 
-test('federation: auth.embedded.federation is refused until supported', async () => {
+test('upstream IdP: refused without a way to log in, or over http without the development flag', async () => {
+  await assert.rejects(
+    createEmbeddedAs(baseOptions({ config: embeddedConfig({ login: { localUsers: false } }) })),
+    /nobody could log in/,
+  );
   await assert.rejects(
     createEmbeddedAs(
       baseOptions({
-        config: embeddedConfig({ federation: { issuer: 'https://idp.example.com', clientId: 'gh' } }),
+        config: embeddedConfig({ upstreamIdp: { issuer: 'http://127.0.0.1:9/', clientId: 'gatehouse' } }),
       }),
     ),
-    /auth\.embedded\.federation is not supported yet/,
+    /upstreamIdp\.issuer must be https/,
   );
 });

@@ -50,6 +50,8 @@ export interface StartOptions {
   fetchOptions?: EmbeddedAsOptions['fetchOptions'];
   dataDir?: string;
   users?: Record<string, string>;
+  onLoginFailure?: EmbeddedAsOptions['onLoginFailure'];
+  loginClock?: EmbeddedAsOptions['loginClock'];
 }
 
 /** Starts the AS on 127.0.0.1 with an ephemeral port. */
@@ -83,6 +85,8 @@ export async function startAs(o: StartOptions = {}): Promise<TestAs> {
       log: silentLog,
       loopbackOnly: o.loopbackOnly ?? true,
       fetchOptions: o.fetchOptions,
+      ...(o.onLoginFailure ? { onLoginFailure: o.onLoginFailure } : {}),
+      ...(o.loginClock ? { loginClock: o.loginClock } : {}),
     });
   } catch (err) {
     await stop();

@@ -23,6 +23,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { EmbeddedAs } from '../../src/auth/as/index.ts';
 import type { GatehouseConfigInput } from '../../src/config/schema.ts';
+import { CONNECT_CLIENT_ID } from '../../src/credentials/connect.ts';
 import { type RunningGateway, startGateway } from '../../src/gateway.ts';
 import { openSecretStore } from '../../src/secrets/store.ts';
 import { browse, csrfOf, Jar, postForm } from '../auth/as-harness.ts';
@@ -193,6 +194,8 @@ interface Event {
   type: string;
   server?: string;
   lease?: { id: string; credential: string };
+  principal?: { agent?: string; user?: string };
+  detail?: Record<string, unknown>;
 }
 
 /** Every audit event, read from the segment files (the durable log). */
@@ -209,6 +212,12 @@ function auditEvents(): Event[] {
         .filter(Boolean)
         .map((line) => (JSON.parse(line.slice(65)) as { event: Event }).event);
     });
+}
+
+/** Waits until at least `n` audit events match, and returns them (best-effort records land a moment later). */
+async function eventuallyEvents(match: (e: Event) => boolean, n: number): Promise<Event[]> {
+  await eventually(`${n} matching audit events`, () => auditEvents().filter(match).length >= n);
+  return auditEvents().filter(match);
 }
 
 function text(r: unknown): string {
@@ -396,6 +405,46 @@ test('T05: a connect link opened by another user is refused and void (confused d
     const link2 = (err2.data as { elicitations: { url: string }[] }).elicitations[0]?.url as string;
     assert.equal((await browse(new Jar(), link2)).status, 302);
     assert.equal((await browse(new Jar(), link2)).status, 403);
+  } finally {
+    await client.close();
+  }
+});
+
+test('T33: the login behind a connect link is the AS login page: guessing is throttled (the right password is then refused too) and audited', async () => {
+  const client = await connect(await agentToken('bob'), { elicitation: { url: {} } });
+  try {
+    const err = await rpcError(client.callTool({ name: 'mine__list_records', arguments: {} }));
+    const link = (err.data as { elicitations: { url: string }[] }).elicitations[0]?.url as string;
+    const jar = new Jar();
+    const open = await browse(jar, link);
+    const authorize = await browse(jar, open.headers.get('location') as string);
+    const page = new URL(authorize.headers.get('location') ?? '', gw.origin).href;
+    const html = await (await browse(jar, page)).text();
+    const csrf = csrfOf(html);
+    // Someone who got hold of the link guesses bob's password (auth.embedded.login defaults: 5 per user).
+    for (let i = 0; i < 5; i++) {
+      const res = await postForm(jar, `${page}/login`, { csrf, username: 'bob', password: `guess-${i}` });
+      assert.equal(res.status, 401, `guess ${i}`);
+    }
+    const right = await postForm(jar, `${page}/login`, { csrf, ...BOB });
+    assert.equal(right.status, 429, 'locked out: even the right password is refused');
+    assert.ok(Number(right.headers.get('retry-after')) > 0);
+    const audited = await eventuallyEvents(
+      (e) => e.type === 'authn.failure' && e.principal?.agent === CONNECT_CLIENT_ID,
+      6,
+    );
+    assert.deepEqual(
+      audited.map((e) => [e.detail?.reason, e.detail?.username]),
+      [...Array.from({ length: 5 }, () => ['bad_credentials', 'bob']), ['rate_limited', 'bob']],
+    );
+    // The T05 refusal above (alice logged in for bob's link) was audited as a failed login too.
+    assert.ok(
+      (
+        await eventuallyEvents((e) => e.type === 'authn.failure' && e.detail?.reason === 'wrong_user', 1)
+      ).some((e) => e.detail?.username === 'alice' && e.detail?.kind === 'connect'),
+    );
+    const metrics = await (await fetch(`${gw.origin}/metrics`)).text();
+    assert.match(metrics, /gatehouse_auth_failures_total\{reason="login_bad_credentials"\} [5-9]/);
   } finally {
     await client.close();
   }

@@ -410,6 +410,43 @@ export function storageContract(
       assert.equal(await s.users.get(alice.username), undefined);
     });
 
+    withStore(
+      'users of the upstream IdP are created, updated, and never take over another identity',
+      async (s) => {
+        const name = `ext-${randomUUID()}`;
+        const id = {
+          issuer: 'https://idp.example',
+          subject: 's-1',
+          tenant: 'acme',
+          groups: ['eng'],
+          updatedAt: 1,
+        };
+        assert.equal(await s.users.putExternal(name, id, 10), 'created');
+        assert.deepEqual(await s.users.get(name), {
+          username: name,
+          passwordHash: '',
+          createdAt: 10,
+          external: id,
+        });
+        const again = { ...id, groups: ['eng', 'ops'], tenant: undefined, updatedAt: 2 };
+        assert.equal(await s.users.putExternal(name, again, 20), 'updated');
+        const got = await s.users.get(name);
+        assert.equal(got?.createdAt, 10, 'created once');
+        assert.deepEqual(got?.external?.groups, ['eng', 'ops']);
+        assert.equal(got?.external?.tenant, undefined);
+        assert.equal(
+          await s.users.putExternal(name, { ...id, subject: 's-2' }, 30),
+          'conflict',
+          'another sub',
+        );
+        assert.equal(await s.users.putExternal(name, { ...id, issuer: 'https://other' }, 30), 'conflict');
+        const local = { username: `${name}-local`, passwordHash: 'scrypt$1$2$3$s$h', createdAt: 5 };
+        await s.users.add(local);
+        assert.equal(await s.users.putExternal(local.username, id, 30), 'conflict', 'a local user');
+        assert.deepEqual(await s.users.get(local.username), local, 'untouched');
+      },
+    );
+
     // --- audit log --------------------------------------------------------
 
     withStore('audit rows are appended in batches and read back by range and head', async (s) => {

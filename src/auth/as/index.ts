@@ -21,18 +21,33 @@ import als from 'oidc-provider/lib/helpers/als.js';
 import type { Logger } from 'pino';
 import type { EmbeddedAuthConfig } from '../../config/schema.ts';
 import type { TaskGrantDeps } from '../../grants/task.ts';
+import { OutboundClient } from '../../secrets/outbound.ts';
 import type { Storage } from '../../storage/types.ts';
+import { GROUPS_CLAIM, TENANT_CLAIM } from '../principal.ts';
 import { storageAdapter } from './adapter.ts';
 import { ClientIdMetadataDocuments } from './cimd.ts';
-import { redirectUriProblem, toClientMetadata } from './clients.ts';
-import { esc, handleInteraction, INTERACTION_PATH, page } from './interactions.ts';
+import { redirectUriProblem, resolveSecret, toClientMetadata } from './clients.ts';
+import {
+  esc,
+  handleIdpCallback,
+  handleInteraction,
+  INTERACTION_PATH,
+  type InteractionDeps,
+  type LoginFailure,
+  page,
+} from './interactions.ts';
 import { loadKeys, publicJwk, SIGNING_ALG } from './keys.ts';
+import { AttemptLimiter, addressKey } from './login-limit.ts';
 import { mintAccessToken } from './mint.ts';
+import { dummyHash } from './passwords.ts';
 import { type SafeFetchOptions, safeFetch, toWebResponse } from './safe-fetch.ts';
 import { registerTaskTokenRevocation, registerTokenExchange } from './token-exchange.ts';
+import { IDP_CALLBACK_PATH, UpstreamIdp } from './upstream-idp.ts';
 
 export { demoAuthClients, resolveSecret, TOKEN_EXCHANGE } from './clients.ts';
-export { hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from './passwords.ts';
+export type { LoginFailure, LoginFailureReason } from './interactions.ts';
+export { checkLocalPassword, hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from './passwords.ts';
+export { IDP_CALLBACK_PATH } from './upstream-idp.ts';
 
 export interface EmbeddedAsOptions {
   /** The gateway's public origin, e.g. 'http://127.0.0.1:8080' (no trailing slash). */
@@ -52,6 +67,10 @@ export interface EmbeddedAsOptions {
   fetchOptions?: SafeFetchOptions;
   /** Makes task grants for token exchange with a tool list (the gateway passes its router, policy and grants). */
   taskGrants?: TaskGrantDeps;
+  /** Told about every failed login and client authentication (the gateway audits them as `authn.failure`). */
+  onLoginFailure?: (f: LoginFailure) => void;
+  /** Tests only: the clock of the failed-login throttle. */
+  loginClock?: () => number;
 }
 
 export interface MintRequest {
@@ -92,13 +111,28 @@ const OIDC_SCOPES = ['openid', 'offline_access'];
 
 /**
  * Creates the embedded authorization server. Throws (before anything starts)
- * on unsafe development flags outside loopback, unsupported federation, bad
- * pre-registered clients or a key file readable by others.
+ * on unsafe development flags outside loopback, no way to log in, an http
+ * upstream identity provider without the development flag, bad pre-registered
+ * clients or a key file readable by others.
  */
 export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<EmbeddedAs> {
   const { config, storage, log, resource } = opts;
   const issuer = opts.issuer.replace(/\/+$/, '');
-  if (config.federation) throw new Error('auth.embedded.federation is not supported yet');
+  // The dummy hash unknown users are checked against is made now, so the first failed login costs
+  // what every other one does (passwords.ts).
+  const warm = dummyHash();
+  const login = config.login;
+  const upstream = config.upstreamIdp;
+  if (!login.localUsers && !upstream) {
+    throw new Error(
+      'auth.embedded.login.localUsers is false and no auth.embedded.upstreamIdp is configured: nobody could log in',
+    );
+  }
+  if (upstream && new URL(upstream.issuer).protocol !== 'https:' && !config.allowInsecureMetadataUrls) {
+    throw new Error(
+      'auth.embedded.upstreamIdp.issuer must be https (http only on loopback with allowInsecureMetadataUrls)',
+    );
+  }
   if (config.devAutoConsent && !opts.loopbackOnly) {
     throw new Error(
       'auth.embedded.devAutoConsent is refused: the gateway is not bound to loopback (it would let any caller skip consent)',
@@ -295,7 +329,20 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
     issueRefreshToken: (_ctx, client, source) =>
       client.grantTypeAllowed('refresh_token') && source.scopes.has('offline_access'),
     expiresWithSession: () => false,
-    extraTokenClaims: (_ctx, token) => extraClaims.get(token),
+    // Token exchange sets its own claims; a user's token carries the tenant and groups the upstream
+    // identity provider gave at their last login (local users have none).
+    extraTokenClaims: async (_ctx, token) => {
+      const extra = extraClaims.get(token);
+      if (extra) return extra;
+      const accountId = 'accountId' in token ? token.accountId : undefined;
+      if (!accountId) return undefined;
+      const external = (await storage.users.get(accountId))?.external;
+      if (!external) return undefined;
+      const claims: Record<string, unknown> = {};
+      if (external.tenant !== undefined) claims[TENANT_CLAIM] = external.tenant;
+      if (external.groups !== undefined) claims[GROUPS_CLAIM] = [...external.groups];
+      return claims;
+    },
     ttl: {
       AccessToken: ttl,
       ClientCredentials: ttl,
@@ -379,8 +426,69 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
     log.info({ client: client.clientId, name: client.clientName }, 'client registered'),
   );
 
+  const limits = {
+    windowMs: login.windowSec * 1000,
+    lockoutMs: login.lockoutSec * 1000,
+    maxLockoutMs: login.maxLockoutSec * 1000,
+    maxKeys: login.maxTrackedKeys,
+    ...(opts.loginClock ? { now: opts.loginClock } : {}),
+  };
+  const onLoginFailure = opts.onLoginFailure ?? (() => {});
+  // Client secrets are passwords too (T33): the same throttle, per client id and per address, at every
+  // endpoint that checks one (token, introspection, revocation). A locked client's secret is refused
+  // as a wrong one (invalid_client), whatever it is.
+  const clientLimiter = new AttemptLimiter({
+    ...limits,
+    rules: {
+      client: { maxFailures: login.maxFailuresPerUser },
+      address: { maxFailures: login.maxFailuresPerAddress },
+    },
+  });
+  const compareClientSecret = provider.Client.prototype.compareClientSecret;
+  provider.Client.prototype.compareClientSecret = async function (
+    this: InstanceType<Provider['Client']>,
+    actual,
+  ) {
+    const clientId = this.clientId;
+    const address = addressKey(Provider.ctx?.req.socket.remoteAddress);
+    const verdict = clientLimiter.attempt([
+      { dimension: 'client', value: clientId, resetOnSuccess: true },
+      { dimension: 'address', value: address },
+    ]);
+    const failure = { kind: 'client' as const, client: clientId, username: undefined, address };
+    if (!verdict.allowed) {
+      onLoginFailure({ ...failure, reason: 'rate_limited', repeat: !verdict.firstRefusal });
+      return false;
+    }
+    const ok = await compareClientSecret.call(this, actual);
+    if (ok) verdict.succeeded();
+    else {
+      onLoginFailure({ ...failure, reason: 'bad_credentials' });
+      log.info({ client: clientId, address }, 'client authentication failed');
+    }
+    return ok;
+  };
+
+  const idp = upstream
+    ? new UpstreamIdp({
+        settings: {
+          issuer: upstream.issuer,
+          name: upstream.name,
+          clientId: upstream.clientId,
+          clientSecret: upstream.clientSecret
+            ? resolveSecret(upstream.clientSecret, 'auth.embedded.upstreamIdp.clientSecret')
+            : undefined,
+          scopes: upstream.scopes,
+          claims: upstream.claims,
+        },
+        http: new OutboundClient({ allowLoopbackHttp: insecure }),
+        redirectUri: `${issuer}${IDP_CALLBACK_PATH}`,
+        allowHttp: insecure,
+      })
+    : undefined;
+
   const callback = provider.callback();
-  const interactionDeps = {
+  const interactionDeps: InteractionDeps = {
     provider,
     storage,
     log,
@@ -396,7 +504,20 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
         grantId,
       );
     },
+    localUsers: login.localUsers,
+    limiter: new AttemptLimiter({
+      ...limits,
+      rules: {
+        user: { maxFailures: login.maxFailuresPerUser },
+        address: { maxFailures: login.maxFailuresPerAddress },
+      },
+    }),
+    idp,
+    idpCookie: secure ? '__Secure-gatehouse_idp' : 'gatehouse_idp',
+    secure,
+    onFailure: onLoginFailure,
   };
+  await warm;
 
   const purge = setInterval(() => {
     void storage.oauth
@@ -434,6 +555,10 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
       res.setHeader('content-security-policy', "frame-ancestors 'none'");
       if (path.startsWith(INTERACTION_PATH)) {
         handleInteraction(interactionDeps, req, res).catch((err: unknown) => fail(res, err));
+        return true;
+      }
+      if (path === IDP_CALLBACK_PATH) {
+        handleIdpCallback(interactionDeps, req, res).catch((err: unknown) => fail(res, err));
         return true;
       }
       if (path === '/.well-known/oauth-authorization-server') {

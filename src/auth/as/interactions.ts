@@ -10,6 +10,12 @@
  *   https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1-13#section-7.5.4).
  * - Once the authorization request resumed, the interaction is destroyed: replaying
  *   a form or the resume URL fails.
+ * - Failed logins (THREATS T33) are throttled per username as typed and per client
+ *   address (`login-limit.ts`) and reported to `onFailure` (the gateway audits them as
+ *   `authn.failure`). An unknown user, a user without a local password and a wrong
+ *   password cost the same and get byte-identical answers (`checkLocalPassword`).
+ * - With an upstream identity provider (`upstream-idp.ts`) the page offers
+ *   "Sign in with <name>"; its answer comes back to `/oauth/idp/callback`.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -17,7 +23,9 @@ import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { Storage } from '../../storage/types.ts';
-import { dummyHash, verifyPassword } from './passwords.ts';
+import { type AttemptLimiter, addressKey, typedUsername, usernameKey } from './login-limit.ts';
+import { checkLocalPassword } from './passwords.ts';
+import type { IdpFailureReason, UpstreamIdp } from './upstream-idp.ts';
 
 /** Prefix of the interaction pages. */
 export const INTERACTION_PATH = '/oauth/interaction/';
@@ -33,7 +41,44 @@ export interface InteractionDeps {
   devAutoConsent: boolean;
   /** Remembers the grant of a (user, client) pair, so consent survives a new login session. */
   rememberGrant(accountId: string, clientId: string, grantId: string): Promise<void>;
+  /** Offer the local username/password form (`auth.embedded.login.localUsers`). */
+  localUsers: boolean;
+  /** Failed-login throttle, dimensions `user` and `address`. */
+  limiter: AttemptLimiter;
+  /** The upstream identity provider, when configured. */
+  idp: UpstreamIdp | undefined;
+  /** Name of the cookie that binds an upstream login to the browser that started it. */
+  idpCookie: string;
+  /** Cookies get `Secure` (https issuer). */
+  secure: boolean;
+  /** Told about every failed login (the gateway audits it as `authn.failure` and counts it). */
+  onFailure(f: LoginFailure): void;
 }
+
+/** Why a login failed, as audited: never whether the user exists. */
+export type LoginFailureReason = 'bad_credentials' | 'rate_limited' | IdpFailureReason;
+
+/** A failed login (password form, upstream IdP or client secret), for audit and metrics. */
+export interface LoginFailure {
+  /** `password`: the login form; `idp`: the upstream identity provider; `client`: a client secret. */
+  kind: 'password' | 'idp' | 'client';
+  reason: LoginFailureReason;
+  /** The client id the login was for (the authorization request's, or the authenticating client). */
+  client: string | undefined;
+  /** The username as typed (at most 64 characters) or as the provider named it; never whether it exists. */
+  username: string | undefined;
+  /** The client address as counted (IPv6 by /64). */
+  address: string;
+  /** Which check failed (upstream IdP), never a secret. */
+  detail?: string | undefined;
+  /** A further refusal of a lockout already reported: count it, do not audit it again (T32). */
+  repeat?: boolean;
+}
+
+/** The answer to a failed password login: the same for every reason a user could not be found. */
+export const BAD_CREDENTIALS = 'Invalid username or password.';
+/** The answer while a username or address is locked out: the same whether or not the user exists. */
+export const TOO_MANY_ATTEMPTS = 'Too many failed sign-in attempts. Wait a few minutes and try again.';
 
 /** Headers every AS page carries. */
 export const PAGE_HEADERS: Record<string, string> = {
@@ -134,7 +179,12 @@ export async function handleInteraction(
   }
   const prompt = details.prompt.name;
   if (req.method === 'GET' && action === '') {
-    if (prompt === 'login') return send(res, 200, loginPage(deps, details, undefined));
+    if (prompt === 'login') {
+      // Back from a failed upstream login (the callback redirects here): one fixed message, nothing reflected.
+      const failed = new URL(req.url ?? '/', 'http://as.invalid').searchParams.get('error') === 'idp';
+      const error = failed && deps.idp ? `Sign-in through ${deps.idp.name} failed. Try again.` : undefined;
+      return send(res, 200, loginPage(deps, details, error));
+    }
     if (prompt === 'consent') {
       if (deps.devAutoConsent) return finishConsent(deps, req, res, details);
       return send(res, 200, await consentPage(deps, details));
@@ -142,7 +192,10 @@ export async function handleInteraction(
     send(res, 400, page('Unsupported request', `<p>unsupported interaction prompt ${esc(prompt)}</p>`));
     return;
   }
-  if (req.method !== 'POST' || (action !== 'login' && action !== 'confirm' && action !== 'abort')) {
+  if (
+    req.method !== 'POST' ||
+    (action !== 'login' && action !== 'confirm' && action !== 'abort' && action !== 'idp')
+  ) {
     send(res, 405, page('Not allowed', '<p>method not allowed</p>'));
     return;
   }
@@ -176,35 +229,201 @@ export async function handleInteraction(
     await deps.provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
     return;
   }
-  if (action === 'login') {
+  if (action === 'login' || action === 'idp') {
     if (prompt !== 'login') {
       send(res, 400, page('Bad request', '<p>this request is not waiting for a sign-in</p>'));
       return;
     }
-    const username = form.get('username') ?? '';
-    const password = form.get('password') ?? '';
-    const user = username ? await deps.storage.users.get(username) : undefined;
-    // Verify against a dummy hash when the user does not exist, so timing does not reveal usernames.
-    const ok = await verifyPassword(password, user?.passwordHash ?? (await dummyHash()));
-    if (!user || !ok) {
-      deps.log.info({ username, client: details.params['client_id'] }, 'login failed');
-      send(res, 401, loginPage(deps, details, 'Invalid username or password.'));
+    if (action === 'idp') return beginIdpLogin(deps, req, res, details);
+    if (!deps.localUsers) {
+      send(res, 403, page('Forbidden', '<p>sign-in with a local password is turned off</p>'));
       return;
     }
-    deps.log.info({ username, client: details.params['client_id'] }, 'user logged in');
-    await deps.provider.interactionFinished(
-      req,
-      res,
-      { login: { accountId: user.username, amr: ['pwd'] } },
-      { mergeWithLastSubmission: false },
-    );
-    return;
+    return passwordLogin(deps, req, res, details, form);
   }
   if (prompt !== 'consent') {
     send(res, 400, page('Bad request', '<p>this request is not waiting for consent</p>'));
     return;
   }
   await finishConsent(deps, req, res, details);
+}
+
+/** The username/password form: throttled, constant-cost, one answer for every failure. */
+async function passwordLogin(
+  deps: InteractionDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  details: Details,
+  form: URLSearchParams,
+): Promise<void> {
+  const username = form.get('username') ?? '';
+  const password = form.get('password') ?? '';
+  const client = typeof details.params['client_id'] === 'string' ? details.params['client_id'] : undefined;
+  const address = addressKey(req.socket.remoteAddress);
+  const typed = typedUsername(username);
+  // Counted before the password is checked, so parallel guesses cannot all slip under the limit. The
+  // key is the name as typed: a lockout looks the same whether or not the user exists.
+  const verdict = deps.limiter.attempt([
+    { dimension: 'user', value: usernameKey(username), resetOnSuccess: true },
+    { dimension: 'address', value: address },
+  ]);
+  if (!verdict.allowed) {
+    deps.onFailure({
+      kind: 'password',
+      reason: 'rate_limited',
+      client,
+      username: typed,
+      address,
+      repeat: !verdict.firstRefusal,
+    });
+    deps.log.info({ username: typed, address, client }, 'login refused: too many failed attempts');
+    res.setHeader('retry-after', String(verdict.retryAfterSec));
+    send(res, 429, loginPage(deps, details, TOO_MANY_ATTEMPTS));
+    return;
+  }
+  const user = await checkLocalPassword(deps.storage.users, username, password);
+  if (!user) {
+    deps.onFailure({ kind: 'password', reason: 'bad_credentials', client, username: typed, address });
+    deps.log.info({ username: typed, address, client }, 'login failed');
+    send(res, 401, loginPage(deps, details, BAD_CREDENTIALS));
+    return;
+  }
+  verdict.succeeded();
+  deps.log.info({ username, client }, 'user logged in');
+  await deps.provider.interactionFinished(
+    req,
+    res,
+    { login: { accountId: user.username, amr: ['pwd'] } },
+    { mergeWithLastSubmission: false },
+  );
+}
+
+/** "Sign in with <IdP>": off to the provider, with state, nonce and PKCE, the state bound to this browser. */
+async function beginIdpLogin(
+  deps: InteractionDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  details: Details,
+): Promise<void> {
+  const client = typeof details.params['client_id'] === 'string' ? details.params['client_id'] : undefined;
+  if (!deps.idp) {
+    send(res, 404, page('Not found', '<p>no identity provider is configured</p>'));
+    return;
+  }
+  let start: { location: string; browser: string };
+  try {
+    start = await deps.idp.begin(details.uid, client ?? '');
+  } catch (err) {
+    const detail = (err as Error).message;
+    deps.log.warn({ err: detail }, 'upstream identity provider unavailable');
+    deps.onFailure({
+      kind: 'idp',
+      reason: 'idp_unavailable',
+      client,
+      username: undefined,
+      address: addressKey(req.socket.remoteAddress),
+      detail,
+    });
+    send(
+      res,
+      502,
+      page('Sign-in unavailable', `<p>${esc(deps.idp.name)} cannot be reached. Try again later.</p>`),
+    );
+    return;
+  }
+  res.setHeader('set-cookie', idpCookie(deps, start.browser, 600));
+  res.writeHead(303, { location: start.location, 'cache-control': 'no-store', 'content-length': '0' });
+  res.end();
+}
+
+function idpCookie(deps: InteractionDeps, value: string, maxAge: number): string {
+  // HttpOnly, SameSite=Lax (sent on the provider's top-level redirect back), scoped to the callback.
+  return `${deps.idpCookie}=${value}; Path=/oauth/idp; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${deps.secure ? '; Secure' : ''}`;
+}
+
+function cookieValue(req: IncomingMessage, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
+  }
+  return undefined;
+}
+
+/**
+ * The provider's answer at `/oauth/idp/callback`: on success the user (created or updated, bound to
+ * the provider's `iss` and `sub`) is logged in to the interaction that started it; every failure is
+ * reported and sends the browser back to the login page.
+ */
+export async function handleIdpCallback(
+  deps: InteractionDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const idp = deps.idp;
+  if (!idp || req.method !== 'GET') {
+    send(res, 404, page('Not found', '<p>no such page</p>'));
+    return;
+  }
+  const query = new URL(req.url ?? '/', 'http://as.invalid').searchParams;
+  const result = await idp.complete(query, cookieValue(req, deps.idpCookie));
+  res.setHeader('set-cookie', idpCookie(deps, '', 0));
+  const address = addressKey(req.socket.remoteAddress);
+  const fail = (
+    reason: IdpFailureReason,
+    uid: string | undefined,
+    client: string | undefined,
+    detail?: string,
+    username?: string,
+  ): void => {
+    deps.onFailure({ kind: 'idp', reason, client, username, address, detail });
+    deps.log.info(
+      { reason, detail, client, username, address },
+      'login through the identity provider failed',
+    );
+    if (uid === undefined) {
+      send(
+        res,
+        400,
+        page(
+          'Sign-in expired',
+          '<p>This sign-in is unknown, used or expired. Start again from your application.</p>',
+        ),
+      );
+      return;
+    }
+    res.writeHead(303, {
+      location: `${INTERACTION_PATH}${encodeURIComponent(uid)}?error=idp`,
+      'content-length': '0',
+    });
+    res.end();
+  };
+  if (!result.ok) return fail(result.reason, result.uid, result.clientId, result.detail);
+  const { identity, uid, clientId } = result;
+  const interaction = await deps.provider.Interaction.find(uid);
+  if (interaction?.prompt.name !== 'login') return fail('bad_state', undefined, clientId, 'interaction gone');
+  const put = await deps.storage.users.putExternal(
+    identity.username,
+    {
+      issuer: identity.issuer,
+      subject: identity.subject,
+      tenant: identity.tenant,
+      groups: identity.groups,
+      updatedAt: Date.now(),
+    },
+    Date.now(),
+  );
+  if (put === 'conflict') {
+    // A local user or another identity of the provider already has this name: never taken over.
+    return fail('account_conflict', uid, clientId, 'the name belongs to another user', identity.username);
+  }
+  deps.log.info(
+    { username: identity.username, client: clientId, idp: idp.issuer, put },
+    'user logged in through the identity provider',
+  );
+  interaction.result = { login: { accountId: identity.username } };
+  await interaction.save(Math.max(1, interaction.exp - Math.floor(Date.now() / 1000)));
+  res.writeHead(303, { location: interaction.returnTo, 'content-length': '0' });
+  res.end();
 }
 
 async function finishConsent(
@@ -237,14 +456,21 @@ async function finishConsent(
 function loginPage(deps: InteractionDeps, details: Details, error: string | undefined): string {
   const csrf = csrfToken(deps.csrfKey, details.uid);
   const action = `${INTERACTION_PATH}${encodeURIComponent(details.uid)}`;
+  const idp = deps.idp
+    ? `<form method="post" action="${esc(action)}/idp"><input type="hidden" name="csrf" value="${esc(csrf)}">
+<button type="submit">Sign in with ${esc(deps.idp.name)}</button></form>`
+    : '';
+  const local = deps.localUsers
+    ? `<form method="post" action="${esc(action)}/login" autocomplete="on">
+<input type="hidden" name="csrf" value="${esc(csrf)}">
+<label>Username <input name="username" autocomplete="username" required${idp ? '' : ' autofocus'}></label>
+<label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+<button type="submit">Sign in</button></form>`
+    : '';
   return page(
     'Sign in to Gatehouse',
     `${error ? `<p class="err">${esc(error)}</p>` : ''}
-<form method="post" action="${esc(action)}/login" autocomplete="on">
-<input type="hidden" name="csrf" value="${esc(csrf)}">
-<label>Username <input name="username" autocomplete="username" required autofocus></label>
-<label>Password <input name="password" type="password" autocomplete="current-password" required></label>
-<button type="submit">Sign in</button></form>
+${idp}${idp && local ? '<p>or with a local account:</p>' : ''}${local}
 <form method="post" action="${esc(action)}/abort"><input type="hidden" name="csrf" value="${esc(csrf)}">
 <button type="submit">Cancel</button></form>`,
   );

@@ -4,6 +4,7 @@
  * invalidating existing users. Format: `scrypt$N$r$p$<salt>$<hash>` (base64url).
  */
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import type { UserRecord, UserRepo } from '../../storage/types.ts';
 
 /** Smallest accepted password length. */
 export const MIN_PASSWORD_LENGTH = 8;
@@ -45,9 +46,38 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return key.length === expected.length && timingSafeEqual(key, expected);
 }
 
-/** A precomputed hash, verified against when the user does not exist, so timing does not reveal usernames. */
 let dummy: Promise<string> | undefined;
+
+/**
+ * A precomputed hash, verified against when there is no local password to check (no such user, or a
+ * user of the upstream identity provider), so timing does not reveal usernames. Created with the same
+ * parameters as {@link hashPassword}, so it costs the same; the embedded AS computes it at start-up.
+ */
 export function dummyHash(): Promise<string> {
   dummy ??= hashPassword('not-a-real-password');
   return dummy;
+}
+
+/** True when `stored` is a hash this module made (an external user has none). */
+function isPasswordHash(stored: string): boolean {
+  return stored.startsWith('scrypt$');
+}
+
+/**
+ * The one place a local user's password is checked (login form of the embedded AS, and through it the
+ * connect flow's login). Whatever the outcome, it costs one storage lookup and exactly one scrypt
+ * derivation with the current parameters: an unknown user, a user without a local password (an
+ * upstream-IdP user) and a wrong password are indistinguishable by time or result.
+ */
+export async function checkLocalPassword(
+  users: UserRepo,
+  username: string,
+  password: string,
+): Promise<UserRecord | undefined> {
+  const found = await users.get(username);
+  const local =
+    found && found.external === undefined && isPasswordHash(found.passwordHash) ? found : undefined;
+  const fallback = await dummyHash();
+  const ok = await verifyPassword(password, local?.passwordHash ?? fallback);
+  return local && ok ? local : undefined;
 }

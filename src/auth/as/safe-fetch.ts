@@ -123,7 +123,7 @@ for (const [net, prefix] of [
 }
 
 /** Expands an IPv6 address to 8 numbers (embedded dotted IPv4 allowed); undefined when malformed. */
-function ipv6Words(ip: string): number[] | undefined {
+export function ipv6Words(ip: string): number[] | undefined {
   let text = ip.toLowerCase();
   const zone = text.indexOf('%');
   if (zone !== -1) text = text.slice(0, zone);

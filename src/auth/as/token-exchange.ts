@@ -15,7 +15,7 @@ import {
   TOOL_SCOPE_PREFIX,
 } from '../../grants/task.ts';
 import type { Storage } from '../../storage/types.ts';
-import { GRANT_CLAIM, type Principal } from '../principal.ts';
+import { GRANT_CLAIM, GROUPS_CLAIM, type Principal, TENANT_CLAIM } from '../principal.ts';
 import { ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE } from './clients.ts';
 import { SIGNING_ALG } from './keys.ts';
 
@@ -170,6 +170,10 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
         act.act = prior as ActClaim;
       }
       claims['act'] = act;
+      // The exchanged token acts for the same user: it carries the subject token's tenant and groups.
+      for (const name of [TENANT_CLAIM, GROUPS_CLAIM]) {
+        if (Object.hasOwn(subject, name)) claims[name] = subject[name];
+      }
     }
 
     // No grantId: the exchanged token is a stateless JWT derived from another JWT; oidc-provider
@@ -240,12 +244,15 @@ function taskPrincipal(
 ): Principal {
   const actors: string[] = [];
   for (let a = claims['act'] as ActClaim | undefined; a; a = a.act) actors.push(a.sub);
+  const groups = claims[GROUPS_CLAIM];
   return {
     agent: clientId,
     user: self ? undefined : sub,
     subject: sub,
     actors,
-    tenant: undefined,
+    // The same tenant and groups the resource server will read from the token (principalKey binds them).
+    tenant: str(claims[TENANT_CLAIM]),
+    ...(Array.isArray(groups) ? { groups: groups.filter((g): g is string => typeof g === 'string') } : {}),
     tokenId: undefined,
     issuer,
     scopes: new Set(scopes),

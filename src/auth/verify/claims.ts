@@ -13,6 +13,8 @@ const MAX_ACTOR_DEPTH = 16;
 export interface MappingOptions {
   readonly issuer: string;
   readonly tenantClaim: string;
+  /** Claim holding the user's groups; none are read when undefined. */
+  readonly groupsClaim?: string | undefined;
   readonly authMethod: AuthMethod;
   readonly expiresAt: number;
 }
@@ -58,6 +60,22 @@ export function actorsOf(claims: Record<string, unknown>): string[] {
   return actors;
 }
 
+/** Most groups a token may carry; more is refused rather than cut (a cut list could change a decision). */
+const MAX_GROUPS = 256;
+
+/** The groups claim: an array of non-empty strings (own property only; a missing claim is no groups). */
+export function groupsOf(claims: Record<string, unknown>, claim: string | undefined): string[] | undefined {
+  if (claim === undefined || !Object.hasOwn(claims, claim)) return undefined;
+  const v = claims[claim];
+  if (
+    !Array.isArray(v) ||
+    v.length > MAX_GROUPS ||
+    !v.every((g): g is string => typeof g === 'string' && g !== '')
+  )
+    throw new TokenError('invalid groups claim');
+  return v;
+}
+
 /** Builds the principal; throws a TokenError when an identity claim is missing. */
 export function toPrincipal(claims: Record<string, unknown>, o: MappingOptions): Principal {
   const subject = str(claims['sub']);
@@ -66,6 +84,7 @@ export function toPrincipal(claims: Record<string, unknown>, o: MappingOptions):
   // is REQUIRED; `azp` is the OpenID Connect spelling some issuers use instead.
   const agent = str(claims['client_id']) ?? str(claims['azp']);
   if (agent === undefined) throw new TokenError('missing client_id claim');
+  const groups = groupsOf(claims, o.groupsClaim);
   return Object.freeze({
     agent,
     // RFC 9068 §2.2: for client-credentials grants `sub` "SHOULD correspond to an
@@ -80,5 +99,6 @@ export function toPrincipal(claims: Record<string, unknown>, o: MappingOptions):
     authMethod: o.authMethod,
     expiresAt: o.expiresAt,
     grantId: str(claims[GRANT_CLAIM]),
+    ...(groups ? { groups: Object.freeze([...groups]) } : {}),
   });
 }

@@ -48,6 +48,8 @@ export interface VerifierOptions {
   introspection?: IntrospectionOptions;
   /** Claim holding the tenant (default `tenant`). */
   tenantClaim?: string;
+  /** Claim holding the user's groups (an array of strings); none read when absent. */
+  groupsClaim?: string;
   /** Verified-token cache entries (default 10 000; 0 disables the cache). */
   cacheSize?: number;
   /** Re-checked on every use, also for cached entries. */
@@ -197,6 +199,7 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
   const tolerance = nonNegative(opts.clockToleranceSec, 30, 'clockToleranceSec');
   const cooldownMs = nonNegative(opts.jwksCooldownSec, 30, 'jwksCooldownSec') * 1000;
   const tenantClaim = opts.tenantClaim ?? 'tenant';
+  const groupsClaim = opts.groupsClaim;
   const fetchImpl = opts.fetch ?? fetch;
   const cache = new VerifiedCache(Math.floor(nonNegative(opts.cacheSize, 10_000, 'cacheSize')));
   const isRevoked = opts.isRevoked;
@@ -299,7 +302,13 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
     // so without it the principal is valid only as long as the cache TTL.
     const until = exp === undefined ? now + introTtlMs : Math.min(now + introTtlMs, exp * 1000);
     const expiresAt = exp ?? Math.floor((now + introTtlMs) / 1000);
-    const principal = toPrincipal(claims, { issuer, tenantClaim, authMethod: 'introspection', expiresAt });
+    const principal = toPrincipal(claims, {
+      issuer,
+      tenantClaim,
+      groupsClaim,
+      authMethod: 'introspection',
+      expiresAt,
+    });
     cache.set(key, principal, until, now);
     return principal;
   }
@@ -344,7 +353,13 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
     }
     const exp = payload.exp;
     if (exp === undefined) throw new TokenError('missing exp claim');
-    const principal = toPrincipal(payload, { issuer, tenantClaim, authMethod: 'jwt', expiresAt: exp });
+    const principal = toPrincipal(payload, {
+      issuer,
+      tenantClaim,
+      groupsClaim,
+      authMethod: 'jwt',
+      expiresAt: exp,
+    });
     cache.set(key, principal, cacheUntil(exp * 1000, now), now);
     return principal;
   }

@@ -46,6 +46,116 @@ export const preRegisteredClient = z
   })
   .strict();
 
+/** `auth.embedded.login`: who may log in at the embedded AS and how failed logins are throttled. */
+export const loginSection = z
+  .object({
+    localUsers: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Offer the username/password form for local users (`gatehouse users add`). Turn off when every user logs in through auth.embedded.upstreamIdp.',
+      ),
+    maxFailuresPerUser: z
+      .number()
+      .int()
+      .min(1)
+      .default(5)
+      .describe(
+        'Failed logins for one username (as typed, whether or not it exists) within windowSec before it is locked out.',
+      ),
+    maxFailuresPerAddress: z
+      .number()
+      .int()
+      .min(0)
+      .default(20)
+      .describe(
+        "Failed logins from one client address (the socket peer; IPv6 by /64) within windowSec before it is locked out; 0 turns the per-address limit off. Behind a reverse proxy every client has the proxy's address.",
+      ),
+    windowSec: z
+      .number()
+      .int()
+      .min(1)
+      .default(900)
+      .describe(
+        'Failures are forgotten after this many seconds without a new attempt (and after a lockout ends).',
+      ),
+    lockoutSec: z
+      .number()
+      .int()
+      .min(1)
+      .default(30)
+      .describe('First lockout; every further failure after the limit doubles it (exponential backoff).'),
+    maxLockoutSec: z.number().int().min(1).default(3600).describe('Longest lockout.'),
+    maxTrackedKeys: z
+      .number()
+      .int()
+      .min(100)
+      .default(10_000)
+      .describe(
+        'Usernames and addresses tracked at most (each kept as a hash); past it, expired and then least recently used entries are evicted.',
+      ),
+  })
+  .strict()
+  .prefault({})
+  .describe(
+    'Logins at the embedded authorization server: local users, throttling of failed logins (also of client secrets at the token, introspection and revocation endpoints).',
+  );
+
+/** `auth.embedded.upstreamIdp`: user login delegated to the company's OpenID Connect provider. */
+export const upstreamIdpSection = z
+  .object({
+    issuer: z
+      .url()
+      .describe(
+        'Issuer of the OpenID Connect provider; its metadata is read from <issuer>/.well-known/openid-configuration.',
+      ),
+    name: z
+      .string()
+      .min(1)
+      .max(64)
+      .optional()
+      .describe('Shown on the login page ("Sign in with <name>"); default: the issuer host.'),
+    clientId: z.string().min(1).describe("The gateway's client_id at the provider."),
+    clientSecret: secretRef
+      .optional()
+      .describe(
+        "The gateway's client secret at the provider (client_secret_basic); omit for a public client (PKCE only).",
+      ),
+    scopes: z
+      .array(z.string().min(1))
+      .default(['openid', 'profile', 'email'])
+      .refine((s) => s.includes('openid'), 'must include openid')
+      .describe('Scopes asked for; must include openid.'),
+    claims: z
+      .object({
+        username: z
+          .string()
+          .min(1)
+          .default('preferred_username')
+          .describe(
+            "ID token claim that becomes the Gatehouse user name (the user is bound to the provider's iss and sub on first login).",
+          ),
+        tenant: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('ID token claim that becomes the tenant (policy: Tenant).'),
+        groups: z
+          .string()
+          .min(1)
+          .optional()
+          .describe("ID token claim (array of strings) whose values become the user's roles (policy: Role)."),
+      })
+      .strict()
+      .prefault({})
+      .describe('How ID token claims map to the Gatehouse user.'),
+  })
+  .strict()
+  .optional()
+  .describe(
+    'Log users in through an OpenID Connect provider (authorization code + PKCE, ID token checked). Its redirect URI is <issuer of the gateway>/oauth/idp/callback. With allowInsecureMetadataUrls (loopback only) it may be http on loopback.',
+  );
+
 export const authSection = z
   .object({
     mode: z
@@ -111,15 +221,8 @@ export const authSection = z
             'Development only: skip the consent page. Refused unless the gateway is bound to loopback.',
           ),
         clients: z.array(preRegisteredClient).default([]).describe('Pre-registered clients.'),
-        federation: z
-          .object({
-            issuer: z.url().describe('Upstream OIDC provider for user login.'),
-            clientId: z.string().min(1).describe("The gateway's client_id at that provider."),
-            clientSecret: secretRef.optional().describe("The gateway's client secret at that provider."),
-          })
-          .strict()
-          .optional()
-          .describe('Log users in through an upstream OIDC provider (in addition to local users).'),
+        login: loginSection,
+        upstreamIdp: upstreamIdpSection,
       })
       .strict()
       .prefault({})

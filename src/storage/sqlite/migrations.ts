@@ -115,4 +115,7 @@ export const MIGRATIONS: readonly string[] = [
      created_at INTEGER NOT NULL,
      PRIMARY KEY (kind, name)
    );`,
+  // 6: users of the upstream identity provider (auth.embedded.upstreamIdp): their binding to the
+  // provider's (iss, sub), tenant and groups, as JSON; NULL for local users.
+  `ALTER TABLE users ADD COLUMN external TEXT;`,
 ];
