@@ -13,6 +13,7 @@ import { errorResponse, idKey, type JsonRpcId, type JsonRpcNotification } from '
 import type { Session } from '../session/session.ts';
 import { parseEventId } from '../session/sse.ts';
 import { checkHost } from '../stages/check-origin.ts';
+import { clip } from '../util/clip.ts';
 
 export interface HttpServerHooks {
   /** Readiness of every upstream (for /readyz). */
@@ -172,7 +173,8 @@ function logReject(ctx: HttpContext, e: GatehouseError): void {
   const level = e.httpStatus >= 500 ? 'error' : 'info';
   ctx.log[level](
     { requestId: ctx.requestId, session: ctx.session?.id, code: e.code, stage: e.stage, detail: e.detail },
-    e.message,
+    // Some messages name what the client sent (a tool, a method): bounded like every log field.
+    clip(e.message, 1024),
   );
 }
 

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { Principal } from '../auth/principal.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import { type Grant, globMatch } from '../grants/grant.ts';
+import { boundedKey, CappedMap } from '../util/bounded.ts';
 import { type Decision, type PolicyAction, PolicyEngine, type ToolAttributes } from './engine.ts';
 import { loadPolicySet, type PolicySet } from './load.ts';
 
@@ -51,7 +52,8 @@ export interface ArgumentProblem {
 
 export class Authorizer {
   readonly engine: PolicyEngine;
-  private readonly attrs = new Map<string, ToolAttributes>();
+  /** Attributes per (server, tool, annotations), keys bounded: a hostile stream of names costs at most this. */
+  private readonly attrs = new CappedMap<string, ToolAttributes>(10_000);
   // MCP 2025-11-25: inputSchema defaults to JSON Schema 2020-12; older servers declare draft-07.
   private readonly ajv2020 = new Ajv2020({ allErrors: true, strict: false, validateFormats: false });
   private readonly ajv07 = new Ajv({ allErrors: true, strict: false, validateFormats: false });
@@ -85,7 +87,7 @@ export class Authorizer {
     const ann = def?.annotations;
     const ro = typeof ann?.readOnlyHint === 'boolean' ? ann.readOnlyHint : undefined;
     const de = typeof ann?.destructiveHint === 'boolean' ? ann.destructiveHint : undefined;
-    const key = `${server}\u0000${exposed}\u0000${ro}\u0000${de}`;
+    const key = boundedKey(`${server}\u0000${exposed}\u0000${ro}\u0000${de}`);
     let a = this.attrs.get(key);
     if (a === undefined) {
       const op = Object.entries(this.config.policy.tools).find(([k]) => globMatch(k, exposed))?.[1];
@@ -99,7 +101,6 @@ export class Authorizer {
           ...(de !== undefined ? { destructiveHint: de } : {}),
         },
       });
-      if (this.attrs.size > 50_000) this.attrs.clear();
       this.attrs.set(key, a);
     }
     return a;

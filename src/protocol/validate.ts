@@ -9,8 +9,10 @@
  * (a `progressToken` that is neither string nor integer, say) without answering, and the client would
  * wait for the whole call timeout.
  */
+
+import { clip } from '../util/clip.ts';
 import type { Classified, JsonRpcId } from './jsonrpc.ts';
-import { checkValue, clip, type ValueLimits } from './well-formed.ts';
+import { checkValue, type ValueLimits } from './well-formed.ts';
 
 /** A refusal: `invalid_request` (the envelope) or `invalid_params` (what the method was given). */
 export interface MessageProblem {

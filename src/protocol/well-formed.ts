@@ -12,6 +12,8 @@
  * character contents of strings."
  */
 
+import { clip } from '../util/clip.ts';
+
 /** The limits values are checked against (config `limits`). */
 export interface ValueLimits {
   readonly maxJsonDepth: number;
@@ -134,13 +136,4 @@ function problem(frame: Frame, key: string | number | undefined, reason: string)
     .map((p) => `/${String(p).replace(/~/g, '~0').replace(/\//g, '~1')}`)
     .join('');
   return { reason, pointer: clip(pointer, 200) };
-}
-
-/** At most `max` characters of `s` (never splitting a surrogate pair), marked when cut: for logs and messages. */
-export function clip(s: string, max = 128): string {
-  if (s.length <= max) return s;
-  let end = max;
-  const c = s.charCodeAt(end - 1);
-  if (c >= 0xd800 && c <= 0xdbff) end--;
-  return `${s.slice(0, end)}…(${s.length} chars)`;
 }

@@ -13,9 +13,13 @@ import { LIST_METHODS, type ListMethod } from '../protocol/lists.ts';
 import { isSupportedVersion, LATEST_PROTOCOL_VERSION, type ProtocolVersion } from '../protocol/versions.ts';
 import type { UpstreamManager } from '../upstream/manager.ts';
 import type { UpstreamTransport } from '../upstream/transport.ts';
+import { boundedKey } from '../util/bounded.ts';
 import { setOwn } from '../util/own.ts';
 import { type LinkEvents, UpstreamLink } from './link.ts';
 import type { Session } from './session.ts';
+
+/** Resource templates kept per upstream per session (each is matched against unknown URIs). */
+const MAX_TEMPLATES = 1000;
 
 export const GATEWAY_INFO = { name: 'gatehouse', version: '0.1.0' } as const;
 
@@ -210,7 +214,7 @@ export class Router {
 
   /** The server that listed `uri` or a template matching it; the only resource server otherwise. */
   private ownerOf(session: Session, uri: string): string {
-    const known = session.resourceOwners.get(uri);
+    const known = session.resourceOwners.get(boundedKey(uri));
     if (known && session.links.has(known)) return known;
     for (const [server, templates] of session.templates) {
       if (templates.some((t) => templateMatches(t, uri)) && session.links.has(server)) return server;
@@ -276,10 +280,10 @@ export class Router {
     item: Record<string, unknown>,
   ): Record<string, unknown> | undefined {
     if (method === 'resources/list' && typeof item.uri === 'string')
-      session.resourceOwners.set(item.uri, server);
+      session.resourceOwners.set(boundedKey(item.uri), server);
     if (method === 'resources/templates/list' && typeof item.uriTemplate === 'string') {
       const list = session.templates.get(server) ?? [];
-      if (!list.includes(item.uriTemplate)) list.push(item.uriTemplate);
+      if (!list.includes(item.uriTemplate) && list.length < MAX_TEMPLATES) list.push(item.uriTemplate);
       session.templates.set(server, list);
     }
     if (typeof item.name !== 'string') return item;

@@ -25,6 +25,7 @@ import {
 } from '../protocol/jsonrpc.ts';
 import { type ProtocolVersion, supportsPriming } from '../protocol/versions.ts';
 import type { LeakGuard } from '../secrets/leak-guard.ts';
+import { CappedMap } from '../util/bounded.ts';
 import { PostExchange } from './exchange.ts';
 import type { UpstreamLink } from './link.ts';
 import { SseStream } from './sse.ts';
@@ -53,6 +54,16 @@ export interface ResponseStage {
   readonly name: string;
   readonly run: (ctx: ResponseContext) => void;
 }
+
+/**
+ * Resource URIs and templates learned from an upstream's lists, per session: an upstream listing
+ * millions cannot grow the session past this (the oldest are forgotten; reads then route by template
+ * or to the only resource server, as for a URI never listed).
+ */
+const MAX_LEARNED = 10_000;
+
+/** Server-to-client requests (sampling, elicitation, roots) waiting for the client, per session. */
+const MAX_OUTGOING = 256;
 
 /** A client request forwarded upstream and not yet answered. */
 export interface FrontCall {
@@ -118,7 +129,7 @@ export class Session {
   private nextOutgoing = 1;
   private readonly outgoing = new Map<string, OutgoingRequest>();
   /** Resource URI → owning server, learned from list results. */
-  readonly resourceOwners = new Map<string, string>();
+  readonly resourceOwners = new CappedMap<string, string>(MAX_LEARNED);
   /** Resource template URIs per server, learned from list results. */
   readonly templates = new Map<string, string[]>();
 
@@ -321,6 +332,15 @@ export class Session {
     if (msg.method === 'ping') {
       // The upstream talks to the gateway; liveness is answered here.
       link.notify({ jsonrpc: '2.0', id: msg.id, result: {} }).catch(() => {});
+      return;
+    }
+    if (this.outgoing.size >= MAX_OUTGOING) {
+      // T30: an upstream cannot pile up requests the client never answers; it gets an error at once.
+      const err = new GatehouseError(
+        'capacity_exceeded',
+        `${MAX_OUTGOING} requests to the client are already waiting for an answer`,
+      );
+      link.notify({ jsonrpc: '2.0', id: msg.id, error: err.toJsonRpcError() }).catch(() => {});
       return;
     }
     const id = this.nextOutgoing++;

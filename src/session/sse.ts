@@ -9,8 +9,8 @@ import type { ServerResponse } from 'node:http';
 
 /** Events kept per stream for replay. */
 const MAX_EVENTS = 1000;
-/** Bytes kept per stream for replay. */
-const MAX_BYTES = 8 * 1024 * 1024;
+/** Bytes kept per stream for replay (at least the last event is kept, however large). */
+const MAX_BYTES = 1024 * 1024;
 
 interface StoredEvent {
   seq: number;
@@ -96,7 +96,14 @@ export class SseStream {
   private endConnection(): void {
     const res = this.res;
     this.res = undefined;
-    res?.end();
+    // A finished stream whose every event reached the connection needs no replay: the buffer is
+    // dropped once the response is flushed (a stream cut before that keeps it for resumption).
+    res?.end(() => {
+      if (this.sentSeq === this.seq) {
+        this.events.length = 0;
+        this.bytes = 0;
+      }
+    });
     this.onfinish();
   }
 

@@ -1,6 +1,6 @@
 import { GatehouseError } from '../errors.ts';
 import type { HttpContext, Outcome } from '../pipeline/context.ts';
-import { clip } from '../protocol/well-formed.ts';
+import { clip } from '../util/clip.ts';
 
 /**
  * JSON-RPC id semantics on one session (docs/architecture.md, "JSON-RPC at the edge"): every request

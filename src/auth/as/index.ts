@@ -8,6 +8,7 @@
  * issuer is the gateway origin; access tokens are RFC 9068 JWTs whose audience
  * is the MCP resource. See docs/auth-server.md.
  */
+import type { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { JWK } from 'jose';
 import Provider, {
@@ -407,7 +408,9 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
   provider.on('server_error', (_ctx, err) => log.error({ err }, 'authorization server error'));
   // Koa prints unhandled request errors to stderr unless the app has an error listener. A client that
   // stalls its body (limits.bodyTimeoutMs) or goes away is not a server fault: logged at info, in JSON.
-  provider.app.on('error', (err: NodeJS.ErrnoException) => {
+  // oidc-provider 9's Provider is the Koa app (its `.app` getter is deprecated); its typings list only
+  // its own events, so Koa's 'error' goes through the EventEmitter interface.
+  (provider as unknown as EventEmitter).on('error', (err: NodeJS.ErrnoException) => {
     const clientSide =
       err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ECONNRESET' || err.code === 'ECONNABORTED';
     log[clientSide ? 'info' : 'error'](
