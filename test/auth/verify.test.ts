@@ -564,6 +564,23 @@ describe('verified-token cache', () => {
     await rejectsWith(v.verify(token), 'token revoked');
   });
 
+  test('T02-03 maxTokenLifetimeSec: a token living longer than revocations are kept is refused (from iat, else from now)', async () => {
+    const v = createTokenVerifier(opts({ maxTokenLifetimeSec: 600, clockToleranceSec: 30 }));
+    const iat = nowSec() - 100;
+    const p = await v.verify(await mint({ iat, exp: iat + 630 }));
+    assert.equal(p.issuedAt, iat, 'iat becomes principal.issuedAt (revocation compares it)');
+    await rejectsWith(v.verify(await mint({ iat, exp: iat + 631 })), 'token lifetime too long');
+    await rejectsWith(
+      v.verify(await mint({ iat: undefined, exp: nowSec() + 700 })),
+      'token lifetime too long',
+      false,
+    );
+    const noIat = await v.verify(await mint({ iat: undefined, exp: nowSec() + 300 }));
+    assert.equal(noIat.issuedAt, undefined);
+    const unbounded = createTokenVerifier(opts());
+    assert.ok(await unbounded.verify(await mint({ exp: nowSec() + 10 * 86_400 })), 'no bound by default');
+  });
+
   test('isRevoked that throws fails closed with unavailable=true', async () => {
     const v = createTokenVerifier(
       opts({
