@@ -13,8 +13,9 @@ import { type AuditEvent, createAuditWriter } from './audit/index.ts';
 import { AuditRecorder } from './audit/recorder.ts';
 import { resolveSecret } from './auth/as/clients.ts';
 import type { EmbeddedAs } from './auth/as/index.ts';
-import type { TokenVerifier } from './auth/principal.ts';
+import type { Principal, TokenVerifier } from './auth/principal.ts';
 import { ResourceServer } from './auth/resource-server.ts';
+import { RevocationList, revocationLifetimes } from './auth/revocation.ts';
 import { createTokenVerifier, discoverIssuer, type VerifierOptions } from './auth/verify/index.ts';
 import { ConfigError, parseConfig } from './config/load.ts';
 import type { GatehouseConfig, GatehouseConfigInput } from './config/schema.ts';
@@ -155,6 +156,26 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   };
   await grants.start();
   metrics.setActiveGrants(grants.size);
+  // The token revocation list: loaded before anything is served, polled like the grants (250 ms).
+  const revocations =
+    config.auth.mode === 'none'
+      ? undefined
+      : new RevocationList(storage, { lifetimes: revocationLifetimes(config), log });
+  if (revocations) {
+    revocations.onAdded = (rec, source) => {
+      audit.tokensRevoked(rec, source);
+      metrics.revocation('token');
+      log.info({ kind: rec.kind, value: rec.value, notBefore: rec.notBefore, source }, 'tokens revoked');
+      // A revoked token ends the sessions it opened (their grants record its jti), here and on every
+      // gateway that reads the entry: the revocation is not only "no new requests".
+      if (rec.kind !== 'jti') return;
+      for (const g of grants.list()) {
+        if (g.record.kind === 'session' && g.record.tokenId === rec.value)
+          void grants.end(g, 'token revoked');
+      }
+    };
+    await revocations.start();
+  }
   // The pipeline's response phase is handed to the sessions here: the session layer never imports the pipeline.
   const registry = new SessionRegistry(
     config,
@@ -283,6 +304,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       log,
       loopbackOnly: isLoopback(config.server.host),
       taskGrants: { router, authorizer, grants },
+      ...(revocations ? { revocations } : {}),
     });
     parts.authServer = authServer;
   }
@@ -291,6 +313,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     config,
     resource,
     authServer && jwks ? { issuer: authServer.issuer, jwks: () => jwks } : undefined,
+    revocations,
   );
   parts.auth = rs;
   if (
@@ -330,6 +353,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       server.close();
       await registry.drain(config.limits.drainTimeoutMs);
       grants.close();
+      revocations?.close();
       broker.close();
       await Promise.all([...managers.values()].map((m) => m.stop()));
       server.closeAllConnections();
@@ -364,8 +388,16 @@ async function createResourceServer(
   config: GatehouseConfig,
   resource: string,
   embedded: { issuer: string; jwks: () => JSONWebKeySet } | undefined,
+  revocations: RevocationList | undefined,
 ): Promise<{ rs: ResourceServer; verifier: TokenVerifier | undefined }> {
   const auth = config.auth;
+  // Every request, the verified-token cache hit path included: a few Map lookups (src/auth/revocation.ts).
+  const revocationCheck = revocations
+    ? {
+        isRevoked: (p: Principal) => revocations.isRevoked(p),
+        maxTokenLifetimeSec: revocationLifetimes(config).tokenLifetimeSec,
+      }
+    : {};
   const base = {
     requiredScopes: auth.requiredScopes,
     methodScopes: auth.methodScopes,
@@ -385,6 +417,7 @@ async function createResourceServer(
       audience: resource,
       localJwks: embedded.jwks,
       algorithms: ['ES256'],
+      ...revocationCheck,
     });
     return {
       rs: new ResourceServer({
@@ -427,6 +460,7 @@ async function createResourceServer(
     tenantClaim: ext.tenantClaim,
     jwksCooldownSec: ext.jwksCooldownSec,
     ...(introspection ? { introspection } : {}),
+    ...revocationCheck,
   });
   return {
     rs: new ResourceServer({ ...base, mode: 'external', authorizationServers: [ext.issuer], verifier }),
