@@ -22,14 +22,21 @@ import type { Logger } from 'pino';
 import type { EmbeddedAuthConfig } from '../../config/schema.ts';
 import type { TaskGrantDeps } from '../../grants/task.ts';
 import type { Storage } from '../../storage/types.ts';
+import type { RevocationList } from '../revocation.ts';
 import { storageAdapter } from './adapter.ts';
 import { ClientIdMetadataDocuments } from './cimd.ts';
 import { redirectUriProblem, toClientMetadata } from './clients.ts';
 import { esc, handleInteraction, INTERACTION_PATH, page } from './interactions.ts';
 import { loadKeys, publicJwk, SIGNING_ALG } from './keys.ts';
 import { mintAccessToken } from './mint.ts';
+import {
+  grantRevoker,
+  refuseRevokedSource,
+  registerTokenRevocation,
+  revokeRemovedClients,
+} from './revocation.ts';
 import { type SafeFetchOptions, safeFetch, toWebResponse } from './safe-fetch.ts';
-import { registerTaskTokenRevocation, registerTokenExchange } from './token-exchange.ts';
+import { registerTokenExchange } from './token-exchange.ts';
 
 export { demoAuthClients, resolveSecret, TOKEN_EXCHANGE } from './clients.ts';
 export { hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from './passwords.ts';
@@ -52,6 +59,8 @@ export interface EmbeddedAsOptions {
   fetchOptions?: SafeFetchOptions;
   /** Makes task grants for token exchange with a tool list (the gateway passes its router, policy and grants). */
   taskGrants?: TaskGrantDeps;
+  /** The gateway's token revocation list (RFC 7009 writes to it; minting from a revoked credential is refused). */
+  revocations?: RevocationList;
 }
 
 export interface MintRequest {
@@ -129,6 +138,8 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
 
   const staticClients = config.clients.map(toClientMetadata);
   const staticIds = new Set(staticClients.map((c) => c.client_id));
+  const revocations = opts.revocations;
+  await revokeRemovedClients(storage, revocations, opts.taskGrants?.grants, staticIds, log);
   const trustedJwksUris = new Set(config.clients.flatMap((c) => (c.jwksUri ? [c.jwksUri] : [])));
   const cimd = config.clientIdMetadataDocuments
     ? new ClientIdMetadataDocuments({ allowInsecure: insecure, log, fetchOptions: opts.fetchOptions })
@@ -146,7 +157,7 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
     JSON.stringify([accountId, clientId]);
 
   const configuration: Configuration = {
-    adapter: storageAdapter(storage, cimd),
+    adapter: storageAdapter(storage, cimd, grantRevoker(storage, revocations)),
     clients: staticClients,
     // jose's JWK and oidc-provider's JWK describe the same JSON; the key file holds private EC JWKs.
     jwks: { keys: keys.signing as JWKS['keys'] },
@@ -220,7 +231,8 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
         }
       },
     },
-    findAccount: async (_ctx, sub) => {
+    findAccount: async (_ctx, sub, token) => {
+      refuseRevokedSource(revocations, sub, token);
       const user = await storage.users.get(sub);
       if (!user) return undefined;
       return { accountId: user.username, claims: () => ({ sub: user.username }) };
@@ -342,9 +354,14 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
     resourceServerInfo,
     extraClaims,
     taskGrants: opts.taskGrants,
+    revocations,
   };
   registerTokenExchange(provider, exchangeDeps);
-  registerTaskTokenRevocation(provider, exchangeDeps, '/oauth/revoke');
+  registerTokenRevocation(
+    provider,
+    { issuer, jwks: { keys: publicKeys }, revocations, grants: opts.taskGrants?.grants },
+    '/oauth/revoke',
+  );
 
   // RFC 8414 metadata is the same document; add what oidc-provider does not advertise itself.
   provider.use(async (ctx, next) => {
