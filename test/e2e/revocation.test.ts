@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -304,28 +305,39 @@ describe('client removal', () => {
       await first.close();
       const second = await start(['agent'], first.port);
       try {
-        const status = async (token: string) => {
-          const res = await fetch(second.url, {
-            method: 'POST',
-            headers: {
-              authorization: `Bearer ${token}`,
-              'content-type': 'application/json',
-              accept: 'application/json, text/event-stream',
-            },
-            body: JSON.stringify({
-              jsonrpc: '2.0',
-              id: 1,
-              method: 'initialize',
-              params: {
-                protocolVersion: '2025-11-25',
-                capabilities: {},
-                clientInfo: { name: 'x', version: '1' },
+        // A fresh connection (no keep-alive socket left over from the first gateway on this port).
+        const status = (token: string): Promise<number | undefined> =>
+          new Promise((resolve, reject) => {
+            const req = request(
+              second.url,
+              {
+                method: 'POST',
+                agent: false,
+                headers: {
+                  authorization: `Bearer ${token}`,
+                  'content-type': 'application/json',
+                  accept: 'application/json, text/event-stream',
+                },
               },
-            }),
+              (res) => {
+                res.resume();
+                resolve(res.statusCode);
+              },
+            );
+            req.on('error', reject);
+            req.end(
+              JSON.stringify({
+                jsonrpc: '2.0',
+                id: 1,
+                method: 'initialize',
+                params: {
+                  protocolVersion: '2025-11-25',
+                  capabilities: {},
+                  clientInfo: { name: 'x', version: '1' },
+                },
+              }),
+            );
           });
-          await res.body?.cancel();
-          return res.status;
-        };
         // Same signing key (oauth-keys.json), so only the revocation list refuses it.
         assert.equal(await status(bearer), 401);
         assert.equal(await status(kept), 200, 'a client still configured keeps its tokens');
