@@ -461,18 +461,20 @@ describe('grant end', () => {
   test('T26: revoking a task token at the authorization server (RFC 7009) ends its grant; only its own client may', async () => {
     const own = await token('ops');
     const { body } = await exchange('ops', own, { scope: 'mcp tool:work__search_code' });
-    const revoke = (agent: string) =>
+    const revoke = (agent: string, secret = SECRETS[agent]) =>
       fetch(`${gw.origin}/oauth/revoke`, {
         method: 'POST',
         headers: {
           'content-type': 'application/x-www-form-urlencoded',
-          authorization: `Basic ${Buffer.from(`${agent}:${SECRETS[agent]}`).toString('base64')}`,
+          authorization: `Basic ${Buffer.from(`${agent}:${secret}`).toString('base64')}`,
         },
         body: new URLSearchParams({ token: String(body.access_token), token_type_hint: 'access_token' }),
       });
     const grantId = String(body.gatehouse_grant);
-    await revoke('dev');
+    assert.equal((await revoke('dev')).status, 400);
     assert.ok(gw.parts.grants.get(grantId), 'another client cannot end it');
+    assert.equal((await revoke('ops', 'not-the-secret')).status, 401);
+    assert.ok(gw.parts.grants.get(grantId), 'nor its own client without authenticating');
     const res = await revoke('ops');
     assert.equal(res.status, 200, await res.text());
     assert.equal(gw.parts.grants.get(grantId), undefined);
