@@ -663,6 +663,29 @@ describe('opaque tokens (RFC 7662 introspection)', () => {
     assert.deepEqual([...p.scopes], ['tools:read']);
   });
 
+  test('T26 the revocation list applies to introspected tokens too: first sight, and from the cache', async () => {
+    const revokedAgents = new Set<string>();
+    const v = createTokenVerifier(
+      opts({ introspection: introspection(), isRevoked: (p: Principal) => revokedAgents.has(p.agent) }),
+    );
+    const token = as.opaque(active());
+    await v.verify(token);
+    const calls = as.introspections;
+    revokedAgents.add('agent-7');
+    await rejectsWith(v.verify(token), 'token revoked');
+    assert.equal(as.introspections, calls, 'refused from the cache, no new introspection');
+    await rejectsWith(v.verify(as.opaque(active())), 'token revoked');
+  });
+
+  test('T02-03 maxTokenLifetimeSec applies to introspected tokens', async () => {
+    const v = createTokenVerifier(opts({ introspection: introspection(), maxTokenLifetimeSec: 300 }));
+    assert.ok(await v.verify(as.opaque(active())));
+    await rejectsWith(
+      v.verify(as.opaque(active({ iat: nowSec(), exp: nowSec() + 3600 }))),
+      'token lifetime too long',
+    );
+  });
+
   test('T02-03 RFC 7662 §2.2: inactive (unknown) token is rejected', async () => {
     const v = createTokenVerifier(opts({ introspection: introspection() }));
     await rejectsWith(v.verify('never-issued-token'), 'token inactive');
