@@ -31,8 +31,8 @@ import {
 
 export const AUTH_USAGE = `  users add NAME | users list | users rm NAME  [--data-dir DIR] [--config FILE]
         manage local users of the embedded authorization server
-        (rm also ends the user's grants and revokes the tokens issued to them)
-        (add reads the password from stdin, at least ${MIN_PASSWORD_LENGTH} characters)
+        (add reads the password from stdin, at least ${MIN_PASSWORD_LENGTH} characters;
+        rm also ends the user's grants and revokes the tokens issued to them)
   token --client ID [--scope S] [--user U] [--url GATEHOUSE_URL] [--data-dir DIR] [--config FILE]
         get an access token from a running gateway (client_credentials);
         with --user, a token that acts for that local user (token exchange)

@@ -56,9 +56,9 @@ export interface VerifierOptions {
    */
   isRevoked?: (p: Principal) => boolean;
   /**
-   * Longest lifetime accepted, seconds: a token whose `exp` lies further than this (plus the clock
-   * skew) in the future is refused. The revocation list keeps an entry by agent or user this long, so
-   * no token it covers can outlive it. Default: no bound.
+   * Longest lifetime accepted, seconds: a token whose lifetime (`exp` − `iat`, or `exp` − now when it
+   * has no `iat`) exceeds this plus the clock skew is refused. The revocation list keeps an entry by
+   * agent or user this long, so no token it covers can outlive it. Default: no bound.
    */
   maxTokenLifetimeSec?: number;
   /**
