@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/principal.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
-import type { GrantRecord } from '../storage/types.ts';
+import type { GrantRecord, RevocationRecord } from '../storage/types.ts';
 import type { AuditEvent, AuditEventInput } from './event.ts';
 import type { AuditWriter } from './writer.ts';
 
@@ -91,6 +91,19 @@ function grantPrincipal(g: GrantRecord): AuditPrincipal {
 /** Marker event written at a clean stop; recovery looks for calls without an outcome after the last one. */
 const STOP_ACTION = 'gateway.stopped';
 
+/** `detail.action` of the `admin.action` event of a token revocation. */
+export const TOKENS_REVOKED_ACTION = 'tokens.revoked';
+
+/** Whether a stored record is the clean-stop marker (its `detail.action`, not any text in it). */
+function isStopMarker(body: string): boolean {
+  try {
+    const e = (JSON.parse(body) as { event?: { detail?: { action?: unknown } } }).event;
+    return e?.detail?.action === STOP_ACTION;
+  } catch {
+    return false;
+  }
+}
+
 export class AuditRecorder {
   private failures = 0;
 
@@ -169,6 +182,27 @@ export class AuditRecorder {
       detail: { kind: g.kind, reason: g.endReason ?? 'ended' },
     };
     if (g.owner !== undefined) event.owner = g.owner;
+    this.record(event);
+  }
+
+  /**
+   * An entry of the token revocation list took effect here: made in this process (RFC 7009, a revoked
+   * authorization-server grant, a client removed from the configuration) or read from the store (the
+   * CLI, another gateway).
+   */
+  tokensRevoked(r: RevocationRecord, source: 'local' | 'store'): void {
+    const event: AuditEventInput = {
+      type: 'admin.action',
+      detail: {
+        action: TOKENS_REVOKED_ACTION,
+        kind: r.kind,
+        value: r.value,
+        notBefore: r.notBefore,
+        reason: r.reason,
+        source,
+      },
+    };
+    if (r.kind === 'agent') event.principal = { agent: r.value };
     this.record(event);
   }
 
@@ -300,7 +334,8 @@ export class AuditRecorder {
   }): Promise<number> {
     const stops = await repo.query({ type: 'admin.action' });
     let after = 0;
-    for (const r of stops) if (r.body.includes(STOP_ACTION)) after = r.seq;
+    // Parsed, not searched: other admin actions carry operator text (a user revoked by name).
+    for (const r of stops) if (isStopMarker(r.body)) after = r.seq;
     const attempted = await repo.query({ type: 'call.attempted', afterSeq: after });
     if (attempted.length === 0) return 0;
     const completed = new Set(

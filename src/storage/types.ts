@@ -286,11 +286,50 @@ export interface LeaseRepo {
   blocks(): Promise<CredentialBlock[]>;
 }
 
+/** What a token revocation entry names (src/auth/revocation.ts). */
+export type RevocationKind = 'jti' | 'agent' | 'user' | 'agent+user';
+
+/**
+ * One entry of the token revocation list: access tokens that match `kind`/`value` and were issued at or
+ * before `notBefore` are refused (src/auth/revocation.ts, docs/auth.md "Revocation").
+ */
+export interface RevocationRecord {
+  kind: RevocationKind;
+  /**
+   * The token id (`jti`), the client id (`agent`), the user (`sub`, `user`), or for `agent+user` the JSON
+   * array `[agent, user]` (user `null`: the agent's own tokens).
+   */
+  value: string;
+  /** Epoch seconds: tokens whose `iat` is at or before this are revoked (tokens without `iat` too). */
+  notBefore: number;
+  /** Epoch ms: when the entry may be forgotten (every token it covers has expired by then). */
+  expiresAt: number;
+  /** Epoch ms: when the entry was written or last raised; gateways poll by it. */
+  recordedAt: number;
+  /** Why, for operators and the audit log. */
+  reason: string;
+}
+
+export interface RevocationRepo {
+  /**
+   * Records an entry. One entry per kind and value: an existing one keeps the later `notBefore` and
+   * `expiresAt` of the two and takes the new `recordedAt` and `reason`.
+   */
+  add(rec: RevocationRecord): Promise<void>;
+  /** Entries recorded at or after `at` (epoch ms), by `recordedAt`, for a gateway to notice revocations made elsewhere. */
+  recordedSince(at: number): Promise<RevocationRecord[]>;
+  /** Entries with `expiresAt > now` (loaded at start-up). */
+  listLive(now: number): Promise<RevocationRecord[]>;
+  /** Deletes entries whose `expiresAt` is at or before `now`; resolves to how many. */
+  purge(now: number): Promise<number>;
+}
+
 /** The repositories, as seen inside a transaction. */
 export interface Repos {
   readonly sessions: SessionRepo;
   readonly grants: GrantRepo;
   readonly leases: LeaseRepo;
+  readonly revocations: RevocationRepo;
   readonly oauth: OAuthRepo;
   readonly users: UserRepo;
   readonly audit: AuditRepo;
