@@ -82,6 +82,10 @@ export const auditEventSchema = z
           .optional()
           .describe('arguments after the redaction hook; absent when too large'),
         truncated: z.boolean().optional(),
+        normalised: z
+          .boolean()
+          .optional()
+          .describe('true when values json cannot carry were replaced (docs/audit.md, canonical json)'),
       })
       .strict()
       .optional(),
