@@ -134,6 +134,12 @@ async function verify(argv: string[], io: AuditCliIo): Promise<number> {
       );
       if (!key && r.checkpoints === 0)
         io.stdout.write('warning: no audit key found; checkpoints not checked\n');
+      for (const t of r.tornTails) {
+        io.stdout.write(
+          `warning: torn last line in ${t.segment} at byte ${t.offset} (${t.bytes} bytes): a write cut short ` +
+            '(crash, power loss or full disk), never acknowledged; the gateway removes it at start-up\n',
+        );
+      }
       if (r.unsignedTail > 0) {
         io.stdout.write(
           `note: ${r.unsignedTail} records after the last checkpoint are protected by the hash chain only\n`,
