@@ -23,9 +23,11 @@ export type AuditCliIo = Pick<CliIo, 'stdout' | 'stderr'>;
 /** Usage lines, for the top-level help. */
 export const AUDIT_USAGE = `  audit verify [--from N] [--to N] [--public-key FILE] [--json]
         check the audit hash chain and signed checkpoints; exit 1 on any break
-  audit query [--agent A] [--user U] [--grant G] [--session S] [--tool T] [--server S]
-              [--decision D] [--jti J] [--type T] [--since T] [--until T] [--limit N] [--json]
-        audit events matching every filter (T: ISO time, epoch ms, or 15m/2h/7d ago)
+  audit query [--agent A] [--user U] [--grant G] [--session S] [--request R] [--tool T]
+              [--server S] [--decision D] [--jti J] [--type T] [--since T] [--until T]
+              [--limit N] [--json]
+        audit events matching every filter (T: ISO time, epoch ms, or 15m/2h/7d ago;
+        --tool: server__tool or the plain name on any server)
   audit timeline GRANT_ID [--json]
         every event of one grant in order, with deciding policies and approvers
   audit export [--format jsonl|ocsf] [filters] [--out FILE]
@@ -95,12 +97,9 @@ function toFilter(v: FilterValues): AuditFilter {
     until: v.until !== undefined ? parseTime(v.until) : undefined,
     limit: positiveInt(v.limit, 'limit'),
   };
-  // The federated name `server__tool` is accepted too (what agents see).
-  const sep = v.tool?.indexOf('__') ?? -1;
-  if (v.tool && sep > 0 && v.server === undefined) {
-    f.server = v.tool.slice(0, sep);
-    f.tool = v.tool.slice(sep + 2);
-  }
+  // `--tool` takes the federated name `server__tool` (what agents call, what the gateway
+  // records) or a plain name; the index matches either spelling (SqliteAuditIndex.query). It
+  // used to split the name into server and plain tool, which never matched a gateway record.
   for (const k of Object.keys(f) as (keyof AuditFilter)[]) if (f[k] === undefined) delete f[k];
   return f;
 }

@@ -132,6 +132,7 @@ export interface AuditFilter {
   grantId?: string;
   sessionId?: string;
   requestId?: string;
+  /** The name the agent called (`server__tool`) or the upstream's plain name (on any server). */
   tool?: string;
   server?: string;
   decision?: string;
