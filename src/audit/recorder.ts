@@ -172,8 +172,12 @@ export class AuditRecorder {
     this.record(event);
   }
 
-  /** A call refused by the authorize stage: the decision, its policies and the reference the client got. */
-  refused(f: CallFacts, decision: CallDecision): void {
+  /**
+   * A call refused by the authorize stage: the decision, its policies and the reference the client
+   * will get. Durable like an intent: resolves once the record is written, rejects when it cannot
+   * be, so the refusal quotes a reference only when its record exists (authorize.ts `deny`).
+   */
+  refused(f: CallFacts, decision: CallDecision): Promise<void> {
     const event = callEvent('decision', f);
     event.args = f.args;
     event.decision = decisionOf(decision);
@@ -181,7 +185,7 @@ export class AuditRecorder {
       status: 'denied',
       errorCode: decision.effect === 'deny' ? 'tool_not_permitted' : 'approval_required',
     };
-    this.record(event);
+    return this.append(event);
   }
 
   /** A call refused because its upstream credential is revoked, blocked, missing or cannot be minted. */
