@@ -10,6 +10,7 @@ import { z } from 'zod';
 export const AUDIT_EVENT_TYPES = [
   'authn.success',
   'authn.failure',
+  'authn.failure.summary',
   'grant.created',
   'grant.ended',
   'list',
