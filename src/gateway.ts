@@ -118,9 +118,12 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     checkpointEvery: config.audit.checkpointEvery,
     checkpointIntervalMs: config.audit.checkpointIntervalSec * 1000,
   });
-  const audit = new AuditRecorder(writer, log, metrics);
-  // ORDER: before serving: calls cut off by an unclean stop get their "outcome unknown" record first.
-  await audit.recoverUnknownOutcomes(storage.audit);
+  const audit = new AuditRecorder(writer, log, metrics, {
+    anonymousFailures: config.audit.anonymousFailures,
+  });
+  // ORDER: before serving: torn lines are cut off (logged, recorded), and calls cut off by an
+  // unclean stop get their "outcome unknown" record first.
+  await audit.recover(storage.audit);
   const retention = config.audit.retention;
   await audit.prune(retention);
   const pruneTimer = setInterval(() => {

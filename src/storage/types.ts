@@ -141,6 +141,16 @@ export interface AuditCheckpointRow {
   time: number;
 }
 
+/** Bytes after a segment's last complete line: a write cut short (crash, power loss, disk full). */
+export interface AuditTornTail {
+  /** Segment file name, e.g. `0000000000000001.log`. */
+  segment: string;
+  /** Byte offset where the torn line starts (the end of the last complete line). */
+  offset: number;
+  /** Length of the torn line in bytes. */
+  bytes: number;
+}
+
 /** Filters of an audit query; every given field must match (AND). */
 export interface AuditFilter {
   agent?: string;
@@ -148,6 +158,7 @@ export interface AuditFilter {
   grantId?: string;
   sessionId?: string;
   requestId?: string;
+  /** The name the agent called (`server__tool`) or the upstream's plain name (on any server). */
   tool?: string;
   server?: string;
   decision?: string;
@@ -189,6 +200,10 @@ export interface AuditRepo {
    * with seq < `floor`, atomically; returns the number of records deleted.
    */
   prune(floor: number, checkpoint: AuditCheckpointRow): Promise<number>;
+  /** Torn lines the durable log holds (a backend that cannot have them leaves this out). */
+  tornTails?(): Promise<AuditTornTail[]>;
+  /** Cuts torn lines off before the first append; returns what was cut (SHA-256 of the bytes). */
+  repairTornTails?(): Promise<(AuditTornTail & { sha256: string })[]>;
 }
 
 /** A grant as stored: the unit of privilege (src/grants/). */
