@@ -46,6 +46,8 @@ function config(upstreamUrl: string, clients: ClientId[] = ['agent', 'other']): 
       },
     },
     upstreams: { up: { type: 'http', url: upstreamUrl } },
+    // Refusals without a principal (a revoked token's included) are counted per window (T32): short here.
+    audit: { anonymousFailures: { windowSec: 1 } },
   };
 }
 
@@ -200,7 +202,7 @@ describe('RFC 7009 revocation of a plain access token', () => {
         ) &&
         events.some(
           (e) =>
-            e['type'] === 'authn.failure' &&
+            e['type'] === 'authn.failure.summary' &&
             (e['detail'] as Record<string, unknown>)['reason'] === 'token revoked',
         )
       );
