@@ -12,6 +12,7 @@ export type {
   EntityUidJson,
   Expr,
   PolicyJson,
+  StatefulAuthorizationCall,
 } from '@cedar-policy/cedar-wasm/nodejs';
 /** The Cedar wasm API (Node build). */
 export { cedar };
