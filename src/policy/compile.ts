@@ -15,6 +15,7 @@
  * checked by test/policy/differential.test.ts, which runs random requests through both.
  */
 import type { EntityJson, EntityUidJson, PolicyJson } from './cedar.ts';
+import { NAMESPACE } from './schema.ts';
 
 /** An entity reference: Cedar's `EntityUID`. Two references are equal when type and id are. */
 export class EntityUid {
@@ -562,7 +563,7 @@ export function compileExpr(e: unknown): Fn {
   return unsupported(`operator ${k}`);
 }
 
-const ACTION_TYPE = 'Gatehouse::Action';
+const ACTION_TYPE = `${NAMESPACE}::Action`;
 const ACTION_PROBE = new EntityUid('', '');
 const EMPTY_RECORD = new CedarRecord(new Map());
 
