@@ -108,6 +108,8 @@ const OPERATORS = `
 @id("o-proto") forbid(principal, action, resource in Gatehouse::Server::"github") when { context.args.hasTag("__proto__") };
 @id("o-approval") @approval("required") forbid(principal, action == Gatehouse::Action::"call_tool", resource in Gatehouse::Server::"work") when { context.numbers.hasTag("amount") && context.numbers.getTag("amount") > 100 } unless { context.approved };
 @id("o-ctx-has") permit(principal, action, resource in Gatehouse::Server::"search") when { context has args && context.args.hasTag("x") };
+@id("o-set-eq") forbid(principal, action, resource in Gatehouse::Server::"deploy") when { context.read == ["secret", "pii"] || principal.scopes == ["read"] };
+@id("o-like-case") permit(principal, action, resource in Gatehouse::Server::"files") when { context.args.hasTag("repo") && context.args.getTag("repo") like "A*/*s" };
 @id("o-ops") permit(principal in Gatehouse::Role::"operators", action, resource);
 @id("o-tenant") permit(principal is Gatehouse::Agent in Gatehouse::Tenant::"acme", action in [Gatehouse::Action::"list_tools", Gatehouse::Action::"call_tool"], resource is Gatehouse::Tool in Gatehouse::Server::"files");
 @id("o-res") permit(principal, action == Gatehouse::Action::"read_resource", resource is Gatehouse::Resource);
@@ -177,12 +179,23 @@ const RAW = [
   'context.args.hasTag(context.args.getTag("q"))',
   'principal.user in Gatehouse::Tenant::"acme"',
   'principal.user.issuer like "https*"',
+  '(context.approved && 1) == 1',
+  '(context.time > 0 || "x") == "x"',
+  '(true && context.read) == context.read',
+  'context.read == ["public", "pii"]',
+  '["secret"] == context.read',
+  'principal.scopes == ["mcp", "read"]',
+  '{a: context.read} == {a: ["public"]}',
+  'context.args.getTag("q") like "*A*"',
+  'context.args.getTag("repo") like "Acme/*"',
 ].map((body, i) => `@id("raw-${i}") permit(principal, action, resource) when { ${body} };`);
 
 /** Tag names and string values the random rules and requests share, so rules actually fire. */
 const KEYS = ['repo', 'path', 'amount', 'n', 'q', 'x', 'token', 'force', '', 'ключ', '🔑', '__proto__', 'ip'];
 const STRINGS = [
   'acme/widgets',
+  'Acme/widgets',
+  'ACME/WIDGETS',
   'acme/secret',
   'org/shared',
   '/srv/app/a.txt',
@@ -198,6 +211,8 @@ const STRINGS = [
   'é🔑',
   'é*🔑',
   'ab',
+  'AB',
+  'aB',
   'a*b',
   '*',
   'high',
@@ -240,6 +255,7 @@ const EDGE_ARGS: readonly unknown[] = [
   { n: 42, amount: 101, token: 't' },
   { repo: 'acme/secret', path: '/srv/app/x', q: 'ab', x: '1' },
   { repo: 'acme/widgets', path: '/srv/app', q: 'ba', x: '0', force: false },
+  { repo: 'Acme/widgets', path: '/SRV/app/x', q: 'AB', x: '1' },
   { '🔑': 'é*🔑', ключ: 'ключ 🔑', '': '', __proto__: 'p' },
   { '🔑': 'é🔑', ключ: '', ip: '127.0.0.1', n: '42' },
 ];
@@ -272,7 +288,23 @@ function randomRule(rng: Rng, n: number): string {
   };
   const pattern = (): string => {
     const parts = Array.from({ length: 1 + Math.floor(rng() * 4) }, () =>
-      pick(rng, ['*', 'a', 'b', '/srv/app/', 'é', '🔑', '\\*', '1', 'acme/', '', 'x']),
+      pick(rng, [
+        '*',
+        'a',
+        'b',
+        'A',
+        'B',
+        '/srv/app/',
+        'é',
+        'É',
+        '🔑',
+        '\\*',
+        '1',
+        'acme/',
+        'Acme/',
+        '',
+        'x',
+      ]),
     );
     return `"${parts.join('')}"`;
   };
@@ -292,7 +324,8 @@ function randomRule(rng: Rng, n: number): string {
     if (r < 0.68)
       return `(context.args.hasTag(${k}) && ${strSet(d - 1)}.contains(context.args.getTag(${k})))`;
     if (r < 0.73) return `${strSet(d - 1)}.${pick(rng, ['containsAll', 'containsAny'])}(${strSet(d - 1)})`;
-    if (r < 0.76) return `${strSet(d - 1)}.isEmpty()`;
+    if (r < 0.76)
+      return chance(rng, 0.5) ? `${strSet(d - 1)}.isEmpty()` : `${strSet(d - 1)} == ${strSet(d - 1)}`;
     if (r < 0.8) return `${strSet(d - 1)}.contains(${str(d - 1)})`;
     if (r < 0.85) return `(if ${bool(d - 1)} then ${bool(d - 1)} else ${bool(d - 1)})`;
     if (r < 0.88) return `(${str(d - 1)} like ${pattern()})`;
