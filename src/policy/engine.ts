@@ -325,7 +325,8 @@ export class PolicyEngine {
   /** Decides one request. Never throws: a Cedar failure is a deny with the error in `errors`. */
   decide(req: DecisionRequest): Decision {
     const g = this.#gen;
-    // A request Cedar cannot parse is answered by Cedar alone (it denies), never from the cache.
+    // Per-call parts the fast path does not model exactly (lone surrogates, a non-integer time): the slow
+    // path decides, never the cache (it denies ill-formed strings without handing them to Cedar).
     if (!this.#useCache || !callWellFormed(req)) return this.#full(g, req);
     const key = cacheKey(g, req);
     const hit = g.cache.get(key);
