@@ -17,49 +17,24 @@ import {
   callWellFormed,
   cedarRequest,
   cedarSafe,
+  type DecisionRequest,
   evalEnv,
+  type RoleMap,
   requestEntities,
   requestTime,
+  type ToolAttributes,
 } from './request.ts';
 import { NAMESPACE } from './schema.ts';
 
-export { argsToNumbers, argsToTags, resourceEntityId } from './request.ts';
-
-/** The MCP operations policies decide on. */
-export type PolicyAction = 'call_tool' | 'list_tools' | 'read_resource' | 'get_prompt';
-
-/** Operator-assigned attributes of a tool, plus the upstream's (untrusted) annotations. */
-export interface ToolAttributes {
-  /** Operator-assigned risk, e.g. low | medium | high | critical. Default "unknown". */
-  readonly risk?: string;
-  /** Operator-assigned side-effect class, e.g. none | read | write | destructive | external. Default "unknown". */
-  readonly sideEffect?: string;
-  /** Owning team or person. Default "". */
-  readonly owner?: string;
-  /** The operator marked the server trusted: only then are `annotations` believed. */
-  readonly serverTrusted?: boolean;
-  /** MCP tool annotations as the upstream sent them. */
-  readonly annotations?: { readonly readOnlyHint?: boolean; readonly destructiveHint?: boolean };
-}
-
-/** One authorization question. */
-export interface DecisionRequest {
-  readonly principal: Principal;
-  readonly action: PolicyAction;
-  readonly server: string;
-  /** Tool name (call_tool, list_tools), resource URI (read_resource) or prompt name (get_prompt), without the server prefix. */
-  readonly tool: string;
-  readonly toolAttrs?: ToolAttributes;
-  /** Call arguments; each top-level key becomes a tag of `context.args`. */
-  readonly args?: unknown;
-  readonly grantId: string;
-  /** A human approved this call (see `@approval`). Default false. */
-  readonly approved?: boolean;
-  /** Epoch seconds; default now. */
-  readonly time?: number;
-  /** Labels of what the grant has already read (`context.read`). */
-  readonly read?: readonly string[];
-}
+export {
+  argsToNumbers,
+  argsToTags,
+  type DecisionRequest,
+  type PolicyAction,
+  type RoleMap,
+  resourceEntityId,
+  type ToolAttributes,
+} from './request.ts';
 
 /** The answer: effect, the ids of the policies that produced it, and evaluation errors. */
 export interface Decision {
@@ -71,12 +46,6 @@ export interface Decision {
   readonly policies: readonly string[];
   /** Policy evaluation errors, `<policy id>: <message>`. An erroring forbid policy denies (fail closed). */
   readonly errors: readonly string[];
-}
-
-/** Role memberships, by agent id and by user id. */
-export interface RoleMap {
-  readonly agents?: Readonly<Record<string, readonly string[]>>;
-  readonly users?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** Options of a {@link PolicyEngine}. */
@@ -376,9 +345,14 @@ export class PolicyEngine {
       return p !== undefined && p.effect === 'forbid' && p.dynamicFields.length === 0 && !p.approval;
     });
     if (absolute) return false;
-    if (entry.statics[0] === undefined) return true; // be conservative
-    // Some permit must be able to hold: a static one already satisfied, or an applicable dynamic one.
-    return entry.applicable.some(isPermit) || entry.statics[0].reasons.some(isPermit);
+    // Some permit must be able to hold: an applicable dynamic one, or a static one satisfied with or
+    // without an approval (a deny lists only its forbids, so both approval states are asked: a call an
+    // approval would release is one that may be allowed).
+    if (entry.applicable.some(isPermit)) return true;
+    return (
+      this.#statics(g, entry, bare, false).reasons.some(isPermit) ||
+      this.#statics(g, entry, bare, true).reasons.some(isPermit)
+    );
   }
 
   /** Evaluation without the cache or the static/dynamic split (benchmarks, tests): the whole set, every call. */

@@ -4,6 +4,7 @@
  * data, so the fast path cannot drift from what Cedar is asked.
  */
 
+import type { Principal } from '../auth/principal.ts';
 import type { EntityJson, EntityUidJson } from './cedar.ts';
 import {
   buildStore,
@@ -18,8 +19,49 @@ import {
   type Value,
   wellFormed,
 } from './compile.ts';
-import type { DecisionRequest, PolicyAction, RoleMap } from './engine.ts';
 import { NAMESPACE } from './schema.ts';
+
+/** The MCP operations policies decide on. */
+export type PolicyAction = 'call_tool' | 'list_tools' | 'read_resource' | 'get_prompt';
+
+/** Operator-assigned attributes of a tool, plus the upstream's (untrusted) annotations. */
+export interface ToolAttributes {
+  /** Operator-assigned risk, e.g. low | medium | high | critical. Default "unknown". */
+  readonly risk?: string;
+  /** Operator-assigned side-effect class, e.g. none | read | write | destructive | external. Default "unknown". */
+  readonly sideEffect?: string;
+  /** Owning team or person. Default "". */
+  readonly owner?: string;
+  /** The operator marked the server trusted: only then are `annotations` believed. */
+  readonly serverTrusted?: boolean;
+  /** MCP tool annotations as the upstream sent them. */
+  readonly annotations?: { readonly readOnlyHint?: boolean; readonly destructiveHint?: boolean };
+}
+
+/** One authorization question. */
+export interface DecisionRequest {
+  readonly principal: Principal;
+  readonly action: PolicyAction;
+  readonly server: string;
+  /** Tool name (call_tool, list_tools), resource URI (read_resource) or prompt name (get_prompt), without the server prefix. */
+  readonly tool: string;
+  readonly toolAttrs?: ToolAttributes;
+  /** Call arguments; each top-level key becomes a tag of `context.args`. */
+  readonly args?: unknown;
+  readonly grantId: string;
+  /** A human approved this call (see `@approval`). Default false. */
+  readonly approved?: boolean;
+  /** Epoch seconds; default now. */
+  readonly time?: number;
+  /** Labels of what the grant has already read (`context.read`). */
+  readonly read?: readonly string[];
+}
+
+/** Role memberships, by agent id and by user id. */
+export interface RoleMap {
+  readonly agents?: Readonly<Record<string, readonly string[]>>;
+  readonly users?: Readonly<Record<string, readonly string[]>>;
+}
 
 /** Cedar resource entity type per action. */
 export const ACTION_RESOURCE: Readonly<Record<PolicyAction, string>> = {
