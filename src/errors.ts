@@ -78,7 +78,7 @@ export const ERRORS = {
     http: 401,
     jsonrpc: JsonRpcCode.InvalidRequest,
     stage: 'authenticate',
-    description: 'the access token is invalid, expired, or not issued for this gateway',
+    description: 'the access token is invalid, expired, revoked, or not issued for this gateway',
   },
   auth_unavailable: {
     http: 503,

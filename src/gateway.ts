@@ -13,8 +13,9 @@ import { type AuditEvent, createAuditWriter } from './audit/index.ts';
 import { AuditRecorder } from './audit/recorder.ts';
 import { resolveSecret } from './auth/as/clients.ts';
 import type { EmbeddedAs } from './auth/as/index.ts';
-import { GROUPS_CLAIM, type TokenVerifier } from './auth/principal.ts';
+import { GROUPS_CLAIM, type Principal, type TokenVerifier } from './auth/principal.ts';
 import { ResourceServer } from './auth/resource-server.ts';
+import { RevocationList, revocationLifetimes } from './auth/revocation.ts';
 import { createTokenVerifier, discoverIssuer, type VerifierOptions } from './auth/verify/index.ts';
 import { ConfigError, parseConfig } from './config/load.ts';
 import type { GatehouseConfig, GatehouseConfigInput } from './config/schema.ts';
@@ -117,9 +118,12 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     checkpointEvery: config.audit.checkpointEvery,
     checkpointIntervalMs: config.audit.checkpointIntervalSec * 1000,
   });
-  const audit = new AuditRecorder(writer, log, metrics);
-  // ORDER: before serving: calls cut off by an unclean stop get their "outcome unknown" record first.
-  await audit.recoverUnknownOutcomes(storage.audit);
+  const audit = new AuditRecorder(writer, log, metrics, {
+    anonymousFailures: config.audit.anonymousFailures,
+  });
+  // ORDER: before serving: torn lines are cut off (logged, recorded), and calls cut off by an
+  // unclean stop get their "outcome unknown" record first.
+  await audit.recover(storage.audit);
   const retention = config.audit.retention;
   await audit.prune(retention);
   const pruneTimer = setInterval(() => {
@@ -164,6 +168,26 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   };
   await grants.start();
   metrics.setActiveGrants(grants.size);
+  // The token revocation list: loaded before anything is served, polled like the grants (250 ms).
+  const revocations =
+    config.auth.mode === 'none'
+      ? undefined
+      : new RevocationList(storage, { lifetimes: revocationLifetimes(config), log });
+  if (revocations) {
+    revocations.onAdded = (rec, source) => {
+      audit.tokensRevoked(rec, source);
+      metrics.revocation('token');
+      log.info({ kind: rec.kind, value: rec.value, notBefore: rec.notBefore, source }, 'tokens revoked');
+      // A revoked token ends the sessions it opened (their grants record its jti), here and on every
+      // gateway that reads the entry: the revocation is not only "no new requests".
+      if (rec.kind !== 'jti') return;
+      for (const g of grants.list()) {
+        if (g.record.kind === 'session' && g.record.tokenId === rec.value)
+          void grants.end(g, 'token revoked');
+      }
+    };
+    await revocations.start();
+  }
   // The pipeline's response phase is handed to the sessions here: the session layer never imports the pipeline.
   const registry = new SessionRegistry(
     config,
@@ -298,6 +322,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
         metrics.authFailure(`login_${f.reason}`);
         if (!f.repeat) audit.loginFailed(f);
       },
+      ...(revocations ? { revocations } : {}),
     });
     parts.authServer = authServer;
   }
@@ -306,6 +331,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     config,
     resource,
     authServer && jwks ? { issuer: authServer.issuer, jwks: () => jwks } : undefined,
+    revocations,
   );
   parts.auth = rs;
   if (
@@ -345,6 +371,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       server.close();
       await registry.drain(config.limits.drainTimeoutMs);
       grants.close();
+      revocations?.close();
       broker.close();
       // Also closes each HTTP upstream's socket pools.
       await Promise.all([...managers.values()].map((m) => m.stop()));
@@ -379,8 +406,16 @@ async function createResourceServer(
   config: GatehouseConfig,
   resource: string,
   embedded: { issuer: string; jwks: () => JSONWebKeySet } | undefined,
+  revocations: RevocationList | undefined,
 ): Promise<{ rs: ResourceServer; verifier: TokenVerifier | undefined }> {
   const auth = config.auth;
+  // Every request, the verified-token cache hit path included: a few Map lookups (src/auth/revocation.ts).
+  const revocationCheck = revocations
+    ? {
+        isRevoked: (p: Principal) => revocations.isRevoked(p),
+        maxTokenLifetimeSec: revocationLifetimes(config).tokenLifetimeSec,
+      }
+    : {};
   const base = {
     requiredScopes: auth.requiredScopes,
     methodScopes: auth.methodScopes,
@@ -402,6 +437,7 @@ async function createResourceServer(
       algorithms: ['ES256'],
       // The embedded AS puts an upstream-IdP user's groups in this claim (auth/as/index.ts).
       groupsClaim: GROUPS_CLAIM,
+      ...revocationCheck,
     });
     return {
       rs: new ResourceServer({
@@ -444,6 +480,7 @@ async function createResourceServer(
     tenantClaim: ext.tenantClaim,
     jwksCooldownSec: ext.jwksCooldownSec,
     ...(introspection ? { introspection } : {}),
+    ...revocationCheck,
   });
   return {
     rs: new ResourceServer({ ...base, mode: 'external', authorizationServers: [ext.issuer], verifier }),

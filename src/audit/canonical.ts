@@ -3,9 +3,12 @@
  * checkpoint signatures are computed over. RFC 8785-like for the values the audit
  * log holds: object keys sorted by UTF-16 code units, no whitespace, numbers in
  * ECMAScript shortest form (what JSON.stringify emits, which RFC 8785 adopts),
- * strings escaped as JSON.stringify does. Anything without one meaning
- * (NaN, Infinity, bigint, functions, symbols, cycles) is refused rather than
- * silently changed, because two writers must never hash the same event differently.
+ * strings escaped as JSON.stringify does (so a lone surrogate becomes its `\uXXXX` escape and
+ * the text is always valid UTF-8: the bytes hashed are the bytes written and read back). Anything
+ * without one meaning (NaN, Infinity, bigint, functions, symbols, cycles, nesting deeper than
+ * {@link MAX_CANONICAL_DEPTH}) is refused rather than silently changed, because two writers must
+ * never hash the same event differently. Client values go through {@link toAuditValue} first,
+ * which maps every such value to one documented form, so no client can make an append fail.
  */
 import { createHash } from 'node:crypto';
 
@@ -25,9 +28,16 @@ export class RawJson {
   constructor(readonly json: string) {}
 }
 
+/**
+ * Deepest nesting {@link canonicalJson} accepts. A fixed bound rather than the call stack's: whether
+ * a value has a canonical form must not depend on how deep the caller's stack happened to be
+ * (a 3000-deep array used to overflow it), or the same arguments could digest in one place and fail in another.
+ */
+export const MAX_CANONICAL_DEPTH = 256;
+
 /** The canonical JSON text of `value`. `undefined` object members are omitted, as in JSON. */
 export function canonicalJson(value: unknown): string {
-  const out = write(value, new Set());
+  const out = write(value, new Set(), 0);
   if (out === undefined) throw new CanonicalError('value has no json form');
   return out;
 }
@@ -43,7 +53,7 @@ function byCodeUnits(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function write(value: unknown, seen: Set<object>): string | undefined {
+function write(value: unknown, seen: Set<object>, depth: number): string | undefined {
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value);
@@ -64,21 +74,130 @@ function write(value: unknown, seen: Set<object>): string | undefined {
   if (value instanceof RawJson) return value.json;
   const obj = value as object;
   const toJSON = (obj as { toJSON?: unknown }).toJSON;
-  if (typeof toJSON === 'function') return write(toJSON.call(obj), seen);
+  if (typeof toJSON === 'function') return write(toJSON.call(obj), seen, depth);
   if (seen.has(obj)) throw new CanonicalError('cyclic value');
+  if (depth >= MAX_CANONICAL_DEPTH)
+    throw new CanonicalError(`nested deeper than ${MAX_CANONICAL_DEPTH} levels`);
   seen.add(obj);
   try {
     if (Array.isArray(obj)) {
       // As in JSON.stringify: an array slot without a JSON form is null.
-      return `[${obj.map((v) => write(v, seen) ?? 'null').join(',')}]`;
+      return `[${obj.map((v) => write(v, seen, depth + 1) ?? 'null').join(',')}]`;
     }
     const parts: string[] = [];
     for (const key of Object.keys(obj).sort(byCodeUnits)) {
-      const v = write((obj as Record<string, unknown>)[key], seen);
+      const v = write((obj as Record<string, unknown>)[key], seen, depth + 1);
       if (v !== undefined) parts.push(`${JSON.stringify(key)}:${v}`);
     }
     return `{${parts.join(',')}}`;
   } finally {
     seen.delete(obj);
   }
+}
+
+/** Where {@link toAuditValue} cuts nesting off: well above any real tool's arguments, far below the stack's limit. */
+export const MAX_AUDIT_DEPTH = 64;
+
+/** What {@link toAuditValue} returns: the value, and whether anything had to be changed. */
+export interface AuditValue {
+  value: unknown;
+  /** True when some part had no faithful canonical form and was replaced (the record says so). */
+  normalised: boolean;
+}
+
+/**
+ * The audit form of a value a client chose (tool arguments, clientInfo): total and deterministic,
+ * so that recording it can never fail and the same value always digests the same way. Every part
+ * canonical JSON can carry is kept as is (strings included: lone surrogates are escaped, not
+ * replaced); the rest is replaced by one fixed form and `normalised` is set:
+ *
+ * - a non-finite number becomes its name as a string (`"NaN"`, `"Infinity"`, `"-Infinity"`);
+ * - a bigint becomes its decimal digits as a string;
+ * - nesting below {@link MAX_AUDIT_DEPTH} levels becomes `"[nested deeper than 64 levels]"`;
+ * - a repeated reference to an enclosing object (a cycle) becomes `"[cycle]"`;
+ * - functions and symbols are left out (as JSON does), `undefined` array slots become null.
+ *
+ * Objects are copied with their own enumerable keys as data properties on a null prototype, so a
+ * key such as `__proto__` (which `JSON.parse` makes an own key) survives instead of vanishing into
+ * a prototype.
+ */
+export function toAuditValue(value: unknown): AuditValue {
+  const state = { normalised: false };
+  const v = normalise(value, new Set(), 0, state);
+  return { value: v, normalised: state.normalised };
+}
+
+function normalise(
+  value: unknown,
+  seen: Set<object>,
+  depth: number,
+  state: { normalised: boolean },
+): unknown {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+    case 'undefined':
+      return value;
+    case 'number':
+      if (Number.isFinite(value)) return value;
+      state.normalised = true;
+      return String(value);
+    case 'bigint':
+      state.normalised = true;
+      return value.toString();
+    case 'function':
+    case 'symbol':
+      state.normalised = true;
+      return undefined;
+  }
+  if (value === null || value instanceof RawJson) return value;
+  const obj = value as object;
+  const toJSON = (obj as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function') return normalise(toJSON.call(obj), seen, depth, state);
+  if (seen.has(obj)) {
+    state.normalised = true;
+    return '[cycle]';
+  }
+  if (depth >= MAX_AUDIT_DEPTH) {
+    state.normalised = true;
+    return `[nested deeper than ${MAX_AUDIT_DEPTH} levels]`;
+  }
+  seen.add(obj);
+  try {
+    if (Array.isArray(obj)) return obj.map((v) => normalise(v, seen, depth + 1, state) ?? null);
+    const out: Record<string, unknown> = Object.create(null);
+    for (const key of Object.keys(obj)) {
+      const v = normalise((obj as Record<string, unknown>)[key], seen, depth + 1, state);
+      if (v !== undefined) out[key] = v;
+    }
+    return out;
+  } finally {
+    seen.delete(obj);
+  }
+}
+
+// A UTF-16 code unit of a surrogate pair without its partner (what UTF-8 cannot encode).
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
+
+/**
+ * A string column of the query index, from a record's string: the same text, except that a lone
+ * surrogate is spelled as its `\uXXXX` escape, exactly as the record's canonical JSON spells it.
+ * SQLite stores text as UTF-8, which has no lone surrogates and would turn one into U+FFFD: the
+ * index then differed from its record and `verify` reported `index_mismatch` for good. Well-formed
+ * strings (all real ones) are returned unchanged.
+ */
+export function indexText(s: string): string {
+  // Fast path: no surrogate at all (a non-BMP character is a pair and takes the slow check).
+  if (!/[\ud800-\udfff]/.test(s)) return s;
+  return s.replace(LONE_SURROGATES, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+}
+
+// ES2024 String.prototype.isWellFormed (native in Node 20; not in our ES2023 typings).
+const nativeIsWellFormed = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed;
+
+/** True when `s` holds no lone surrogate (its UTF-8 encoding is lossless). */
+export function isWellFormed(s: string): boolean {
+  if (nativeIsWellFormed) return nativeIsWellFormed.call(s);
+  return !/[\ud800-\udfff]/.test(s) || !LONE_SURROGATE.test(s);
 }

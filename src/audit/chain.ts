@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { AuditRow } from '../storage/types.ts';
-import { canonicalJson } from './canonical.ts';
+import { canonicalJson, indexText, RawJson } from './canonical.ts';
 import type { AuditEvent } from './event.ts';
 
 /** The `prev` of the first record. */
@@ -37,7 +37,12 @@ export function recordBody(seq: number, prev: string, eventJson: string): string
   return `{"event":${eventJson},"prev":"${prev}","seq":${seq},"v":${RECORD_VERSION}}`;
 }
 
-/** The stored row of an event (query columns copied from the event). */
+/**
+ * The stored row of an event (query columns copied from the event). The body is the one byte form
+ * of the record: its UTF-8 bytes are what is hashed, written to the segment, copied into the index
+ * and verified. INVARIANT: `eventJson` is well-formed (canonical JSON escapes lone surrogates; the
+ * writer checks each event before it joins a batch), so that encoding is lossless.
+ */
 export function toRow(seq: number, prev: string, event: AuditEvent, eventJson: string): AuditRow {
   const body = recordBody(seq, prev, eventJson);
   return {
@@ -49,22 +54,33 @@ export function toRow(seq: number, prev: string, event: AuditEvent, eventJson: s
   };
 }
 
-/** The query columns of an event; verification checks stored columns against these. */
+/**
+ * The query columns of an event; verification checks stored columns against these. A pure
+ * function of the record: the writer computes it from the event it writes, the reader from the
+ * record it parses back, and both give the same text, which SQLite stores losslessly (see
+ * {@link indexText}: a lone surrogate a client put into an id is spelled as its escape).
+ */
 export function indexColumns(event: AuditEvent): Omit<AuditRow, 'seq' | 'prevHash' | 'hash' | 'body'> {
   return {
-    eventId: event.id,
+    eventId: column(event.id) ?? '',
     time: event.time,
-    type: event.type,
-    requestId: event.requestId,
-    grantId: event.grantId,
-    sessionId: event.sessionId,
-    agent: event.principal?.agent,
-    user: event.principal?.user,
-    jti: event.principal?.jti,
-    server: event.server,
-    tool: event.tool,
-    decision: event.decision?.effect,
+    type: column(event.type) ?? '',
+    requestId: column(event.requestId),
+    grantId: column(event.grantId),
+    sessionId: column(event.sessionId),
+    agent: column(event.principal?.agent),
+    user: column(event.principal?.user),
+    jti: column(event.principal?.jti),
+    server: column(event.server),
+    tool: column(event.tool),
+    decision: column(event.decision?.effect),
   };
+}
+
+/** One text column: the value as text (an index column holds text, whatever a record claims). */
+function column(v: unknown): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  return indexText(typeof v === 'string' ? v : JSON.stringify(v));
 }
 
 /** Parses a row's body; throws on anything that is not a record envelope. */
@@ -103,12 +119,16 @@ export function checkpointPayload(p: Omit<CheckpointPayload, 'kind' | 'v'>): str
   return canonicalJson({ kind: 'gatehouse.audit.checkpoint', v: 1, ...p } satisfies CheckpointPayload);
 }
 
-/** Applies `redact` to every string of a JSON-like value, object keys included. */
+/**
+ * Applies `redact` to every string of a JSON-like value, object keys included. Copies go onto a
+ * null prototype: assigning a `__proto__` key on a plain object sets its prototype instead, and
+ * the key (with whatever the client put under it) silently vanished from the stored copy.
+ */
 export function redactDeep(value: unknown, redact: (value: string) => string): unknown {
   if (typeof value === 'string') return redact(value);
   if (Array.isArray(value)) return value.map((v) => redactDeep(v, redact));
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
+  if (value !== null && typeof value === 'object' && !(value instanceof RawJson)) {
+    const out: Record<string, unknown> = Object.create(null);
     for (const [k, v] of Object.entries(value)) out[redact(k)] = redactDeep(v, redact);
     return out;
   }

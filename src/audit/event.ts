@@ -10,6 +10,7 @@ import { z } from 'zod';
 export const AUDIT_EVENT_TYPES = [
   'authn.success',
   'authn.failure',
+  'authn.failure.summary',
   'grant.created',
   'grant.ended',
   'list',
@@ -82,6 +83,10 @@ export const auditEventSchema = z
           .optional()
           .describe('arguments after the redaction hook; absent when too large'),
         truncated: z.boolean().optional(),
+        normalised: z
+          .boolean()
+          .optional()
+          .describe('true when values json cannot carry were replaced (docs/audit.md, canonical json)'),
       })
       .strict()
       .optional(),

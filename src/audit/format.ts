@@ -115,6 +115,7 @@ const SEVERITY: Record<string, number> = { info: 1, low: 2, medium: 3, high: 4, 
 function status(e: AuditEvent): { status_id: number; status: string } {
   const failed =
     e.type === 'authn.failure' ||
+    e.type === 'authn.failure.summary' ||
     e.type === 'approval.denied' ||
     e.decision?.effect === 'deny' ||
     (e.outcome !== undefined && e.outcome.status !== 'ok');

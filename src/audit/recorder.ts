@@ -5,24 +5,59 @@
  * record that a call was allowed is durable; outcomes are appended after and
  * never delay the answer.
  */
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/principal.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
-import type { GrantRecord } from '../storage/types.ts';
+import type { AuditTornTail, GrantRecord, RevocationRecord } from '../storage/types.ts';
+import {
+  AnonymousFailures,
+  type AnonymousFailuresOptions,
+  type AuthFailureSource,
+} from './authn-failures.ts';
+import { toAuditValue } from './canonical.ts';
 import type { AuditEvent, AuditEventInput } from './event.ts';
 import type { AuditWriter } from './writer.ts';
 
+export type { AuthFailureSource } from './authn-failures.ts';
+
 type AuditPrincipal = NonNullable<AuditEvent['principal']>;
+
+/** Longest id or name a record keeps (the schema's bound for ids). */
+const MAX_TEXT = 512;
+
+/**
+ * A string a client or token chose (JSON-RPC id, tool name, method, claims), bounded: a megabyte
+ * tool name used to become a megabyte record (and index row) per request. A longer value keeps
+ * its start and ends in `…[N chars, sha256:<16 hex>]`: deterministic (an attempt and its outcome
+ * still pair up by requestId) and still distinct for distinct values. The digest is over the
+ * value's JSON text, so it is faithful for lone surrogates too; the cut never splits a pair.
+ */
+export function clipText(s: string, max = MAX_TEXT): string {
+  if (s.length <= max) return s;
+  const digest = createHash('sha256').update(JSON.stringify(s)).digest('hex').slice(0, 16);
+  const suffix = `…[${s.length} chars, sha256:${digest}]`;
+  let end = Math.max(0, max - suffix.length);
+  const last = s.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return s.slice(0, end) + suffix;
+}
+
+/** A client-chosen value as bounded text (clientInfo fields may be any JSON). */
+function clientText(v: unknown, max = 256): string | undefined {
+  if (v === undefined) return undefined;
+  return clipText(typeof v === 'string' ? v : (JSON.stringify(toAuditValue(v).value) ?? 'null'), max);
+}
 
 /** The audit form of a principal: who, for whom, through which token (never the token). */
 export function auditPrincipal(p: Principal): AuditPrincipal {
-  const out: AuditPrincipal = { agent: p.agent, authMethod: p.authMethod };
-  if (p.user !== undefined) out.user = p.user;
-  if (p.subject !== p.agent) out.subject = p.subject;
-  if (p.tenant !== undefined) out.tenant = p.tenant;
-  if (p.actors.length > 0) out.actors = [...p.actors];
-  if (p.tokenId !== undefined) out.jti = p.tokenId;
-  if (p.authMethod !== 'none') out.issuer = p.issuer;
+  const out: AuditPrincipal = { agent: clipText(p.agent), authMethod: p.authMethod };
+  if (p.user !== undefined) out.user = clipText(p.user);
+  if (p.subject !== p.agent) out.subject = clipText(p.subject);
+  if (p.tenant !== undefined) out.tenant = clipText(p.tenant);
+  if (p.actors.length > 0) out.actors = p.actors.map((a) => clipText(a));
+  if (p.tokenId !== undefined) out.jti = clipText(p.tokenId);
+  if (p.authMethod !== 'none') out.issuer = clipText(p.issuer);
   return out;
 }
 
@@ -60,19 +95,19 @@ function decisionOf(d: CallDecision): NonNullable<AuditEvent['decision']> {
   };
 }
 
-/** The fields every event about one call carries. */
+/** The fields every event about one call carries (client-chosen ones bounded by {@link clipText}). */
 function callEvent(type: AuditEventInput['type'], f: CallFacts): AuditEventInput {
   const event: AuditEventInput = {
     type,
-    requestId: f.requestId,
+    requestId: clipText(f.requestId),
     sessionId: f.sessionId,
     grantId: f.grantId,
     principal: auditPrincipal(f.principal),
-    method: f.method,
+    method: clipText(f.method),
     server: f.server,
   };
-  if (f.owner !== undefined) event.owner = f.owner;
-  if (f.tool !== undefined) event.tool = f.tool;
+  if (f.owner !== undefined) event.owner = clipText(f.owner);
+  if (f.tool !== undefined) event.tool = clipText(f.tool);
   const lease = f.leases?.[0];
   if (lease) event.lease = { ...lease };
   return event;
@@ -91,14 +126,50 @@ function grantPrincipal(g: GrantRecord): AuditPrincipal {
 /** Marker event written at a clean stop; recovery looks for calls without an outcome after the last one. */
 const STOP_ACTION = 'gateway.stopped';
 
+/** `detail.action` of the `admin.action` event of a token revocation. */
+export const TOKENS_REVOKED_ACTION = 'tokens.revoked';
+
+/** Whether a stored record is the clean-stop marker (its `detail.action`, not any text in it). */
+function isStopMarker(body: string): boolean {
+  try {
+    const e = (JSON.parse(body) as { event?: { detail?: { action?: unknown } } }).event;
+    return e?.detail?.action === STOP_ACTION;
+  } catch {
+    return false;
+  }
+}
+
+/** Options of {@link AuditRecorder} (from config `audit`). */
+export interface AuditRecorderOptions {
+  /** Counting of failures without a principal (`audit.anonymousFailures`); default 60 s windows, 5 samples. */
+  anonymousFailures?: AnonymousFailuresOptions | undefined;
+}
+
+/** What start-up recovery needs of the audit store (`storage.audit`). */
+export interface RecoveryRepo {
+  query(f: {
+    type?: string;
+    afterSeq?: number;
+    limit?: number;
+  }): Promise<{ seq: number; requestId: string | undefined; body: string }[]>;
+  repairTornTails?(): Promise<(AuditTornTail & { sha256: string })[]>;
+}
+
+/** The gateway's producer of audit events; see the module comment. */
 export class AuditRecorder {
   private failures = 0;
+  private readonly anonymous: AnonymousFailures;
 
   constructor(
     private readonly writer: AuditWriter,
     private readonly log: Logger,
     private readonly metrics: GatewayMetrics,
-  ) {}
+    opts: AuditRecorderOptions = {},
+  ) {
+    this.anonymous = new AnonymousFailures(opts.anonymousFailures ?? { windowSec: 60, samples: 5 }, (e) =>
+      this.append(e).catch(() => {}),
+    );
+  }
 
   /** Appends failures since start (metrics and /readyz can read it). */
   get writeFailures(): number {
@@ -138,7 +209,8 @@ export class AuditRecorder {
       sessionId,
       grantId,
       principal: auditPrincipal(principal),
-      detail: { client: { name: client.name, version: client.version } },
+      // clientInfo is the client's to choose (any JSON, any size): kept as bounded text.
+      detail: { client: { name: clientText(client.name), version: clientText(client.version) } },
     });
   }
 
@@ -172,8 +244,33 @@ export class AuditRecorder {
     this.record(event);
   }
 
-  /** A call refused by the authorize stage: the decision, its policies and the reference the client got. */
-  refused(f: CallFacts, decision: CallDecision): void {
+  /**
+   * An entry of the token revocation list took effect here: made in this process (RFC 7009, a revoked
+   * authorization-server grant, a client removed from the configuration) or read from the store (the
+   * CLI, another gateway).
+   */
+  tokensRevoked(r: RevocationRecord, source: 'local' | 'store'): void {
+    const event: AuditEventInput = {
+      type: 'admin.action',
+      detail: {
+        action: TOKENS_REVOKED_ACTION,
+        kind: r.kind,
+        value: r.value,
+        notBefore: r.notBefore,
+        reason: r.reason,
+        source,
+      },
+    };
+    if (r.kind === 'agent') event.principal = { agent: r.value };
+    this.record(event);
+  }
+
+  /**
+   * A call refused by the authorize stage: the decision, its policies and the reference the client
+   * will get. Durable like an intent: resolves once the record is written, rejects when it cannot
+   * be, so the refusal quotes a reference only when its record exists (authorize.ts `deny`).
+   */
+  refused(f: CallFacts, decision: CallDecision): Promise<void> {
     const event = callEvent('decision', f);
     event.args = f.args;
     event.decision = decisionOf(decision);
@@ -181,7 +278,7 @@ export class AuditRecorder {
       status: 'denied',
       errorCode: decision.effect === 'deny' ? 'tool_not_permitted' : 'approval_required',
     };
-    this.record(event);
+    return this.append(event);
   }
 
   /** A call refused because its upstream credential is revoked, blocked, missing or cannot be minted. */
@@ -214,19 +311,29 @@ export class AuditRecorder {
     });
   }
 
-  /** A request refused at the boundary (401/403/503 from authenticate or check-scope). */
+  /**
+   * A request refused at the boundary (401/403/503 from authenticate or check-scope). With a
+   * principal (an authenticated refusal, e.g. insufficient_scope) it is its own `authn.failure`
+   * record; without one (no token, a bad token, keys unavailable) anyone can send it at any rate,
+   * so it is counted into the window's `authn.failure.summary` (authn-failures.ts).
+   */
   authFailed(
     requestId: string,
     code: string,
     reason: string | undefined,
     principal: Principal | undefined,
+    source?: AuthFailureSource,
   ): void {
+    if (!principal) {
+      this.anonymous.add(requestId, code, reason, source);
+      return;
+    }
     const event: AuditEventInput = {
       type: 'authn.failure',
       requestId,
-      detail: { code, ...(reason ? { reason } : {}) },
+      principal: auditPrincipal(principal),
+      detail: { code, ...(reason ? { reason: clipText(reason) } : {}) },
     };
-    if (principal) event.principal = auditPrincipal(principal);
     this.record(event);
   }
 
@@ -283,7 +390,46 @@ export class AuditRecorder {
   completed(f: CallFacts, outcome: CallOutcome): void {
     const event = callEvent('call.completed', f);
     event.outcome = outcome;
+    // The code can come from the upstream's error data (`data.gatehouse`): any JSON, any size.
+    if (outcome.errorCode !== undefined)
+      event.outcome = { ...outcome, errorCode: clipText(String(outcome.errorCode), 128) };
     this.record(event);
+  }
+
+  /**
+   * Start-up recovery, before serving: torn lines are cut off (logged and recorded, see
+   * {@link repairTornTails}), then calls cut off by an unclean stop get their outcome-unknown record.
+   */
+  async recover(repo: RecoveryRepo): Promise<void> {
+    await this.repairTornTails(repo);
+    await this.recoverUnknownOutcomes(repo);
+  }
+
+  /**
+   * Cuts torn lines (a write cut short by a crash, power loss or a full disk) off the segment
+   * files, and says so: a warning in the log naming segment, offset and size, and an
+   * `admin.action` record `audit.torn_tail_removed` with the SHA-256 of the bytes removed. The
+   * cut used to happen silently on the first append. Returns what was cut.
+   */
+  async repairTornTails(repo: RecoveryRepo): Promise<(AuditTornTail & { sha256: string })[]> {
+    const cut = (await repo.repairTornTails?.()) ?? [];
+    for (const t of cut) {
+      this.log.warn(
+        { segment: t.segment, offset: t.offset, bytes: t.bytes, sha256: t.sha256 },
+        'audit log: torn last line removed',
+      );
+      await this.append({
+        type: 'admin.action',
+        detail: {
+          action: 'audit.torn_tail_removed',
+          segment: t.segment,
+          offset: t.offset,
+          bytes: t.bytes,
+          sha256: t.sha256,
+        },
+      });
+    }
+    return cut;
   }
 
   /**
@@ -291,16 +437,11 @@ export class AuditRecorder {
    * clean stop that has no outcome gets an "outcome unknown" record, so the log
    * says plainly that the gateway does not know whether the call took effect.
    */
-  async recoverUnknownOutcomes(repo: {
-    query(f: {
-      type?: string;
-      afterSeq?: number;
-      limit?: number;
-    }): Promise<{ seq: number; requestId: string | undefined; body: string }[]>;
-  }): Promise<number> {
+  async recoverUnknownOutcomes(repo: RecoveryRepo): Promise<number> {
     const stops = await repo.query({ type: 'admin.action' });
     let after = 0;
-    for (const r of stops) if (r.body.includes(STOP_ACTION)) after = r.seq;
+    // Parsed, not searched: other admin actions carry operator text (a user revoked by name).
+    for (const r of stops) if (isStopMarker(r.body)) after = r.seq;
     const attempted = await repo.query({ type: 'call.attempted', afterSeq: after });
     if (attempted.length === 0) return 0;
     const completed = new Set(
@@ -344,8 +485,14 @@ export class AuditRecorder {
     return n;
   }
 
-  /** Clean stop: the marker recovery starts from, then a final checkpoint. */
+  /** Writes the current window's anonymous-failure summaries now (a clean stop does this too). */
+  flushAnonymousFailures(): Promise<void> {
+    return this.anonymous.flush();
+  }
+
+  /** Clean stop: the window's failure counts, the marker recovery starts from, then a final checkpoint. */
   async stop(): Promise<void> {
+    await this.anonymous.flush();
     await this.append({ type: 'admin.action', detail: { action: STOP_ACTION } }).catch(() => {});
     await this.writer.close();
   }

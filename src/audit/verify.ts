@@ -5,7 +5,7 @@
  * the log still reaches it, and that no record below the signed retention floor
  * boundary is missing). Reports every break with its position, not just the first.
  */
-import type { AuditCheckpointRow, AuditRepo, AuditRow } from '../storage/types.ts';
+import type { AuditCheckpointRow, AuditRepo, AuditRow, AuditTornTail } from '../storage/types.ts';
 import { type CheckpointPayload, GENESIS_HASH, parseRecord, sha256Hex } from './chain.ts';
 import { type AuditKey, verifyPayload } from './keys.ts';
 
@@ -59,6 +59,12 @@ export interface VerifyResult {
   lastCheckpointSeq: number | undefined;
   /** Records after the last valid checkpoint: protected by the chain only (docs/audit.md). */
   unsignedTail: number;
+  /**
+   * Torn lines: bytes after a segment's last complete line, a write cut short (crash, power loss,
+   * full disk). Not a break (no record is in them, none was acknowledged; start-up cuts them off
+   * and records that), but never silent: the CLI prints each as a warning.
+   */
+  tornTails: AuditTornTail[];
 }
 
 interface Checked {
@@ -188,6 +194,7 @@ export async function verifyAuditLog(repo: AuditRepo, opts: VerifyOptions = {}):
       }
     }
   }
+  const tornTails = (await repo.tornTails?.()) ?? [];
   return {
     ok: breaks.length === 0,
     breaks: breaks.sort((a, b) => a.seq - b.seq),
@@ -197,6 +204,7 @@ export async function verifyAuditLog(repo: AuditRepo, opts: VerifyOptions = {}):
     checkpoints: valid.length,
     lastCheckpointSeq: latest?.cp.seq,
     unsignedTail: Math.max(0, last - (latest?.cp.seq ?? 0)),
+    tornTails,
   };
 }
 

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AuditCheckpointRow, AuditRepo, AuditRow } from '../storage/types.ts';
-import { canonicalJson, RawJson } from './canonical.ts';
+import { CanonicalError, canonicalJson, isWellFormed, RawJson, toAuditValue } from './canonical.ts';
 import { checkpointPayload, GENESIS_HASH, redactDeep, sha256Hex, toRow } from './chain.ts';
 import { AUDIT_SCHEMA_VERSION, type AuditEvent, type AuditEventInput, validateAuditEvent } from './event.ts';
 import { type AuditKey, signPayload } from './keys.ts';
@@ -133,7 +133,8 @@ export class AuditWriter {
 
   /**
    * Appends one event. Resolves when the record is committed; rejects when the
-   * event is invalid, the writer is closed, or the store could not write it.
+   * event is invalid (schema, or a value without a canonical form), the writer
+   * is closed, or the store could not write it.
    */
   append(input: AuditEventInput): Promise<AppendResult> {
     return this.enter(input, true);
@@ -143,6 +144,10 @@ export class AuditWriter {
    * {@link append} for events built by type-checked code (the gateway's
    * recorder): skips the schema check, the one part of an append that costs
    * more than the write itself. Redaction, digests and size caps still apply.
+   * Total over the values those events carry from outside: what has no
+   * canonical form is recorded in its audit form (`toAuditValue`, flagged
+   * `normalised`) instead of rejecting, so a client value cannot leave a
+   * decision unrecorded. Rejects only when the store cannot write.
    */
   appendTrusted(input: AuditEventInput): Promise<AppendResult> {
     return this.enter(input, false);
@@ -153,8 +158,13 @@ export class AuditWriter {
     let event: AuditEvent;
     let json: string;
     try {
-      event = this.prepare(input, validate);
-      json = canonicalJson(event);
+      // A validated append refuses what has no canonical form; a trusted one (the gateway's
+      // recorder, carrying client values) records it in its audit form instead.
+      ({ event, json } = this.serialise(this.prepare(input, validate), !validate));
+      // INVARIANT: the record's UTF-8 bytes are what is hashed, written and read back, so the text
+      // must be well-formed. Canonical JSON always is; checked here, per event, so a producer that
+      // embeds non-canonical RawJson fails its own append and never the batch it would have joined.
+      if (!isWellFormed(json)) throw new CanonicalError('event json is not well-formed unicode');
     } catch (err) {
       return Promise.reject(err);
     }
@@ -249,18 +259,56 @@ export class AuditWriter {
     // Validate what the producer gave, then redact every string before anything is hashed or written.
     let event = validate ? validateAuditEvent(raw) : (raw as AuditEvent);
     if (this.redactors.length > 0) event = this.redact(event) as AuditEvent;
-    if (args !== undefined) {
-      // The digest is over the original arguments, so an investigator holding
-      // them can prove what was sent; the stored copy is the redacted one. Each
-      // is serialised once and embedded as text.
-      const original = canonicalJson(args);
-      const redacted = this.redactors.length > 0 ? canonicalJson(this.redact(args)) : original;
-      event.arguments =
-        Buffer.byteLength(redacted) <= this.maxArgumentBytes
-          ? { digest: sha256Hex(original), redacted: new RawJson(redacted) }
-          : { digest: sha256Hex(original), truncated: true };
-    }
+    if (args !== undefined) event.arguments = this.argumentsOf(args, !validate);
     return event;
+  }
+
+  /**
+   * The digest is over the original arguments, so an investigator holding them can prove what
+   * was sent; the stored copy is the redacted one. Each is serialised once and embedded as text.
+   * Arguments are the client's: a value canonical JSON cannot carry (a non-finite number from
+   * `1e309`, nesting deeper than the canonical bound) must not make the record fail, since a
+   * failed record is a refusal without its record or a call refused as `audit_unavailable`.
+   * Such arguments are recorded in their audit form (`toAuditValue`, deterministic) with
+   * `normalised: true`, and the digest is over that form.
+   */
+  private argumentsOf(args: unknown, total: boolean): NonNullable<AuditEvent['arguments']> {
+    let value = args;
+    let normalised = false;
+    let original: string;
+    let redacted: string;
+    try {
+      original = canonicalJson(value);
+      redacted = this.redactors.length > 0 ? canonicalJson(this.redact(value)) : original;
+    } catch (err) {
+      if (!total) throw err;
+      value = toAuditValue(args).value;
+      normalised = true;
+      original = canonicalJson(value);
+      redacted = this.redactors.length > 0 ? canonicalJson(this.redact(value)) : original;
+    }
+    const out: NonNullable<AuditEvent['arguments']> =
+      Buffer.byteLength(redacted) <= this.maxArgumentBytes
+        ? { digest: sha256Hex(original), redacted: new RawJson(redacted) }
+        : { digest: sha256Hex(original), truncated: true };
+    if (normalised) out.normalised = true;
+    return out;
+  }
+
+  /**
+   * The canonical JSON of a prepared event. Events are built by code, but they carry values that
+   * came from outside (clientInfo, token claims, upstream data); when one has no canonical form,
+   * the event is recorded in its audit form with `detail.normalised: true` rather than lost.
+   */
+  private serialise(event: AuditEvent, total: boolean): { event: AuditEvent; json: string } {
+    try {
+      return { event, json: canonicalJson(event) };
+    } catch (err) {
+      if (!total) throw err;
+      const safe = toAuditValue(event).value as AuditEvent;
+      safe.detail = { ...safe.detail, normalised: true };
+      return { event: safe, json: canonicalJson(safe) };
+    }
   }
 
   private redact(value: unknown): unknown {

@@ -25,6 +25,12 @@ export interface Principal {
   readonly authMethod: AuthMethod;
   /** Token expiry, epoch seconds. */
   readonly expiresAt: number;
+  /**
+   * When the token was issued (`iat`), epoch seconds; undefined when the token has none. Revocation
+   * by agent or user compares it (src/auth/revocation.ts); a token without it counts as issued before
+   * every revocation.
+   */
+  readonly issuedAt?: number | undefined;
   /** The grant a task token is bound to (`gatehouse_grant` claim); undefined for ordinary tokens. */
   readonly grantId?: string;
   /**

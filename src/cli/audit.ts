@@ -24,9 +24,11 @@ export type AuditCliIo = Pick<CliIo, 'stdout' | 'stderr'>;
 /** Usage lines, for the top-level help. */
 export const AUDIT_USAGE = `  audit verify [--from N] [--to N] [--public-key FILE] [--json]
         check the audit hash chain and signed checkpoints; exit 1 on any break
-  audit query [--agent A] [--user U] [--grant G] [--session S] [--tool T] [--server S]
-              [--decision D] [--jti J] [--type T] [--since T] [--until T] [--limit N] [--json]
-        audit events matching every filter (T: ISO time, epoch ms, or 15m/2h/7d ago)
+  audit query [--agent A] [--user U] [--grant G] [--session S] [--request R] [--tool T]
+              [--server S] [--decision D] [--jti J] [--type T] [--since T] [--until T]
+              [--limit N] [--json]
+        audit events matching every filter (T: ISO time, epoch ms, or 15m/2h/7d ago;
+        --tool: server__tool or the plain name on any server)
   audit timeline GRANT_ID [--json]
         every event of one grant in order, with deciding policies and approvers
   audit export [--format jsonl|ocsf] [filters] [--out FILE]
@@ -96,12 +98,9 @@ function toFilter(v: FilterValues): AuditFilter {
     until: v.until !== undefined ? parseTime(v.until) : undefined,
     limit: positiveInt(v.limit, 'limit'),
   };
-  // The federated name `server__tool` is accepted too (what agents see).
-  const sep = v.tool?.indexOf('__') ?? -1;
-  if (v.tool && sep > 0 && v.server === undefined) {
-    f.server = v.tool.slice(0, sep);
-    f.tool = v.tool.slice(sep + 2);
-  }
+  // `--tool` takes the federated name `server__tool` (what agents call, what the gateway
+  // records) or a plain name; the index matches either spelling (SqliteAuditIndex.query). It
+  // used to split the name into server and plain tool, which never matched a gateway record.
   for (const k of Object.keys(f) as (keyof AuditFilter)[]) if (f[k] === undefined) delete f[k];
   return f;
 }
@@ -136,6 +135,12 @@ async function verify(argv: string[], io: AuditCliIo): Promise<number> {
       );
       if (!key && r.checkpoints === 0)
         io.stdout.write('warning: no audit key found; checkpoints not checked\n');
+      for (const t of r.tornTails) {
+        io.stdout.write(
+          `warning: torn last line in ${t.segment} at byte ${t.offset} (${t.bytes} bytes): a write cut short ` +
+            '(crash, power loss or full disk), never acknowledged; the gateway removes it at start-up\n',
+        );
+      }
       if (r.unsignedTail > 0) {
         io.stdout.write(
           `note: ${r.unsignedTail} records after the last checkpoint are protected by the hash chain only\n`,

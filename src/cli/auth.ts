@@ -18,6 +18,7 @@ import {
 import { loadKeys } from '../auth/as/keys.ts';
 import { mintAccessToken } from '../auth/as/mint.ts';
 import { hashPassword, MIN_PASSWORD_LENGTH } from '../auth/as/passwords.ts';
+import { LOCAL_SUBJECT_TOKEN_TTL_SEC, revocationLifetimes, revocationRecord } from '../auth/revocation.ts';
 import {
   type CliIo,
   configFor,
@@ -31,7 +32,8 @@ import {
 
 export const AUTH_USAGE = `  users add NAME | users list | users rm NAME  [--data-dir DIR] [--config FILE]
         manage local users of the embedded authorization server
-        (add reads the password from stdin, at least ${MIN_PASSWORD_LENGTH} characters)
+        (add reads the password from stdin, at least ${MIN_PASSWORD_LENGTH} characters;
+        rm also ends the user's grants and revokes the tokens issued to them)
   token --client ID [--scope S] [--user U] [--url GATEHOUSE_URL] [--data-dir DIR] [--config FILE]
         get an access token from a running gateway (client_credentials);
         with --user, a token that acts for that local user (token exchange)
@@ -87,11 +89,29 @@ async function users(argv: string[], io: CliIo): Promise<number> {
       return 0;
     }
     if (sub === 'rm' && name) {
-      if (!(await storage.users.remove(name))) {
+      // One transaction: the user, the grants they hold and every token issued to them go together.
+      // Running gateways refuse the tokens and end the grants on their next poll (250 ms).
+      const now = Date.now();
+      const reason = 'user removed';
+      const ended = await storage.transaction(async (tx) => {
+        if (!(await tx.users.remove(name))) return undefined;
+        const ids = await tx.grants.end({ user: name }, reason, now);
+        await tx.revocations.add(
+          revocationRecord(
+            { kind: 'user', user: name },
+            { now, reason, lifetimes: revocationLifetimes(config) },
+          ),
+        );
+        return ids;
+      });
+      if (!ended) {
         io.stderr.write(`gatehouse: no user ${name}\n`);
         return 1;
       }
-      io.stdout.write(`user ${name} removed\n`);
+      io.stdout.write(
+        `user ${name} removed; tokens issued to them are revoked` +
+          `${ended.length > 0 ? `, ${ended.length} grant(s) ended` : ''}\n`,
+      );
       return 0;
     }
   } finally {
@@ -190,7 +210,7 @@ async function token(argv: string[], io: CliIo): Promise<number> {
       clientId: 'gatehouse-cli',
       sub: values.user,
       scope,
-      ttlSec: 60,
+      ttlSec: LOCAL_SUBJECT_TOKEN_TTL_SEC,
     });
     res = await postToken(meta.token_endpoint, clientId, secret, {
       grant_type: TOKEN_EXCHANGE,

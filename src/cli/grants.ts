@@ -1,17 +1,57 @@
 /**
  * `gatehouse grants list [--json]` and `gatehouse grants revoke ID | --agent A | --user U`.
- * Revocation is written to the gateway's store; a running gateway notices within its poll interval
- * (250 ms) and ends the grants: next message refused, in-flight calls cancelled, streams closed, stdio
- * upstream processes stopped.
+ * Revocation is written to the gateway's store in one transaction: the grants end, and the tokens
+ * behind them go on the token revocation list (--agent/--user: every token of that agent or user
+ * issued until now; ID: the token that opened a session grant). A running gateway notices within its
+ * poll interval (250 ms): tokens refused, next message refused, in-flight calls cancelled, streams
+ * closed, stdio upstream processes stopped.
  */
-import type { GrantRecord, GrantSelector } from '../storage/types.ts';
-import { duration, LIST_REVOKE_OPTIONS, openExistingStorage, parseCli, printTable } from './shared.ts';
+import { type RevocationTarget, revocationLifetimes, revocationRecord } from '../auth/revocation.ts';
+import type { GrantRecord, GrantSelector, Repos } from '../storage/types.ts';
+import {
+  configFor,
+  duration,
+  instant,
+  LIST_REVOKE_OPTIONS,
+  openExistingStorage,
+  parseCli,
+  printTable,
+} from './shared.ts';
 
 export const GRANTS_USAGE = `  grants list [--json] [--data-dir DIR] [--config FILE]
         live grants: principal, owner, tools, age, expiry
   grants revoke ID | --agent CLIENT_ID | --user SUBJECT [--reason TEXT] [--data-dir DIR] [--config FILE]
         end grants now (a running gateway cancels their calls and stops their upstream processes)
+        and revoke the tokens behind them (--agent/--user: all issued until now; ID: the session's token)
 `;
+
+/**
+ * The tokens a revocation also revokes: every token of the agent or user issued until now; for one
+ * grant, the token that opened it when it is a session grant (by `jti`, else every token of its agent
+ * for its user). A task grant's token names its grant and is refused once the grant ended.
+ */
+async function tokensOf(tx: Repos, selector: GrantSelector): Promise<RevocationTarget | undefined> {
+  if ('agent' in selector) return { kind: 'agent', agent: selector.agent };
+  if ('user' in selector) return { kind: 'user', user: selector.user };
+  const g = await tx.grants.get(selector.id);
+  if (g?.kind !== 'session') return undefined;
+  return g.tokenId !== undefined
+    ? { kind: 'jti', jti: g.tokenId }
+    : { kind: 'agent+user', agent: g.agent, user: g.user };
+}
+
+function describe(t: RevocationTarget): string {
+  switch (t.kind) {
+    case 'jti':
+      return `the token ${t.jti}`;
+    case 'agent':
+      return `tokens of agent ${t.agent}`;
+    case 'user':
+      return `tokens of user ${t.user}`;
+    case 'agent+user':
+      return `tokens of agent ${t.agent}${t.user === undefined ? '' : ` for user ${t.user}`}`;
+  }
+}
 
 function row(g: GrantRecord, now: number): string[] {
   const who = g.user ? `${g.agent} for ${g.user}` : g.agent;
@@ -43,12 +83,28 @@ export async function grantsCommand(argv: string[]): Promise<number> {
   try {
     const now = Date.now();
     if (selector) {
-      const ids = await storage.grants.end(selector, values.reason ?? 'revoked by operator', now);
-      if (ids.length === 0) {
+      const sel = selector;
+      const reason = values.reason ?? 'revoked by operator';
+      const lifetimes = revocationLifetimes(configFor(values.config));
+      const { ids, tokens } = await storage.transaction(async (tx) => {
+        const ended = await tx.grants.end(sel, reason, now);
+        const target = await tokensOf(tx, sel);
+        if (target) await tx.revocations.add(revocationRecord(target, { now, reason, lifetimes }));
+        return { ids: ended, tokens: target };
+      });
+      if (ids.length === 0 && !tokens) {
         process.stderr.write('gatehouse grants revoke: no live grant matched\n');
         return 1;
       }
-      process.stdout.write(`revoked ${ids.length} grant(s):\n${ids.map((id) => `  ${id}\n`).join('')}`);
+      process.stdout.write(
+        `revoked ${ids.length} grant(s)${ids.length ? ':' : ''}\n${ids.map((id) => `  ${id}\n`).join('')}`,
+      );
+      if (tokens) {
+        process.stdout.write(
+          `revoked ${describe(tokens)} issued until ${instant(Math.floor(now / 1000) * 1000)} ` +
+            '(running gateways refuse them within 250 ms)\n',
+        );
+      }
       return 0;
     }
     const live = await storage.grants.listLive(now);

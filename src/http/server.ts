@@ -168,7 +168,12 @@ const AUTH_FAILURES = new Set(['unauthorized', 'invalid_token', 'insufficient_sc
 function logReject(ctx: HttpContext, e: GatehouseError): void {
   if (AUTH_FAILURES.has(e.code)) {
     ctx.gw.metrics.authFailure(e.code);
-    ctx.gw.audit.authFailed(ctx.requestId, e.code, e.detail, ctx.principal);
+    // Address, User-Agent and the token's unverified iss/kid (hashed) sample anonymous failures, which the audit counts per window.
+    ctx.gw.audit.authFailed(ctx.requestId, e.code, e.detail, ctx.principal, {
+      address: ctx.req.socket.remoteAddress,
+      userAgent: ctx.req.headers['user-agent'],
+      authorization: ctx.req.headers.authorization,
+    });
   }
   const level = e.httpStatus >= 500 ? 'error' : 'info';
   ctx.log[level](

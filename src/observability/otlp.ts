@@ -128,7 +128,8 @@ function attr(out: OtlpKeyValue[], key: string, v: unknown): void {
 }
 
 function severityOf(e: AuditEvent): number {
-  if (e.type === 'authn.failure' || e.type === 'approval.denied') return SEVERITY_WARN;
+  if (e.type === 'authn.failure' || e.type === 'authn.failure.summary' || e.type === 'approval.denied')
+    return SEVERITY_WARN;
   if (e.decision?.effect === 'deny') return SEVERITY_WARN;
   if (e.outcome && e.outcome.status !== 'ok') return SEVERITY_WARN;
   if (e.findings?.some((f) => f.severity === 'high' || f.severity === 'critical')) return SEVERITY_WARN;

@@ -1,50 +1,40 @@
 /**
  * The policy decision point: builds Cedar entities from the principal and tool attributes, asks Cedar
- * (pre-parsed policy set, stateful wasm API), and maps the answer to allow / deny / approval_required.
+ * (pre-parsed policy sets, stateful wasm API), and maps the answer to allow / deny / approval_required.
  * Decisions that cannot depend on per-call context (arguments, time, what the grant has read) are cached
- * per (policy generation, principal, grant, action, server, tool, approval state).
+ * per (policy generation, principal, action, server, tool, approval state, and the grant only when a policy
+ * reads it); per-call policies run as compiled JS closures (compile.ts), with Cedar as the fallback.
+ * Design: docs/design/policy-fast-path.md.
  */
+import { createHash } from 'node:crypto';
 import type { Principal } from '../auth/principal.ts';
-import { setOwn } from '../util/own.ts';
-import { cedar, type EntityJson, type EntityUidJson, type PolicyJson } from './cedar.ts';
-import { loadPolicySet, type PolicySet } from './load.ts';
+import { type AuthorizationAnswer, cedar, type PolicyJson, type StatefulAuthorizationCall } from './cedar.ts';
+import { buildStore, type CompiledPolicy, compilePolicy, type EvalEnv, EvaluationError } from './compile.ts';
+import { contextFieldsRead, type LoadedPolicy, loadPolicySet, type PolicySet } from './load.ts';
+import {
+  ACTION_RESOURCE,
+  CallStore,
+  callWellFormed,
+  cedarRequest,
+  cedarSafe,
+  type DecisionRequest,
+  evalEnv,
+  type RoleMap,
+  requestEntities,
+  requestTime,
+  type ToolAttributes,
+} from './request.ts';
 import { NAMESPACE } from './schema.ts';
 
-/** The MCP operations policies decide on. */
-export type PolicyAction = 'call_tool' | 'list_tools' | 'read_resource' | 'get_prompt';
-
-/** Operator-assigned attributes of a tool, plus the upstream's (untrusted) annotations. */
-export interface ToolAttributes {
-  /** Operator-assigned risk, e.g. low | medium | high | critical. Default "unknown". */
-  readonly risk?: string;
-  /** Operator-assigned side-effect class, e.g. none | read | write | destructive | external. Default "unknown". */
-  readonly sideEffect?: string;
-  /** Owning team or person. Default "". */
-  readonly owner?: string;
-  /** The operator marked the server trusted: only then are `annotations` believed. */
-  readonly serverTrusted?: boolean;
-  /** MCP tool annotations as the upstream sent them. */
-  readonly annotations?: { readonly readOnlyHint?: boolean; readonly destructiveHint?: boolean };
-}
-
-/** One authorization question. */
-export interface DecisionRequest {
-  readonly principal: Principal;
-  readonly action: PolicyAction;
-  readonly server: string;
-  /** Tool name (call_tool, list_tools), resource URI (read_resource) or prompt name (get_prompt), without the server prefix. */
-  readonly tool: string;
-  readonly toolAttrs?: ToolAttributes;
-  /** Call arguments; each top-level key becomes a tag of `context.args`. */
-  readonly args?: unknown;
-  readonly grantId: string;
-  /** A human approved this call (see `@approval`). Default false. */
-  readonly approved?: boolean;
-  /** Epoch seconds; default now. */
-  readonly time?: number;
-  /** Labels of what the grant has already read (`context.read`). */
-  readonly read?: readonly string[];
-}
+export {
+  argsToNumbers,
+  argsToTags,
+  type DecisionRequest,
+  type PolicyAction,
+  type RoleMap,
+  resourceEntityId,
+  type ToolAttributes,
+} from './request.ts';
 
 /** The answer: effect, the ids of the policies that produced it, and evaluation errors. */
 export interface Decision {
@@ -56,12 +46,6 @@ export interface Decision {
   readonly policies: readonly string[];
   /** Policy evaluation errors, `<policy id>: <message>`. An erroring forbid policy denies (fail closed). */
   readonly errors: readonly string[];
-}
-
-/** Role memberships, by agent id and by user id. */
-export interface RoleMap {
-  readonly agents?: Readonly<Record<string, readonly string[]>>;
-  readonly users?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** Options of a {@link PolicyEngine}. */
@@ -95,47 +79,95 @@ interface Outcome {
 
 const EMPTY: Outcome = { reasons: [], errors: [], erroredIds: [] };
 
+const UNPARSABLE_MESSAGE = ['the request contains a lone UTF-16 surrogate, which Cedar cannot parse'];
+/** A request Cedar must not be given (see cedarSafe): a failure, so a deny. */
+const UNPARSABLE: Outcome = {
+  reasons: [],
+  errors: UNPARSABLE_MESSAGE,
+  erroredIds: [],
+  failure: UNPARSABLE_MESSAGE,
+};
+
+/** A per-call policy whose scope and conditions the JS evaluator implements. */
+interface FastPolicy {
+  readonly id: string;
+  readonly condition: (env: EvalEnv) => boolean;
+}
+
 /**
- * A cache entry for a key where argument/time/taint-dependent policies apply: the outcome of the other
- * (static) policies is kept, per approval state, and only the applicable dynamic policies run per call.
+ * What the engine keeps per cache key (principal, grant when policies read it, action, server, tool,
+ * approval, tool attributes). Only the policies whose scope matches the key are ever evaluated for it.
  */
-interface DynamicEntry {
-  /** Pre-parsed set holding just the dynamic policies that apply to this key; undefined: use the full set. */
-  readonly subsetId: string | undefined;
-  /** Ids of the dynamic policies that apply to this key; undefined when the probe failed. */
-  readonly applicable: readonly string[] | undefined;
+interface KeyEntry {
+  /** Pre-parsed set of the static policies whose scope matches; undefined: none match. */
+  readonly staticId: string | undefined;
+  /** Ids of the per-call (argument, time, taint) policies whose scope matches. */
+  readonly applicable: readonly string[];
+  /** Those the JS evaluator decides on each call. */
+  readonly fast: readonly FastPolicy[];
+  /** Pre-parsed set of the applicable per-call policies Cedar must evaluate on each call; undefined: none. */
+  readonly residualId: string | undefined;
+  /** Pre-parsed set of every applicable per-call policy, for calls the JS evaluator hands back; made on first use. */
+  allId: string | undefined;
   /** Static outcome for approved = false / true, filled lazily. */
   readonly statics: [Outcome | undefined, Outcome | undefined];
+}
+
+/** One policy, with what the engine needs to route it. */
+interface Prepared {
+  readonly policy: LoadedPolicy;
+  readonly compiled: CompiledPolicy;
+  /** Reads per-call context (`dynamicFields` non-empty). */
+  readonly dynamic: boolean;
+  /**
+   * Per-call policy the JS evaluator decides: its conditions compiled, and its whole scope too (the scope
+   * filter is then exact, and the closure checks conditions only). Undefined: Cedar evaluates it.
+   */
+  readonly fast: FastPolicy | undefined;
+}
+
+/** The policies whose action constraint can hold for one action, indexed for the scope filter. */
+interface ActionIndex {
+  /** Policies scoped `principal == Gatehouse::Agent::"<id>"`, by agent id. */
+  readonly byAgent: ReadonlyMap<string, readonly Prepared[]>;
+  /** Every other policy. */
+  readonly rest: readonly Prepared[];
 }
 
 interface Generation {
   readonly id: number;
   readonly set: PolicySet;
-  /** The whole set (decideUncached, and the fallback). */
+  /** The whole set (decideUncached, and requests only Cedar may answer). */
   readonly fullId: string;
   /** Policies that read no per-call context; undefined when there are none. */
   readonly staticId: string | undefined;
-  /** Scope-only permits, one per dynamic policy; undefined when there are none. */
-  readonly probeId: string | undefined;
-  /** Pre-parsed subsets of dynamic policies, by their sorted ids. */
+  /** Policies that read per-call context; undefined when there are none. */
+  readonly dynamicId: string | undefined;
+  readonly byAction: ReadonlyMap<string, ActionIndex>;
+  /**
+   * Some policy reads `context.grant`: decisions are then kept per grant. Otherwise a decision cannot
+   * depend on the grant (no other expression reaches the grant id), and every grant of the same principal
+   * shares it.
+   */
+  readonly grantInKey: boolean;
+  /** Pre-parsed subsets, by their sorted ids. */
   readonly subsets: Map<string, string>;
-  readonly cache: Map<string, Decision | DynamicEntry>;
+  /** Policies held by all subsets together (wasm memory budget). */
+  subsetPolicies: number;
+  readonly cache: Map<string, Decision | KeyEntry>;
   hits: number;
   misses: number;
   dynamic: number;
 }
 
-/** Distinct pre-parsed dynamic subsets kept per generation; beyond it dynamic keys use the full set. */
+/** Distinct pre-parsed subsets kept per generation; beyond it keys use the generation's larger sets. */
 const MAX_SUBSETS = 1000;
+/** Policies held by one generation's subsets together: bounds the wasm memory they take. */
+const MAX_SUBSET_POLICIES = 20_000;
+/** Cache keys longer than this are replaced by their hash: principal, tool and server names come from clients. */
+const MAX_KEY_CHARS = 512;
 
 let engineSeq = 0;
-
-const ACTION_RESOURCE: Record<PolicyAction, string> = {
-  call_tool: `${NAMESPACE}::Tool`,
-  list_tools: `${NAMESPACE}::Tool`,
-  read_resource: `${NAMESPACE}::Resource`,
-  get_prompt: `${NAMESPACE}::Prompt`,
-};
 
 const principalKeys = new WeakMap<Principal, string>();
 const attrKeys = new WeakMap<ToolAttributes, string>();
@@ -175,38 +207,19 @@ function attrCacheKey(a: ToolAttributes | undefined): string {
   return k;
 }
 
-function uid(type: string, id: string): EntityUidJson {
-  return { type: `${NAMESPACE}::${type}`, id };
+function cacheKey(g: Generation, req: DecisionRequest): string {
+  const k = `${principalCacheKey(req.principal)}\u0000${g.grantInKey ? req.grantId : ''}\u0000${req.action}\u0000${req.server}\u0000${req.tool}\u0000${req.approved === true ? 1 : 0}\u0000${attrCacheKey(req.toolAttrs)}`;
+  // A short key starts with the principal's JSON ("["), a hashed one with "#": the two never collide.
+  return k.length <= MAX_KEY_CHARS ? k : `#${createHash('sha256').update(k).digest('base64')}`;
 }
 
-/** Entity id of a tool, resource or prompt: `<server>__<name>`, as the gateway exposes names. */
-export function resourceEntityId(server: string, name: string): string {
-  return `${server}__${name}`;
-}
-
-/** Turns call arguments into `Args` tags: strings as-is, other values as JSON text. */
-export function argsToTags(args: unknown): Record<string, string> {
-  const tags: Record<string, string> = {};
-  if (args === null || typeof args !== 'object' || Array.isArray(args)) return tags;
-  for (const [k, v] of Object.entries(args)) {
-    if (v === undefined) continue;
-    setOwn(tags, k, typeof v === 'string' ? v : JSON.stringify(v));
-  }
-  return tags;
-}
-
-function cacheKey(req: DecisionRequest): string {
-  return `${principalCacheKey(req.principal)}\u0000${req.grantId}\u0000${req.action}\u0000${req.server}\u0000${req.tool}\u0000${req.approved === true ? 1 : 0}\u0000${attrCacheKey(req.toolAttrs)}`;
-}
-
-/** Integer call arguments (within Cedar's 64-bit Long range) as `Numbers` tags. */
-export function argsToNumbers(args: unknown): Record<string, number> {
-  const tags: Record<string, number> = {};
-  if (args === null || typeof args !== 'object' || Array.isArray(args)) return tags;
-  for (const [k, v] of Object.entries(args)) {
-    if (typeof v === 'number' && Number.isSafeInteger(v)) setOwn(tags, k, v);
-  }
-  return tags;
+/**
+ * The request the static policies of a key are evaluated with: no arguments, read labels or time (static
+ * policies cannot read them), and no grant unless some policy reads it. The cached outcome therefore
+ * depends on the key alone, never on the first call's arguments.
+ */
+function staticRequest(g: Generation, req: DecisionRequest): DecisionRequest {
+  return { ...req, args: undefined, read: undefined, time: 0, grantId: g.grantInKey ? req.grantId : '' };
 }
 
 /** Freezes a decision and its arrays, so a cached one can be handed out many times. */
@@ -216,10 +229,23 @@ function freeze(d: Decision): Decision {
   return Object.freeze(d);
 }
 
+/** The agent id of a `principal == Gatehouse::Agent::"<id>"` scope, else undefined. */
+function agentScope(json: PolicyJson): string | undefined {
+  const c = json.principal;
+  if (c.op !== '==' || !('entity' in c)) return undefined;
+  const e = '__entity' in c.entity ? c.entity.__entity : c.entity;
+  return e.type === `${NAMESPACE}::Agent` ? e.id : undefined;
+}
+
 /**
  * Evaluates requests against one policy set at a time. Deny by default: no satisfied permit, or any
  * satisfied forbid, denies. `reload` swaps the policy set atomically: the new set is loaded, validated
  * and pre-parsed first, and the engine keeps the old one if anything fails.
+ *
+ * Fast path (docs/design/policy-fast-path.md): per cache key, a JS scope filter picks the policies that can
+ * apply; Cedar evaluates the static ones once (a small pre-parsed subset) and the result is cached; the
+ * per-call ones are evaluated on each call by compiled JS closures, and by Cedar whenever the closures
+ * cannot decide (an unsupported construct, an evaluation error, input Cedar cannot parse).
  */
 export class PolicyEngine {
   readonly #instance = ++engineSeq;
@@ -269,35 +295,28 @@ export class PolicyEngine {
   /** Decides one request. Never throws: a Cedar failure is a deny with the error in `errors`. */
   decide(req: DecisionRequest): Decision {
     const g = this.#gen;
-    if (!this.#useCache) return this.#full(g, req);
-    const key = cacheKey(req);
+    // Per-call parts the fast path does not model exactly (lone surrogates, a non-integer time): the slow
+    // path decides, never the cache (it denies ill-formed strings without handing them to Cedar).
+    if (!this.#useCache || !callWellFormed(req)) return this.#full(g, req);
+    const key = cacheKey(g, req);
     const hit = g.cache.get(key);
     if (hit !== undefined && 'effect' in hit) {
       g.hits++;
       return hit;
     }
-    const entities = this.#entities(req);
     if (hit !== undefined) {
       g.dynamic++;
-      return this.#dynamic(g, hit, req, entities);
+      return this.#dynamic(g, hit, req);
     }
     g.misses++;
+    const entry = this.#classify(g, req);
+    if (entry === undefined) return this.#full(g, req);
     if (g.cache.size >= this.#maxCache) g.cache.clear();
-    const applicable = g.probeId === undefined ? [] : this.#probe(g.probeId, req, entities);
-    if (applicable === undefined || applicable.length > 0) {
-      const entry: DynamicEntry = {
-        subsetId: this.#subset(g, applicable),
-        applicable,
-        statics: [undefined, undefined],
-      };
+    if (entry.applicable.length > 0) {
       g.cache.set(key, entry);
-      return this.#dynamic(g, entry, req, entities);
+      return this.#dynamic(g, entry, req);
     }
-    const d = this.#combine(
-      g,
-      (approved) => this.#run(g.staticId, req, entities, approved),
-      req.approved === true,
-    );
+    const d = this.#combine(g, (approved) => this.#statics(g, entry, req, approved), req.approved === true);
     g.cache.set(key, d);
     return d;
   }
@@ -312,9 +331,13 @@ export class PolicyEngine {
     const d = this.decide(bare);
     if (d.effect !== 'deny') return true;
     if (!this.#useCache) return true; // cannot tell without the cache's classification: let per-call decide
-    const entry = this.#gen.cache.get(cacheKey(bare));
-    if (entry === undefined || 'effect' in entry) return false; // no per-call context can change a static deny
-    const byId = this.#gen.set.byId;
+    const g = this.#gen;
+    const entry = g.cache.get(cacheKey(g, bare));
+    // Not classified (only Cedar could answer it): a request Cedar cannot parse is always denied;
+    // anything else may depend on per-call context, so be conservative.
+    if (entry === undefined) return cedarSafe(bare, this.#roles);
+    if ('effect' in entry) return false; // no per-call context can change a static deny
+    const byId = g.set.byId;
     const isPermit = (id: string) => byId.get(id)?.effect === 'permit';
     // A static, non-approval forbid denies whatever the arguments.
     const absolute = d.policies.some((id) => {
@@ -322,9 +345,14 @@ export class PolicyEngine {
       return p !== undefined && p.effect === 'forbid' && p.dynamicFields.length === 0 && !p.approval;
     });
     if (absolute) return false;
-    if (entry.applicable === undefined || entry.statics[0] === undefined) return true; // be conservative
-    // Some permit must be able to hold: a static one already satisfied, or an applicable dynamic one.
-    return entry.applicable.some(isPermit) || entry.statics[0].reasons.some(isPermit);
+    // Some permit must be able to hold: an applicable dynamic one, or a static one satisfied with or
+    // without an approval (a deny lists only its forbids, so both approval states are asked: a call an
+    // approval would release is one that may be allowed).
+    if (entry.applicable.some(isPermit)) return true;
+    return (
+      this.#statics(g, entry, bare, false).reasons.some(isPermit) ||
+      this.#statics(g, entry, bare, true).reasons.some(isPermit)
+    );
   }
 
   /** Evaluation without the cache or the static/dynamic split (benchmarks, tests): the whole set, every call. */
@@ -333,54 +361,114 @@ export class PolicyEngine {
   }
 
   #full(g: Generation, req: DecisionRequest): Decision {
-    const entities = this.#entities(req);
-    return this.#combine(
-      g,
-      (approved) => this.#run(g.fullId, req, entities, approved),
-      req.approved === true,
-    );
+    return this.#combine(g, (approved) => this.#run(g.fullId, req, approved), req.approved === true);
   }
 
-  #dynamic(g: Generation, entry: DynamicEntry, req: DecisionRequest, entities: EntityJson[]): Decision {
-    if (entry.subsetId === undefined) {
-      return this.#combine(
-        g,
-        (approved) => this.#run(g.fullId, req, entities, approved),
-        req.approved === true,
-      );
+  /**
+   * The first request of a key: which policies can apply to it at all (scope, decided in JS on the same
+   * entities Cedar gets), split into static and per-call ones. Undefined when Cedar must see the request
+   * itself (a string or value the JS side does not model).
+   */
+  #classify(g: Generation, req: DecisionRequest): KeyEntry | undefined {
+    const sreq = staticRequest(g, req);
+    const store = buildStore(requestEntities(sreq, this.#roles));
+    if (store === undefined) return undefined;
+    const env = evalEnv(sreq, store, 0, false);
+    const index = g.byAction.get(req.action);
+    const staticIds: string[] = [];
+    const applicable: string[] = [];
+    const fast: FastPolicy[] = [];
+    const residual: string[] = [];
+    const consider = (p: Prepared): void => {
+      const { compiled } = p;
+      if (compiled.scope !== undefined && !compiled.scope(env)) return;
+      if (!p.dynamic) {
+        staticIds.push(p.policy.id);
+        return;
+      }
+      applicable.push(p.policy.id);
+      if (p.fast !== undefined) fast.push(p.fast);
+      else residual.push(p.policy.id);
+    };
+    for (const p of index?.byAgent.get(req.principal.agent) ?? []) consider(p);
+    for (const p of index?.rest ?? []) consider(p);
+    const residualId = this.#subset(g, residual, g.dynamicId);
+    return {
+      staticId: this.#subset(g, staticIds, g.staticId),
+      applicable,
+      fast,
+      residualId,
+      allId: fast.length === 0 ? residualId : undefined,
+      statics: [undefined, undefined],
+    };
+  }
+
+  /** The key's static outcome, evaluated by Cedar once per approval state. */
+  #statics(g: Generation, entry: KeyEntry, req: DecisionRequest, approved: boolean): Outcome {
+    const i = approved ? 1 : 0;
+    let st = entry.statics[i];
+    if (st === undefined) {
+      st = this.#run(entry.staticId, staticRequest(g, req), approved);
+      entry.statics[i] = st;
     }
-    const subsetId = entry.subsetId;
+    return st;
+  }
+
+  /** A request of a key where per-call policies apply: the cached static outcome plus those policies. */
+  #dynamic(g: Generation, entry: KeyEntry, req: DecisionRequest): Decision {
+    // One time for the whole decision, whichever evaluator reads it.
+    const call = req.time === undefined ? { ...req, time: requestTime(req) } : req;
+    if (entry.fast.length > 0) {
+      const store = new CallStore(call, this.#roles);
+      const time = requestTime(call);
+      try {
+        return this.#combine(
+          g,
+          (approved) => {
+            const st = this.#statics(g, entry, call, approved);
+            const env = evalEnv(call, store, time, approved);
+            const reasons: string[] = [];
+            for (const p of entry.fast) if (p.condition(env)) reasons.push(p.id);
+            const fast: Outcome = { reasons, errors: [], erroredIds: [] };
+            return merge(merge(st, fast), this.#run(entry.residualId, call, approved));
+          },
+          call.approved === true,
+        );
+      } catch (err) {
+        // Cedar reports an error here (or sees something the JS side does not model): ask Cedar, for its
+        // exact outcome and error messages.
+        if (!(err instanceof EvaluationError)) throw err;
+      }
+    }
+    if (entry.allId === undefined) entry.allId = this.#subset(g, entry.applicable, g.dynamicId);
+    const allId = entry.allId;
     return this.#combine(
       g,
-      (approved) => {
-        const i = approved ? 1 : 0;
-        let st = entry.statics[i];
-        if (st === undefined) {
-          st = this.#run(g.staticId, req, entities, approved);
-          entry.statics[i] = st;
-        }
-        return merge(st, this.#run(subsetId, req, entities, approved));
-      },
-      req.approved === true,
+      (approved) => merge(this.#statics(g, entry, call, approved), this.#run(allId, call, approved)),
+      call.approved === true,
     );
   }
 
-  /** The pre-parsed set of these dynamic policies (created once per distinct subset), or undefined. */
-  #subset(g: Generation, ids: readonly string[] | undefined): string | undefined {
-    if (ids === undefined) return undefined;
+  /**
+   * A pre-parsed set holding exactly these policies: undefined when there are none; `fallback` (a superset
+   * in which the others never match this key) when the subset budget is spent.
+   */
+  #subset(g: Generation, ids: readonly string[], fallback: string | undefined): string | undefined {
+    if (ids.length === 0) return undefined;
     const name = [...ids].sort().join('\u0000');
     const existing = g.subsets.get(name);
     if (existing !== undefined) return existing;
-    if (g.subsets.size >= MAX_SUBSETS) return undefined;
+    if (g.subsets.size >= MAX_SUBSETS || g.subsetPolicies + ids.length > MAX_SUBSET_POLICIES) return fallback;
     const staticPolicies: Record<string, string> = {};
     for (const id of ids) {
       const p = g.set.byId.get(id);
-      if (p === undefined) return undefined;
+      if (p === undefined) return fallback;
       staticPolicies[id] = p.text;
     }
-    const psetId = `${g.fullId}-d${g.subsets.size}`;
-    if (cedar.preparsePolicySet(psetId, { staticPolicies }).type === 'failure') return undefined;
+    const psetId = `${g.fullId}-s${g.subsets.size}`;
+    if (cedar.preparsePolicySet(psetId, { staticPolicies }).type === 'failure') return fallback;
     g.subsets.set(name, psetId);
+    g.subsetPolicies += ids.length;
     return psetId;
   }
 
@@ -390,26 +478,35 @@ export class PolicyEngine {
     const slot = `gatehouse-${this.#instance}-${id % 2}`;
     const all: Record<string, string> = {};
     const statics: Record<string, string> = {};
-    const probes: Record<string, PolicyJson> = {};
+    const dynamics: Record<string, string> = {};
+    const prepared: Prepared[] = [];
+    let grantInKey = false;
     for (const p of set.policies) {
       all[p.id] = p.text;
-      if (p.dynamicFields.length > 0) {
-        // Same scope, no conditions: satisfied exactly when the policy applies to this principal/action/resource.
-        probes[p.id] = {
-          effect: 'permit',
-          principal: p.json.principal,
-          action: p.json.action,
-          resource: p.json.resource,
-          conditions: [],
-        };
-      } else {
-        statics[p.id] = p.text;
-      }
+      const dynamic = p.dynamicFields.length > 0;
+      if (dynamic) dynamics[p.id] = p.text;
+      else statics[p.id] = p.text;
+      const compiled = compilePolicy(p.id, p.json);
+      const { condition } = compiled;
+      const exact = compiled.scope !== undefined && compiled.action !== undefined;
+      const fast = dynamic && exact && condition !== undefined ? { id: p.id, condition } : undefined;
+      prepared.push({ policy: p, compiled, dynamic, fast });
+      if (contextFieldsRead(p.json).has('grant')) grantInKey = true;
     }
-    const prepare = (
-      name: string,
-      staticPolicies: Record<string, string | PolicyJson>,
-    ): string | undefined => {
+    const byAction = new Map<string, ActionIndex>();
+    for (const action of Object.keys(ACTION_RESOURCE)) {
+      const byAgent = new Map<string, Prepared[]>();
+      const rest: Prepared[] = [];
+      for (const p of prepared) {
+        // An action constraint that did not compile keeps the policy: Cedar decides it.
+        if (p.compiled.action !== undefined && !p.compiled.action(action)) continue;
+        const agent = agentScope(p.policy.json);
+        if (agent === undefined) rest.push(p);
+        else byAgent.set(agent, [...(byAgent.get(agent) ?? []), p]);
+      }
+      byAction.set(action, { byAgent, rest });
+    }
+    const prepare = (name: string, staticPolicies: Record<string, string>): string | undefined => {
       if (Object.keys(staticPolicies).length === 0) return undefined;
       const r = cedar.preparsePolicySet(name, { staticPolicies });
       if (r.type === 'failure')
@@ -425,8 +522,11 @@ export class PolicyEngine {
       set,
       fullId,
       staticId: prepare(`${slot}-static`, statics),
-      probeId: prepare(`${slot}-probe`, probes),
+      dynamicId: prepare(`${slot}-dynamic`, dynamics),
+      byAction,
+      grantInKey,
       subsets: new Map(),
+      subsetPolicies: 0,
       cache: new Map(),
       hits: 0,
       misses: 0,
@@ -434,113 +534,19 @@ export class PolicyEngine {
     };
   }
 
-  #entities(req: DecisionRequest): EntityJson[] {
-    const p = req.principal;
-    const entities: EntityJson[] = [];
-    const tenantParents: EntityUidJson[] = [];
-    if (p.tenant !== undefined) {
-      tenantParents.push(uid('Tenant', p.tenant));
-      entities.push({ uid: uid('Tenant', p.tenant), attrs: {}, parents: [] });
-    }
-    const roleSeen = new Set<string>();
-    // Own properties only: a principal named "constructor" or "__proto__" has no roles, not Object's.
-    const rolesOf = (
-      table: Readonly<Record<string, readonly string[]>> | undefined,
-      id: string,
-    ): readonly string[] | undefined => (table && Object.hasOwn(table, id) ? table[id] : undefined);
-    const roleUids = (ids: readonly string[] | undefined): EntityUidJson[] =>
-      (ids ?? []).map((r) => {
-        if (!roleSeen.has(r)) {
-          roleSeen.add(r);
-          entities.push({ uid: uid('Role', r), attrs: {}, parents: [] });
-        }
-        return uid('Role', r);
-      });
-    const agentAttrs: Record<string, EntityJson['attrs'][string]> = {
-      issuer: p.issuer,
-      actors: [...p.actors],
-      scopes: [...p.scopes],
-      authMethod: p.authMethod,
-    };
-    if (p.user !== undefined) {
-      entities.push({
-        uid: uid('User', p.user),
-        attrs: { issuer: p.issuer },
-        // The user's roles: from the config (policy.roles.users) and the groups its token carries.
-        parents: [
-          ...tenantParents,
-          ...roleUids([...new Set([...(rolesOf(this.#roles.users, p.user) ?? []), ...(p.groups ?? [])])]),
-        ],
-      });
-      agentAttrs['user'] = { __entity: { type: `${NAMESPACE}::User`, id: p.user } };
-    }
-    entities.push({
-      uid: uid('Agent', p.agent),
-      attrs: agentAttrs,
-      parents: [...tenantParents, ...roleUids(rolesOf(this.#roles.agents, p.agent))],
-    });
-    const a = req.toolAttrs ?? {};
-    const trusted = a.serverTrusted === true;
-    const serverUid = uid('Server', req.server);
-    entities.push({ uid: serverUid, attrs: { trusted }, parents: [] });
-    const rType = ACTION_RESOURCE[req.action];
-    const rAttrs: EntityJson['attrs'] = {
-      name: req.tool,
-      server: { __entity: serverUid as { type: string; id: string } },
-    };
-    if (rType === `${NAMESPACE}::Tool`) {
-      rAttrs['risk'] = a.risk ?? 'unknown';
-      rAttrs['sideEffect'] = a.sideEffect ?? 'unknown';
-      rAttrs['owner'] = a.owner ?? '';
-      // Untrusted servers get the MCP spec's pessimistic defaults whatever they claim.
-      rAttrs['readOnlyHint'] = trusted ? (a.annotations?.readOnlyHint ?? false) : false;
-      rAttrs['destructiveHint'] = trusted ? (a.annotations?.destructiveHint ?? true) : true;
-    }
-    entities.push({
-      uid: { type: rType, id: resourceEntityId(req.server, req.tool) },
-      attrs: rAttrs,
-      parents: [serverUid],
-    });
-    entities.push({ uid: uid('Grant', req.grantId), attrs: {}, parents: [] });
-    entities.push({ uid: uid('Args', 'call'), attrs: {}, parents: [], tags: argsToTags(req.args) });
-    entities.push({ uid: uid('Numbers', 'call'), attrs: {}, parents: [], tags: argsToNumbers(req.args) });
-    return entities;
-  }
-
   /** One Cedar call against a pre-parsed set; an absent set satisfies nothing. */
-  #run(psetId: string | undefined, req: DecisionRequest, entities: EntityJson[], approved: boolean): Outcome {
+  #run(psetId: string | undefined, req: DecisionRequest, approved: boolean): Outcome {
     if (psetId === undefined) return EMPTY;
-    const ans = cedar.statefulIsAuthorized({
-      principal: uid('Agent', req.principal.agent),
-      action: uid('Action', req.action),
-      resource: { type: ACTION_RESOURCE[req.action], id: resourceEntityId(req.server, req.tool) },
-      context: {
-        grant: { __entity: { type: `${NAMESPACE}::Grant`, id: req.grantId } },
-        args: { __entity: { type: `${NAMESPACE}::Args`, id: 'call' } },
-        numbers: { __entity: { type: `${NAMESPACE}::Numbers`, id: 'call' } },
-        approved,
-        time: Math.floor(req.time ?? Date.now() / 1000),
-        read: [...(req.read ?? [])],
-      },
+    if (!cedarSafe(req, this.#roles)) return UNPARSABLE;
+    const call = cedarRequest(req, approved);
+    return authorize({
+      principal: call.principal,
+      action: call.action,
+      resource: call.resource,
+      context: call.context,
       preparsedPolicySetId: psetId,
-      entities,
+      entities: requestEntities(req, this.#roles),
     });
-    if (ans.type === 'failure') {
-      const msgs = ans.errors.map((e) => e.message);
-      return { reasons: [], errors: msgs, erroredIds: [], failure: msgs };
-    }
-    const { diagnostics } = ans.response;
-    return {
-      reasons: diagnostics.reason,
-      errors: diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`),
-      erroredIds: diagnostics.errors.map((e) => e.policyId),
-    };
-  }
-
-  /** Ids of the dynamic policies whose scope matches the request; undefined if the probe failed (be conservative). */
-  #probe(probeId: string, req: DecisionRequest, entities: EntityJson[]): readonly string[] | undefined {
-    const o = this.#run(probeId, req, entities, req.approved === true);
-    return o.failure === undefined ? o.reasons : undefined;
   }
 
   /**
@@ -579,6 +585,31 @@ export class PolicyEngine {
     }
     return freeze({ effect: 'deny', policies: forbids, errors: [...o.errors] });
   }
+}
+
+/** One stateful Cedar call, as an {@link Outcome}. */
+function authorize(call: StatefulAuthorizationCall): Outcome {
+  let ans: AuthorizationAnswer;
+  try {
+    ans = cedar.statefulIsAuthorized(call);
+  } catch (err) {
+    // The wasm glue throws when it cannot parse the request (e.g. a lone surrogate in a string): deny.
+    const msgs = [`cannot evaluate the request: ${err instanceof Error ? err.message : String(err)}`];
+    return { reasons: [], errors: msgs, erroredIds: [], failure: msgs };
+  }
+  if (ans.type === 'failure') {
+    const msgs: string[] = [];
+    for (const e of ans.errors) msgs.push(e.message);
+    return { reasons: [], errors: msgs, erroredIds: [], failure: msgs };
+  }
+  const { diagnostics } = ans.response;
+  const errors: string[] = [];
+  const erroredIds: string[] = [];
+  for (const e of diagnostics.errors) {
+    errors.push(`${e.policyId}: ${e.error.message}`);
+    erroredIds.push(e.policyId);
+  }
+  return { reasons: diagnostics.reason, errors, erroredIds };
 }
 
 function merge(a: Outcome, b: Outcome): Outcome {

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { cedar, type DetailedError, type Expr, type PolicyJson } from './cedar.ts';
-import { GATEHOUSE_SCHEMA } from './schema.ts';
+import { GATEHOUSE_SCHEMA, NAMESPACE } from './schema.ts';
 
 /** Context fields whose value changes from call to call; a policy reading one cannot be cached per grant. */
 export const DYNAMIC_CONTEXT_FIELDS: ReadonlySet<string> = new Set(['args', 'numbers', 'time', 'read']);
@@ -124,8 +124,19 @@ function describe(e: DetailedError): string {
 }
 
 /**
- * Which of the dynamic context fields an expression reads. Any use of `context` other than reading or
- * testing a named field (e.g. `context == {...}`) counts as reading all of them, to stay safe.
+ * Per-call entities and the context field that names each: the same data is reachable through an entity
+ * literal (`Gatehouse::Args::"call".getTag("repo")`), which must count as reading the field.
+ */
+const CALL_ENTITY_FIELDS: ReadonlyMap<string, string> = new Map([
+  [`${NAMESPACE}::Args`, 'args'],
+  [`${NAMESPACE}::Numbers`, 'numbers'],
+]);
+
+/**
+ * Which context fields an expression reads. Any use of `context` other than reading or testing a named
+ * field (e.g. `context == {...}`) counts as reading all of them (`grant` and `approved` included), to stay
+ * safe; so does any literal of a per-call entity type (`Gatehouse::Args::"call"`), which reads the same tags
+ * as `context.args`.
  */
 export function contextFieldsRead(json: PolicyJson): Set<string> {
   const found = new Set<string>();
@@ -148,7 +159,13 @@ export function contextFieldsRead(json: PolicyJson): Set<string> {
     if (isContextVar(node)) {
       for (const f of DYNAMIC_CONTEXT_FIELDS) found.add(f);
       found.add('approved');
+      found.add('grant');
       return;
+    }
+    const entity = rec['__entity'] as { type?: unknown } | undefined;
+    if (entity && typeof entity === 'object' && typeof entity.type === 'string') {
+      const field = CALL_ENTITY_FIELDS.get(entity.type);
+      if (field !== undefined) found.add(field);
     }
     for (const v of Object.values(rec)) visit(v);
   };

@@ -46,7 +46,7 @@ export function authorize(ctx: MessageContext): Outcome | Promise<Outcome> {
   const server = target.server;
   const exposed = target.target;
 
-  const decideOn = (action: PolicyAction, name: string, args: unknown): Outcome => {
+  const decideOn = (action: PolicyAction, name: string, args: unknown): Outcome | Promise<Outcome> => {
     const attrs =
       action === 'call_tool'
         ? gw.authorizer.toolAttributes(server, exposed ?? name, session.toolDefs.get(server)?.get(name))
@@ -108,8 +108,8 @@ function checkCall(
   ctx: MessageContext,
   name: string,
   args: unknown,
-  decideOn: (action: PolicyAction, name: string, args: unknown) => Outcome,
-): Outcome {
+  decideOn: (action: PolicyAction, name: string, args: unknown) => Outcome | Promise<Outcome>,
+): Outcome | Promise<Outcome> {
   const { session } = ctx;
   const target = ctx.target as { server: string; target: string | undefined };
   const exposed = target.target as string;
@@ -146,12 +146,23 @@ function checkCall(
   return decideOn('call_tool', name, args);
 }
 
-/** The denial: logged and audited with everything an investigator needs; the client learns only the reference. */
+/** The public message of a refusal whose record could not be written (the usual one says "quote data.reference"). */
+const NO_RECORD = {
+  tool_not_permitted: 'this call is outside the grant or denied by policy; no audit record could be written',
+  approval_required: 'policy requires a human approval for this call; no audit record could be written',
+} as const;
+
+/**
+ * The denial: logged and audited with everything an investigator needs; the client learns only the
+ * reference, and only once the decision record is written (T32): a reference whose record never
+ * made it would send an investigator looking for nothing. When the audit cannot write it, the
+ * answer carries no reference and says `audit: 'unavailable'` (the call is refused either way).
+ */
 function deny(
   ctx: MessageContext,
   code: 'tool_not_permitted' | 'approval_required',
   d: { action: string; name: string | undefined; policies: readonly string[]; errors?: readonly string[] },
-): GatehouseError {
+): GatehouseError | Promise<GatehouseError> {
   const ref = reference();
   const { session } = ctx;
   const p = session.principal;
@@ -173,17 +184,22 @@ function deny(
     'call refused by policy',
   );
   const target = ctx.target;
-  if (target?.kind === 'upstream') {
-    ctx.http.gw.audit.refused(callFacts(ctx, target), { effect, policies: d.policies, reference: ref });
-    ctx.http.gw.metrics.call(
-      target.server,
-      target.target ?? ctx.msg.method,
-      effect === 'deny' ? 'deny' : 'approve',
-      'rejected',
-      0,
+  // Unreachable today (authorize decides upstream targets only); nothing is recorded, so no reference.
+  if (target?.kind !== 'upstream')
+    return new GatehouseError(code, NO_RECORD[code], { data: { audit: 'unavailable' } });
+  ctx.http.gw.metrics.call(
+    target.server,
+    target.target ?? ctx.msg.method,
+    effect === 'deny' ? 'deny' : 'approve',
+    'rejected',
+    0,
+  );
+  return ctx.http.gw.audit
+    .refused(callFacts(ctx, target), { effect, policies: d.policies, reference: ref })
+    .then(
+      () => new GatehouseError(code, undefined, { data: { reference: ref } }),
+      () => new GatehouseError(code, NO_RECORD[code], { data: { audit: 'unavailable' } }),
     );
-  }
-  return new GatehouseError(code, undefined, { data: { reference: ref } });
 }
 
 /**

@@ -8,8 +8,13 @@
  * (src/storage/sqlite/audit-index.ts); these files are what verification reads.
  *
  * One process appends (the gateway); readers (the CLI) see what was written up
- * to the last complete line, and pick up growth on every call.
+ * to the last complete line, and pick up growth on every call. Bytes after a
+ * segment's last newline are a torn line (a write cut short): never a record,
+ * never skipped silently: {@link AuditSegments.tornTails} reports them (verify
+ * shows them) and {@link AuditSegments.repairTornTails} cuts them off at start-up,
+ * saying what it cut.
  */
+import { createHash } from 'node:crypto';
 import {
   closeSync,
   fdatasync,
@@ -18,15 +23,16 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  readSync,
   statSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { indexColumns, parseRecord } from '../audit/chain.ts';
 import { makePrivateDir, openPrivateFile, writePrivateFile } from '../util/private-file.ts';
-import type { AuditRow } from './types.ts';
+import type { AuditRow, AuditTornTail } from './types.ts';
 
 const fdatasyncAsync = promisify(fdatasync);
 const NAME = /^(\d{16})\.log$/;
@@ -149,9 +155,19 @@ export class AuditSegments {
     let text = '';
     for (const r of rows) text += `${r.hash} ${r.body}\n`;
     const buf = Buffer.from(text);
-    let off = 0;
-    while (off < buf.length) off += writeSync(fd, buf, off);
     const seg = this.segments[this.segments.length - 1] as Segment;
+    let off = 0;
+    try {
+      while (off < buf.length) off += writeSync(fd, buf, off);
+    } catch (err) {
+      // A write cut short (ENOSPC, EIO, EFBIG) left part of the batch in the file. The batch is
+      // rejected, so those bytes are no record: cut them off now, or the next batch would land
+      // after them and its first record would be garbage (bad_record, a shifted chain) for good.
+      // Closing makes the next write reopen the file, which cuts whatever is still there.
+      if (off > 0) this.cutQuietly(fd, seg.bytes);
+      this.closeFd();
+      throw err;
+    }
     seg.count += rows.length;
     seg.bytes += buf.length;
     const last = rows[rows.length - 1] as AuditRow;
@@ -212,6 +228,60 @@ export class AuditSegments {
     this.closeFd();
   }
 
+  /**
+   * Bytes after the last complete line of each segment: a torn line, what a write cut short by a
+   * crash or power loss leaves. Never acknowledged (an append resolves after its write), so no
+   * record is lost with them; they are reported, never skipped silently.
+   */
+  tornTails(): AuditTornTail[] {
+    const out: AuditTornTail[] = [];
+    for (const seg of this.segments) {
+      const size = statSync(seg.file).size;
+      const end = seg.count >= 0 && size === seg.bytes ? size : completeBytes(seg.file, size);
+      if (end < size) out.push({ segment: basename(seg.file), offset: end, bytes: size - end });
+    }
+    return out;
+  }
+
+  /**
+   * Cuts every torn line off (start-up, before the first append) and returns what was cut, with
+   * the SHA-256 of the bytes removed, so the caller can log and record the repair.
+   */
+  repairTornTails(): (AuditTornTail & { sha256: string })[] {
+    if (this.closed) throw new Error('audit log is closed');
+    const out: (AuditTornTail & { sha256: string })[] = [];
+    for (const torn of this.tornTails()) {
+      const seg = this.segments.find((s) => basename(s.file) === torn.segment);
+      if (!seg) continue;
+      if (this.fd !== undefined && seg === this.segments[this.segments.length - 1]) this.closeFd();
+      const fd = openSync(seg.file, 'r+');
+      try {
+        const cut = Buffer.alloc(torn.bytes);
+        readSync(fd, cut, 0, torn.bytes, torn.offset);
+        ftruncateSync(fd, torn.offset);
+        out.push({ ...torn, sha256: createHash('sha256').update(cut).digest('hex') });
+      } finally {
+        closeSync(fd);
+      }
+    }
+    if (out.length > 0) {
+      this.cache = undefined;
+      for (const seg of this.segments) seg.count = -1;
+      this.refresh();
+    }
+    return out;
+  }
+
+  /** Best-effort truncation after a failed write; the reopen path cuts again if this fails too. */
+  private cutQuietly(fd: number, bytes: number): void {
+    try {
+      ftruncateSync(fd, bytes);
+      this.cache = undefined;
+    } catch {
+      // The disk refuses even this (read-only now): openForAppend cuts before the next write.
+    }
+  }
+
   private openForAppend(seq: number): number {
     const seg = this.segments[this.segments.length - 1];
     if (this.fd !== undefined && seg && seg.bytes < this.segmentBytes) return this.fd;
@@ -245,6 +315,25 @@ export class AuditSegments {
     const lines = end > 0 ? text.slice(0, -1).split('\n') : [];
     this.cache = { file: seg.file, size: raw.length, bytes: end, lines };
     return this.cache;
+  }
+}
+
+/** Bytes up to the end of the last complete line of a file, read backwards in chunks. */
+function completeBytes(file: string, size: number): number {
+  const fd = openSync(file, 'r');
+  try {
+    const chunk = Buffer.alloc(64 * 1024);
+    let end = size;
+    while (end > 0) {
+      const start = Math.max(0, end - chunk.length);
+      const n = readSync(fd, chunk, 0, end - start, start);
+      const nl = chunk.subarray(0, n).lastIndexOf(0x0a);
+      if (nl >= 0) return start + nl + 1;
+      end = start;
+    }
+    return 0;
+  } finally {
+    closeSync(fd);
   }
 }
 

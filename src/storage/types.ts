@@ -141,6 +141,16 @@ export interface AuditCheckpointRow {
   time: number;
 }
 
+/** Bytes after a segment's last complete line: a write cut short (crash, power loss, disk full). */
+export interface AuditTornTail {
+  /** Segment file name, e.g. `0000000000000001.log`. */
+  segment: string;
+  /** Byte offset where the torn line starts (the end of the last complete line). */
+  offset: number;
+  /** Length of the torn line in bytes. */
+  bytes: number;
+}
+
 /** Filters of an audit query; every given field must match (AND). */
 export interface AuditFilter {
   agent?: string;
@@ -148,6 +158,7 @@ export interface AuditFilter {
   grantId?: string;
   sessionId?: string;
   requestId?: string;
+  /** The name the agent called (`server__tool`) or the upstream's plain name (on any server). */
   tool?: string;
   server?: string;
   decision?: string;
@@ -189,6 +200,10 @@ export interface AuditRepo {
    * with seq < `floor`, atomically; returns the number of records deleted.
    */
   prune(floor: number, checkpoint: AuditCheckpointRow): Promise<number>;
+  /** Torn lines the durable log holds (a backend that cannot have them leaves this out). */
+  tornTails?(): Promise<AuditTornTail[]>;
+  /** Cuts torn lines off before the first append; returns what was cut (SHA-256 of the bytes). */
+  repairTornTails?(): Promise<(AuditTornTail & { sha256: string })[]>;
 }
 
 /** A grant as stored: the unit of privilege (src/grants/). */
@@ -286,11 +301,50 @@ export interface LeaseRepo {
   blocks(): Promise<CredentialBlock[]>;
 }
 
+/** What a token revocation entry names (src/auth/revocation.ts). */
+export type RevocationKind = 'jti' | 'agent' | 'user' | 'agent+user';
+
+/**
+ * One entry of the token revocation list: access tokens that match `kind`/`value` and were issued at or
+ * before `notBefore` are refused (src/auth/revocation.ts, docs/auth.md "Revocation").
+ */
+export interface RevocationRecord {
+  kind: RevocationKind;
+  /**
+   * The token id (`jti`), the client id (`agent`), the user (`sub`, `user`), or for `agent+user` the JSON
+   * array `[agent, user]` (user `null`: the agent's own tokens).
+   */
+  value: string;
+  /** Epoch seconds: tokens whose `iat` is at or before this are revoked (tokens without `iat` too). */
+  notBefore: number;
+  /** Epoch ms: when the entry may be forgotten (every token it covers has expired by then). */
+  expiresAt: number;
+  /** Epoch ms: when the entry was written or last raised; gateways poll by it. */
+  recordedAt: number;
+  /** Why, for operators and the audit log. */
+  reason: string;
+}
+
+export interface RevocationRepo {
+  /**
+   * Records an entry. One entry per kind and value: an existing one keeps the later `notBefore` and
+   * `expiresAt` of the two and takes the new `recordedAt` and `reason`.
+   */
+  add(rec: RevocationRecord): Promise<void>;
+  /** Entries recorded at or after `at` (epoch ms), by `recordedAt`, for a gateway to notice revocations made elsewhere. */
+  recordedSince(at: number): Promise<RevocationRecord[]>;
+  /** Entries with `expiresAt > now` (loaded at start-up). */
+  listLive(now: number): Promise<RevocationRecord[]>;
+  /** Deletes entries whose `expiresAt` is at or before `now`; resolves to how many. */
+  purge(now: number): Promise<number>;
+}
+
 /** The repositories, as seen inside a transaction. */
 export interface Repos {
   readonly sessions: SessionRepo;
   readonly grants: GrantRepo;
   readonly leases: LeaseRepo;
+  readonly revocations: RevocationRepo;
   readonly oauth: OAuthRepo;
   readonly users: UserRepo;
   readonly audit: AuditRepo;

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { CanonicalError, canonicalDigest, canonicalJson } from '../../src/audit/canonical.ts';
+import {
+  CanonicalError,
+  canonicalDigest,
+  canonicalJson,
+  MAX_CANONICAL_DEPTH,
+  toAuditValue,
+} from '../../src/audit/canonical.ts';
 
 test('canonical json: sorted keys, no whitespace, nested', () => {
   assert.equal(
@@ -69,6 +75,40 @@ test('canonical json: values without one meaning are refused', () => {
   assert.throws(() => canonicalJson(cyclic), /cyclic/);
   assert.throws(() => canonicalJson(undefined), CanonicalError);
 });
+
+test('T32 canonical json: nesting is bounded by a fixed depth, not by the call stack', () => {
+  const nest = (d: number): unknown => JSON.parse(`${'['.repeat(d)}1${']'.repeat(d)}`);
+  assert.equal(canonicalJson(nest(MAX_CANONICAL_DEPTH)).length, 2 * MAX_CANONICAL_DEPTH + 1);
+  assert.throws(() => canonicalJson(nest(MAX_CANONICAL_DEPTH + 1)), /nested deeper than 256 levels/);
+  // 3000 levels used to overflow the stack (a RangeError, depending on how deep the caller was).
+  assert.throws(() => canonicalJson(nest(3000)), CanonicalError);
+});
+
+test('T32 audit form: total and deterministic for values json cannot carry', () => {
+  const v = toAuditValue({ a: Number.NaN, b: [Number.NEGATIVE_INFINITY, 1n], c: 'x\ud800', d: nestObj(70) });
+  assert.equal(v.normalised, true);
+  const json = canonicalJson(v.value);
+  assert.equal(
+    json,
+    canonicalJson(
+      toAuditValue({ a: Number.NaN, b: [Number.NEGATIVE_INFINITY, 1n], c: 'x\ud800', d: nestObj(70) }).value,
+    ),
+  );
+  assert.ok(json.startsWith('{"a":"NaN","b":["-Infinity","1"],"c":"x\\ud800","d":{"k":'));
+  assert.match(json, /"\[nested deeper than 64 levels\]"/);
+  const plain = { x: [1, 'two', { y: null }] };
+  const same = toAuditValue(plain);
+  assert.equal(same.normalised, false);
+  assert.equal(canonicalJson(same.value), canonicalJson(plain));
+  const proto = toAuditValue(JSON.parse('{"__proto__":{"a":1}}'));
+  assert.equal(canonicalJson(proto.value), '{"__proto__":{"a":1}}');
+});
+
+function nestObj(d: number): unknown {
+  let v: unknown = 1;
+  for (let i = 0; i < d; i++) v = { k: v };
+  return v;
+}
 
 test('canonical json: toJSON is honoured (dates) and shared references are not cycles', () => {
   assert.equal(canonicalJson({ t: new Date(0) }), '{"t":"1970-01-01T00:00:00.000Z"}');

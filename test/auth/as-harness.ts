@@ -18,6 +18,7 @@ import {
   type EmbeddedAsOptions,
   hashPassword,
 } from '../../src/auth/as/index.ts';
+import { RevocationList } from '../../src/auth/revocation.ts';
 import { configSchema, type GatehouseConfigInput } from '../../src/config/schema.ts';
 import { SqliteStorage } from '../../src/storage/sqlite/index.ts';
 
@@ -40,6 +41,8 @@ export interface TestAs {
   storage: SqliteStorage;
   dataDir: string;
   url(path: string): string;
+  /** The token revocation list the AS writes to and checks (with `revocations: true`). */
+  revocations: RevocationList | undefined;
   close(): Promise<void>;
 }
 
@@ -52,6 +55,8 @@ export interface StartOptions {
   users?: Record<string, string>;
   onLoginFailure?: EmbeddedAsOptions['onLoginFailure'];
   loginClock?: EmbeddedAsOptions['loginClock'];
+  /** Give the AS a token revocation list on its store (as the gateway does). */
+  revocations?: boolean;
 }
 
 /** Starts the AS on 127.0.0.1 with an ephemeral port. */
@@ -69,7 +74,15 @@ export async function startAs(o: StartOptions = {}): Promise<TestAs> {
   for (const [username, password] of Object.entries(o.users ?? { alice: 'correct horse battery' })) {
     await storage.users.add({ username, passwordHash: await hashPassword(password), createdAt: Date.now() });
   }
+  const revocations = o.revocations
+    ? new RevocationList(storage, {
+        lifetimes: { tokenLifetimeSec: 300, retentionSec: 14 * 86_400 },
+        log: silentLog,
+      })
+    : undefined;
+  await revocations?.start();
   const stop = async (): Promise<void> => {
+    revocations?.close();
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
     await storage.close();
@@ -87,6 +100,7 @@ export async function startAs(o: StartOptions = {}): Promise<TestAs> {
       fetchOptions: o.fetchOptions,
       ...(o.onLoginFailure ? { onLoginFailure: o.onLoginFailure } : {}),
       ...(o.loginClock ? { loginClock: o.loginClock } : {}),
+      ...(revocations ? { revocations } : {}),
     });
   } catch (err) {
     await stop();
@@ -100,6 +114,7 @@ export async function startAs(o: StartOptions = {}): Promise<TestAs> {
     storage,
     dataDir,
     url: (path) => `${issuer}${path}`,
+    revocations,
     async close() {
       await started.close();
       await stop();

@@ -564,6 +564,23 @@ describe('verified-token cache', () => {
     await rejectsWith(v.verify(token), 'token revoked');
   });
 
+  test('T02-03 maxTokenLifetimeSec: a token living longer than revocations are kept is refused (from iat, else from now)', async () => {
+    const v = createTokenVerifier(opts({ maxTokenLifetimeSec: 600, clockToleranceSec: 30 }));
+    const iat = nowSec() - 100;
+    const p = await v.verify(await mint({ iat, exp: iat + 630 }));
+    assert.equal(p.issuedAt, iat, 'iat becomes principal.issuedAt (revocation compares it)');
+    await rejectsWith(v.verify(await mint({ iat, exp: iat + 631 })), 'token lifetime too long');
+    await rejectsWith(
+      v.verify(await mint({ iat: undefined, exp: nowSec() + 700 })),
+      'token lifetime too long',
+      false,
+    );
+    const noIat = await v.verify(await mint({ iat: undefined, exp: nowSec() + 300 }));
+    assert.equal(noIat.issuedAt, undefined);
+    const unbounded = createTokenVerifier(opts());
+    assert.ok(await unbounded.verify(await mint({ exp: nowSec() + 10 * 86_400 })), 'no bound by default');
+  });
+
   test('isRevoked that throws fails closed with unavailable=true', async () => {
     const v = createTokenVerifier(
       opts({
@@ -644,6 +661,29 @@ describe('opaque tokens (RFC 7662 introspection)', () => {
     assert.equal(p.tenant, 'acme');
     assert.deepEqual(p.actors, ['agent-6']);
     assert.deepEqual([...p.scopes], ['tools:read']);
+  });
+
+  test('T26 the revocation list applies to introspected tokens too: first sight, and from the cache', async () => {
+    const revokedAgents = new Set<string>();
+    const v = createTokenVerifier(
+      opts({ introspection: introspection(), isRevoked: (p: Principal) => revokedAgents.has(p.agent) }),
+    );
+    const token = as.opaque(active());
+    await v.verify(token);
+    const calls = as.introspections;
+    revokedAgents.add('agent-7');
+    await rejectsWith(v.verify(token), 'token revoked');
+    assert.equal(as.introspections, calls, 'refused from the cache, no new introspection');
+    await rejectsWith(v.verify(as.opaque(active())), 'token revoked');
+  });
+
+  test('T02-03 maxTokenLifetimeSec applies to introspected tokens', async () => {
+    const v = createTokenVerifier(opts({ introspection: introspection(), maxTokenLifetimeSec: 300 }));
+    assert.ok(await v.verify(as.opaque(active())));
+    await rejectsWith(
+      v.verify(as.opaque(active({ iat: nowSec(), exp: nowSec() + 3600 }))),
+      'token lifetime too long',
+    );
   });
 
   test('T02-03 RFC 7662 §2.2: inactive (unknown) token is rejected', async () => {

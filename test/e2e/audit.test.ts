@@ -71,6 +71,12 @@ describe('audit in the request path (external issuer, HTTP upstream)', () => {
         '@id("agents-use-up") permit (principal, action, resource in Gatehouse::Server::"up");',
         '@id("no-forbidden-probe") forbid (principal, action == Gatehouse::Action::"call_tool", resource)',
         'when { context.args.hasTag("text") && context.args.getTag("text") == "forbidden-probe" };',
+        '@id("approval-probe") @approval("required")',
+        'forbid (principal, action == Gatehouse::Action::"call_tool", resource)',
+        'when { context.args.hasTag("text") && context.args.getTag("text") == "approval-probe" }',
+        'unless { context.approved };',
+        '@id("no-odd-tools") forbid (principal, action == Gatehouse::Action::"call_tool", resource is Gatehouse::Tool)',
+        'when { resource.name like "odd*" };',
         '',
       ].join('\n'),
     );
@@ -79,8 +85,9 @@ describe('audit in the request path (external issuer, HTTP upstream)', () => {
       policy: { files: [policyFile] },
       grants: { owners: { 'agent-a': 'team-widgets' } },
       upstreams: { up: { type: 'http', url: upstream.url } },
-      // Every batch starts a new segment file, so a test can make the next one unwritable.
-      audit: { segmentBytes: 1 },
+      // Every batch starts a new segment file, so a test can make the next one unwritable;
+      // anonymous failures are counted in 1 s windows, so their summaries arrive while the suite runs.
+      audit: { segmentBytes: 1, anonymousFailures: { windowSec: 1 } },
     });
     resources.push(gw.url);
   });
@@ -182,20 +189,159 @@ describe('audit in the request path (external issuer, HTTP upstream)', () => {
     assert.ok(!seenAtCall.some((s) => s.text === 'forbidden-probe'), 'never reached the upstream');
   });
 
-  test('T01 an unauthenticated request is recorded as authn.failure', async () => {
-    const before = events(gw.dataDir, 'authn.failure').length;
-    const res = await fetch(gw.url, {
+  /** Sum of the counts of the anonymous-failure summaries with this code, and the individual failure records. */
+  function failures(code: string): { counted: number; individual: number } {
+    const counted = events(gw.dataDir, 'authn.failure.summary')
+      .map((r) => r.e.detail as { code: string; count: number })
+      .filter((d) => d.code === code)
+      .reduce((n, d) => n + d.count, 0);
+    return { counted, individual: events(gw.dataDir, 'authn.failure').length };
+  }
+
+  async function anonymous(headers: Record<string, string> = {}): Promise<Response> {
+    return fetch(gw.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'user-agent': 'flood-test',
+        ...headers,
+      },
       body: '{"jsonrpc":"2.0","id":1,"method":"ping"}',
     });
+  }
+
+  test('T01 an unauthenticated request is counted in the audit (authn.failure.summary with samples)', async () => {
+    const before = failures('unauthorized');
+    const res = await anonymous();
     assert.equal(res.status, 401);
-    const deadline = Date.now() + 5000;
-    while (events(gw.dataDir, 'authn.failure').length === before && Date.now() < deadline)
+    const deadline = Date.now() + 10_000;
+    while (failures('unauthorized').counted === before.counted && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 50));
-    const last = events(gw.dataDir, 'authn.failure').at(-1);
-    assert.ok(last, 'an authn.failure event');
-    assert.equal((last.e.detail as { code: string }).code, 'unauthorized');
+    const last = events(gw.dataDir, 'authn.failure.summary').at(-1);
+    assert.ok(last, 'an authn.failure.summary event');
+    const d = last.e.detail as {
+      code: string;
+      count: number;
+      samples: { userAgent: string; address: string }[];
+    };
+    assert.equal(d.code, 'unauthorized');
+    assert.equal(d.samples[0]?.userAgent, 'flood-test');
+    assert.match(d.samples[0]?.address ?? '', /127\.0\.0\.1/);
+  });
+
+  test('T32 a flood of anonymous 401s is counted per window, not written one record each', async () => {
+    const before = { unauthorized: failures('unauthorized'), invalid: failures('invalid_token') };
+    const forged = `${Buffer.from('{"alg":"RS256","kid":"k"}').toString('base64url')}.${Buffer.from('{"iss":"x"}').toString('base64url')}.c2ln`;
+    for (let i = 0; i < 100; i++) {
+      assert.equal((await anonymous()).status, 401);
+      assert.equal((await anonymous({ authorization: `Bearer ${forged}` })).status, 401);
+    }
+    const deadline = Date.now() + 15_000;
+    const done = (): boolean =>
+      failures('unauthorized').counted >= before.unauthorized.counted + 100 &&
+      failures('invalid_token').counted >= before.invalid.counted + 100;
+    while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(failures('unauthorized').counted, before.unauthorized.counted + 100, 'every 401 counted');
+    assert.equal(failures('invalid_token').counted, before.invalid.counted + 100);
+    assert.equal(failures('invalid_token').individual, before.invalid.individual, 'no record per request');
+    assert.ok(!JSON.stringify(events(gw.dataDir)).includes(forged), 'never the token');
+  });
+
+  test('T32 a refusal whose record cannot be written quotes no reference and says so', async () => {
+    const { c } = await client();
+    await new Promise((r) => setTimeout(r, 100)); // the session's own records are written
+    const all = events(gw.dataDir);
+    const squat = join(gw.dataDir, 'audit', `${String((all.at(-1)?.seq ?? 0) + 1).padStart(16, '0')}.log`);
+    mkdirSync(squat);
+    let err: { code: number; message: string; data: Record<string, unknown> };
+    try {
+      err = await c.callTool({ name: 'up__echo', arguments: { text: 'forbidden-probe' } }).then(
+        () => assert.fail('allowed'),
+        (e: unknown) => e as { code: number; message: string; data: Record<string, unknown> },
+      );
+    } finally {
+      rmSync(squat, { recursive: true });
+    }
+    assert.equal(err.code, -32020, 'still refused');
+    assert.equal(err.data.reference, undefined, 'no reference to a record that does not exist');
+    assert.equal(err.data.audit, 'unavailable');
+    assert.match(err.message, /no audit record could be written/);
+    await c.close();
+  });
+
+  test('T32 hostile values: every reference a client is given is found by audit query, and the log verifies', async () => {
+    const token = await idp.token({ resource: gw.url, scope: 'mcp' });
+    const headers = {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      authorization: `Bearer ${token}`,
+      'mcp-protocol-version': '2025-11-25',
+    };
+    const init = await fetch(gw.url, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 0,
+        method: 'initialize',
+        params: {
+          protocolVersion: '2025-11-25',
+          capabilities: {},
+          // clientInfo is copied into authn.success: control characters, a line separator, a long
+          // version (values the edge lets through; unpaired surrogates and 1e309 it refuses, see edge.test.ts).
+          clientInfo: { name: 'x\u0000\u2028', version: 'v'.repeat(100_000) },
+        },
+      }),
+    });
+    assert.equal(init.status, 200);
+    const sid = init.headers.get('mcp-session-id') ?? '';
+    await init.text();
+    const deep = `${'['.repeat(60)}1${']'.repeat(60)}`;
+    // Raw bodies: values that pass the edge and reach policy and audit (NUL, U+2028, `__proto__` keys,
+    // integers beyond 2^53, -0, near-limit nesting and names), and values the edge refuses first
+    // (unpaired surrogates, 1e309, oversized ids): those are typed parse errors with no reference.
+    const bodies = [
+      `{"jsonrpc":"2.0","id":"\u2028x","method":"tools/call","params":{"name":"up__echo","arguments":{"text":"forbidden-probe","n":123456789012345678901234567890}}}`,
+      `{"jsonrpc":"2.0","id":"x\u0000\n","method":"tools/call","params":{"name":"up__echo","arguments":{"text":"forbidden-probe","\u2028":"\u0000","__proto__":{"path":"/etc/shadow"}}}}`,
+      `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"up__echo","arguments":{"text":"approval-probe","deep":${deep}}}}`,
+      `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"up__odd${'x'.repeat(1000)}","arguments":{"deep":${deep},"__proto__":{"x":1}}}}`,
+      `{"jsonrpc":"2.0","id":-0,"method":"tools/call","params":{"name":"up__echo","arguments":{"text":"forbidden-probe","big":123456789012345678901234567890}}}`,
+      `{"jsonrpc":"2.0","id":"\ud800","method":"tools/call","params":{"name":"up__echo","arguments":{"text":"forbidden-probe","n":1e309}}}`,
+      `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"up__odd\ud800","arguments":{"n":-1e400}}}`,
+      `{"jsonrpc":"2.0","id":"${'i'.repeat(100_000)}","method":"tools/call","params":{"name":"up__echo","arguments":{}}}`,
+    ];
+    const answers: {
+      status: number;
+      error?: { code: number; data?: { reference?: string; audit?: string } };
+    }[] = [];
+    for (const body of bodies) {
+      const res = await fetch(gw.url, {
+        method: 'POST',
+        headers: { ...headers, 'mcp-session-id': sid },
+        body,
+      });
+      const text = await res.text();
+      const json = (text.startsWith('{') ? text : (/^data: (.*)$/m.exec(text)?.[1] ?? '{}')) as string;
+      answers.push({ status: res.status, ...(JSON.parse(json) as { error?: never }) });
+    }
+    const references = answers.flatMap((a) => (a.error?.data?.reference ? [a.error.data.reference] : []));
+    assert.ok(references.length >= 4, `refusals with references: ${JSON.stringify(answers).slice(0, 2000)}`);
+    for (const a of answers) {
+      // Every refusal either quotes a reference or says no record was written; never a 5xx.
+      assert.ok(a.status < 500, JSON.stringify(a).slice(0, 500));
+      if (a.error && [-32020, -32021].includes(a.error.code))
+        assert.ok(a.error.data?.reference || a.error.data?.audit === 'unavailable', JSON.stringify(a.error));
+    }
+    // The store is healthy: no hostile value may cost a refusal its record.
+    assert.ok(!answers.some((a) => a.error?.data?.audit === 'unavailable'), 'no refusal lost its record');
+    const q = cli(gw.dataDir, 'query', '--type', 'decision', '--json');
+    assert.equal(q.status, 0, q.stderr);
+    for (const ref of references) assert.ok(q.stdout.includes(ref), `audit query finds ${ref}`);
+    const started = events(gw.dataDir, 'authn.success').find((r) => r.e.sessionId === sid);
+    assert.ok(started, 'the session start with hostile clientInfo was recorded');
+    const v = cli(gw.dataDir, 'verify');
+    assert.equal(v.status, 0, v.stdout + v.stderr);
   });
 
   test('incident drill: from a leaked token jti, audit query finds every call made with it, its grant and its outcome', async () => {
@@ -243,6 +389,57 @@ describe('audit in the request path (external issuer, HTTP upstream)', () => {
     const ok = await c.callTool({ name: 'up__echo', arguments: { text: 'after-recovery' } });
     assert.deepEqual(ok.content, [{ type: 'text', text: 'after-recovery' }]);
     await c.close();
+  });
+
+  test('T27 docs/audit.md describes exactly the fields stored: every key of every event written above is documented', () => {
+    const doc = readFileSync(join(ROOT, 'docs/audit.md'), 'utf8');
+    const ticks = (text: string): Set<string> =>
+      new Set([...text.matchAll(/`([^`]+)`/g)].map((m) => m[1] ?? ''));
+    /** Table rows of the section after `heading`: first cell's names -> the rest's names. */
+    const rows = (heading: string): Map<string, Set<string>> => {
+      const section = doc.slice(doc.indexOf(heading));
+      const table = section.slice(section.indexOf('\n|')).split('\n\n')[0] ?? '';
+      const out = new Map<string, Set<string>>();
+      for (const line of table.split('\n').slice(2)) {
+        const [, first = '', ...rest] = line.split('|');
+        for (const name of ticks(first)) out.set(name, ticks(rest.join('|')));
+      }
+      return out;
+    };
+    const fields = rows('## Event schema (version 1)');
+    const details = rows('`detail` by event type');
+    const any = details.get('any') ?? new Set<string>();
+    const problems = new Set<string>();
+    const all = events(gw.dataDir);
+    assert.ok(all.length > 20);
+    for (const { type, e } of all) {
+      for (const [k, v] of Object.entries(e)) {
+        const sub = fields.get(k);
+        if (!sub) {
+          problems.add(`${type}: field \`${k}\` is not documented`);
+          continue;
+        }
+        if (k === 'detail') {
+          const documented = details.get(type);
+          for (const [dk, dv] of Object.entries(v as Record<string, unknown>)) {
+            if (!documented?.has(dk) && !any.has(dk)) problems.add(`${type}: detail.${dk} is not documented`);
+            // Nested detail objects (client, samples) are listed in the same row.
+            const items = Array.isArray(dv) ? dv : [dv];
+            for (const item of items)
+              if (item !== null && typeof item === 'object' && !['constraints', 'tools'].includes(dk))
+                for (const nk of Object.keys(item))
+                  if (!documented?.has(nk)) problems.add(`${type}: detail.${dk}.${nk} is not documented`);
+          }
+        } else if (v !== null && typeof v === 'object' && !Array.isArray(v) && k !== 'arguments') {
+          for (const sk of Object.keys(v))
+            if (!sub.has(sk)) problems.add(`${type}: ${k}.${sk} is not documented`);
+        } else if (k === 'arguments') {
+          for (const sk of Object.keys(v as object))
+            if (!sub.has(sk)) problems.add(`${type}: arguments.${sk} is not documented`);
+        }
+      }
+    }
+    assert.deepEqual([...problems], []);
   });
 
   test('T27 the chain verifies after all of the above (tamper detection: test/audit/tamper.test.ts)', async () => {

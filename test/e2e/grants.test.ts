@@ -131,6 +131,24 @@ async function callError(client: Client, name: string, args: Record<string, unkn
   assert.fail(`${name} was allowed`);
 }
 
+/** A bare initialize with `bearer` (no SDK client: the answer's status is what is asserted). */
+function initialize(bearer: string): Promise<Response> {
+  return fetch(gw.url, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${bearer}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
+    }),
+  });
+}
+
 function seen(): string[] {
   return existsSync(events) ? readFileSync(events, 'utf8').trim().split('\n') : [];
 }
@@ -401,8 +419,12 @@ describe('grant end', () => {
     // The session is gone with its grant: the next message is refused.
     await assert.rejects(client.callTool({ name: 'work__search_code', arguments: { q: 'x' } }));
     await client.close().catch(() => {});
-    // A new session makes a new grant (and `grants revoke --agent` ends those too).
-    const again = await connect(bearer);
+    // The token that opened the revoked grant cannot open a new one (issue #11); a fresh token can.
+    await eventually(
+      "the revoked grant's token is refused",
+      async () => (await initialize(bearer)).status === 401,
+    );
+    const again = await connect(await token('dev'));
     const r = await again.callTool({ name: 'work__search_code', arguments: { q: 'x' } });
     assert.notEqual(r.isError, true);
     await again.close();
@@ -439,18 +461,20 @@ describe('grant end', () => {
   test('T26: revoking a task token at the authorization server (RFC 7009) ends its grant; only its own client may', async () => {
     const own = await token('ops');
     const { body } = await exchange('ops', own, { scope: 'mcp tool:work__search_code' });
-    const revoke = (agent: string) =>
+    const revoke = (agent: string, secret = SECRETS[agent]) =>
       fetch(`${gw.origin}/oauth/revoke`, {
         method: 'POST',
         headers: {
           'content-type': 'application/x-www-form-urlencoded',
-          authorization: `Basic ${Buffer.from(`${agent}:${SECRETS[agent]}`).toString('base64')}`,
+          authorization: `Basic ${Buffer.from(`${agent}:${secret}`).toString('base64')}`,
         },
         body: new URLSearchParams({ token: String(body.access_token), token_type_hint: 'access_token' }),
       });
     const grantId = String(body.gatehouse_grant);
-    await revoke('dev');
+    assert.equal((await revoke('dev')).status, 400);
     assert.ok(gw.parts.grants.get(grantId), 'another client cannot end it');
+    assert.equal((await revoke('ops', 'not-the-secret')).status, 401);
+    assert.ok(gw.parts.grants.get(grantId), 'nor its own client without authenticating');
     const res = await revoke('ops');
     assert.equal(res.status, 200, await res.text());
     assert.equal(gw.parts.grants.get(grantId), undefined);
@@ -530,7 +554,9 @@ describe('grant end', () => {
       new RegExp(`${body.gatehouse_grant}\\s+task\\s+ops\\s+ops-owners\\s+work__search_code`),
     );
     const none = run('revoke', '--user', 'nobody-at-all');
-    assert.equal(none.status, 1);
+    assert.equal(none.status, 0, "the user's tokens are revoked even without a live grant");
+    assert.match(none.stdout, /revoked 0 grant\(s\)\nrevoked tokens of user nobody-at-all issued until /);
+    assert.equal(run('revoke', 'gr_no-such-grant').status, 1, 'an unknown grant id revokes nothing');
     const byAgent = run('revoke', '--agent', 'ops');
     assert.equal(byAgent.status, 0, byAgent.stderr);
     assert.match(byAgent.stdout, new RegExp(String(body.gatehouse_grant)));

@@ -437,3 +437,149 @@ test('principals named like Object.prototype members have no roles (and do not c
     );
   }
 });
+
+test('a new grant reuses the decisions of its principal unless a policy reads context.grant', () => {
+  const engine = PolicyEngine.fromFiles(exampleFiles);
+  const req = {
+    principal: principal('reporter'),
+    action: 'call_tool',
+    server: 'files',
+    tool: 'read_file',
+    toolAttrs: read,
+    grantId: 'g1',
+  } as const;
+  const first = engine.decide(req);
+  assert.equal(engine.decide({ ...req, grantId: 'g2' }), first, 'same cached decision for another grant');
+  assert.deepEqual(engine.cacheStats(), { hits: 1, misses: 1, dynamic: 0, size: 1, generation: 1 });
+  // A policy that reads the grant through the whole context record makes decisions per grant again.
+  const file = tmpFile(
+    'ctx.cedar',
+    '@id("ctx") permit(principal, action, resource) when { context == context };\n',
+  );
+  const perGrant = PolicyEngine.fromFiles([file]);
+  perGrant.decide(req);
+  perGrant.decide({ ...req, grantId: 'g2' });
+  assert.equal(perGrant.cacheStats().size, 2);
+});
+
+test('arguments read through a Gatehouse::Args literal are per-call context, not cached', () => {
+  const file = tmpFile(
+    'lit.cedar',
+    [
+      '@id("all") permit(principal, action, resource);',
+      '@id("no-force") forbid(principal, action, resource) when { Gatehouse::Args::"call".hasTag("force") };',
+    ].join('\n'),
+  );
+  const engine = PolicyEngine.fromFiles([file]);
+  assert.deepEqual(engine.policySet.byId.get('no-force')?.dynamicFields, ['args']);
+  const req = {
+    principal: principal('a'),
+    action: 'call_tool',
+    server: 's',
+    tool: 't',
+    grantId: 'g',
+  } as const;
+  assert.equal(engine.decide({ ...req, args: {} }).effect, 'allow');
+  assert.equal(engine.decide({ ...req, args: { force: true } }).effect, 'deny');
+  assert.equal(engine.decide({ ...req, args: {} }).effect, 'allow');
+});
+
+test('an argument named __proto__ is a tag like any other', () => {
+  const file = tmpFile(
+    'proto-arg.cedar',
+    [
+      '@id("all") permit(principal, action, resource);',
+      '@id("no-proto") forbid(principal, action, resource) when { context.args.hasTag("__proto__") };',
+    ].join('\n'),
+  );
+  const engine = PolicyEngine.fromFiles([file]);
+  const req = {
+    principal: principal('a'),
+    action: 'call_tool',
+    server: 's',
+    tool: 't',
+    grantId: 'g',
+  } as const;
+  const args = JSON.parse('{"__proto__": "x"}') as unknown;
+  assert.equal(engine.decide({ ...req, args }).effect, 'deny');
+  assert.equal(engine.decideUncached({ ...req, args }).effect, 'deny');
+  assert.equal(engine.decide({ ...req, args: { other: 'x' } }).effect, 'allow');
+});
+
+test('lone surrogates never reach Cedar: denied, and the wasm instance stays healthy', () => {
+  // Each lone surrogate handed to the wasm glue throws through the wasm frames and leaks wasm stack;
+  // about a thousand of them used to break every later decision ("memory access out of bounds").
+  const file = tmpFile(
+    'lone.cedar',
+    [
+      '@id("all") permit(principal, action, resource);',
+      '@id("repo") forbid(principal, action, resource) when { context.args.hasTag("repo") && context.args.getTag("repo") == "x" };',
+    ].join('\n'),
+  );
+  const engine = PolicyEngine.fromFiles([file]);
+  const req = {
+    principal: principal('a'),
+    action: 'call_tool',
+    server: 's',
+    tool: 't',
+    grantId: 'g',
+  } as const;
+  const bad = [
+    { ...req, args: { repo: 'x\ud800' } },
+    { ...req, args: { '\udc00': 'x' } },
+    { ...req, tool: 't\ud800' },
+    { ...req, grantId: 'g\udbff' },
+    { ...req, read: ['\ud800'] },
+    { ...req, principal: principal('a\ud800') },
+  ];
+  for (let i = 0; i < 3000; i++) {
+    const r = bad[i % bad.length] ?? req;
+    for (const d of [engine.decide(r), engine.decideUncached(r)]) {
+      assert.equal(d.effect, 'deny');
+      assert.match(d.errors[0] ?? '', /lone UTF-16 surrogate/);
+    }
+  }
+  assert.equal(engine.decideUncached({ ...req, args: { repo: 'y' } }).effect, 'allow');
+  assert.equal(engine.decide({ ...req, args: { repo: 'x' } }).effect, 'deny');
+  assert.equal(engine.decide({ ...req, args: { repo: 'y' } }).effect, 'allow');
+  assert.equal(engine.mayAllow({ ...req, tool: 't\ud800' }), false);
+});
+
+test('an evaluation error on the fast path is Cedar’s: same error, erroring forbid denies', () => {
+  const file = tmpFile(
+    'overflow-args.cedar',
+    [
+      '@id("all") permit(principal, action, resource);',
+      '@id("limit") forbid(principal, action, resource) when { context.numbers.hasTag("n") && context.numbers.getTag("n") * 1099511627776 > 5 };',
+    ].join('\n'),
+  );
+  const engine = PolicyEngine.fromFiles([file]);
+  const req = {
+    principal: principal('a'),
+    action: 'call_tool',
+    server: 's',
+    tool: 't',
+    grantId: 'g',
+  } as const;
+  assert.equal(engine.decide({ ...req, args: { n: 0 } }).effect, 'allow');
+  assert.deepEqual(engine.decide({ ...req, args: { n: 1 } }).policies, ['limit']);
+  const overflow = engine.decide({ ...req, args: { n: 2 ** 40 } });
+  assert.deepEqual(overflow, engine.decideUncached({ ...req, args: { n: 2 ** 40 } }));
+  assert.equal(overflow.effect, 'deny');
+  assert.deepEqual(overflow.policies, ['limit']);
+  assert.match(overflow.errors[0] ?? '', /^limit: integer overflow/);
+});
+
+test('long client-supplied names are hashed into cache keys without mixing decisions up', () => {
+  const long = (c: string) => c.repeat(5000);
+  const file = tmpFile(
+    'long.cedar',
+    `@id("one") permit(principal, action, resource == Gatehouse::Tool::"s__${long('a')}");\n`,
+  );
+  const engine = PolicyEngine.fromFiles([file]);
+  const req = { principal: principal('a'), action: 'call_tool', server: 's', grantId: 'g' } as const;
+  assert.equal(engine.decide({ ...req, tool: long('a') }).effect, 'allow');
+  assert.equal(engine.decide({ ...req, tool: long('b') }).effect, 'deny');
+  assert.equal(engine.decide({ ...req, tool: long('a') }).effect, 'allow');
+  assert.equal(engine.cacheStats().size, 2);
+});

@@ -25,6 +25,7 @@ import type {
   GrantRecord,
   LeaseRecord,
   LeaseSelector,
+  RevocationRecord,
   SessionRecord,
   Storage,
 } from '../../src/storage/types.ts';
@@ -84,6 +85,27 @@ function lease(overrides: Partial<LeaseRecord> = {}): LeaseRecord {
     endReason: undefined,
     ...overrides,
   };
+}
+
+function revocation(overrides: Partial<RevocationRecord> = {}): RevocationRecord {
+  return {
+    kind: 'jti',
+    value: `jti-${randomUUID()}`,
+    notBefore: 1_000,
+    expiresAt: FAR,
+    recordedAt: Date.now(),
+    reason: 'revoked',
+    ...overrides,
+  };
+}
+
+/** The entries whose value is one of `of`'s (a reopened store holds other cases' rows too). */
+function ourRevocations(
+  rows: readonly RevocationRecord[],
+  of: readonly RevocationRecord[],
+): RevocationRecord[] {
+  const wanted = new Set(of.map((o) => `${o.kind} ${o.value}`));
+  return rows.filter((r) => wanted.has(`${r.kind} ${r.value}`));
 }
 
 /** A row whose body is a real record envelope carrying the row's query columns (stores derive them from it). */
@@ -281,6 +303,7 @@ export function storageContract(
           await tx.leases.block({ kind: 'secret', name: blocked, reason: 'r', createdAt: 1 });
           await tx.users.add({ username: user, passwordHash: 'h', createdAt: 1 });
           await tx.oauth.upsert('Grant', user, {}, undefined);
+          await tx.revocations.add(revocation({ kind: 'user', value: user }));
           throw new Error('boom');
         }),
       );
@@ -291,6 +314,7 @@ export function storageContract(
       assert.ok(!(await s.leases.blocks()).some((b) => b.name === blocked));
       assert.equal(await s.users.get(user), undefined);
       assert.equal(await s.oauth.find('Grant', user), undefined);
+      assert.ok(!(await s.revocations.listLive(0)).some((r) => r.kind === 'user' && r.value === user));
     });
 
     // --- OAuth models -----------------------------------------------------
@@ -676,6 +700,116 @@ export function storageContract(
       assert.deepEqual(ours(live, [older, newer, expired, ended]), [older, newer]);
       assert.deepEqual(ours(await s.grants.listLive(FAR), [older, newer]), [], 'expired at their expiry');
     });
+
+    // --- token revocation list ---------------------------------------------
+
+    withStore('revocation entries of every kind keep every field and are listed while live', async (s) => {
+      const t = Date.now();
+      const entries = [
+        revocation({ kind: 'jti', recordedAt: t + 1 }),
+        revocation({ kind: 'agent', value: `agent-${randomUUID()}`, recordedAt: t + 2 }),
+        revocation({
+          kind: 'user',
+          value: `user-${randomUUID()}`,
+          notBefore: 1_700_000_000,
+          recordedAt: t + 3,
+        }),
+        revocation({
+          kind: 'agent+user',
+          value: JSON.stringify([`agent-${randomUUID()}`, null]),
+          reason: 'grant gr_x revoked',
+          recordedAt: t + 4,
+        }),
+      ];
+      for (const e of entries) await s.revocations.add(e);
+      assert.deepEqual(ourRevocations(await s.revocations.listLive(t), entries), entries, 'by recordedAt');
+      const sameValue = revocation({ kind: 'user', value: entries[0]?.value ?? '' });
+      await s.revocations.add(sameValue);
+      assert.equal(
+        ourRevocations(await s.revocations.listLive(t), [...entries, sameValue]).length,
+        5,
+        'kinds are separate namespaces',
+      );
+    });
+
+    withStore(
+      'adding an entry again keeps the later notBefore and expiry, takes the new time and reason',
+      async (s) => {
+        const first = revocation({
+          kind: 'agent',
+          value: `agent-${randomUUID()}`,
+          notBefore: 500,
+          expiresAt: FAR - 10,
+        });
+        await s.revocations.add(first);
+        await s.revocations.add({
+          ...first,
+          notBefore: 400,
+          expiresAt: FAR - 20,
+          recordedAt: first.recordedAt + 5,
+          reason: 'older',
+        });
+        assert.deepEqual(
+          ourRevocations(await s.revocations.listLive(0), [first]),
+          [{ ...first, recordedAt: first.recordedAt + 5, reason: 'older' }],
+          'an earlier notBefore or expiry never lowers the entry',
+        );
+        await s.revocations.add({
+          ...first,
+          notBefore: 900,
+          expiresAt: FAR,
+          recordedAt: first.recordedAt + 9,
+          reason: 'again',
+        });
+        assert.deepEqual(ourRevocations(await s.revocations.listLive(0), [first]), [
+          { ...first, notBefore: 900, expiresAt: FAR, recordedAt: first.recordedAt + 9, reason: 'again' },
+        ]);
+      },
+    );
+
+    withStore('recordedSince lists entries recorded at or after a time, by record time', async (s) => {
+      const t = Date.now();
+      const early = revocation({ recordedAt: t + 5 });
+      const first = revocation({ kind: 'user', value: `user-${randomUUID()}`, recordedAt: t + 10 });
+      const second = revocation({ recordedAt: t + 20 });
+      for (const e of [second, early, first]) await s.revocations.add(e);
+      const all = [early, first, second];
+      assert.deepEqual(ourRevocations(await s.revocations.recordedSince(t + 10), all), [first, second]);
+      assert.deepEqual(ourRevocations(await s.revocations.recordedSince(t + 21), all), []);
+      const raised = { ...early, notBefore: early.notBefore + 1, recordedAt: t + 30 };
+      await s.revocations.add(raised);
+      assert.deepEqual(
+        ourRevocations(await s.revocations.recordedSince(t + 21), all),
+        [raised],
+        'a raised entry is seen again by pollers',
+      );
+    });
+
+    withStore(
+      'listLive and purge: an entry lives until its expiry, then purge removes it once',
+      async (s) => {
+        const at = Date.now() + 3_600_000;
+        const old = revocation({ expiresAt: at });
+        const later = revocation({ kind: 'agent', value: `agent-${randomUUID()}`, expiresAt: at + 1 });
+        await s.revocations.add(old);
+        await s.revocations.add(later);
+        assert.deepEqual(ourRevocations(await s.revocations.listLive(at - 1), [old, later]), [old, later]);
+        assert.deepEqual(
+          ourRevocations(await s.revocations.listLive(at), [old, later]),
+          [later],
+          'expired at its expiry',
+        );
+        await s.revocations.purge(at - 1);
+        assert.equal(ourRevocations(await s.revocations.listLive(0), [old, later]).length, 2, 'not yet');
+        assert.ok((await s.revocations.purge(at)) >= 1);
+        assert.deepEqual(ourRevocations(await s.revocations.listLive(0), [old, later]), [later]);
+        assert.deepEqual(
+          ourRevocations(await s.revocations.recordedSince(0), [old]),
+          [],
+          'gone for pollers too',
+        );
+      },
+    );
 
     // --- credential leases and blocks -------------------------------------
 

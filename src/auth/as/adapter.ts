@@ -8,10 +8,15 @@ import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { Storage } from '../../storage/types.ts';
 import type { ClientIdMetadataDocuments } from './cimd.ts';
 
-/** Builds the adapter class oidc-provider instantiates once per model. */
+/**
+ * Builds the adapter class oidc-provider instantiates once per model. `beforeGrantDestroyed` runs
+ * before an oidc-provider `Grant` is destroyed (it does that only when it revokes the grant); a
+ * failure keeps the grant.
+ */
 export function storageAdapter(
   storage: Storage,
   cimd: ClientIdMetadataDocuments | undefined,
+  beforeGrantDestroyed?: (grantId: string) => Promise<void>,
 ): new (
   name: string,
 ) => Adapter {
@@ -50,6 +55,7 @@ export function storageAdapter(
     }
 
     async destroy(id: string): Promise<void> {
+      if (this.model === 'Grant' && beforeGrantDestroyed) await beforeGrantDestroyed(id);
       await storage.oauth.destroy(this.model, id);
     }
 

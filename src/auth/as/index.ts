@@ -25,6 +25,7 @@ import type { TaskGrantDeps } from '../../grants/task.ts';
 import { OutboundClient } from '../../secrets/outbound.ts';
 import type { Storage } from '../../storage/types.ts';
 import { GROUPS_CLAIM, TENANT_CLAIM } from '../principal.ts';
+import type { RevocationList } from '../revocation.ts';
 import { storageAdapter } from './adapter.ts';
 import { ClientIdMetadataDocuments } from './cimd.ts';
 import { redirectUriProblem, resolveSecret, toClientMetadata } from './clients.ts';
@@ -41,8 +42,14 @@ import { loadKeys, publicJwk, SIGNING_ALG } from './keys.ts';
 import { AttemptLimiter, addressKey } from './login-limit.ts';
 import { mintAccessToken } from './mint.ts';
 import { dummyHash } from './passwords.ts';
+import {
+  grantRevoker,
+  refuseRevokedSource,
+  registerTokenRevocation,
+  revokeRemovedClients,
+} from './revocation.ts';
 import { type SafeFetchOptions, safeFetch, toWebResponse } from './safe-fetch.ts';
-import { registerTaskTokenRevocation, registerTokenExchange } from './token-exchange.ts';
+import { registerTokenExchange } from './token-exchange.ts';
 import { IDP_CALLBACK_PATH, UpstreamIdp } from './upstream-idp.ts';
 
 export { demoAuthClients, resolveSecret, TOKEN_EXCHANGE } from './clients.ts';
@@ -72,6 +79,8 @@ export interface EmbeddedAsOptions {
   onLoginFailure?: (f: LoginFailure) => void;
   /** Tests only: the clock of the failed-login throttle. */
   loginClock?: () => number;
+  /** The gateway's token revocation list (RFC 7009 writes to it; minting from a revoked credential is refused). */
+  revocations?: RevocationList;
 }
 
 export interface MintRequest {
@@ -164,6 +173,8 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
 
   const staticClients = config.clients.map(toClientMetadata);
   const staticIds = new Set(staticClients.map((c) => c.client_id));
+  const revocations = opts.revocations;
+  await revokeRemovedClients(storage, revocations, opts.taskGrants?.grants, staticIds, log);
   const trustedJwksUris = new Set(config.clients.flatMap((c) => (c.jwksUri ? [c.jwksUri] : [])));
   const cimd = config.clientIdMetadataDocuments
     ? new ClientIdMetadataDocuments({ allowInsecure: insecure, log, fetchOptions: opts.fetchOptions })
@@ -181,7 +192,7 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
     JSON.stringify([accountId, clientId]);
 
   const configuration: Configuration = {
-    adapter: storageAdapter(storage, cimd),
+    adapter: storageAdapter(storage, cimd, grantRevoker(storage, revocations)),
     clients: staticClients,
     // jose's JWK and oidc-provider's JWK describe the same JSON; the key file holds private EC JWKs.
     jwks: { keys: keys.signing as JWKS['keys'] },
@@ -255,7 +266,8 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
         }
       },
     },
-    findAccount: async (_ctx, sub) => {
+    findAccount: async (_ctx, sub, token) => {
+      refuseRevokedSource(revocations, sub, token);
       const user = await storage.users.get(sub);
       if (!user) return undefined;
       return { accountId: user.username, claims: () => ({ sub: user.username }) };
@@ -390,9 +402,14 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
     resourceServerInfo,
     extraClaims,
     taskGrants: opts.taskGrants,
+    revocations,
   };
   registerTokenExchange(provider, exchangeDeps);
-  registerTaskTokenRevocation(provider, exchangeDeps, '/oauth/revoke');
+  registerTokenRevocation(
+    provider,
+    { issuer, jwks: { keys: publicKeys }, revocations, grants: opts.taskGrants?.grants },
+    '/oauth/revoke',
+  );
 
   // RFC 8414 metadata is the same document; add what oidc-provider does not advertise itself.
   provider.use(async (ctx, next) => {

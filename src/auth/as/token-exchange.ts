@@ -15,7 +15,9 @@ import {
   TOOL_SCOPE_PREFIX,
 } from '../../grants/task.ts';
 import type { Storage } from '../../storage/types.ts';
-import { GRANT_CLAIM, GROUPS_CLAIM, type Principal, TENANT_CLAIM } from '../principal.ts';
+import { GRANT_CLAIM, GROUPS_CLAIM, type Principal, TENANT_CLAIM, TokenError } from '../principal.ts';
+import type { RevocationList } from '../revocation.ts';
+import { toPrincipal } from '../verify/claims.ts';
 import { ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE } from './clients.ts';
 import { SIGNING_ALG } from './keys.ts';
 
@@ -39,6 +41,8 @@ export interface TokenExchangeDeps {
   extraClaims: WeakMap<object, Record<string, unknown>>;
   /** Makes task grants (token exchange with a tool list); absent: tool requests are refused. */
   taskGrants: TaskGrantDeps | undefined;
+  /** The token revocation list: a revoked subject token is not exchanged. */
+  revocations: RevocationList | undefined;
 }
 
 /** Parameters the grant reads (beyond grant_type and client authentication). */
@@ -78,6 +82,24 @@ async function verifySubjectToken(
     }));
   } catch {
     throw new errors.InvalidGrant('subject_token is invalid or expired');
+  }
+  // A revoked token must not buy a fresh one: the new token would be issued after the revocation
+  // and so escape it (revocation by agent or user covers tokens issued before).
+  if (deps.revocations) {
+    let revoked: boolean;
+    try {
+      const p = toPrincipal(payload, {
+        issuer: deps.issuer,
+        tenantClaim: 'tenant',
+        authMethod: 'jwt',
+        expiresAt: payload.exp ?? 0,
+      });
+      revoked = deps.revocations.isRevoked(p);
+    } catch (err) {
+      if (!(err instanceof TokenError)) throw err;
+      throw new errors.InvalidGrant('subject_token is invalid or expired');
+    }
+    if (revoked) throw new errors.InvalidGrant('subject_token was revoked');
   }
   if (payload[GRANT_CLAIM] !== undefined) {
     // A task token is already as narrow as it gets; exchanging it again would outlive its grant.
@@ -259,39 +281,4 @@ function taskPrincipal(
     authMethod: 'jwt',
     expiresAt: 0,
   };
-}
-
-/**
- * RFC 7009 revocation of a task token ends its grant (the token is a stateless JWT; its grant is the
- * state). Only the client the token was issued to may revoke it (RFC 7009 §2.1: "the authorization
- * server first validates the client credentials [...] and then verifies whether the token was issued
- * to the client making the revocation request").
- */
-export function registerTaskTokenRevocation(provider: Provider, deps: TokenExchangeDeps, path: string): void {
-  provider.use(async (ctx, next) => {
-    await next();
-    const taskGrants = deps.taskGrants;
-    // oidc-provider refuses to revoke structured (JWT) access tokens (unsupported_token_type) after it
-    // authenticated the client; for a task token the grant is the state, so revoking it is well defined.
-    if (!taskGrants || ctx.method !== 'POST' || ctx.path !== path) return;
-    const token = str(ctx.oidc?.params?.['token']);
-    const client = ctx.oidc?.client;
-    if (!token || !client) return;
-    let payload: JWTPayload;
-    try {
-      ({ payload } = await jwtVerify(token, createLocalJWKSet(deps.jwks), {
-        issuer: deps.issuer,
-        typ: 'at+jwt',
-        algorithms: [SIGNING_ALG],
-      }));
-    } catch {
-      return; // not ours or expired: nothing to end (and RFC 7009 answers 200 regardless)
-    }
-    const grant = str(payload[GRANT_CLAIM]);
-    if (grant && payload['client_id'] === client.clientId) {
-      await taskGrants.grants.revoke({ id: grant }, 'task token revoked (RFC 7009)');
-      ctx.status = 200;
-      ctx.body = '';
-    }
-  });
 }

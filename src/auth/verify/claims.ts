@@ -23,6 +23,10 @@ function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
+function num(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
 /**
  * Scopes from `scope` (RFC 9068 §2.2.3 / RFC 7662 §2.2: a space-delimited
  * string), else `scp` (Okta: array of strings; Microsoft Entra: space-delimited
@@ -98,6 +102,7 @@ export function toPrincipal(claims: Record<string, unknown>, o: MappingOptions):
     scopes: scopesOf(claims),
     authMethod: o.authMethod,
     expiresAt: o.expiresAt,
+    issuedAt: num(claims['iat']),
     grantId: str(claims[GRANT_CLAIM]),
     ...(groups ? { groups: Object.freeze([...groups]) } : {}),
   });

@@ -52,8 +52,17 @@ export interface VerifierOptions {
   groupsClaim?: string;
   /** Verified-token cache entries (default 10 000; 0 disables the cache). */
   cacheSize?: number;
-  /** Re-checked on every use, also for cached entries. */
+  /**
+   * Re-checked on every use, also for cached entries (the revocation list, src/auth/revocation.ts:
+   * a few Map lookups, no I/O). Throwing fails closed (`unavailable`).
+   */
   isRevoked?: (p: Principal) => boolean;
+  /**
+   * Longest lifetime accepted, seconds: a token whose lifetime (`exp` − `iat`, or `exp` − now when it
+   * has no `iat`) exceeds this plus the clock skew is refused. The revocation list keeps an entry by
+   * agent or user this long, so no token it covers can outlive it. Default: no bound.
+   */
+  maxTokenLifetimeSec?: number;
   /**
    * Minimum delay between two JWKS refetches triggered by an unknown `kid`,
    * seconds (default 30): the rate limit on key-rotation refreshes.
@@ -203,6 +212,17 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
   const fetchImpl = opts.fetch ?? fetch;
   const cache = new VerifiedCache(Math.floor(nonNegative(opts.cacheSize, 10_000, 'cacheSize')));
   const isRevoked = opts.isRevoked;
+  const maxLifetime =
+    opts.maxTokenLifetimeSec === undefined
+      ? Number.POSITIVE_INFINITY
+      : nonNegative(opts.maxTokenLifetimeSec, 0, 'maxTokenLifetimeSec');
+  /**
+   * Refuses a token that could outlive the revocation entries that cover it: its lifetime is counted
+   * from `iat`, or from now when it has none (then the bound is the issuer's promise, see docs/auth.md).
+   */
+  const checkLifetime = (exp: number, iat: number | undefined, nowSec: number): void => {
+    if (exp - (iat ?? nowSec) > maxLifetime + tolerance) throw new TokenError('token lifetime too long');
+  };
   const intro = opts.introspection;
   let introAuth = '';
   let introTtlMs = 0;
@@ -297,6 +317,7 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
     if (iat !== undefined && (typeof iat !== 'number' || iat > nowSec + tolerance)) {
       throw new TokenError('invalid iat claim');
     }
+    if (exp !== undefined) checkLifetime(exp, iat, nowSec);
     // RFC 7662 §4 (https://www.rfc-editor.org/rfc/rfc7662#section-4): a cached
     // response "MUST NOT" be used past the token's expiration; `exp` is optional,
     // so without it the principal is valid only as long as the cache TTL.
@@ -353,6 +374,7 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
     }
     const exp = payload.exp;
     if (exp === undefined) throw new TokenError('missing exp claim');
+    checkLifetime(exp, payload.iat, now / 1000);
     const principal = toPrincipal(payload, {
       issuer,
       tenantClaim,

@@ -36,6 +36,34 @@ export const auditSection = z
       .min(0)
       .default(10)
       .describe('... and at least this often while records arrive (0 disables the timer).'),
+    anonymousFailures: z
+      .object({
+        windowSec: z
+          .number()
+          .int()
+          .min(1)
+          .max(3600)
+          .default(60)
+          .describe('Length of a counting window in seconds.'),
+        samples: z
+          .number()
+          .int()
+          .min(0)
+          .max(100)
+          .default(5)
+          .describe(
+            'Requests sampled per window and reason: address, User-Agent (cut to 128 characters), ' +
+              "hashes of the token's unverified iss and kid (never the token).",
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe(
+        'Refusals without a principal (401 no or invalid token, 503 keys unavailable) are not one audit ' +
+          'record each (anyone can send them at any rate): they are counted per window and reason and ' +
+          'written as one authn.failure.summary record per reason and window. Authenticated refusals ' +
+          '(insufficient_scope) keep their own authn.failure records.',
+      ),
     retention: z
       .object({
         maxAgeDays: z.number().positive().optional().describe('Delete records older than this many days.'),

@@ -243,6 +243,15 @@ export const authSection = z
           .min(0)
           .default(30)
           .describe('Minimum seconds between JWKS refetches triggered by an unknown key id (rate limit).'),
+        maxTokenLifetimeSec: z
+          .number()
+          .int()
+          .positive()
+          .default(24 * 3600)
+          .describe(
+            'Longest access-token lifetime accepted from the IdP (exp - iat); longer-lived tokens are refused. ' +
+              'Revocations by agent or user are kept this long (docs/auth.md, "Revocation").',
+          ),
         introspection: z
           .object({
             endpoint: z.url().optional().describe('Overrides the discovered introspection_endpoint.'),

@@ -4,6 +4,7 @@
  * (table `audit_checkpoints`). One per store, shared by its audit repositories.
  */
 import type Database from 'better-sqlite3';
+import { indexText } from '../../audit/canonical.ts';
 import type { AuditSegments } from '../audit-segments.ts';
 import type { AuditCheckpointRow, AuditFilter, AuditRow } from '../types.ts';
 import type { Run } from './database.ts';
@@ -82,7 +83,6 @@ const AUDIT_FILTER_COLUMNS = {
   grantId: 'grant_id',
   sessionId: 'session_id',
   requestId: 'request_id',
-  tool: 'tool',
   server: 'server',
   decision: 'decision',
   jti: 'jti',
@@ -201,11 +201,20 @@ export class SqliteAuditIndex {
     this.catchUp(Number.POSITIVE_INFINITY);
     const where: string[] = [];
     const params: (string | number)[] = [];
+    // Filter text is matched as the index spells it (indexText: a lone surrogate as its escape).
     for (const [key, column] of Object.entries(AUDIT_FILTER_COLUMNS)) {
       const v = f[key as keyof typeof AUDIT_FILTER_COLUMNS];
       if (v === undefined) continue;
       where.push(`${column} = ?`);
-      params.push(v);
+      params.push(indexText(v));
+    }
+    if (f.tool !== undefined) {
+      // The gateway records the name the agent called (`server__tool`); older records and
+      // `namespace: false` upstreams hold the plain name. Either spelling finds both: the name as
+      // stored, a plain name on any server, or `server__tool` for a plain name stored with its server.
+      where.push("(tool = ? OR tool = server || '__' || ? OR server || '__' || tool = ?)");
+      const t = indexText(f.tool);
+      params.push(t, t, t);
     }
     if (f.since !== undefined) {
       where.push('time >= ?');

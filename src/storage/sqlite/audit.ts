@@ -4,7 +4,7 @@
  * the SQLite index ({@link SqliteAuditIndex}).
  */
 import type { AuditSegments } from '../audit-segments.ts';
-import type { AuditCheckpointRow, AuditFilter, AuditRepo, AuditRow } from '../types.ts';
+import type { AuditCheckpointRow, AuditFilter, AuditRepo, AuditRow, AuditTornTail } from '../types.ts';
 import type { SqliteAuditIndex } from './audit-index.ts';
 import type { Run } from './database.ts';
 
@@ -71,6 +71,17 @@ export class SqliteAuditRepo implements AuditRepo {
 
   firstSeqAtOrAfter(time: number): Promise<number | undefined> {
     return this.#run(() => this.#index.firstSeqAtOrAfter(time));
+  }
+
+  async tornTails(): Promise<AuditTornTail[]> {
+    this.#segments.refresh();
+    return this.#segments.tornTails();
+  }
+
+  async repairTornTails(): Promise<(AuditTornTail & { sha256: string })[]> {
+    if (this.#inTransaction) throw new Error('the audit log cannot be repaired inside a storage transaction');
+    this.#segments.refresh();
+    return this.#segments.repairTornTails();
   }
 
   // ORDER: the checkpoint carrying the new floor is committed before any file

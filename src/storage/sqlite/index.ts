@@ -15,6 +15,7 @@ import type {
   LeaseRepo,
   OAuthRepo,
   Repos,
+  RevocationRepo,
   SessionRepo,
   Storage,
   UserRepo,
@@ -26,6 +27,7 @@ import { SqliteGrantRepo } from './grants.ts';
 import { SqliteLeaseRepo } from './leases.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { SqliteOAuthRepo } from './oauth.ts';
+import { SqliteRevocationRepo } from './revocations.ts';
 import { SqliteSessionRepo } from './sessions.ts';
 import { SqliteUserRepo } from './users.ts';
 
@@ -49,6 +51,7 @@ export class SqliteStorage implements Storage {
   readonly sessions: SessionRepo;
   readonly grants: GrantRepo;
   readonly leases: LeaseRepo;
+  readonly revocations: RevocationRepo;
   readonly oauth: OAuthRepo;
   readonly users: UserRepo;
   readonly audit: AuditRepo;
@@ -82,6 +85,7 @@ export class SqliteStorage implements Storage {
       sessions: new SqliteSessionRepo(db, run),
       grants: new SqliteGrantRepo(db, run),
       leases: new SqliteLeaseRepo(db, run),
+      revocations: new SqliteRevocationRepo(db, run),
       oauth: new SqliteOAuthRepo(db, run),
       users: new SqliteUserRepo(db, run),
       audit: new SqliteAuditRepo(this.#auditIndex, this.#segments, run, inTransaction),
@@ -90,6 +94,7 @@ export class SqliteStorage implements Storage {
       sessions: this.sessions,
       grants: this.grants,
       leases: this.leases,
+      revocations: this.revocations,
       oauth: this.oauth,
       users: this.users,
       audit: this.audit,

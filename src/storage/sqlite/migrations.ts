@@ -118,4 +118,16 @@ export const MIGRATIONS: readonly string[] = [
   // 6: users of the upstream identity provider (auth.embedded.upstreamIdp): their binding to the
   // provider's (iss, sub), tenant and groups, as JSON; NULL for local users.
   `ALTER TABLE users ADD COLUMN external TEXT;`,
+  // 7: the token revocation list (src/auth/revocation.ts): one row per kind and value.
+  `CREATE TABLE token_revocations (
+     kind TEXT NOT NULL,
+     value TEXT NOT NULL,
+     not_before INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     recorded_at INTEGER NOT NULL,
+     reason TEXT NOT NULL,
+     PRIMARY KEY (kind, value)
+   );
+   CREATE INDEX token_revocations_recorded ON token_revocations (recorded_at);
+   CREATE INDEX token_revocations_expires ON token_revocations (expires_at);`,
 ];
