@@ -188,7 +188,9 @@ export async function runSoak(opts: {
     };
     const died = new Promise<never>((_, reject) =>
       gw.child.once('exit', (code, signal) =>
-        reject(new Error(`the gateway exited (${code ?? signal}) under the soak:\n${gw.stderr().slice(-4000)}`)),
+        reject(
+          new Error(`the gateway exited (${code ?? signal}) under the soak:\n${gw.stderr().slice(-4000)}`),
+        ),
       ),
     );
     try {

@@ -69,6 +69,8 @@ export interface GatewayMetrics {
   auditWriteFailure(): void;
   /** The exposition text for `GET /metrics`. */
   render(): Promise<{ contentType: string; body: string }>;
+  /** Counter cells held for `gatehouse_calls_total`: at most servers × (tool labels + 1) × 12 (a memory bound, T31). */
+  callCellCount(): number;
 }
 
 /** Label values are cut to this many characters (tool names are short; a hostile one is not). */
@@ -231,6 +233,9 @@ export function createMetrics(opts: MetricsOptions = {}): GatewayMetrics {
     const hit = cell.tools.get(tool);
     if (hit !== undefined) return hit;
     const label = toolLabels.get(tool);
+    // A tool name past the cap maps to `other`: one shared set of cells, made once (cells are never
+    // made for a raw name that will not keep them, or every distinct name would leak a set).
+    if (label === OTHER && cell.other !== undefined) return cell.other;
     const children: CallCell[] = [];
     for (const decision of DECISIONS) {
       for (const outcome of OUTCOMES) {
@@ -239,12 +244,8 @@ export function createMetrics(opts: MetricsOptions = {}): GatewayMetrics {
         callCells.push(c);
       }
     }
-    // A tool name past the cap maps to `other`; keep one shared cell for those instead of one per raw name.
-    if (label === OTHER) {
-      if (cell.other === undefined) cell.other = children;
-      return cell.other;
-    }
-    cell.tools.set(tool, children);
+    if (label === OTHER) cell.other = children;
+    else cell.tools.set(tool, children);
     return children;
   };
 
@@ -288,6 +289,7 @@ export function createMetrics(opts: MetricsOptions = {}): GatewayMetrics {
     authFailure: (reason) => authReasons.get(reason).inc(),
     auditEvent: (type) => auditTypes.get(type).inc(),
     auditWriteFailure: () => auditWriteFailures.inc(),
+    callCellCount: () => callCells.length,
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };
     },

@@ -12,7 +12,13 @@ import type { Principal } from '../auth/principal.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import { type Grant, globMatch } from '../grants/grant.ts';
 import { boundedKey, CappedMap } from '../util/bounded.ts';
-import { type Decision, type PolicyAction, PolicyEngine, type ToolAttributes } from './engine.ts';
+import {
+  type DecideOptions,
+  type Decision,
+  type PolicyAction,
+  PolicyEngine,
+  type ToolAttributes,
+} from './engine.ts';
 import { loadPolicySet, type PolicySet } from './load.ts';
 
 /** Policy files named by `policy.files`: files as given, directories expanded to their *.cedar files. */
@@ -57,7 +63,9 @@ export class Authorizer {
   // MCP 2025-11-25: inputSchema defaults to JSON Schema 2020-12; older servers declare draft-07.
   private readonly ajv2020 = new Ajv2020({ allErrors: true, strict: false, validateFormats: false });
   private readonly ajv07 = new Ajv({ allErrors: true, strict: false, validateFormats: false });
+  /** Validators by schema object (the hot path), then by schema content (bounded). */
   private readonly validators = new WeakMap<object, ValidateFunction | Error>();
+  private readonly compiled = new CappedMap<string, ValidateFunction | Error>(2000);
 
   constructor(
     private readonly config: GatehouseConfig,
@@ -115,16 +123,20 @@ export class Authorizer {
     name: string,
     attrs: ToolAttributes | undefined,
     args: unknown,
+    opts?: DecideOptions,
   ): Decision {
-    return this.engine.decide({
-      principal,
-      grantId: grant.id,
-      action,
-      server,
-      tool: name,
-      ...(attrs !== undefined ? { toolAttrs: attrs } : {}),
-      ...(args !== undefined ? { args } : {}),
-    });
+    return this.engine.decide(
+      {
+        principal,
+        grantId: grant.id,
+        action,
+        server,
+        tool: name,
+        ...(attrs !== undefined ? { toolAttrs: attrs } : {}),
+        ...(args !== undefined ? { args } : {}),
+      },
+      opts,
+    );
   }
 
   /**
@@ -138,15 +150,19 @@ export class Authorizer {
     server: string,
     name: string,
     attrs: ToolAttributes | undefined,
+    opts?: DecideOptions,
   ): boolean {
-    return this.engine.mayAllow({
-      principal,
-      grantId,
-      action,
-      server,
-      tool: name,
-      ...(attrs !== undefined ? { toolAttrs: attrs } : {}),
-    });
+    return this.engine.mayAllow(
+      {
+        principal,
+        grantId,
+        action,
+        server,
+        tool: name,
+        ...(attrs !== undefined ? { toolAttrs: attrs } : {}),
+      },
+      opts,
+    );
   }
 
   /** Validates arguments against the tool's inputSchema; undefined when they conform (or there is no schema). */
@@ -155,12 +171,21 @@ export class Authorizer {
     if (schema === null || typeof schema !== 'object') return undefined;
     let v = this.validators.get(schema);
     if (v === undefined) {
-      try {
+      // Every tools/list hands over new schema objects: compiled validators are shared by content
+      // (bounded), and Ajv forgets each schema once compiled (its own cache holds schema objects for
+      // ever, and refuses a second schema with the same $id).
+      const key = boundedKey(JSON.stringify(schema));
+      v = this.compiled.get(key);
+      if (v === undefined) {
         const dialect = (schema as { $schema?: unknown }).$schema;
         const ajv = typeof dialect === 'string' && /draft-0[4-7]/.test(dialect) ? this.ajv07 : this.ajv2020;
-        v = ajv.compile(schema);
-      } catch (err) {
-        v = err instanceof Error ? err : new Error(String(err));
+        try {
+          v = ajv.compile(schema);
+        } catch (err) {
+          v = err instanceof Error ? err : new Error(String(err));
+        }
+        ajv.removeSchema(schema);
+        this.compiled.set(key, v);
       }
       this.validators.set(schema, v);
     }

@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Principal } from '../auth/principal.ts';
+import { CappedMap } from '../util/bounded.ts';
 import { type AuthorizationAnswer, cedar, type PolicyJson, type StatefulAuthorizationCall } from './cedar.ts';
 import { buildStore, type CompiledPolicy, compilePolicy, type EvalEnv, EvaluationError } from './compile.ts';
 import { contextFieldsRead, type LoadedPolicy, loadPolicySet, type PolicySet } from './load.ts';
@@ -48,10 +49,19 @@ export interface Decision {
   readonly errors: readonly string[];
 }
 
+/** Per-call options of {@link PolicyEngine.decide} and {@link PolicyEngine.mayAllow}. */
+export interface DecideOptions {
+  /** The name is not one an upstream offers: use the small, separate cache for such names. */
+  readonly transient?: boolean;
+}
+
+/** Decisions kept for names no upstream offers. */
+const TRANSIENT_ENTRIES = 1024;
+
 /** Options of a {@link PolicyEngine}. */
 export interface PolicyEngineOptions {
   readonly roles?: RoleMap;
-  /** Cached decisions kept before the cache is cleared; default 100,000. */
+  /** Cached decisions kept before the cache is cleared; default 50,000 (keys are at most 512 characters: a bound of about 30 MB). */
   readonly maxCacheEntries?: number;
   /** Turn the decision cache off (benchmarks, tests). */
   readonly cache?: boolean;
@@ -155,6 +165,11 @@ interface Generation {
   /** Policies held by all subsets together (wasm memory budget). */
   subsetPolicies: number;
   readonly cache: Map<string, Decision | KeyEntry>;
+  /**
+   * Decisions on names no upstream offers (a client's guesses): kept apart and few, so a stream of
+   * distinct made-up names can neither evict real decisions nor grow memory.
+   */
+  readonly transient: Map<string, Decision | KeyEntry>;
   hits: number;
   misses: number;
   dynamic: number;
@@ -256,7 +271,7 @@ export class PolicyEngine {
 
   constructor(set: PolicySet, options: PolicyEngineOptions = {}) {
     this.#roles = options.roles ?? {};
-    this.#maxCache = options.maxCacheEntries ?? 100_000;
+    this.#maxCache = options.maxCacheEntries ?? 50_000;
     this.#useCache = options.cache ?? true;
     this.#gen = this.#prepare(set, 1);
   }
@@ -293,13 +308,14 @@ export class PolicyEngine {
   }
 
   /** Decides one request. Never throws: a Cedar failure is a deny with the error in `errors`. */
-  decide(req: DecisionRequest): Decision {
+  decide(req: DecisionRequest, opts: DecideOptions = {}): Decision {
     const g = this.#gen;
+    const cache = opts.transient === true ? g.transient : g.cache;
     // Per-call parts the fast path does not model exactly (lone surrogates, a non-integer time): the slow
     // path decides, never the cache (it denies ill-formed strings without handing them to Cedar).
     if (!this.#useCache || !callWellFormed(req)) return this.#full(g, req);
     const key = cacheKey(g, req);
-    const hit = g.cache.get(key);
+    const hit = cache.get(key);
     if (hit !== undefined && 'effect' in hit) {
       g.hits++;
       return hit;
@@ -311,13 +327,13 @@ export class PolicyEngine {
     g.misses++;
     const entry = this.#classify(g, req);
     if (entry === undefined) return this.#full(g, req);
-    if (g.cache.size >= this.#maxCache) g.cache.clear();
+    if (cache.size >= this.#maxCache) cache.clear();
     if (entry.applicable.length > 0) {
-      g.cache.set(key, entry);
+      cache.set(key, entry);
       return this.#dynamic(g, entry, req);
     }
     const d = this.#combine(g, (approved) => this.#statics(g, entry, req, approved), req.approved === true);
-    g.cache.set(key, d);
+    cache.set(key, d);
     return d;
   }
 
@@ -326,13 +342,13 @@ export class PolicyEngine {
    * allow or approval_required, or it depends on per-call context (arguments, time, what was read), so
    * some arguments may be allowed. Lists show such tools; task grants may include them.
    */
-  mayAllow(req: DecisionRequest): boolean {
+  mayAllow(req: DecisionRequest, opts: DecideOptions = {}): boolean {
     const bare: DecisionRequest = { ...req, args: undefined, approved: false };
-    const d = this.decide(bare);
+    const d = this.decide(bare, opts);
     if (d.effect !== 'deny') return true;
     if (!this.#useCache) return true; // cannot tell without the cache's classification: let per-call decide
     const g = this.#gen;
-    const entry = g.cache.get(cacheKey(g, bare));
+    const entry = (opts.transient === true ? g.transient : g.cache).get(cacheKey(g, bare));
     // Not classified (only Cedar could answer it): a request Cedar cannot parse is always denied;
     // anything else may depend on per-call context, so be conservative.
     if (entry === undefined) return cedarSafe(bare, this.#roles);
@@ -528,6 +544,7 @@ export class PolicyEngine {
       subsets: new Map(),
       subsetPolicies: 0,
       cache: new Map(),
+      transient: new CappedMap(TRANSIENT_ENTRIES),
       hits: 0,
       misses: 0,
       dynamic: 0,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { GatehouseError } from '../errors.ts';
 import type { MessageContext, Outcome } from '../pipeline/context.ts';
-import type { PolicyAction } from '../policy/engine.ts';
+import type { DecideOptions, PolicyAction } from '../policy/engine.ts';
 import type { ListMethod } from '../protocol/lists.ts';
 import type { ListFilter } from '../session/router.ts';
 import { callFacts } from './record-intent.ts';
@@ -46,12 +46,17 @@ export function authorize(ctx: MessageContext): Outcome | Promise<Outcome> {
   const server = target.server;
   const exposed = target.target;
 
-  const decideOn = (action: PolicyAction, name: string, args: unknown): Outcome | Promise<Outcome> => {
+  const decideOn = (
+    action: PolicyAction,
+    name: string,
+    args: unknown,
+    opts?: DecideOptions,
+  ): Outcome | Promise<Outcome> => {
     const attrs =
       action === 'call_tool'
         ? gw.authorizer.toolAttributes(server, exposed ?? name, session.toolDefs.get(server)?.get(name))
         : undefined;
-    const d = gw.authorizer.decide(principal, grant, action, server, name, attrs, args);
+    const d = gw.authorizer.decide(principal, grant, action, server, name, attrs, args, opts);
     if (d.effect === 'allow') {
       ctx.decision = { effect: 'allow', policies: d.policies };
       return undefined;
@@ -108,7 +113,12 @@ function checkCall(
   ctx: MessageContext,
   name: string,
   args: unknown,
-  decideOn: (action: PolicyAction, name: string, args: unknown) => Outcome | Promise<Outcome>,
+  decideOn: (
+    action: PolicyAction,
+    name: string,
+    args: unknown,
+    opts?: DecideOptions,
+  ) => Outcome | Promise<Outcome>,
 ): Outcome | Promise<Outcome> {
   const { session } = ctx;
   const target = ctx.target as { server: string; target: string | undefined };
@@ -119,9 +129,21 @@ function checkCall(
     // else "not found" and "not permitted" look the same, so names cannot be probed (T-list oracle).
     const gw = ctx.http.gw;
     const attrs = gw.authorizer.toolAttributes(target.server, exposed, undefined);
-    if (gw.authorizer.mayAllow(session.principal, session.grant.id, 'call_tool', target.server, name, attrs))
+    // A made-up name's decisions go to the engine's small transient cache (never evicting real ones).
+    const transient = { transient: true };
+    if (
+      gw.authorizer.mayAllow(
+        session.principal,
+        session.grant.id,
+        'call_tool',
+        target.server,
+        name,
+        attrs,
+        transient,
+      )
+    )
       return new GatehouseError('unknown_tool', `tool \`${exposed}\` not found`);
-    return decideOn('call_tool', name, args);
+    return decideOn('call_tool', name, args, transient);
   }
   if (args !== undefined && (args === null || typeof args !== 'object' || Array.isArray(args))) {
     return new GatehouseError('invalid_arguments', 'params.arguments must be an object');

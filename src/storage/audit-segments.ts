@@ -22,7 +22,6 @@ import {
   ftruncateSync,
   openSync,
   readdirSync,
-  readFileSync,
   readSync,
   statSync,
   unlinkSync,
@@ -55,21 +54,25 @@ interface Segment {
   bytes: number;
 }
 
-/** A parsed segment, cached for paging. */
-interface Loaded {
+/**
+ * Where the lines of a segment start, cached: 8 bytes a line instead of the lines themselves, so the
+ * open segment (up to `segmentBytes`) is never held in memory; lines are read from the file on demand.
+ */
+interface Indexed {
   file: string;
   /** File size when read. */
   size: number;
   /** Bytes of the complete lines. */
   bytes: number;
-  lines: string[];
+  /** Byte offset of each complete line. */
+  starts: number[];
 }
 
 export class AuditSegments {
   private segments: Segment[] = [];
   private fd: number | undefined;
   private head: { seq: number; hash: string } | undefined;
-  private cache: Loaded | undefined;
+  private cache: Indexed | undefined;
   private closed = false;
   private readonly full: boolean;
   private readonly segmentBytes: number;
@@ -102,18 +105,18 @@ export class AuditSegments {
       return;
     }
     if (last.count >= 0 && statSync(last.file).size === last.bytes) return;
-    const loaded = this.load(last);
-    const lines = loaded.lines;
-    last.count = lines.length;
+    const loaded = this.index(last);
+    const n = loaded.starts.length;
+    last.count = n;
     last.bytes = loaded.bytes;
-    const tail = lines[lines.length - 1];
-    this.head = tail ? { seq: last.first + lines.length - 1, hash: tail.slice(0, HASH_CHARS) } : undefined;
+    const tail = n > 0 ? this.lines(last, n - 1, n - 1)[0] : undefined;
+    this.head = tail ? { seq: last.first + n - 1, hash: tail.slice(0, HASH_CHARS) } : undefined;
     if (!tail) {
       const prev = this.segments[this.segments.length - 2];
       if (prev) {
-        const pl = this.load(prev).lines;
-        const t = pl[pl.length - 1];
-        if (t) this.head = { seq: prev.first + pl.length - 1, hash: t.slice(0, HASH_CHARS) };
+        const pn = this.index(prev).starts.length;
+        const t = pn > 0 ? this.lines(prev, pn - 1, pn - 1)[0] : undefined;
+        if (t) this.head = { seq: prev.first + pn - 1, hash: t.slice(0, HASH_CHARS) };
       }
     }
   }
@@ -188,12 +191,12 @@ export class AuditSegments {
       const next = this.segments[i + 1];
       if (next && next.first <= from) continue;
       if (seg.first > to) break;
-      const lines = this.load(seg).lines;
-      for (let j = Math.max(0, from - seg.first); j < lines.length && out.length < limit; j++) {
-        const seq = seg.first + j;
-        if (seq > to) break;
-        out.push(toRow(seq, lines[j] as string));
-      }
+      const n = this.index(seg).starts.length;
+      const first = Math.max(0, from - seg.first);
+      const last = Math.min(n - 1, to - seg.first, first + (limit - out.length) - 1);
+      if (first > last) continue;
+      const lines = this.lines(seg, first, last);
+      for (let j = 0; j < lines.length; j++) out.push(toRow(seg.first + first + j, lines[j] as string));
     }
     return out;
   }
@@ -206,9 +209,9 @@ export class AuditSegments {
     let deleted = 0;
     for (const seg of [...this.segments]) {
       if (seg.first >= floor) break;
-      const lines = this.load(seg).lines;
-      const keep = lines.slice(Math.max(0, floor - seg.first));
-      deleted += lines.length - keep.length;
+      const n = this.index(seg).starts.length;
+      const keep = n > 0 ? this.lines(seg, 0, n - 1).slice(Math.max(0, floor - seg.first)) : [];
+      deleted += n - keep.length;
       const active = seg === this.segments[this.segments.length - 1];
       if (active) this.closeFd();
       if (keep.length > 0) {
@@ -306,15 +309,55 @@ export class AuditSegments {
     this.fd = undefined;
   }
 
-  private load(seg: Segment): Loaded {
+  /**
+   * Where the complete lines of a segment start (cached). A segment that grew since (the open one: the
+   * query index catches up after every batch) is scanned from where the cache ended, not again from its
+   * start: catching up costs the new bytes only, whatever the segment's size.
+   */
+  private index(seg: Segment): Indexed {
     const size = statSync(seg.file).size;
-    if (this.cache && this.cache.file === seg.file && this.cache.size === size) return this.cache;
-    const raw = readFileSync(seg.file);
-    const end = raw.lastIndexOf(0x0a) + 1;
-    const text = raw.toString('utf8', 0, end);
-    const lines = end > 0 ? text.slice(0, -1).split('\n') : [];
-    this.cache = { file: seg.file, size: raw.length, bytes: end, lines };
-    return this.cache;
+    let c = this.cache;
+    if (c && c.file === seg.file && c.size === size) return c;
+    if (!c || c.file !== seg.file || size < c.bytes) {
+      c = { file: seg.file, size: 0, bytes: 0, starts: [] };
+      this.cache = c;
+    }
+    const fd = openSync(seg.file, 'r');
+    try {
+      const chunk = Buffer.allocUnsafe(1024 * 1024);
+      let pos = c.bytes;
+      let lineStart = c.bytes;
+      while (pos < size) {
+        const got = readSync(fd, chunk, 0, Math.min(chunk.length, size - pos), pos);
+        if (got <= 0) break;
+        for (let i = chunk.indexOf(0x0a, 0); i !== -1 && i < got; i = chunk.indexOf(0x0a, i + 1)) {
+          c.starts.push(lineStart);
+          lineStart = pos + i + 1;
+        }
+        pos += got;
+      }
+      c.bytes = lineStart;
+      c.size = size;
+    } finally {
+      closeSync(fd);
+    }
+    return c;
+  }
+
+  /** Lines `first..last` (0-based, inclusive) of an indexed segment, read from its file. */
+  private lines(seg: Segment, first: number, last: number): string[] {
+    const c = this.index(seg);
+    const start = c.starts[first];
+    if (start === undefined || last < first) return [];
+    const end = last + 1 < c.starts.length ? (c.starts[last + 1] as number) : c.bytes;
+    const buf = Buffer.allocUnsafe(end - start);
+    const fd = openSync(seg.file, 'r');
+    try {
+      readSync(fd, buf, 0, buf.length, start);
+    } finally {
+      closeSync(fd);
+    }
+    return buf.toString('utf8', 0, buf.length - 1).split('\n');
   }
 }
 

@@ -142,6 +142,13 @@ test('metrics: tool label values are capped at 1000, then counted as other', asy
   assert.equal(calls.get('{server="gh",tool="other",decision="allow",outcome="ok"}'), 1);
 });
 
+test('T31 metrics: distinct tool names past the cap cost no memory (one shared set of cells)', () => {
+  const m = createMetrics({ defaultMetrics: false, maxToolLabels: 10 });
+  for (let i = 0; i < 5000; i++) m.call('fs', `made-up-${i}`, 'deny', 'rejected', 0);
+  // 10 labelled tools and `other`, 12 cells (decision × outcome) each.
+  assert.equal(m.callCellCount(), 11 * 12);
+});
+
 test('metrics: small labels and servers are capped; long and odd values stay valid exposition', async () => {
   const m = createMetrics({ defaultMetrics: false, maxSmallLabels: 2, maxServerLabels: 1, maxToolLabels: 2 });
   m.authFailure('a');
