@@ -165,6 +165,11 @@ export class Authorizer {
     );
   }
 
+  /** Distinct input schemas compiled (bounded; for tests and diagnostics). */
+  compiledSchemas(): number {
+    return this.compiled.size;
+  }
+
   /** Validates arguments against the tool's inputSchema; undefined when they conform (or there is no schema). */
   checkArguments(def: ToolDefinition | undefined, args: unknown): ArgumentProblem[] | undefined {
     const schema = def?.inputSchema;
