@@ -66,6 +66,7 @@ export class Authorizer {
   /** Validators by schema object (the hot path), then by schema content (bounded). */
   private readonly validators = new WeakMap<object, ValidateFunction | Error>();
   private readonly compiled = new CappedMap<string, ValidateFunction | Error>(2000);
+  private compilations = 0;
 
   constructor(
     private readonly config: GatehouseConfig,
@@ -165,9 +166,9 @@ export class Authorizer {
     );
   }
 
-  /** Distinct input schemas compiled (bounded; for tests and diagnostics). */
+  /** Input schemas compiled so far (each distinct content once while it stays cached; for tests and diagnostics). */
   compiledSchemas(): number {
-    return this.compiled.size;
+    return this.compilations;
   }
 
   /** Validates arguments against the tool's inputSchema; undefined when they conform (or there is no schema). */
@@ -184,6 +185,7 @@ export class Authorizer {
       if (v === undefined) {
         const dialect = (schema as { $schema?: unknown }).$schema;
         const ajv = typeof dialect === 'string' && /draft-0[4-7]/.test(dialect) ? this.ajv07 : this.ajv2020;
+        this.compilations++;
         try {
           v = ajv.compile(schema);
         } catch (err) {
