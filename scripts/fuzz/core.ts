@@ -92,6 +92,7 @@ export class FuzzContext {
   private sessions = new Map<number, Promise<SessionSlot>>();
   /** Sessions opened, for the summary. */
   sessionsOpened = 0;
+  private checks = 0;
   /** AS metadata (filled by the oauth family's prepare, or lazily). */
   asMetadata: Record<string, unknown> | undefined;
 
@@ -164,7 +165,9 @@ export class FuzzContext {
   async checkSlot(slot: number, id?: string): Promise<void> {
     const cur = await this.sessions.get(slot)?.catch(() => undefined);
     if (!cur || (id !== undefined && cur.id !== id)) return;
-    const body = Buffer.from('{"jsonrpc":"2.0","id":"fuzz-check","method":"ping"}');
+    // A fresh id: two checks at once must not be duplicate ids in flight (a finding of their own).
+    this.checks++;
+    const body = Buffer.from(`{"jsonrpc":"2.0","id":"fuzz-check-${this.checks}","method":"ping"}`);
     const r = await exchange(this.gw.port, {
       chunks: [{ data: await this.mcpPost(body, { slot }) }],
       methods: ['POST'],

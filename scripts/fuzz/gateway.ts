@@ -19,6 +19,9 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+/** Whether the gateway runs with the GC probe (FUZZ_NO_GC_PROBE=1 turns it off: no heap oracle then). */
+const GC_PROBE = !process.env.FUZZ_NO_GC_PROBE;
+
 /** Repository root. */
 export const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -230,11 +233,9 @@ export class GatewayUnderTest {
     const child = spawn(
       process.execPath,
       [
-        '--expose-gc',
         '--import',
         'tsx',
-        '--import',
-        join(import.meta.dirname, 'gc-probe.ts'),
+        ...(GC_PROBE ? ['--expose-gc', '--import', join(import.meta.dirname, 'gc-probe.ts')] : []),
         join(ROOT, 'src/cli/index.ts'),
         'start',
         '--config',
@@ -368,7 +369,7 @@ export class GatewayUnderTest {
 
   /** Collects garbage in the gateway (SIGUSR2 to the preloaded probe) and returns its memory usage. */
   async memoryAfterGc(): Promise<{ heapUsed: number; rss: number } | undefined> {
-    if (!this.alive()) return undefined;
+    if (!this.alive() || !GC_PROBE) return undefined;
     const before = Date.now();
     this.child.kill('SIGUSR2');
     for (let i = 0; i < 100; i++) {

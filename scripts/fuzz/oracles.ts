@@ -42,7 +42,7 @@ export interface Violation {
 
 /** Facts collected across inputs for the run-level oracles. */
 export interface Observed {
-  references: { reference: string; family: string; index: number; label?: string }[];
+  references: { reference: string; family: string; index: number; label?: string; instance?: number }[];
   unauthenticated401: number;
 }
 

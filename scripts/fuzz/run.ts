@@ -434,7 +434,6 @@ async function main(): Promise<number> {
   rmSync(join(reportDir, 'failures'), { recursive: true, force: true });
   for (const d of readdirSync(reportDir))
     if (/^gateway-\w{6}$/.test(d)) rmSync(join(reportDir, d), { recursive: true, force: true });
-  const workDir = mkdtempSync(join(reportDir, 'gateway-'));
   const rec = new Recorder(reportDir, opts.seed);
   const inflight = new Set<InFlight>();
   /** Inputs that finished lately (a log line may arrive after its answer). */
@@ -455,51 +454,65 @@ async function main(): Promise<number> {
       `${opts.durationS !== undefined ? `${opts.durationS} s` : ''}${opts.inputs !== undefined ? ` ${opts.inputs} inputs` : ''}, ` +
       `report ${opts.report}\n`,
   );
-  const gw = await GatewayUnderTest.start({
-    workDir,
-    limits: DEFAULT_LIMITS,
-    logFileCap: 256 * 1024 * 1024,
-    onLogLine: (line) => {
-      lastLines.push(line.length > 2000 ? `${line.slice(0, 2000)}…` : line);
-      if (lastLines.length > 60) lastLines.shift();
-      if (line.length > longestLogLine) longestLogLine = line.length;
-      if (line.includes('"level":50') || line.includes('"code":"internal"')) {
-        recentErrors.push({ at: Date.now(), ...errorCause(line) });
-        if (recentErrors.length > 100) recentErrors.shift();
-      }
-      if (line.length <= opts.maxLogLine) return;
-      logLinesOver++;
-      // Attribute to the input whose request the line copies (client strings copied into logs).
-      const candidates = [...inflight, ...recent];
-      let suspect = attributed < 400 ? attribute(line, candidates) : undefined;
-      attributed++;
-      // No distinctive text (e.g. one character repeated): the largest request about then.
-      if (!suspect) {
-        let largest: InFlight | undefined;
-        for (const c of candidates) if (!largest || c.bytes > largest.bytes) largest = c;
-        suspect = largest;
-      }
-      // Parsing every oversized line costs; past the first few thousand, the message alone names the group.
-      const { msg, field } =
-        logLinesOver <= 3000
-          ? longestField(line)
-          : { msg: /"msg":"([^"`]{0,60})/.exec(line)?.[1] ?? '?', field: '(not parsed)' };
-      rec.add(
-        {
-          oracle: 'log-line',
-          family: suspect?.family ?? 'run',
-          index: suspect?.index ?? -1,
-          label: suspect?.label ?? '(no input in flight)',
-          what: `log line of ${line.length} bytes: "${msg}" copies ${field} in full`,
-          detail: `starts: ${line.slice(0, 600)}`,
-          cause: `log "${msg}" copies ${field}`,
-        },
-        suspect ? { probe: suspect.probe } : undefined,
-      );
-    },
-  });
-  process.stdout.write(`gateway pid ${gw.pid} at ${gw.url} (data ${gw.dataDir})\n`);
-  const ctx = new FuzzContext(gw, opts.slackMs);
+  /** What was in flight when the gateway died: one of these inputs (or several together) killed it. */
+  let inflightAtExit: InFlight[] = [];
+  /** Every gateway started (a new one after a crash), with its directory. */
+  const instances: { gw: GatewayUnderTest; workDir: string }[] = [];
+  const startInstance = async (): Promise<GatewayUnderTest> => {
+    const dir = mkdtempSync(join(reportDir, 'gateway-'));
+    const g = await GatewayUnderTest.start({
+      workDir: dir,
+      limits: DEFAULT_LIMITS,
+      logFileCap: 256 * 1024 * 1024,
+      onLogLine,
+    });
+    g.child.once('exit', () => {
+      inflightAtExit = [...inflight, ...recent.slice(-4)];
+    });
+    instances.push({ gw: g, workDir: dir });
+    process.stdout.write(`gateway pid ${g.pid} at ${g.url} (data ${g.dataDir})\n`);
+    return g;
+  };
+  const onLogLine = (line: string): void => {
+    lastLines.push(line.length > 2000 ? `${line.slice(0, 2000)}…` : line);
+    if (lastLines.length > 60) lastLines.shift();
+    if (line.length > longestLogLine) longestLogLine = line.length;
+    if (line.includes('"level":50') || line.includes('"code":"internal"')) {
+      recentErrors.push({ at: Date.now(), ...errorCause(line) });
+      if (recentErrors.length > 100) recentErrors.shift();
+    }
+    if (line.length <= opts.maxLogLine) return;
+    logLinesOver++;
+    // Attribute to the input whose request the line copies (client strings copied into logs).
+    const candidates = [...inflight, ...recent];
+    let suspect = attributed < 400 ? attribute(line, candidates) : undefined;
+    attributed++;
+    // No distinctive text (e.g. one character repeated): the largest request about then.
+    if (!suspect) {
+      let largest: InFlight | undefined;
+      for (const c of candidates) if (!largest || c.bytes > largest.bytes) largest = c;
+      suspect = largest;
+    }
+    // Parsing every oversized line costs; past the first few thousand, the message alone names the group.
+    const { msg, field } =
+      logLinesOver <= 3000
+        ? longestField(line)
+        : { msg: /"msg":"([^"`]{0,60})/.exec(line)?.[1] ?? '?', field: '(not parsed)' };
+    rec.add(
+      {
+        oracle: 'log-line',
+        family: suspect?.family ?? 'run',
+        index: suspect?.index ?? -1,
+        label: suspect?.label ?? '(no input in flight)',
+        what: `log line of ${line.length} bytes: "${msg}" copies ${field} in full`,
+        detail: `starts: ${line.slice(0, 600)}`,
+        cause: `log "${msg}" copies ${field}`,
+      },
+      suspect ? { probe: suspect.probe } : undefined,
+    );
+  };
+  let gw = await startInstance();
+  let ctx = new FuzzContext(gw, opts.slackMs);
 
   if (opts.replay !== undefined) {
     const fam = opts.families[0] as Family;
@@ -539,31 +552,41 @@ async function main(): Promise<number> {
   // Warm-up: every session slot open, so baselines include them.
   for (let s = 0; s < 5; s++)
     await ctx.session(s).catch((e: unknown) => process.stdout.write(`warm-up: ${String(e)}\n`));
-  const heapBase = await gw.memoryAfterGc();
-  const rssBase = gw.rssKiB() ?? 0;
+  let heapBase = await gw.memoryAfterGc();
+  let rssBase = gw.rssKiB() ?? 0;
   process.stdout.write(
     `baseline: RSS ${mb(rssBase)} MiB, heap after GC ${heapBase ? Math.round(heapBase.heapUsed / 2 ** 20) : '?'} MiB\n`,
   );
 
   // Stall probes of every selected family, all at once at the start: the oracle is time to close.
-  const stallResults: { family: string; label: string; heldMs: number; closed: boolean; answered: number }[] =
-    [];
+  const stallResults: {
+    family: string;
+    label: string;
+    heldMs: number;
+    closed: boolean;
+    answered: number;
+    gatewayDied?: boolean;
+  }[] = [];
   const stallRuns: Promise<void>[] = [];
   for (const fam of opts.families) {
     if (!fam.stalls) continue;
     await fam.prepare?.(ctx);
     const list = await fam.stalls(ctx);
+    const target = gw;
     list.forEach((sp, i) => {
       sp.wire.deadlineMs = opts.stallBoundMs;
       stallRuns.push(
-        exchange(gw.port, sp.wire).then((r) => {
+        exchange(target.port, sp.wire).then((r) => {
           const held = r.ms;
+          // A crash closes every connection: that is not the gateway closing a stalled request.
+          const died = !target.alive() && !target.stopRequested;
           stallResults.push({
             family: fam.name,
             label: sp.label,
             heldMs: held,
-            closed: !r.timedOut,
+            closed: !r.timedOut && !died,
             answered: r.responses.length,
+            ...(died ? { gatewayDied: true } : {}),
           });
           if (r.timedOut) {
             rec.add(
@@ -598,11 +621,33 @@ async function main(): Promise<number> {
 
   const stats: FamilyStats[] = [];
   let crashed = false;
-  /** What was in flight when the gateway died: one of these inputs (or several together) killed it. */
-  let inflightAtExit: InFlight[] = [];
-  gw.child.once('exit', () => {
-    inflightAtExit = [...inflight, ...recent.slice(-4)];
-  });
+  let restarts = 0;
+  /** After a crash: verify the dead gateway's audit log, start a new gateway, and go on. */
+  const recover = async (family: string): Promise<void> => {
+    const dead = gw;
+    await dead.stop();
+    const v = await dead.auditVerify();
+    if (v.code !== 0) {
+      rec.add({
+        oracle: 'audit-verify',
+        family,
+        index: -1,
+        label: 'audit verify (after the crash)',
+        what: v.output.split('\n')[0] ?? 'failed',
+        detail: v.output.slice(0, 4000) + brokenRecords(dead, v.output),
+      });
+    }
+    process.stdout.write(
+      `audit verify of the crashed gateway: ${v.output.split('\n')[0]}; starting a new gateway\n`,
+    );
+    gw = await startInstance();
+    ctx = new FuzzContext(gw, opts.slackMs);
+    for (let s = 0; s < 5; s++) await ctx.session(s).catch(() => {});
+    heapBase = await gw.memoryAfterGc();
+    rssBase = gw.rssKiB() ?? 0;
+    crashed = false;
+    restarts++;
+  };
   const recordCrash = (family: string): void => {
     const e = gw.exited();
     const suspects = inflightAtExit.filter((f) => f.family === family);
@@ -641,7 +686,7 @@ async function main(): Promise<number> {
       : Number.POSITIVE_INFINITY;
 
   for (const fam of opts.families) {
-    if (crashed) break;
+    if (crashed) await recover(fam.name);
     currentFamily = fam.name;
     await fam.prepare?.(ctx);
     const heapBefore = fam.measureRetention ? await gw.memoryAfterGc() : undefined;
@@ -721,7 +766,10 @@ async function main(): Promise<number> {
             const ex = referenceExamples.get(k) ?? [];
             if (ex.length < 3) ex.push(flights[i] as InFlight);
             referenceExamples.set(k, ex);
-            for (const ref of observed.references.slice(refsBefore)) ref.label = probe.label;
+            for (const ref of observed.references.slice(refsBefore)) {
+              ref.label = probe.label;
+              ref.instance = instances.length - 1;
+            }
           }
           for (const v of violations) {
             let detail = v.detail;
@@ -909,7 +957,10 @@ async function main(): Promise<number> {
   let auditRecords = 0;
   let auditBytes = 0;
   let biggestRecord = 0;
-  for (const line of gw.auditLines()) {
+  const allLines = function* (): Generator<string> {
+    for (const i of instances) yield* i.gw.auditLines();
+  };
+  for (const line of allLines()) {
     auditRecords++;
     auditBytes += line.length + 1;
     if (line.length > biggestRecord) biggestRecord = line.length;
@@ -1000,7 +1051,11 @@ async function main(): Promise<number> {
       verifyExit: finalVerify.code,
     },
     sessionsOpened: ctx.sessionsOpened,
-    gateway: { exit: stop, dataDir: gw.dataDir, log: join(workDir, 'gateway.log') },
+    gatewayRestartsAfterCrash: restarts,
+    gateway: {
+      exit: stop,
+      instances: instances.map((i) => ({ dataDir: i.gw.dataDir, log: join(i.workDir, 'gateway.log') })),
+    },
     findings: [...rec.groups.values()].map((g) => ({
       oracle: g.oracle,
       family: g.family,
@@ -1142,7 +1197,7 @@ function formatSummary(
     };
     heapAfterGc: { baselineMb: number | undefined; endMb: number | undefined };
     audit: { verify: string | undefined; verifyExit: number | null; records: number };
-    stalls: { family: string; label: string; heldMs: number; closed: boolean }[];
+    stalls: { family: string; label: string; heldMs: number; closed: boolean; gatewayDied?: boolean }[];
   },
   stats: FamilyStats[],
   rec: Recorder,
@@ -1178,7 +1233,7 @@ function formatSummary(
     lines.push('partial requests (held until the gateway closed them):');
     for (const s of summary.stalls) {
       lines.push(
-        `  ${pad(s.family, 8)}${pad(s.label, 52)}${s.closed ? `${(s.heldMs / 1000).toFixed(1)} s` : `> ${(s.heldMs / 1000).toFixed(0)} s (still open)`}`,
+        `  ${pad(s.family, 8)}${pad(s.label, 60)}${s.gatewayDied ? `(the gateway died after ${(s.heldMs / 1000).toFixed(0)} s)` : s.closed ? `${(s.heldMs / 1000).toFixed(1)} s` : `> ${(s.heldMs / 1000).toFixed(0)} s (still open)`}`,
       );
     }
   }

@@ -626,7 +626,7 @@ export const httpFamily: Family = {
         for (let i = 0; i < n; i++) {
           const k = rng.pick(['healthz', 'mcp', 'mcp', 'metrics', 'prm', 'bad', 'head']);
           kinds.push(k);
-          const b = validBody(rng, index * 8 + i + 1);
+          const b = validBody(rng, 1_000_000 + index * 8 + i);
           switch (k) {
             case 'healthz':
               parts.push(buildRequest('GET', '/healthz', [['Host', ctx.host]]));

@@ -35,10 +35,12 @@ interface Interaction {
 }
 
 const state: {
+  /** The gateway these belong to (a new one after a crash needs its own client and interactions). */
+  pid: number;
   endpoints: Endpoints | undefined;
   dcrClient: { id: string; redirect: string } | undefined;
   interactions: Map<number, Promise<Interaction | undefined>>;
-} = { endpoints: undefined, dcrClient: undefined, interactions: new Map() };
+} = { pid: -1, endpoints: undefined, dcrClient: undefined, interactions: new Map() };
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -622,7 +624,10 @@ function damageForm(rng: Rng, text: string): string {
 export const oauthFamily: Family = {
   name: 'oauth',
   async prepare(ctx) {
-    if (state.endpoints) return;
+    if (state.endpoints && state.pid === ctx.gw.pid) return;
+    state.pid = ctx.gw.pid;
+    state.interactions.clear();
+    state.dcrClient = undefined;
     const meta = (await (
       await fetch(`${ctx.gw.origin}/.well-known/oauth-authorization-server`)
     ).json()) as Record<string, unknown>;
