@@ -19,8 +19,14 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** Whether the gateway runs with the GC probe (FUZZ_NO_GC_PROBE=1 turns it off: no heap oracle then). */
-const GC_PROBE = !process.env.FUZZ_NO_GC_PROBE;
+/**
+ * FUZZ_GATEWAY=dist runs the built gateway (`dist/cli/index.js`, after `npm run build`) with plain node,
+ * as it ships; the default runs the sources through tsx.
+ */
+const DIST = process.env.FUZZ_GATEWAY === 'dist';
+
+/** Whether the gateway runs with the GC probe (FUZZ_NO_GC_PROBE=1 or dist turn it off: no heap oracle then). */
+const GC_PROBE = !process.env.FUZZ_NO_GC_PROBE && !DIST;
 
 /** Repository root. */
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -233,10 +239,9 @@ export class GatewayUnderTest {
     const child = spawn(
       process.execPath,
       [
-        '--import',
-        'tsx',
+        ...(DIST ? [] : ['--import', 'tsx']),
         ...(GC_PROBE ? ['--expose-gc', '--import', join(import.meta.dirname, 'gc-probe.ts')] : []),
-        join(ROOT, 'src/cli/index.ts'),
+        DIST ? join(ROOT, 'dist/cli/index.js') : join(ROOT, 'src/cli/index.ts'),
         'start',
         '--config',
         configPath,

@@ -568,56 +568,64 @@ async function main(): Promise<number> {
     gatewayDied?: boolean;
   }[] = [];
   const stallRuns: Promise<void>[] = [];
-  for (const fam of opts.families) {
-    if (!fam.stalls) continue;
-    await fam.prepare?.(ctx);
-    const list = await fam.stalls(ctx);
-    const target = gw;
-    list.forEach((sp, i) => {
-      sp.wire.deadlineMs = opts.stallBoundMs;
-      stallRuns.push(
-        exchange(target.port, sp.wire).then((r) => {
-          const held = r.ms;
-          // A crash closes every connection: that is not the gateway closing a stalled request.
-          const died = !target.alive() && !target.stopRequested;
-          stallResults.push({
-            family: fam.name,
-            label: sp.label,
-            heldMs: held,
-            closed: !r.timedOut && !died,
-            answered: r.responses.length,
-            ...(died ? { gatewayDied: true } : {}),
-          });
-          if (r.timedOut) {
-            rec.add(
-              {
-                oracle: 'stall',
-                family: fam.name,
-                index: -1 - i,
-                label: `stall ${sp.label}`,
-                what: `held open ${Math.round(held / 1000)} s and still open (bound ${opts.stallBoundMs / 1000} s)`,
-              },
-              { probe: sp, result: r },
-            );
-          }
-          for (const res of r.responses) {
-            if (res.status >= 500) {
+  /** Launches the stall probes of every selected family against the current gateway. */
+  const launchStalls = async (): Promise<void> => {
+    for (const fam of opts.families) {
+      if (!fam.stalls) continue;
+      await fam.prepare?.(ctx);
+      const list = await fam.stalls(ctx);
+      const target = gw;
+      list.forEach((sp, i) => {
+        sp.wire.deadlineMs = opts.stallBoundMs;
+        stallRuns.push(
+          exchange(target.port, sp.wire).then(async (r) => {
+            const held = r.ms;
+            // A crash closes every connection: that is not the gateway closing a stalled request
+            // (its exit is reported a moment after the sockets close).
+            if (!r.timedOut) await sleep(1000);
+            const died = !target.alive() && !target.stopRequested;
+            if (died) stallsCutByCrash = true;
+            stallResults.push({
+              family: fam.name,
+              label: sp.label,
+              heldMs: held,
+              closed: !r.timedOut && !died,
+              answered: r.responses.length,
+              ...(died ? { gatewayDied: true } : {}),
+            });
+            if (r.timedOut && !died) {
               rec.add(
                 {
-                  oracle: 'http-5xx',
+                  oracle: 'stall',
                   family: fam.name,
                   index: -1 - i,
                   label: `stall ${sp.label}`,
-                  what: `HTTP ${res.status}`,
+                  what: `held open ${Math.round(held / 1000)} s and still open (bound ${opts.stallBoundMs / 1000} s)`,
                 },
                 { probe: sp, result: r },
               );
             }
-          }
-        }),
-      );
-    });
-  }
+            for (const res of r.responses) {
+              if (res.status >= 500) {
+                rec.add(
+                  {
+                    oracle: 'http-5xx',
+                    family: fam.name,
+                    index: -1 - i,
+                    label: `stall ${sp.label}`,
+                    what: `HTTP ${res.status}`,
+                  },
+                  { probe: sp, result: r },
+                );
+              }
+            }
+          }),
+        );
+      });
+    }
+  };
+  let stallsCutByCrash = false;
+  await launchStalls();
 
   const stats: FamilyStats[] = [];
   let crashed = false;
@@ -647,6 +655,12 @@ async function main(): Promise<number> {
     rssBase = gw.rssKiB() ?? 0;
     crashed = false;
     restarts++;
+    // Stall probes the crash cut short are measured again on the new gateway.
+    await sleep(1100);
+    if (stallsCutByCrash) {
+      stallsCutByCrash = false;
+      await launchStalls();
+    }
   };
   const recordCrash = (family: string): void => {
     const e = gw.exited();
@@ -743,6 +757,16 @@ async function main(): Promise<number> {
           inflight.delete(f);
           recent.push(f);
           if (recent.length > 48) recent.shift();
+        }
+        // A connection cut without an answer may be the gateway dying: its exit is reported a moment later,
+        // and then these inputs are part of the crash, not failures of their own.
+        if (results.some((r) => r.responses.length === 0 && r.closedByServer)) await sleep(300);
+        if (!gw.alive()) {
+          if (!crashed) {
+            crashed = true;
+            recordCrash(fam.name);
+          }
+          break;
         }
         inputs++;
         {
