@@ -48,6 +48,7 @@ interface Options {
   auditBytesPer401: number;
   replay: number | undefined;
   smoke: boolean;
+  stalls: boolean;
 }
 
 const USAGE = `usage: npm run fuzz -- [options]
@@ -60,6 +61,7 @@ const USAGE = `usage: npm run fuzz -- [options]
                        env FUZZ_REPORT)
   --concurrency N      inputs in flight per family (default 8)
   --smoke              short CI run: seed 1 unless given, 120 s unless --duration/--inputs
+  --no-stalls          do not send the partial requests (stall probes)
   --replay INDEX       send only input INDEX of the one family given with --families, print it all
   --slack-ms N         added to each configured timeout to get a deadline (default 5000)
   --stall-bound-ms N   longest a partial request may be held open (default 100000: Node's
@@ -81,6 +83,7 @@ function parseOptions(argv: string[]): Options {
       report: { type: 'string' },
       concurrency: { type: 'string' },
       smoke: { type: 'boolean', default: false },
+      'no-stalls': { type: 'boolean', default: false },
       replay: { type: 'string' },
       'slack-ms': { type: 'string' },
       'stall-bound-ms': { type: 'string' },
@@ -142,6 +145,7 @@ function parseOptions(argv: string[]): Options {
     auditBytesPer401: num(values['audit-bytes-per-401'], 'audit-bytes-per-401') ?? 128,
     replay,
     smoke,
+    stalls: !values['no-stalls'],
   };
 }
 
@@ -351,6 +355,8 @@ interface InFlight {
   label: string;
   probe: Probe;
   bytes: number;
+  /** When it was sent (the newest inputs in flight are the likeliest cause of a crash). */
+  sentAt: number;
   /** The request as text (for matching log lines), made on first use. */
   text?: string;
 }
@@ -441,6 +447,8 @@ async function main(): Promise<number> {
   /** Error lines of the gateway log, lately (they explain an `internal`). */
   const recentErrors: { at: number; code: string | undefined; text: string }[] = [];
   let attributed = 0;
+  /** Message and copied field per message prefix, so each oversized line is parsed once per kind. */
+  const logShapes = new Map<string, { msg: string; field: string }>();
   /** The gateway's last lines (a fatal error is plain text, not JSON). */
   const lastLines: string[] = [];
   const observed: Observed = { references: [], unauthenticated401: 0 };
@@ -493,11 +501,15 @@ async function main(): Promise<number> {
       for (const c of candidates) if (!largest || c.bytes > largest.bytes) largest = c;
       suspect = largest;
     }
-    // Parsing every oversized line costs; past the first few thousand, the message alone names the group.
-    const { msg, field } =
-      logLinesOver <= 3000
-        ? longestField(line)
-        : { msg: /"msg":"([^"`]{0,60})/.exec(line)?.[1] ?? '?', field: '(not parsed)' };
+    // Parsing every oversized line costs: each kind (message prefix) is parsed once.
+    const prefix = /"msg":"([^"`]{0,40})/.exec(line)?.[1] ?? '?';
+    let known = logShapes.get(prefix);
+    if (!known) {
+      const parsed = longestField(line);
+      known = { msg: parsed.msg, field: parsed.field };
+      if (logShapes.size < 200) logShapes.set(prefix, known);
+    }
+    const { msg, field } = known;
     rec.add(
       {
         oracle: 'log-line',
@@ -570,6 +582,7 @@ async function main(): Promise<number> {
   const stallRuns: Promise<void>[] = [];
   /** Launches the stall probes of every selected family against the current gateway. */
   const launchStalls = async (): Promise<void> => {
+    if (!opts.stalls) return;
     for (const fam of opts.families) {
       if (!fam.stalls) continue;
       await fam.prepare?.(ctx);
@@ -664,7 +677,7 @@ async function main(): Promise<number> {
   };
   const recordCrash = (family: string): void => {
     const e = gw.exited();
-    const suspects = inflightAtExit.filter((f) => f.family === family);
+    const suspects = inflightAtExit.filter((f) => f.family === family).sort((a, b) => b.sentAt - a.sentAt);
     const first = suspects[0];
     const listed = suspects
       .map(
@@ -704,6 +717,8 @@ async function main(): Promise<number> {
     currentFamily = fam.name;
     await fam.prepare?.(ctx);
     const heapBefore = fam.measureRetention ? await gw.memoryAfterGc() : undefined;
+    /** Retention is measured on one gateway: a restart in the middle of the family voids it. */
+    let retentionValid = true;
     let bytesSent = 0;
     const famStart = Date.now();
     const until = famStart + perFamilyMs;
@@ -746,6 +761,7 @@ async function main(): Promise<number> {
           label: probe.label,
           probe,
           bytes: probe.wire.chunks.reduce((s, c) => s + c.data.length, 0),
+          sentAt: Date.now(),
         }));
         for (const f of flights) {
           inflight.add(f);
@@ -845,7 +861,18 @@ async function main(): Promise<number> {
         }
       }
     };
-    await Promise.all(Array.from({ length: opts.concurrency }, () => worker()));
+    let familyRestarts = 0;
+    for (;;) {
+      await Promise.all(Array.from({ length: opts.concurrency }, () => worker()));
+      // A crash ends this gateway, not the family: a new one takes the rest of the family's budget.
+      if (crashed && familyRestarts < 3 && Date.now() < until - 5000 && next < perFamilyInputs) {
+        familyRestarts++;
+        await recover(fam.name);
+        retentionValid = false;
+        continue;
+      }
+      break;
+    }
     clearInterval(progress);
     const verify = crashed ? { code: null, output: 'not run (crashed)' } : await gw.auditVerify();
     if (verify.code !== 0 && !crashed) {
@@ -860,7 +887,7 @@ async function main(): Promise<number> {
     }
     const mem = await gw.memoryAfterGc();
     let retainedMb: number | undefined;
-    if (heapBefore && mem) {
+    if (heapBefore && mem && retentionValid) {
       const retained = mem.heapUsed - heapBefore.heapUsed;
       retainedMb = Math.round(retained / 2 ** 20);
       // Up to 16 MiB is noise (caches warming up); beyond, a quarter of what was sent staying behind is a leak.

@@ -419,7 +419,7 @@ function mutationCount(rng: Rng): number {
 }
 
 /** A probe for one body on a slot (or without a session for initialize). */
-async function probeFor(
+export async function probeFor(
   ctx: FuzzContext,
   body: Buffer,
   label: string,
@@ -697,5 +697,3 @@ export function pickSlot(rng: Rng): number {
     [1, 4],
   ]);
 }
-
-export { probeFor };
