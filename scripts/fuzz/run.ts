@@ -814,7 +814,12 @@ async function main(): Promise<number> {
           for (const v of violations) {
             let detail = v.detail;
             let cause: string | undefined = v.cause;
-            if (v.oracle === 'internal' || v.oracle === 'audit-unavailable' || v.oracle === 'http-5xx') {
+            let fromLog: string | undefined;
+            // (A violation that names its own cause, e.g. an upstream's error passed through, keeps it.)
+            if (
+              !v.cause &&
+              (v.oracle === 'internal' || v.oracle === 'audit-unavailable' || v.oracle === 'http-5xx')
+            ) {
               // What the gateway logged meanwhile (its errors carry the stage and the private detail).
               await sleep(50);
               const want =
@@ -824,9 +829,10 @@ async function main(): Promise<number> {
                     ? 'audit_unavailable'
                     : undefined;
               const logged = recentErrors.filter(
-                (e) => e.at >= sentAt - 5 && (want === undefined || e.code === want),
+                (e) => e.at >= sentAt - 5 && (want === undefined || e.code === want || e.code === undefined),
               );
-              cause = logged[0]?.text ?? cause;
+              fromLog = logged[0]?.text;
+              cause = fromLog ?? cause;
               if (logged.length > 0)
                 detail = `${detail ? `${detail}\n` : ''}gateway log: ${logged
                   .slice(0, 3)
@@ -839,7 +845,7 @@ async function main(): Promise<number> {
                 family: fam.name,
                 index,
                 label: probe.label,
-                what: cause ? `${v.what}; gateway log: ${cause.slice(0, 160)}` : v.what,
+                what: fromLog ? `${v.what}; gateway log: ${fromLog.slice(0, 160)}` : v.what,
                 ...(detail ? { detail } : {}),
                 ...(cause ? { cause } : {}),
               },
@@ -1084,8 +1090,8 @@ async function main(): Promise<number> {
     },
     stalls: stallResults.sort((a, b) => a.family.localeCompare(b.family) || a.label.localeCompare(b.label)),
     logs: {
-      bytes: gw.stderrBytes,
-      lines: gw.stderrLines,
+      bytes: instances.reduce((n, i) => n + i.gw.stderrBytes, 0),
+      lines: instances.reduce((n, i) => n + i.gw.stderrLines, 0),
       longestLine: longestLogLine,
       linesOverBound: logLinesOver,
     },
