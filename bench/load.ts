@@ -18,6 +18,8 @@ export interface LoadResult {
   errors: number;
   error_samples: string[];
   fatal?: string;
+  /** Filled in by the runner: the server process's CPU time per call in the timed window, µs. */
+  cpu_us_per_call?: number;
 }
 
 interface Options {
@@ -214,6 +216,9 @@ async function run(opts: Options): Promise<LoadResult> {
   const start = performance.now();
   const windowStart = start + opts.warmup * 1000;
   const windowEnd = windowStart + opts.seconds * 1000;
+  // Marks for the runner, which samples the servers' CPU time at the window's edges (bench/run.ts).
+  setTimeout(() => process.stdout.write('WINDOW_START\n'), opts.warmup * 1000);
+  setTimeout(() => process.stdout.write('WINDOW_END\n'), (opts.warmup + opts.seconds) * 1000);
 
   const worker = async (session: Session): Promise<void> => {
     while (performance.now() < windowEnd) {

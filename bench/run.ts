@@ -251,6 +251,8 @@ async function otherCpuPercent(): Promise<number> {
 interface Endpoint {
   url: string;
   tool: string;
+  /** The server-side process whose own CPU time is reported per call (the gateway, the bare hop, …). */
+  pid: number | undefined;
   /** Access token for targets that require authentication (Gatehouse). */
   bearer?: string;
 }
@@ -342,7 +344,12 @@ async function startGatehouse(cli: string, name: string, upstreamYaml: string): 
   ]);
   await waitHttp(proc, `http://127.0.0.1:${port}/healthz`, (s) => s === 200);
   const url = `http://127.0.0.1:${port}/mcp`;
-  return { url, tool: 'echo__echo', bearer: await benchToken(`http://127.0.0.1:${port}`, url) };
+  return {
+    url,
+    tool: 'echo__echo',
+    pid: proc.child.pid,
+    bearer: await benchToken(`http://127.0.0.1:${port}`, url),
+  };
 }
 
 async function startTargets(
@@ -351,9 +358,10 @@ async function startTargets(
   const out = new Map<TargetName, Endpoint | Error>();
   const echoStdioArgs = [...scripts.echo.args, '--stdio'];
   const needsHttpEcho = TARGETS.some((t) => t === 'direct' || t === 'bare_hop' || t === 'gatehouse_http');
-  const echoUrl = needsHttpEcho
-    ? await waitListening(start('echo_http', 1, scripts.echo.command, [...scripts.echo.args, '--http', '0']))
-    : '';
+  const echoProc = needsHttpEcho
+    ? start('echo_http', 1, scripts.echo.command, [...scripts.echo.args, '--http', '0'])
+    : undefined;
+  const echoUrl = echoProc ? await waitListening(echoProc) : '';
 
   let cli: string | Error = new Error('Gatehouse not requested');
   if (TARGETS.some((t) => t.startsWith('gatehouse'))) {
@@ -365,14 +373,14 @@ async function startTargets(
   }
 
   const starters: Record<TargetName, () => Promise<Endpoint>> = {
-    direct: async () => ({ url: echoUrl, tool: 'echo' }),
+    direct: async () => ({ url: echoUrl, tool: 'echo', pid: echoProc?.child.pid }),
     bare_hop: async () => {
       const proc = start('bare_hop', 1, scripts.bareHop.command, [
         ...scripts.bareHop.args,
         '--target',
         echoUrl,
       ]);
-      return { url: await waitListening(proc), tool: 'echo' };
+      return { url: await waitListening(proc), tool: 'echo', pid: proc.child.pid };
     },
     mcp_proxy_stdio: async () => {
       const port = await freePort();
@@ -395,7 +403,7 @@ async function startTargets(
         ...echoStdioArgs,
       ]);
       await waitHttp(proc, `http://127.0.0.1:${port}/mcp`, (s) => s > 0);
-      return { url: `http://127.0.0.1:${port}/mcp`, tool: 'echo' };
+      return { url: `http://127.0.0.1:${port}/mcp`, tool: 'echo', pid: proc.child.pid };
     },
     gatehouse_http: async () => {
       if (cli instanceof Error) throw cli;
@@ -433,6 +441,25 @@ function mcpProxyVersion(): string | null {
 
 // ---------------------------------------------------------------- measuring
 
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */
+const CLK_TCK = 100;
+
+/**
+ * CPU time of a process in µs (user + system, all its threads: GC and libuv included), from
+ * /proc/<pid>/stat; undefined where unavailable. With taskset the pid is the server itself (taskset execs).
+ */
+function cpuMicros(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces): state is field 3, utime 14, stime 15.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(rest[11]) + Number(rest[12])) * 1_000_000) / CLK_TCK;
+  } catch {
+    return undefined;
+  }
+}
+
 async function measure(
   load: Cmd,
   ep: Endpoint,
@@ -446,13 +473,22 @@ async function measure(
   if (ep.bearer) args.push('--bearer', ep.bearer);
   const proc = start('load', 0, load.command, [...load.args, ...args]);
   let stdout = '';
+  let cpuStart: number | undefined;
+  let cpuEnd: number | undefined;
   proc.child.stdout?.on('data', (d: Buffer) => {
-    stdout += d.toString('utf8');
+    const text = d.toString('utf8');
+    // The server's CPU over exactly the timed window, sampled at the load generator's marks.
+    if (text.includes('WINDOW_START')) cpuStart = cpuMicros(ep.pid);
+    if (text.includes('WINDOW_END')) cpuEnd = cpuMicros(ep.pid);
+    stdout += text;
   });
   await new Promise((r) => proc.child.once('exit', r));
   const line = stdout.trim().split('\n').pop() ?? '';
   try {
-    return JSON.parse(line) as LoadResult;
+    const r = JSON.parse(line) as LoadResult;
+    if (cpuStart !== undefined && cpuEnd !== undefined && r.calls > 0)
+      r.cpu_us_per_call = (cpuEnd - cpuStart) / r.calls;
+    return r;
   } catch {
     return {
       calls: 0,
@@ -476,6 +512,8 @@ function median(xs: number[]): number | null {
 
 interface Summary {
   calls_per_s: number | null;
+  /** The server process's own CPU time per completed call, µs. */
+  cpu_us_per_call: number | null;
   p50_ms: number | null;
   p99_ms: number | null;
   errors: number;
@@ -486,6 +524,7 @@ function summarize(runs: LoadResult[]): Summary {
   const ok = runs.filter((r) => !r.fatal && r.calls > 0);
   return {
     calls_per_s: median(ok.map((r) => r.calls_per_s)),
+    cpu_us_per_call: median(ok.flatMap((r) => (r.cpu_us_per_call === undefined ? [] : [r.cpu_us_per_call]))),
     p50_ms: median(ok.map((r) => r.p50_ms)),
     p99_ms: median(ok.map((r) => r.p99_ms)),
     errors: runs.reduce((n, r) => n + r.errors, 0),
@@ -559,14 +598,14 @@ async function main(): Promise<void> {
     echo_stdio_startup_ms: round(startupMs, 0),
     background_cpu_pct_at_start: round(busy, 0),
   };
-  const rows = [['scenario', 'target', 'calls/s', 'p50 ms', 'p99 ms', 'errors', 'ok runs']];
+  const rows = [['scenario', 'target', 'calls/s', 'p50 ms', 'p99 ms', 'CPU µs/call', 'errors', 'ok runs']];
   const sum = new Map<string, Summary>();
   let totalErrors = 0;
   for (const sc of SCENARIOS) {
     for (const [target, ep] of endpoints) {
       const k = `${target}_${sc.key}`;
       if (ep instanceof Error) {
-        rows.push([sc.key, target, 'n/a', '', '', '', 'not started']);
+        rows.push([sc.key, target, 'n/a', '', '', '', '', 'not started']);
         json[`${k}_calls_per_s`] = json[`${k}_p50_ms`] = json[`${k}_p99_ms`] = null;
         continue;
       }
@@ -580,12 +619,14 @@ async function main(): Promise<void> {
         fmt(s.calls_per_s, 0),
         fmt(s.p50_ms, 3),
         fmt(s.p99_ms, 3),
+        fmt(s.cpu_us_per_call, 0),
         errCell,
         `${s.ok_runs}/${RUNS}`,
       ]);
       json[`${k}_calls_per_s`] = round(s.calls_per_s, 1);
       json[`${k}_p50_ms`] = round(s.p50_ms);
       json[`${k}_p99_ms`] = round(s.p99_ms);
+      json[`${k}_cpu_us_per_call`] = round(s.cpu_us_per_call, 1);
       json[`${k}_errors`] = s.errors;
     }
   }
@@ -687,6 +728,16 @@ async function main(): Promise<void> {
     `gatehouse_stdio / mcp_proxy_stdio  calls/s (c64_s64): ${fmt(vsProxy, 3)}   target >= 1.5   ${verdict(vsProxy, (vsProxy ?? 0) >= 1.5)}`,
     `gatehouse_http - bare_hop          p50 ms  (c1_s1):   ${addedP50 === null ? '-' : `${addedP50 >= 0 ? '+' : ''}${addedP50.toFixed(3)}`}  target <= 0.3   ${verdict(addedP50, (addedP50 ?? 1) <= 0.3)}`,
   ];
+  const cpu = (k: string): number | null => sum.get(k)?.cpu_us_per_call ?? null;
+  for (const sc of SCENARIOS) {
+    const g = cpu(`gatehouse_http_${sc.key}`);
+    const b = cpu(`bare_hop_${sc.key}`);
+    json[`gatehouse_cpu_added_us_${sc.key}`] = g === null || b === null ? null : round(g - b, 1);
+    lines.push(
+      `own CPU per call (${sc.key}): gatehouse_http ${fmt(g, 0)} µs, bare_hop ${fmt(b, 0)} µs, direct echo ${fmt(cpu(`direct_${sc.key}`), 0)} µs, ` +
+        `gatehouse_stdio ${fmt(cpu(`gatehouse_stdio_${sc.key}`), 0)} µs, mcp-proxy ${fmt(cpu(`mcp_proxy_stdio_${sc.key}`), 0)} µs`,
+    );
+  }
   lines.push(tokenLine, policyLine, auditLine);
   for (const [t, ep] of endpoints)
     if (ep instanceof Error) lines.push(`!!! ${t} did not run: ${ep.message.split('\n')[0]}`);
