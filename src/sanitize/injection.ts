@@ -1,0 +1,227 @@
+/**
+ * Injection signals (THREATS T18, T23, T24): a scorer for instruction-like content in data that an
+ * agent will read. Each rule is a regular expression over the folded view of the text (NFKD, marks
+ * dropped, lower case, confusables skeleton: `ѕуѕtеm` reads as `system`), with a weight. The score is
+ * `1 - Π(1 - w)` over the distinct rules that matched (each rule counts once, at its weight), so one
+ * strong marker or several weak signals reach the threshold, and a single weak signal ("you must", an
+ * `act as` in documentation) does not. When the score reaches the profile's threshold, every signal
+ * becomes a finding with its span in the original text; below it, none do.
+ *
+ * Two signals are about concealment rather than wording: a keyword that only matches after homoglyph
+ * folding (`homoglyph`: the original spelled it with look-alike letters), and long runs of whitespace
+ * that push text out of view (`whitespace-padding`).
+ *
+ * This is a tripwire for the marker-style attacks seen in the wild (fake `<IMPORTANT>` and
+ * `<INFORMATION>` tags, "ignore previous instructions", chat-template tokens, role-play and tool-use
+ * directives). It does not understand text: a plain-language task hijack ("What is the capital of
+ * Brazil?" planted in an email) scores nothing. Do not rely on it alone (docs/sanitization.md).
+ */
+import { foldedView, toOriginal, type View } from './text.ts';
+import type { Finding } from './types.ts';
+
+/** One rule: its id, weight, and a global regex over the folded (lower-case) view. */
+interface Rule {
+  readonly id: string;
+  readonly weight: number;
+  readonly re: RegExp;
+  readonly detail: string;
+}
+
+const PREV = String.raw`(?:previous|prior|above|earlier|preceding|past|original|initial|former|foregoing|existing|current|old|system|developer|all)`;
+const ORDERS = String.raw`(?:instructions?|prompts?|directions?|directives?|rules?|guidelines?|commands?|context|messages?|guidance|tasks?|orders?|constraints?|programming|input|requests?|content)`;
+const IGNORE = String.raw`(?:ignore|disregard|forget|overlook|bypass|override|neglect|abandon|discard|skip)`;
+const MODEL = String.raw`(?:ai|assistant|chatbot|language model|llm|gpt(?:-?\d\S*)?|claude|gemini|llama|copilot|agent|model|bot)`;
+
+const RULES: readonly Rule[] = [
+  {
+    id: 'fake-tag',
+    weight: 0.75,
+    detail: 'fake instruction tag',
+    re: /<\s*\/?\s*(?:important|information|instructions?|system(?:[ _-]?(?:prompt|mode|message|override))?|sys|admin(?:istrator)?|secret[ _-]?instructions?|hidden|override|developer(?:[ _-]?mode)?)\s*>/g,
+  },
+  {
+    id: 'chat-template',
+    weight: 0.75,
+    detail: 'chat template token',
+    re: /<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id)\|>|\[\/?inst\]|<<\/?sys>>|<\/?start_of_turn>|<\/?end_of_turn>|(?:^|\n)\s*#{2,}\s*(?:system|instruction|new instructions?)\s*:?\s*(?:\n|$)/g,
+  },
+  {
+    id: 'system-override',
+    weight: 0.55,
+    detail: 'system/developer mode claim',
+    re: /\b(?:(?:system|developer|admin|god|debug|maintenance|root)\s+(?:mode|override|access)\s+(?:activated|enabled|on|engaged)|(?:developer|system)\s+(?:training\s+data\s+)?override|\[\s*system\s*(?:message|note|notice|override)?\s*\]|system\s+(?:notice|alert|override|message)\s*:)/g,
+  },
+  {
+    id: 'ignore-previous',
+    weight: 0.75,
+    detail: '"ignore previous instructions" family',
+    re: new RegExp(
+      String.raw`\b${IGNORE}\s+(?:(?:all|any|the|your|my|every|of|these|those|each|and)\s+){0,3}${PREV}\s+(?:\w+\s+)?${ORDERS}|\b${IGNORE}\s+(?:all\s+|everything\s+)?(?:that|what(?:ever)?)\s+(?:you(?:'ve|\s+have)?|i(?:'ve|\s+have)?)\s+(?:been\s+|was\s+|were\s+)?(?:told|instructed|said|given|asked)`,
+      'g',
+    ),
+  },
+  {
+    id: 'ignore-the-data',
+    weight: 0.5,
+    detail: 'tells the reader to ignore the data it is reading',
+    re: new RegExp(
+      String.raw`\b${IGNORE}\s+(?:the|this|that|your|my)\s+(?:webpage|web page|document|resume|article|text|content|email|function|code|question|task|paper|table|page|user(?:'s)?(?:\s+request)?|above|prompt|instructions?|request|article|review|message|summary|file)\b`,
+      'g',
+    ),
+  },
+  {
+    id: 'new-instructions',
+    weight: 0.55,
+    detail: 'announces new instructions',
+    re: /\b(?:new|updated|revised|real|actual|true|secret|hidden|additional|urgent)\s+(?:instructions?|task|directives?|orders)\s*[:!-]|\byour\s+(?:new|real|actual|true)\s+(?:task|instructions?|goal|objective|purpose)\b/g,
+  },
+  {
+    id: 'message-to-model',
+    weight: 0.5,
+    detail: 'addresses the model directly',
+    re: new RegExp(
+      String.raw`\bthis\s+is\s+an?\s+(?:important|urgent|critical)\s+(?:message|instruction|notice|request)\s+from\b|\b(?:message|note|instructions?)\s+(?:to|for)\s+(?:the\s+)?${MODEL}\b|\bto\s+you,\s+(?:the\s+)?${MODEL}\b|(?:^|[\n.!]\s*)(?:dear|hey|attention|hello|hi)\s+${MODEL}\b`,
+      'g',
+    ),
+  },
+  {
+    id: 'before-task',
+    weight: 0.45,
+    detail: "inserts a step before the user's task",
+    re: /\bbefore\s+(?:you\s+)?(?:can\s+|could\s+)?(?:solve|complete|answer|continue|proceed|respond|reply|finish|do|start|summari[sz]e|perform)\b[^.\n]{0,40}\b(?:task|request|question|that|this)\b|\b(?:please\s+)?do\s+the\s+following\s+(?:first|instead|immediately|right away|now)\b|\bafter\s+you\s+do\s+that\b|\b(?:first|instead)\s*,?\s+(?:you\s+)?(?:must|should|need\s+to|have\s+to)\s+(?:send|email|transfer|forward|call|invoke|visit|open|read|post|upload|delete|change|update|invite|create)\b/g,
+  },
+  {
+    id: 'conceal-from-user',
+    weight: 0.55,
+    detail: 'asks to hide the action from the user',
+    re: /\b(?:do\s+not|don't|dont|never|without)\s+(?:tell|telling|inform|informing|mention|mentioning|notify|notifying|alert|alerting|reveal|revealing|show|showing|let)\s+(?:this\s+|it\s+|that\s+)?(?:to\s+)?(?:the\s+|your\s+)?(?:user|human|operator|anyone|them)\b|\b(?:mere|just\s+an?)\s+implementation\s+detail\b|\bthe\s+user\s+(?:must|should)\s+not\s+(?:know|see|find out)\b/g,
+  },
+  {
+    id: 'role-play',
+    weight: 0.4,
+    detail: 'role-play or identity override',
+    re: /\byou\s+are\s+(?:now|no\s+longer)\s+(?:a|an|the|my|in|free|called|known|going|dan|operating|acting|unrestricted|jailbroken)\b|\bfrom\s+now\s+on,?\s+(?:you|your|act|respond|answer|only)\b|\bpretend\s+(?:to\s+be|you\s+are|that\s+you)\b|\b(?:act|behave|respond)\s+as\s+(?:if\s+you\s+(?:are|were)|though\s+you\s+(?:are|were))\b|\bdo\s+anything\s+now\b|\b(?:dan|developer|jailbreak|god)\s+mode\b|\bjailbr(?:ea|o)k(?:en|ing)?\b|\bimmerse\s+yourself\s+(?:in|into)\s+the\s+role\b|\byou\s+(?:will|must)\s+(?:now\s+)?(?:roleplay|role-play|play\s+the\s+role)\b/g,
+  },
+  {
+    id: 'reveal-secrets',
+    weight: 0.45,
+    detail: 'asks to reveal prompt or secrets',
+    re: /\b(?:reveal|print|show|output|repeat|leak|disclose|tell\s+me|give\s+me|share|send)\s+(?:me\s+)?(?:your|the)\s+(?:system\s+prompt|initial\s+prompt|hidden\s+instructions|instructions|password|secret\s+key|api\s+key|credentials|private\s+key|access\s+token)\b|\b(?:what\s+is|what's)\s+your\s+(?:password|secret\s+key|api\s+key|system\s+prompt)\b/g,
+  },
+  {
+    id: 'tool-directive',
+    weight: 0.3,
+    detail: 'directs the agent to use a tool',
+    re: /\b(?:call|invoke|use|run|execute|trigger)\s+(?:the\s+)?[`'"]?[a-z][a-z0-9_.-]{2,60}[`'"]?\s+(?:tool|function)\s+(?:with|to|and|on|passing)\b|\b(?:send|email|forward|post|upload|transfer|exfiltrate|leak)\s+(?:all\s+|the\s+|every\s+|a\s+copy\s+of\s+|any\s+)?(?:\w+\s+){0,4}?(?:to|at)\s+(?:https?:\/\/|www\.|[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}|[a-z]{2}\d{2}[a-z0-9]{10,})/g,
+  },
+  {
+    id: 'sensitive-file',
+    weight: 0.45,
+    detail: 'points the agent at credential files',
+    re: /\b(?:read|open|cat|access|get|fetch|include|attach|load|send)\b[^\n]{0,60}(?:~\/\.ssh|id_rsa|id_ed25519|\.aws\/credentials|\/etc\/(?:passwd|shadow)|mcp\.json|\.cursor\/|\.env\b|\.npmrc|\.netrc|keychain)/g,
+  },
+  {
+    id: 'urgent-imperative',
+    weight: 0.2,
+    detail: 'urgent imperative aimed at the reader',
+    re: /\b(?:important|urgent|attention|warning|notice)\s*(?:!{2,}|:\s*(?:you|the\s+assistant|assistant|ai)\b)|\b(?:you\s+must|you\s+need\s+to|you\s+have\s+to|make\s+sure\s+(?:you|to)|it\s+is\s+(?:very\s+|extremely\s+|absolutely\s+)?(?:important|crucial|critical|essential|imperative)\s+that\s+you)\b/g,
+  },
+  {
+    id: 'instead-say',
+    weight: 0.3,
+    detail: 'replaces the expected answer',
+    re: /\b(?:instead|rather),?\s+(?:you\s+(?:must|should|will)\s+)?(?:just\s+|only\s+)?(?:say|respond|reply|output|print|state|write|answer|declare)\b|\b(?:only|just)\s+(?:say|respond\s+with|reply\s+with|output|print)\s*[:"'“]|\b(?:and|then)\s+(?:state|declare|say)\s*:/g,
+  },
+];
+
+/** Words whose look-alike spelling (caught only by folding) is itself a signal (T23). */
+const HOMOGLYPH_WORDS =
+  /\b(?:ignore|disregard|forget|instructions?|system|important|information|assistant|prompt|password|jailbreak|override|previous|admin|secret|execute|send|token)\b/g;
+
+/** A long horizontal whitespace run, or many blank lines: text pushed out of view (T24). */
+const PADDING = /[ \t\u00a0\u2000-\u200a\u3000]{120,}|(?:[ \t]*\r?\n){40,}/g;
+
+/** A letter outside ASCII. */
+const FOREIGN_LETTER = /(?![\x00-\x7f])\p{L}/u;
+
+/** Scorer output: the score (0..1, always computed) and the findings (empty below the threshold). */
+export interface InjectionResult {
+  readonly score: number;
+  readonly findings: Finding[];
+}
+
+function matchedRegions(view: View, original: string, re: RegExp): Array<[number, number, boolean]> {
+  const out: Array<[number, number, boolean]> = [];
+  re.lastIndex = 0;
+  for (const m of view.text.matchAll(re)) {
+    const [s, e] = toOriginal(view, m.index, m.index + m[0].length);
+    // Homoglyph: the original spelled the match with non-ASCII letters that fold to ASCII ones.
+    const folded = view.starts !== undefined && FOREIGN_LETTER.test(original.slice(s, e));
+    out.push([s, e, folded]);
+  }
+  return out;
+}
+
+/**
+ * Scores `text` for instruction-like content. `threshold` decides whether the signals become findings;
+ * pass a pre-computed folded view to share it with other detectors.
+ */
+export function detectInjection(
+  text: string,
+  threshold: number,
+  view: View = foldedView(text),
+): InjectionResult {
+  const signals: Finding[] = [];
+  let keep = 1;
+  let homoglyph: [number, number] | undefined;
+  for (const rule of RULES) {
+    const regions = matchedRegions(view, text, rule.re);
+    if (regions.length === 0) continue;
+    keep *= 1 - rule.weight;
+    for (const [start, end] of regions)
+      signals.push({
+        type: 'injection',
+        rule: rule.id,
+        start,
+        end,
+        detail: rule.detail,
+        weight: rule.weight,
+      });
+  }
+  // Keywords are checked word by word: a longer match may hold an ordinary accented word.
+  if (view.starts !== undefined) {
+    for (const [start, end, folded] of matchedRegions(view, text, HOMOGLYPH_WORDS)) {
+      if (folded) {
+        homoglyph = [start, end];
+        break;
+      }
+    }
+  }
+  if (homoglyph !== undefined) {
+    keep *= 1 - 0.4;
+    signals.push({
+      type: 'injection',
+      rule: 'homoglyph',
+      start: homoglyph[0],
+      end: homoglyph[1],
+      detail: 'keyword spelled with look-alike characters',
+      weight: 0.4,
+    });
+  }
+  PADDING.lastIndex = 0;
+  let padded = false;
+  for (const m of text.matchAll(PADDING)) {
+    if (!padded) keep *= 1 - 0.5;
+    padded = true;
+    signals.push({
+      type: 'injection',
+      rule: 'whitespace-padding',
+      start: m.index,
+      end: m.index + m[0].length,
+      detail: `${m[0].length} whitespace characters in a row`,
+      weight: 0.5,
+    });
+  }
+  const score = Math.round((1 - keep) * 1000) / 1000;
+  return { score, findings: score >= threshold ? signals : [] };
+}
