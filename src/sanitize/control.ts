@@ -9,6 +9,7 @@
 import type { Finding } from './types.ts';
 
 /** Anything this detector could report: raw controls (but tab, LF, CR), DEL, C1, or a backslash. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this detector's job
 const PRECHECK = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\\]|\r(?!\n)/;
 /** Escaped spellings of ESC or CSI/OSC, followed by what makes them a sequence. */
 const ESCAPED =
@@ -23,6 +24,7 @@ const OSC_NAMES = new Map<string, string>([
 ]);
 
 function oscDetail(raw: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: controls are removed from what is shown
   const body = raw.replace(/[\x00-\x1f\x7f-\x9f]|\x1b\\$/g, '');
   const num = /^(\d+)/.exec(body)?.[1];
   const name = num === undefined ? undefined : OSC_NAMES.get(num);

@@ -47,8 +47,9 @@ export function definitionTexts(def: unknown): Array<{ path: string; text: strin
   const walk = (v: unknown, path: string, depth: number): void => {
     if (depth > 32) return;
     if (typeof v === 'string') out.push({ path, text: v });
-    else if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${path}/${i}`, depth + 1));
-    else if (v !== null && typeof v === 'object') {
+    else if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) walk(v[i], `${path}/${i}`, depth + 1);
+    } else if (v !== null && typeof v === 'object') {
       for (const [k, x] of Object.entries(v)) {
         const p = `${path}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`;
         // Property names are text the agent reads too.

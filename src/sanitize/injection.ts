@@ -27,9 +27,11 @@ interface Rule {
   readonly detail: string;
 }
 
-const PREV = String.raw`(?:previous|prior|above|earlier|preceding|past|original|initial|former|foregoing|existing|current|old|system|developer|all)`;
-const ORDERS = String.raw`(?:instructions?|prompts?|directions?|directives?|rules?|guidelines?|commands?|context|messages?|guidance|tasks?|orders?|constraints?|programming|input|requests?|content)`;
-const IGNORE = String.raw`(?:ignore|disregard|forget|overlook|bypass|override|neglect|abandon|discard|skip)`;
+const PREV =
+  '(?:previous|prior|above|earlier|preceding|past|original|initial|former|foregoing|existing|current|old|system|developer|all)';
+const ORDERS =
+  '(?:instructions?|prompts?|directions?|directives?|rules?|guidelines?|commands?|context|messages?|guidance|tasks?|orders?|constraints?|programming|input|requests?|content)';
+const IGNORE = '(?:ignore|disregard|forget|overlook|bypass|override|neglect|abandon|discard|skip)';
 const MODEL = String.raw`(?:ai|assistant|chatbot|language model|llm|gpt(?:-?\d\S*)?|claude|gemini|llama|copilot|agent|model|bot)`;
 
 const RULES: readonly Rule[] = [
@@ -142,7 +144,7 @@ const HOMOGLYPH_WORDS =
 const PADDING = /[ \t\u00a0\u2000-\u200a\u3000]{120,}|(?:[ \t]*\r?\n){40,}/g;
 
 /** A letter outside ASCII. */
-const FOREIGN_LETTER = /(?![\x00-\x7f])\p{L}/u;
+const FOREIGN_LETTER = /(?!\p{ASCII})\p{L}/u;
 
 /** Scorer output: the score (0..1, always computed) and the findings (empty below the threshold). */
 export interface InjectionResult {
