@@ -45,7 +45,10 @@ export interface ScanOptions {
   readonly definition?: boolean;
 }
 
-/** Strings shorter than this that are plain printable ASCII cannot hold a finding worth the call. */
+/**
+ * Strings shorter than this that are plain printable ASCII without a backslash (escaped ANSI such as
+ * `\x9b` is short) cannot hold a finding.
+ */
 const MIN_INTERESTING = 6;
 
 function mapped(view: View, findings: Finding[]): Finding[] {
@@ -65,14 +68,21 @@ export function scanText(
   profile: SanitizeProfile = DEFAULT_PROFILE,
   opts: ScanOptions = {},
 ): TextScan {
-  if (text.length < MIN_INTERESTING && !NOT_PLAIN.test(text)) return { findings: [], score: 0 };
+  if (text.length < MIN_INTERESTING && !NOT_PLAIN.test(text) && !text.includes('\\'))
+    return { findings: [], score: 0 };
   const a = profile.actions;
   const findings: Finding[] = [];
   if (a.controlChars !== 'off') findings.push(...detectControl(text));
   if (a.invisibleUnicode !== 'off') findings.push(...detectInvisible(text));
   if (a.secrets !== 'off' || a.pii !== 'off') {
     const clean = cleanView(text);
-    if (a.secrets !== 'off') findings.push(...mapped(clean, detectSecrets(clean.text)));
+    if (a.secrets !== 'off')
+      findings.push(
+        ...mapped(
+          clean,
+          detectSecrets(clean.text, { allow: profile.secretAllow, rulesOff: profile.secretRulesOff }),
+        ),
+      );
     if (a.pii !== 'off') findings.push(...mapped(clean, detectPii(clean.text, profile.piiKinds)));
   }
   let score = 0;

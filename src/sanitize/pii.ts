@@ -6,15 +6,39 @@
  */
 import type { Finding, PiiKind } from './types.ts';
 
-const EMAIL =
-  /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])/g;
+/**
+ * The domain part of an e-mail address, from its `@` (a literal first character lets the regex engine
+ * skip ahead; the local part is then read backwards by {@link localPartStart}).
+ */
+const EMAIL_DOMAIN = /@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])/g;
+
+function isLocalChar(c: number): boolean {
+  return (
+    (c >= 0x61 && c <= 0x7a) ||
+    (c >= 0x41 && c <= 0x5a) ||
+    (c >= 0x30 && c <= 0x39) ||
+    c === 0x2e ||
+    c === 0x5f ||
+    c === 0x25 ||
+    c === 0x2b ||
+    c === 0x2d
+  );
+}
+
+/** Start of the local part ending before `at`, or `at` when there is none (at most 64 characters). */
+function localPartStart(text: string, at: number): number {
+  let i = at;
+  while (i > 0 && at - i < 64 && isLocalChar(text.charCodeAt(i - 1))) i--;
+  return i;
+}
 /**
  * Phone numbers with separators (a bare run of digits is more often an id than a phone): NANP
- * `(555) 123-4567`, `555.123.4567`, `+1 555 123 4567`, and international `+CC` forms with 2–5 groups.
+ * `(555) 123-4567`, `555.123.4567`, `+1 555 123 4567`, international `+CC` forms with 2–5 groups, and
+ * national numbers with a trunk `0` in 3–5 groups (`0490 75 40 81`, `01.84.17.61.18`).
  */
 const PHONE =
-  /(?<![\w+.-])(?:\+?1[ .-]?)?(?:\(\d{3}\)\s?|\d{3}[ .-])\d{3}[ .-]\d{4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w-])|(?<![\w+])\+\d{1,3}(?:[ .-]\(?\d{1,4}\)?){2,5}(?![\w-])|(?<![\w+.-])\d{3}[ .-]\d{3}[ .-]\d{4}(?![\w-])/g;
-const CARD = /(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])/g;
+  /(?<![\w+.-])(?:\+?1[ .-]?)?(?:\(\d{3}\)\s?|\d{3}[ .-])\d{3}[ .-]\d{4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w-])|(?<![\w+])\+\d{1,3}(?:\s?\(0\))?(?:[ .-]?\(?\d{1,4}\)?){2,5}(?![\w-])|(?<![\w+.-])0\d{1,4}(?:[ .-]\d{2,4}){2,4}(?![\w.-])|(?<![\w+.-])\d{3}[ .-]\d{3}[ .-]\d{4}(?![\w-])/g;
+const CARD = /(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-])/g;
 const SSN = /(?<![\d-])(\d{3})-(\d{2})-(\d{4})(?![\d-])/g;
 const IBAN = /(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?(?![A-Za-z0-9])/g;
 const IPV4 = /(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d.])/g;
@@ -57,7 +81,10 @@ export function detectPii(text: string, kinds: readonly PiiKind[]): Finding[] {
   };
   const want = new Set(kinds);
   if (want.has('email') && text.includes('@'))
-    for (const m of text.matchAll(EMAIL)) add('email', m.index, m.index + m[0].length, 'e-mail address');
+    for (const m of text.matchAll(EMAIL_DOMAIN)) {
+      const start = localPartStart(text, m.index);
+      if (start < m.index) add('email', start, m.index + m[0].length, 'e-mail address');
+    }
   if (want.has('credit-card'))
     for (const m of text.matchAll(CARD)) {
       const digits = m[0].replace(/[ -]/g, '');
@@ -75,7 +102,11 @@ export function detectPii(text: string, kinds: readonly PiiKind[]): Finding[] {
     for (const m of text.matchAll(IBAN))
       if (ibanValid(m[0])) add('iban', m.index, m.index + m[0].length, 'IBAN (checksum valid)');
   if (want.has('phone'))
-    for (const m of text.matchAll(PHONE)) add('phone', m.index, m.index + m[0].length, 'phone number');
+    for (const m of text.matchAll(PHONE)) {
+      const digits = m[0].replace(/\D/g, '').length;
+      // Fewer than 9 digits is a date or a code more often than a phone number.
+      if (digits >= 9 && digits <= 15) add('phone', m.index, m.index + m[0].length, 'phone number');
+    }
   if (want.has('ip-address'))
     for (const m of text.matchAll(IPV4)) add('ip-address', m.index, m.index + m[0].length, 'IPv4 address');
   if (out.length < 2) return out;

@@ -95,6 +95,19 @@ const CHECKS = new Map<string, (m: RegExpExecArray) => boolean>([
       );
     },
   ],
+  // Credentials in a URL: as above, but `user:pass` in a URL is a real (if weak) credential.
+  [
+    'url-credentials',
+    (m) => {
+      const user = decodeURIComponentSafe(m[1] ?? '');
+      const pass = decodeURIComponentSafe(m[2] ?? '');
+      if (pass.length < 4 || user === pass || VARIABLE.test(user) || VARIABLE.test(pass)) return false;
+      if (/^(.)\1{3,}$/.test(pass)) return false;
+      if (/^(?:your|my|replace|example|sample|dummy|fake|placeholder|insert|enter)[_-]?/i.test(pass))
+        return false;
+      return !/^(?:password|passwd|changeme|secret|xxx+|\*+|\.+)$/i.test(pass);
+    },
+  ],
   ['not-variable', (m) => !isPlaceholder(m[1] ?? '')],
   // A PEM body must look like key material: enough base64 after removing whitespace and escaped newlines.
   [
@@ -145,7 +158,8 @@ for (const r of RULES) {
   const table = r.trigger === 'text' ? TEXT_KEYWORDS : TOKEN_KEYWORDS;
   for (const k of r.keywords) table.set(k, [...(table.get(k) ?? []), r]);
 }
-const TOKEN_RUN = /[A-Za-z0-9_+/=.-]{16,}/g;
+/** A run of token characters; the lookbehind makes it start only at a run's start (linear, not quadratic). */
+const TOKEN_RUN = /(?<![A-Za-z0-9_+/=.-])[A-Za-z0-9_+/=.-]{16,}/g;
 const TOKEN_KEYWORD_RE = new RegExp([...TOKEN_KEYWORDS.keys()].map(escapeRe).join('|'), 'gi');
 const TEXT_KEYWORD_RE = new RegExp([...TEXT_KEYWORDS.keys()].map(escapeRe).join('|'), 'gi');
 
@@ -167,13 +181,30 @@ export const SECRET_RULES: readonly { id: string; title: string }[] = RULES.map(
   title: r.title,
 }));
 
+/** Which matches to let through and which rules not to run. */
+export interface SecretOptions {
+  readonly allow?: readonly (string | RegExp)[] | undefined;
+  readonly rulesOff?: readonly string[] | undefined;
+}
+
+function allowed(value: string, allow: readonly (string | RegExp)[]): boolean {
+  return allow.some((a) => {
+    if (typeof a === 'string') return a === value;
+    const m = a.exec(value);
+    a.lastIndex = 0;
+    return m !== null && m[0] === value;
+  });
+}
+
 /**
  * Finds secrets in `text`; spans are UTF-16 offsets into it. Overlapping matches of different rules
  * (a JWT inside a connection string) are kept once, the earliest and longest first.
  */
-export function detectSecrets(text: string): Finding[] {
+export function detectSecrets(text: string, opts: SecretOptions = {}): Finding[] {
   const found: Finding[] = [];
+  const allow = opts.allow ?? [];
   for (const rule of candidates(text)) {
+    if (opts.rulesOff?.includes(rule.id)) continue;
     const check = rule.check === undefined ? undefined : CHECKS.get(rule.check);
     rule.re.lastIndex = 0;
     for (let m = rule.re.exec(text); m !== null; m = rule.re.exec(text)) {
@@ -184,6 +215,7 @@ export function detectSecrets(text: string): Finding[] {
       if (check && !check(m)) continue;
       const span = rule.group > 0 ? m.indices?.[rule.group] : undefined;
       const [start, end] = span ?? [m.index, m.index + m[0].length];
+      if (allow.length > 0 && (allowed(text.slice(start, end), allow) || allowed(m[0], allow))) continue;
       found.push({ type: 'secret', rule: rule.id, start, end, detail: rule.title });
     }
   }

@@ -112,33 +112,72 @@ function foldCodePoint(cp: number): string {
   return out;
 }
 
+/** Growable pair of offset arrays (a view can be longer than its original: NFKD of `ﬃ` is `ffi`). */
+class OffsetMap {
+  starts: Int32Array;
+  ends: Int32Array;
+  length = 0;
+  constructor(capacity: number) {
+    this.starts = new Int32Array(capacity);
+    this.ends = new Int32Array(capacity);
+  }
+  /** Appends `n` view characters produced by the original code units [start, end). */
+  push(start: number, end: number, n: number): void {
+    if (this.length + n > this.starts.length) {
+      const cap = Math.max(this.starts.length * 2, this.length + n);
+      const s = new Int32Array(cap);
+      const e = new Int32Array(cap);
+      s.set(this.starts.subarray(0, this.length));
+      e.set(this.ends.subarray(0, this.length));
+      this.starts = s;
+      this.ends = e;
+    }
+    for (let k = 0; k < n; k++) {
+      this.starts[this.length] = start;
+      this.ends[this.length++] = end;
+    }
+  }
+  /** Appends an unchanged run: view characters map one-to-one onto [from, to). */
+  identity(from: number, to: number): void {
+    if (this.length + (to - from) > this.starts.length) this.push(from, from, 0);
+    for (let i = from; i < to; i++) this.push(i, i + 1, 1);
+  }
+  view(text: string): View {
+    return { text, starts: this.starts.subarray(0, this.length), ends: this.ends.subarray(0, this.length) };
+  }
+}
+
+/** A run of plain characters (tab, LF, CR, printable ASCII): copied as is, in one slice. */
+const PLAIN_RUN = /[\t\n\r\x20-\x7e]+/y;
+
 /**
  * The folded view of `text` (see the module comment). Plain ASCII input is only lower-cased, with
- * identity offsets.
+ * identity offsets; otherwise plain runs are copied in slices and only the other code points are
+ * folded one by one.
  */
 export function foldedView(text: string): View {
   if (!NOT_PLAIN.test(text)) return { text: text.toLowerCase(), starts: undefined, ends: undefined };
   const parts: string[] = [];
-  const starts: number[] = [];
-  const ends: number[] = [];
+  const map = new OffsetMap(text.length + 16);
   for (let i = 0; i < text.length; ) {
+    PLAIN_RUN.lastIndex = i;
+    if (PLAIN_RUN.test(text)) {
+      const j = PLAIN_RUN.lastIndex;
+      parts.push(text.slice(i, j).toLowerCase());
+      map.identity(i, j);
+      i = j;
+      continue;
+    }
     const cp = text.codePointAt(i) ?? 0;
     const next = i + (cp > 0xffff ? 2 : 1);
-    if (cp < 0x80 && !dropped(cp)) {
-      parts.push(cp >= 0x41 && cp <= 0x5a ? String.fromCharCode(cp + 32) : String.fromCharCode(cp));
-      starts.push(i);
-      ends.push(next);
-    } else if (!dropped(cp)) {
-      const f = foldCodePoint(cp);
-      for (let k = 0; k < f.length; k++) {
-        starts.push(i);
-        ends.push(next);
-      }
+    if (!dropped(cp)) {
+      const f = cp < 0x80 ? String.fromCharCode(cp) : foldCodePoint(cp);
+      map.push(i, next, f.length);
       parts.push(f);
     }
     i = next;
   }
-  return { text: parts.join(''), starts: Int32Array.from(starts), ends: Int32Array.from(ends) };
+  return map.view(parts.join(''));
 }
 
 /**
@@ -147,23 +186,27 @@ export function foldedView(text: string): View {
  */
 export function cleanView(text: string): View {
   if (!NOT_PLAIN.test(text)) return { text, starts: undefined, ends: undefined };
+  let removable = false;
+  for (let i = 0; i < text.length && !removable; ) {
+    const cp = text.codePointAt(i) ?? 0;
+    if (cp >= 0x7f || (cp < 0x20 && cp !== 0x09 && cp !== 0x0a && cp !== 0x0d)) removable = dropped(cp);
+    i += cp > 0xffff ? 2 : 1;
+  }
+  if (!removable) return { text, starts: undefined, ends: undefined };
   const parts: string[] = [];
-  const starts: number[] = [];
-  const ends: number[] = [];
-  let removed = false;
+  const map = new OffsetMap(text.length);
+  let from = 0;
   for (let i = 0; i < text.length; ) {
     const cp = text.codePointAt(i) ?? 0;
     const next = i + (cp > 0xffff ? 2 : 1);
-    if (dropped(cp) && cp !== 0x0d) removed = true;
-    else {
-      parts.push(text.slice(i, next));
-      for (let k = i; k < next; k++) {
-        starts.push(i);
-        ends.push(next);
-      }
+    if (cp !== 0x0d && dropped(cp)) {
+      parts.push(text.slice(from, i));
+      map.identity(from, i);
+      from = next;
     }
     i = next;
   }
-  if (!removed) return { text, starts: undefined, ends: undefined };
-  return { text: parts.join(''), starts: Int32Array.from(starts), ends: Int32Array.from(ends) };
+  parts.push(text.slice(from));
+  map.identity(from, text.length);
+  return map.view(parts.join(''));
 }

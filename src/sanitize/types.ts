@@ -84,6 +84,13 @@ export interface SanitizeProfile {
   readonly injectionThreshold: number;
   /** PII kinds looked for when `actions.pii` is not `off`. */
   readonly piiKinds: readonly PiiKind[];
+  /**
+   * Secret matches to let through: exact values, or regular expressions a match must match whole
+   * (documented example keys, test fixtures). Compared with the matched text.
+   */
+  readonly secretAllow?: readonly (string | RegExp)[];
+  /** Secret rule ids (rules/secrets.json) not to run. */
+  readonly secretRulesOff?: readonly string[];
 }
 
 /** The default profile: flag injection and PII, strip control/invisible characters, redact secrets. */
