@@ -361,15 +361,16 @@ const MARKER_VARIANTS = new Set(['ignore_previous_instructions', 'system_mode'])
 // between emoji, a variation selector after a character and tags of an emoji tag sequence. For every
 // other family the strings are benign: any finding is a false alarm.
 function smuggled(s: string): { control: boolean; invisible: boolean } {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the oracle looks for control characters
   const control = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]|\r(?!\n)/.test(s);
   const stripped = s
     .replace(/\u{1F3F4}[\u{E0020}-\u{E007E}]+\u{E007F}/gu, '')
     .replace(/(\p{Extended_Pictographic}\uFE0F?)\u200D(?=\p{Extended_Pictographic})/gu, '$1')
-    .replace(/(?<=[^\uFE00-\uFE0F])[\uFE0E\uFE0F]/gu, '')
+    .replace(/(?<!\uFE0E|\uFE0F|^)(?:\uFE0E|\uFE0F)/gu, '')
     .replace(/^\uFEFF/, '');
   const invisible =
-    /[\p{Cf}\u{E0000}-\u{E007F}\uFE00-\uFE0F\u{E0100}-\u{E01EF}\u3164\uFFA0\u115F\u1160\u034F]/u.test(
-      stripped.replace(/[\u0600-\u0605\u06DD\u070F\u08E2\u110BD\u110CD]/gu, ''),
+    /\p{Cf}|\p{Variation_Selector}|[\u{E0000}-\u{E007F}\u3164\uFFA0\u115F\u1160]|\u034F/u.test(
+      stripped.replace(/[\u0600-\u0605\u06DD\u070F\u08E2\u{110BD}\u{110CD}]/gu, ''),
     );
   return { control, invisible };
 }
