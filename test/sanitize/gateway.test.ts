@@ -58,6 +58,7 @@ async function call(name: string): Promise<{ text: string; findings: Flagged[] }
 test('T21 ansi: escape sequences and BEL are stripped from the result and flagged', async () => {
   const { text, findings } = await call('ansi');
   assert.equal(text, 'Build OK click done');
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: asserting no control character is left
   assert.doesNotMatch(text, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
   assert.ok(findings.some((f) => f.type === 'control-chars' && f.rule === 'ansi-csi'));
   assert.ok(
