@@ -34,10 +34,11 @@ function localPartStart(text: string, at: number): number {
 /**
  * Phone numbers with separators (a bare run of digits is more often an id than a phone): NANP
  * `(555) 123-4567`, `555.123.4567`, `+1 555 123 4567`, international `+CC` forms with 2–5 groups, and
- * national numbers with a trunk `0` in 3–5 groups (`0490 75 40 81`, `01.84.17.61.18`).
+ * national numbers with a trunk `0` in 3–5 groups separated by spaces or dots (`0490 75 40 81`,
+ * `01.84.17.61.18`; dashes are left to the US forms, so `000-12-3456` is not a phone number).
  */
 const PHONE =
-  /(?<![\w+.-])(?:\+?1[ .-]?)?(?:\(\d{3}\)\s?|\d{3}[ .-])\d{3}[ .-]\d{4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w-])|(?<![\w+])\+\d{1,3}(?:\s?\(0\))?(?:[ .-]?\(?\d{1,4}\)?){2,5}(?![\w-])|(?<![\w+.-])0\d{1,4}(?:[ .-]\d{2,4}){2,4}(?![\w.-])|(?<![\w+.-])\d{3}[ .-]\d{3}[ .-]\d{4}(?![\w-])/g;
+  /(?<![\w+.-])(?:\+?1[ .-]?)?(?:\(\d{3}\)\s?|\d{3}[ .-])\d{3}[ .-]\d{4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w-])|(?<![\w+])\+\d{1,3}(?:\s?\(0\))?(?:[ .-]?\(?\d{1,4}\)?){2,5}(?![\w-])|(?<![\w+.-])0\d{1,4}(?:[ .]\d{2,4}){2,4}(?![\w.-])|(?<![\w+.-])\d{3}[ .-]\d{3}[ .-]\d{4}(?![\w-])/g;
 const CARD = /(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-])/g;
 const SSN = /(?<![\d-])(\d{3})-(\d{2})-(\d{4})(?![\d-])/g;
 const IBAN = /(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?(?![A-Za-z0-9])/g;

@@ -77,7 +77,7 @@ function isPlaceholder(v: string): boolean {
     PLACEHOLDERS.has(l) ||
     VARIABLE.test(v) ||
     /^(.)\1{3,}$/.test(v) ||
-    /^(?:your|my|example|sample|dummy|fake|placeholder)[_-]?/i.test(v)
+    /^(?:your|my|example|sample|dummy|fake|placeholder)(?:[_-]|(?=pass|user|secret|token|key|name))/i.test(v)
   );
 }
 

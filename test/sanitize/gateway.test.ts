@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { WRAP_NOTE } from '../../src/sanitize/index.ts';
-import { HIDDEN } from '../fixtures/untrusted-server.ts';
+import { HIDDEN } from '../fixtures/untrusted-payloads.ts';
 import { connectClient, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'untrusted-server.ts');
