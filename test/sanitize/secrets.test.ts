@@ -48,6 +48,7 @@ test('T20 secrets: a PEM private key (also JSON-escaped) is found; placeholders 
 
 test('T20 secrets: templates and placeholders in URLs are not credentials', () => {
   for (const t of [
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell-style template variable, on purpose
     'https://${user}:${password}@api.example.com',
     'https://username:password@example.com',
     'https://YOUR_USERNAME:YOUR_PASSWORD@api.example.com',
