@@ -10,7 +10,9 @@ import type { Finding } from './types.ts';
 
 /** Anything this detector could report: raw controls (but tab, LF, CR), DEL, C1, or a backslash. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this detector's job
-const PRECHECK = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\\]|\r(?!\n)/;
+const PRECHECK = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\\]/;
+/** A CR that is not part of CRLF (tested apart: an alternation would slow the class scan above). */
+const LONE_CR = /\r(?!\n)/;
 /** Escaped spellings of ESC or CSI/OSC, followed by what makes them a sequence. */
 const ESCAPED =
   /\\(?:x1b|033|0?27|u001b|u\{1b\}|e)[[\]]|\\(?:x|u00)9[bd](?![0-9a-f])|\\(?:x1b|033|u001b)(?=\d|;)/gi;
@@ -57,7 +59,7 @@ function csiEnd(text: string, from: number): number {
 
 /** Finds control characters and escape sequences in `text`; spans are UTF-16 offsets into it. */
 export function detectControl(text: string): Finding[] {
-  if (!PRECHECK.test(text)) return [];
+  if (!PRECHECK.test(text) && !(text.includes('\r') && LONE_CR.test(text))) return [];
   const out: Finding[] = [];
   const push = (rule: string, start: number, end: number, detail: string): void => {
     const last = out[out.length - 1];

@@ -52,7 +52,7 @@ export interface ScanOptions {
 const MIN_INTERESTING = 6;
 
 function mapped(view: View, findings: Finding[]): Finding[] {
-  if (!view.starts) return findings;
+  if (view.identity) return findings;
   return findings.map((f) => {
     const [start, end] = toOriginal(view, f.start, f.end);
     return { ...f, start, end };

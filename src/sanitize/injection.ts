@@ -16,7 +16,7 @@
  * directives). It does not understand text: a plain-language task hijack ("What is the capital of
  * Brazil?" planted in an email) scores nothing. Do not rely on it alone (docs/sanitization.md).
  */
-import { foldedView, toOriginal, type View } from './text.ts';
+import { foldedView, hasLookalike, toOriginal, type View } from './text.ts';
 import type { Finding } from './types.ts';
 
 /** One rule: its id, weight, and a global regex over the folded (lower-case) view. */
@@ -347,18 +347,6 @@ export interface InjectionResult {
   readonly findings: Finding[];
 }
 
-function matchedRegions(view: View, original: string, re: RegExp): Array<[number, number, boolean]> {
-  const out: Array<[number, number, boolean]> = [];
-  re.lastIndex = 0;
-  for (const m of view.text.matchAll(re)) {
-    const [s, e] = toOriginal(view, m.index, m.index + m[0].length);
-    // Homoglyph: the original spelled the match with non-ASCII letters that fold to ASCII ones.
-    const folded = view.starts !== undefined && FOREIGN_LETTER.test(original.slice(s, e));
-    out.push([s, e, folded]);
-  }
-  return out;
-}
-
 /**
  * Scores `text` for instruction-like content. `threshold` decides whether the signals become findings;
  * pass a pre-computed folded view to share it with other detectors.
@@ -370,28 +358,27 @@ export function detectInjection(
 ): InjectionResult {
   const signals: Finding[] = [];
   let keep = 1;
-  let homoglyph: [number, number] | undefined;
+  // Matches are kept in view offsets and mapped back only when the score reaches the threshold: most
+  // texts have a weak signal or two, and mapping a non-ASCII text's offsets costs more than matching.
+  const raw: Array<{ rule: Rule; start: number; end: number }> = [];
   const mask = gate(view.text);
   for (let i = 0; i < RULES.length; i++) {
     const rule = RULES[i];
     if (rule === undefined || (mask & (1 << i)) === 0) continue;
-    const regions = matchedRegions(view, text, rule.re);
-    if (regions.length === 0) continue;
-    keep *= 1 - rule.weight;
-    for (const [start, end] of regions)
-      signals.push({
-        type: 'injection',
-        rule: rule.id,
-        start,
-        end,
-        detail: rule.detail,
-        weight: rule.weight,
-      });
+    let hit = false;
+    for (const m of view.text.matchAll(rule.re)) {
+      raw.push({ rule, start: m.index, end: m.index + m[0].length });
+      hit = true;
+    }
+    if (hit) keep *= 1 - rule.weight;
   }
-  // Keywords are checked word by word: a longer match may hold an ordinary accented word.
-  if (view.starts !== undefined) {
-    for (const [start, end, folded] of matchedRegions(view, text, HOMOGLYPH_WORDS)) {
-      if (folded) {
+  // Keywords are checked word by word (a longer match may hold an ordinary accented word), and only
+  // when the text has a look-alike or compatibility character at all.
+  let homoglyph: [number, number] | undefined;
+  if (!view.identity && hasLookalike(text)) {
+    for (const m of view.text.matchAll(HOMOGLYPH_WORDS)) {
+      const [start, end] = toOriginal(view, m.index, m.index + m[0].length);
+      if (FOREIGN_LETTER.test(text.slice(start, end))) {
         homoglyph = [start, end];
         break;
       }
@@ -423,5 +410,18 @@ export function detectInjection(
     });
   }
   const score = Math.round((1 - keep) * 1000) / 1000;
-  return { score, findings: score >= threshold ? signals : [] };
+  if (score < threshold) return { score, findings: [] };
+  for (const r of raw) {
+    const [start, end] = toOriginal(view, r.start, r.end);
+    signals.push({
+      type: 'injection',
+      rule: r.rule.id,
+      start,
+      end,
+      detail: r.rule.detail,
+      weight: r.rule.weight,
+    });
+  }
+  signals.sort((x, y) => x.start - y.start);
+  return { score, findings: signals };
 }

@@ -21,8 +21,22 @@ for (const table of [confusables.intentional, confusables.added] as Record<strin
   for (const [hex, ascii] of Object.entries(table)) SKELETON.set(Number.parseInt(hex, 16), ascii);
 }
 
+/**
+ * Characters that fold to a different letter: the skeleton table's, fullwidth forms and mathematical
+ * alphanumerics. Without one, no keyword can be a homoglyph spelling.
+ */
+const LOOKALIKE = new RegExp(
+  `[${[...SKELETON.keys()].map((cp) => `\\u${cp.toString(16).padStart(4, '0')}`).join('')}\\uff01-\\uff5e]|\\ud835[\\udc00-\\udfff]`,
+);
+
+/** Whether `text` has a character that folds to a different letter (see {@link LOOKALIKE}). */
+export function hasLookalike(text: string): boolean {
+  return LOOKALIKE.test(text);
+}
+
 /** Anything outside tab, LF, CR and printable ASCII: the views (and most detectors) have work to do. */
 export const NOT_PLAIN = /[^\t\n\r\x20-\x7e]/;
+const NOT_PLAIN_ALL = /[^\t\n\r\x20-\x7e]/g;
 
 /** C0 controls except tab and LF (CR is judged by the caller), DEL, and C1 controls. */
 export function isControl(cp: number): boolean {
@@ -76,7 +90,9 @@ function dropped(cp: number): boolean {
 /** A derived string and, when it differs in shape from the original, where each character came from. */
 export interface View {
   readonly text: string;
-  /** Original offset of the code point that produced `text[i]`; absent = identity. */
+  /** Offsets are the identity (the view is the original, or only lower-cased). */
+  readonly identity: boolean;
+  /** Original offset of the code point that produced `text[i]`; absent = identity. Built lazily. */
   readonly starts: Int32Array | undefined;
   /** Original end offset of that code point; absent = identity. */
   readonly ends: Int32Array | undefined;
@@ -84,7 +100,7 @@ export interface View {
 
 /** Maps a view span back to the original string. */
 export function toOriginal(view: View, start: number, end: number): [number, number] {
-  if (!view.starts || !view.ends) return [start, end];
+  if (view.identity || !view.starts || !view.ends) return [start, end];
   if (end <= start) {
     const at = view.starts[start] ?? view.ends[view.ends.length - 1] ?? 0;
     return [at, at];
@@ -93,24 +109,42 @@ export function toOriginal(view: View, start: number, end: number): [number, num
 }
 
 const FOLD_CACHE = new Map<number, string>();
-const COMBINING = /\p{M}/gu;
+/**
+ * Combining diacritical marks (U+0300–036F, the block NFKD produces for accented Latin, Greek and
+ * Cyrillic letters). Marks of other scripts are kept: the signals are English words, and a narrow BMP
+ * class without the `u` flag is several times faster than `\p{M}` over a long text.
+ */
+const COMBINING = /[\u0300-\u036f]/g;
 
-/** Folds one code point: NFKD, combining marks dropped, lower case, confusables skeleton. */
+/**
+ * Folds one code point: NFKD, combining marks dropped, lower case, confusables skeleton. The same steps,
+ * in the same order, as {@link foldedView}'s whole-string fast path, so both produce text of the same
+ * shape (the offset maps depend on it).
+ */
 function foldCodePoint(cp: number): string {
   let out = FOLD_CACHE.get(cp);
   if (out !== undefined) return out;
-  const direct = SKELETON.get(cp);
-  if (direct !== undefined) out = direct;
-  else {
-    out = '';
-    for (const ch of String.fromCodePoint(cp).normalize('NFKD').replace(COMBINING, '').toLowerCase()) {
-      const c = ch.codePointAt(0) ?? 0;
-      out += SKELETON.get(c) ?? ch;
-    }
-  }
+  out = skeleton(String.fromCodePoint(cp).normalize('NFKD').replace(COMBINING, '').toLowerCase());
   if (FOLD_CACHE.size < 65_536) FOLD_CACHE.set(cp, out);
   return out;
 }
+
+/** Characters the skeleton table maps (after lower-casing). */
+const SKELETON_RE = new RegExp(
+  `[${[...SKELETON.keys()].map((cp) => `\\u${cp.toString(16).padStart(4, '0')}`).join('')}]`,
+  'g',
+);
+// The class above is of UTF-16 code units (no `u` flag: faster): the table must stay in the BMP.
+if ([...SKELETON.keys()].some((cp) => cp > 0xffff))
+  throw new Error('confusables: a skeleton key outside the BMP');
+
+function skeleton(s: string): string {
+  return s.replace(SKELETON_RE, (ch) => SKELETON.get(ch.codePointAt(0) ?? 0) ?? ch);
+}
+
+/** What the folded view drops (see `dropped`), as one regex for the fast path. */
+const DROP_SOURCE = String.raw`[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u034f\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200d\u202a-\u202e\u2060-\u2069\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb\u{e0000}-\u{e007f}\u{e0100}-\u{e01ef}\u{1d173}-\u{1d17a}]`;
+const DROP_RE = new RegExp(DROP_SOURCE, 'gu');
 
 /** Growable pair of offset arrays (a view can be longer than its original: NFKD of `ﬃ` is `ffi`). */
 class OffsetMap {
@@ -121,29 +155,43 @@ class OffsetMap {
     this.starts = new Int32Array(capacity);
     this.ends = new Int32Array(capacity);
   }
+  #reserve(n: number): void {
+    if (this.length + n <= this.starts.length) return;
+    const cap = Math.max(this.starts.length * 2, this.length + n);
+    const s = new Int32Array(cap);
+    const e = new Int32Array(cap);
+    s.set(this.starts.subarray(0, this.length));
+    e.set(this.ends.subarray(0, this.length));
+    this.starts = s;
+    this.ends = e;
+  }
   /** Appends `n` view characters produced by the original code units [start, end). */
   push(start: number, end: number, n: number): void {
-    if (this.length + n > this.starts.length) {
-      const cap = Math.max(this.starts.length * 2, this.length + n);
-      const s = new Int32Array(cap);
-      const e = new Int32Array(cap);
-      s.set(this.starts.subarray(0, this.length));
-      e.set(this.ends.subarray(0, this.length));
-      this.starts = s;
-      this.ends = e;
-    }
+    this.#reserve(n);
+    const { starts, ends } = this;
     for (let k = 0; k < n; k++) {
-      this.starts[this.length] = start;
-      this.ends[this.length++] = end;
+      starts[this.length] = start;
+      ends[this.length++] = end;
     }
   }
   /** Appends an unchanged run: view characters map one-to-one onto [from, to). */
   identity(from: number, to: number): void {
-    if (this.length + (to - from) > this.starts.length) this.push(from, from, 0);
-    for (let i = from; i < to; i++) this.push(i, i + 1, 1);
+    this.#reserve(to - from);
+    const { starts, ends } = this;
+    let at = this.length;
+    for (let i = from; i < to; i++, at++) {
+      starts[at] = i;
+      ends[at] = i + 1;
+    }
+    this.length = at;
   }
   view(text: string): View {
-    return { text, starts: this.starts.subarray(0, this.length), ends: this.ends.subarray(0, this.length) };
+    return {
+      text,
+      identity: false,
+      starts: this.starts.subarray(0, this.length),
+      ends: this.ends.subarray(0, this.length),
+    };
   }
 }
 
@@ -152,11 +200,35 @@ const PLAIN_RUN = /[\t\n\r\x20-\x7e]+/y;
 
 /**
  * The folded view of `text` (see the module comment). Plain ASCII input is only lower-cased, with
- * identity offsets; otherwise plain runs are copied in slices and only the other code points are
- * folded one by one.
+ * identity offsets. Otherwise the folded text is made with whole-string operations (drop, NFKD, marks,
+ * lower case, skeleton: native and fast; decomposition and lower-casing are per character, so the text
+ * has the shape the per-code-point maps describe), and the offset maps only
+ * when a detector asks for them (a span to map back): most texts have no finding, and building the
+ * maps was most of the cost of non-ASCII text.
  */
 export function foldedView(text: string): View {
-  if (!NOT_PLAIN.test(text)) return { text: text.toLowerCase(), starts: undefined, ends: undefined };
+  if (!NOT_PLAIN.test(text))
+    return { text: text.toLowerCase(), identity: true, starts: undefined, ends: undefined };
+  const folded = skeleton(text.replace(DROP_RE, '').normalize('NFKD').replace(COMBINING, '').toLowerCase());
+  let built: View | undefined;
+  const maps = (): View => {
+    built ??= buildFolded(text);
+    return built;
+  };
+  return {
+    text: folded,
+    identity: false,
+    get starts() {
+      return maps().starts;
+    },
+    get ends() {
+      return maps().ends;
+    },
+  };
+}
+
+/** The folded view with its offset maps: plain runs are copied in slices, other code points folded one by one. */
+function buildFolded(text: string): View {
   const parts: string[] = [];
   const map = new OffsetMap(text.length + 16);
   for (let i = 0; i < text.length; ) {
@@ -171,7 +243,7 @@ export function foldedView(text: string): View {
     const cp = text.codePointAt(i) ?? 0;
     const next = i + (cp > 0xffff ? 2 : 1);
     if (!dropped(cp)) {
-      const f = cp < 0x80 ? String.fromCharCode(cp) : foldCodePoint(cp);
+      const f = foldCodePoint(cp);
       map.push(i, next, f.length);
       parts.push(f);
     }
@@ -185,14 +257,13 @@ export function foldedView(text: string): View {
  * so that a zero-width space inside a key does not hide it). Identity when nothing is removed.
  */
 export function cleanView(text: string): View {
-  if (!NOT_PLAIN.test(text)) return { text, starts: undefined, ends: undefined };
+  if (!NOT_PLAIN.test(text)) return { text, identity: true, starts: undefined, ends: undefined };
+  // Jump from one non-plain character to the next: most non-ASCII text has nothing to remove.
   let removable = false;
-  for (let i = 0; i < text.length && !removable; ) {
-    const cp = text.codePointAt(i) ?? 0;
-    if (cp >= 0x7f || (cp < 0x20 && cp !== 0x09 && cp !== 0x0a && cp !== 0x0d)) removable = dropped(cp);
-    i += cp > 0xffff ? 2 : 1;
-  }
-  if (!removable) return { text, starts: undefined, ends: undefined };
+  NOT_PLAIN_ALL.lastIndex = 0;
+  for (let m = NOT_PLAIN_ALL.exec(text); m !== null && !removable; m = NOT_PLAIN_ALL.exec(text))
+    removable = dropped(text.codePointAt(m.index) ?? 0);
+  if (!removable) return { text, identity: true, starts: undefined, ends: undefined };
   const parts: string[] = [];
   const map = new OffsetMap(text.length);
   let from = 0;
