@@ -717,6 +717,30 @@ async function main(): Promise<void> {
       `full: ${fmt(aj.audit_full_c256_events_per_s ?? null, 0)} events/s, p50 ${fmt((aj.audit_full_c1_p50_us ?? 0) / 1000, 3)} ms`;
   }
 
+  // The result sanitisers (bench/sanitize.ts), pinned like the servers: CPU added by the response stage
+  // sanitize-result per KiB of a text result (4 and 64 KiB) and per call for a small result.
+  const saArgs = ['--import', 'tsx', path.join(BENCH_DIR, 'sanitize.ts')];
+  const sa = spawnSync(
+    PINNING === true ? 'taskset' : process.execPath,
+    PINNING === true ? ['-c', '1', process.execPath, ...saArgs] : saArgs,
+    { cwd: ROOT, encoding: 'utf8' },
+  );
+  let sanitizeLine = `result sanitisers: benchmark failed (${sa.status})`;
+  if (sa.status === 0) {
+    const sj = JSON.parse(readFileSync(path.join(BENCH_DIR, 'sanitize.json'), 'utf8')) as Record<
+      string,
+      number
+    >;
+    for (const [k, v] of Object.entries(sj)) json[k] = v;
+    const a4 = sj.sanitize_ascii_4k_added_us_per_kib ?? null;
+    const a64 = sj.sanitize_ascii_64k_added_us_per_kib ?? null;
+    const worst = Math.max(a4 ?? 99, a64 ?? 99);
+    sanitizeLine =
+      `result sanitisers (sanitize-result, default profile): +${fmt(a4, 1)} µs/KiB at 4 KiB, +${fmt(a64, 1)} µs/KiB at 64 KiB of CPU (target <= 30 ${verdict(worst, worst <= 30)}); ` +
+      `non-ASCII text +${fmt(sj.sanitize_mixed_4k_added_us_per_kib ?? null, 1)}/+${fmt(sj.sanitize_mixed_64k_added_us_per_kib ?? null, 1)} µs/KiB; ` +
+      `small result +${fmt(sj.sanitize_small_added_us ?? null, 2)} µs per call`;
+  }
+
   const lines = [
     '',
     `Gatehouse bench: medians of ${RUNS} runs x ${SECONDS}s (after ${WARMUP}s warm-up), node ${process.version}, ${pinNote}`,
@@ -738,7 +762,7 @@ async function main(): Promise<void> {
         `gatehouse_stdio ${fmt(cpu(`gatehouse_stdio_${sc.key}`), 0)} µs, mcp-proxy ${fmt(cpu(`mcp_proxy_stdio_${sc.key}`), 0)} µs`,
     );
   }
-  lines.push(tokenLine, policyLine, auditLine);
+  lines.push(tokenLine, policyLine, auditLine, sanitizeLine);
   for (const [t, ep] of endpoints)
     if (ep instanceof Error) lines.push(`!!! ${t} did not run: ${ep.message.split('\n')[0]}`);
   if (totalErrors > 0)

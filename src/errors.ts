@@ -23,6 +23,8 @@ export const JsonRpcCode = {
   UpstreamTimeout: -32011,
   UpstreamFailed: -32012,
   ResultTooLarge: -32013,
+  /** Result sanitisers (src/stages/sanitize-result.ts): a finding whose configured action is block. */
+  ResultBlocked: -32030,
   SessionClosed: -32014,
   CapacityExceeded: -32015,
   RequestCancelled: -32016,
@@ -239,6 +241,13 @@ export const ERRORS = {
     jsonrpc: JsonRpcCode.ResultTooLarge,
     stage: 'limit-result',
     description: 'the upstream result exceeds limits.maxResultBytes',
+  },
+  result_blocked: {
+    http: 502,
+    jsonrpc: JsonRpcCode.ResultBlocked,
+    stage: 'sanitize-result',
+    description:
+      'the upstream result was withheld: a result sanitiser found content the configuration blocks',
   },
   request_cancelled: {
     http: 200,

@@ -49,6 +49,17 @@ function clientText(v: unknown, max = 256): string | undefined {
   return clipText(typeof v === 'string' ? v : (JSON.stringify(toAuditValue(v).value) ?? 'null'), max);
 }
 
+/** Severity of a result sanitiser finding, by family. */
+const SANITISER_SEVERITY = new Map<string, 'info' | 'low' | 'medium' | 'high' | 'critical'>([
+  ['secret', 'high'],
+  ['injection', 'high'],
+  ['invisible-unicode', 'high'],
+  ['control-chars', 'medium'],
+  ['definition', 'medium'],
+  ['pii', 'medium'],
+  ['structure', 'low'],
+]);
+
 /** The audit form of a principal: who, for whom, through which token (never the token). */
 export function auditPrincipal(p: Principal): AuditPrincipal {
   const out: AuditPrincipal = { agent: clipText(p.agent), authMethod: p.authMethod };
@@ -309,6 +320,47 @@ export class AuditRecorder {
         location: `${f.label} (${f.form})`,
       })),
     });
+  }
+
+  /**
+   * The result sanitisers found something in a message to the agent (stage sanitize-result): one
+   * event per message, with each finding's family/rule, severity, what was done and where (JSON
+   * pointer and span). Decoded tag-character text is kept (THREATS T22: "decode tag payloads into the
+   * audit log"); secret values never are (findings name the rule, not the match).
+   */
+  sanitised(
+    sessionId: string,
+    grantId: string,
+    principal: Principal,
+    origin: { server: string; method: string; target: string | undefined },
+    findings: readonly {
+      type: string;
+      rule: string;
+      path: string;
+      start: number;
+      end: number;
+      detail: string;
+    }[],
+    action: string,
+  ): void {
+    const done =
+      action === 'block' ? 'blocked' : action === 'redact' || action === 'wrap' ? 'redacted' : 'flagged';
+    const event: AuditEventInput = {
+      type: 'sanitiser.finding',
+      sessionId,
+      grantId,
+      principal: auditPrincipal(principal),
+      server: origin.server,
+      method: origin.method,
+      findings: findings.slice(0, 100).map((f) => ({
+        rule: `${f.type}/${f.rule}`.slice(0, 512),
+        severity: SANITISER_SEVERITY.get(f.type) ?? 'medium',
+        action: done,
+        location: `${f.path} [${f.start},${f.end}) ${f.detail}`.slice(0, 1024),
+      })),
+    };
+    if (origin.target !== undefined) event.tool = origin.target.slice(0, 512);
+    this.record(event);
   }
 
   /**

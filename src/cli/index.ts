@@ -12,13 +12,14 @@ import { CALL_USAGE, callCommand } from './call.ts';
 import { CREDENTIALS_USAGE, credentialsCommand } from './credentials.ts';
 import { GRANTS_USAGE, grantsCommand } from './grants.ts';
 import { POLICY_USAGE, policyCommand } from './policy.ts';
+import { SCAN_USAGE, scanCommand } from './scan.ts';
 import { SECRETS_USAGE, secretsCommand } from './secrets.ts';
 import { checkConfigCommand, START_USAGE, startCommand } from './start.ts';
 
 const USAGE = `usage: gatehouse <command> [options]
 
 commands:
-${START_USAGE}${AUTH_USAGE}${CALL_USAGE}${GRANTS_USAGE}${SECRETS_USAGE}${CREDENTIALS_USAGE}${AUDIT_USAGE}${POLICY_USAGE}  help  show this text
+${START_USAGE}${AUTH_USAGE}${CALL_USAGE}${GRANTS_USAGE}${SECRETS_USAGE}${CREDENTIALS_USAGE}${AUDIT_USAGE}${POLICY_USAGE}${SCAN_USAGE}  help  show this text
 `;
 
 /** Runs one command line; returns the exit code, or -1 when the process keeps running (start). */
@@ -41,6 +42,8 @@ export async function main(argv: string[]): Promise<number> {
         return await grantsCommand(rest);
       case 'policy':
         return policyCommand(rest);
+      case 'scan':
+        return await scanCommand(rest);
       case 'secrets':
         return await secretsCommand(rest);
       case 'credentials':

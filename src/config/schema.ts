@@ -14,6 +14,7 @@ import { grantsSection } from './sections/grants.ts';
 import { limitsSection } from './sections/limits.ts';
 import { loggingSection, observabilitySection } from './sections/observability.ts';
 import { policySection } from './sections/policy.ts';
+import { sanitizeSection } from './sections/sanitize.ts';
 import { serverSection } from './sections/server.ts';
 import type { credentialValue, secretValue } from './sections/shared.ts';
 import { storageSection } from './sections/storage.ts';
@@ -32,6 +33,7 @@ export const configSchema = z
     auth: authSection,
     policy: policySection,
     grants: grantsSection,
+    sanitize: sanitizeSection,
     audit: auditSection,
     storage: storageSection,
     observability: observabilitySection,
@@ -116,5 +118,6 @@ export type AuthConfig = GatehouseConfig['auth'];
 export type EmbeddedAuthConfig = AuthConfig['embedded'];
 export type PolicyConfig = GatehouseConfig['policy'];
 export type GrantsConfig = GatehouseConfig['grants'];
+export type SanitizeConfig = GatehouseConfig['sanitize'];
 export type PreRegisteredClient = z.output<typeof preRegisteredClient>;
 export type SecretRef = z.output<typeof secretRef>;

@@ -1,7 +1,7 @@
 /**
  * THE PIPELINE. Stage order for both phases lives here and only here.
  * Later stages (authenticate, resolve-grant, authorize, await-approval,
- * lease-credential, check-definitions, sanitize-result, record-audit) slot
+ * lease-credential, check-definitions, record-audit) slot
  * into these tables; see docs/architecture.md.
  */
 
@@ -21,6 +21,7 @@ import { recordIntent } from '../stages/record-intent.ts';
 import { redactSecrets } from '../stages/redact-secrets.ts';
 import { resolveSession } from '../stages/resolve-session.ts';
 import { routeMessage } from '../stages/route-message.ts';
+import { sanitizeResult } from '../stages/sanitize-result.ts';
 import type { HttpContext, MessageContext, Stage } from './context.ts';
 
 /** Per HTTP request on /mcp (POST). */
@@ -75,4 +76,8 @@ export const RESPONSE_STAGES: readonly ResponseStage[] = [
   { name: 'limit-result', run: limitResult },
   // ORDER: after the size cap (never scan an oversized message), before anything could copy it onward.
   { name: 'redact-secrets', run: redactSecrets },
+  // ORDER: after redact-secrets: the leak guard's exact matches are already [REDACTED:<name>], so the
+  // pattern rules, the findings in _meta and the audit never see (or echo) a brokered value; after the
+  // size cap, so an oversized message is never scanned.
+  { name: 'sanitize-result', run: sanitizeResult },
 ];

@@ -48,6 +48,8 @@ export function loadConfiguredPolicies(config: GatehouseConfig): PolicySet {
 export interface ToolDefinition {
   readonly inputSchema?: unknown;
   readonly annotations?: { readonly readOnlyHint?: unknown; readonly destructiveHint?: unknown };
+  /** Checked against a result's structuredContent (stage sanitize-result). */
+  readonly outputSchema?: unknown;
 }
 
 /** One argument problem, for the client. */

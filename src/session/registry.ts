@@ -10,6 +10,7 @@ import { GatehouseError } from '../errors.ts';
 import type { Grant, GrantManager } from '../grants/grant.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { ProtocolVersion } from '../protocol/versions.ts';
+import { ProfileResolver } from '../sanitize/profile.ts';
 import type { LeakGuard } from '../secrets/leak-guard.ts';
 import type { Storage } from '../storage/types.ts';
 import type { LinkEvents } from './link.ts';
@@ -19,6 +20,8 @@ export class SessionRegistry {
   private readonly sessions = new Map<string, Session>();
   private readonly sweeper: NodeJS.Timeout;
   private accepting = true;
+  /** Result sanitiser profiles from config `sanitize`, shared by every session. */
+  private readonly sanitizer: ProfileResolver;
 
   constructor(
     private readonly config: GatehouseConfig,
@@ -31,6 +34,7 @@ export class SessionRegistry {
     /** Run on every message to the client, in order (the pipeline's `RESPONSE_STAGES`). */
     private readonly responseStages: readonly ResponseStage[],
   ) {
+    this.sanitizer = new ProfileResolver(config.sanitize);
     const idle = config.limits.sessionIdleTimeoutMs;
     this.sweeper = setInterval(() => this.sweep(), Math.max(250, Math.min(idle / 4, 30_000)));
     this.sweeper.unref();
@@ -77,7 +81,12 @@ export class SessionRegistry {
       this.responseStages,
       this.metrics,
       this.leakGuard,
+      this.sanitizer,
     );
+    session.onFindings = (findings, action, origin) => {
+      for (const f of findings) this.metrics.sanitizerFinding(f.type);
+      this.audit.sanitised(session.id, grant.id, principal, origin, findings, action);
+    };
     session.onRedacted = (findings) => {
       this.metrics.sanitizerFinding('secret_redacted', findings.length);
       this.audit.redacted(session.id, grant.id, principal, findings);

@@ -24,6 +24,8 @@ import {
   type JsonRpcResponse,
 } from '../protocol/jsonrpc.ts';
 import { type ProtocolVersion, supportsPriming } from '../protocol/versions.ts';
+import type { MessageFinding, Verdict } from '../sanitize/index.ts';
+import type { ProfileResolver } from '../sanitize/profile.ts';
 import type { LeakGuard } from '../secrets/leak-guard.ts';
 import { CappedMap } from '../util/bounded.ts';
 import { PostExchange } from './exchange.ts';
@@ -44,7 +46,31 @@ export interface ResponseContext {
   readonly leakGuard: LeakGuard;
   /** Told what the leak guard removed (labels and forms, never values): metrics and audit. */
   readonly onRedacted: ((findings: readonly { label: string; form: string }[]) => void) | undefined;
+  /** Where the message comes from; undefined for the gateway's own messages (nothing to sanitise). */
+  readonly origin: ResponseOrigin | undefined;
+  /** The result sanitisers' profiles (config `sanitize`). */
+  readonly sanitizer: ProfileResolver;
+  /** Told what the result sanitisers found (and did): metrics and audit. */
+  readonly onFindings: SanitizerListener | undefined;
 }
+
+/** The upstream a message to the client comes from, and the request it answers (if any). */
+export interface ResponseOrigin {
+  readonly server: string;
+  /** The client request's method for a response; the message's own method otherwise. */
+  readonly method: string;
+  /** Exposed tool or prompt name, or resource URI, the request named. */
+  readonly target: string | undefined;
+  /** The tool's definition as last listed, for a tools/call response. */
+  readonly tool: ToolDefinition | undefined;
+}
+
+/** Receives the result sanitisers' findings for one message and the action taken. */
+export type SanitizerListener = (
+  findings: readonly MessageFinding[],
+  action: Verdict,
+  origin: ResponseOrigin,
+) => void;
 
 /**
  * A response-phase stage: it may rewrite or drop the message, never reject it. The session only runs
@@ -77,6 +103,8 @@ export interface FrontCall {
   progressToken: string | number | undefined;
   /** Name of the tool/prompt/resource, for logs and later stages. */
   target: string | undefined;
+  /** The upstream's name of the tool (tools/call): finds its definition (outputSchema). */
+  tool?: string | undefined;
   started: number;
   /** Called once with the final answer (the audit outcome). */
   onDone: ((res: JsonRpcResponse, bytes: number) => void) | undefined;
@@ -108,6 +136,8 @@ export class Session {
   readonly links = new Map<string, UpstreamLink>();
   /** Told when the leak guard redacted a message to the client (set by the registry: metrics, audit). */
   onRedacted: ((findings: readonly { label: string; form: string }[]) => void) | undefined;
+  /** Told what the result sanitisers found (set by the registry: metrics, audit). */
+  onFindings: SanitizerListener | undefined;
   /** Brokered credentials per upstream (leases of the grant), for upstreams that need them. */
   readonly credentials = new Map<string, UpstreamCredentials>();
   closed: GatehouseError | undefined;
@@ -160,6 +190,8 @@ export class Session {
     private readonly metrics: GatewayMetrics,
     /** Registered secret values, redacted from everything sent to the client. */
     private readonly leakGuard: LeakGuard,
+    /** Result sanitiser profiles (config `sanitize`), for the response stage. */
+    private readonly sanitizer: ProfileResolver,
   ) {
     this.protocolVersion = protocolVersion;
     this.principalKey = principalKey(principal);
@@ -185,8 +217,11 @@ export class Session {
     return new PostExchange(res, { 'mcp-session-id': this.id }, () => this.newStream('p'), isBatch);
   }
 
-  /** Serialises a message for the client and runs the response phase; an empty `json` means dropped. */
-  serialize(msg: JsonRpcMessage): { msg: JsonRpcMessage; json: string } {
+  /**
+   * Serialises a message for the client and runs the response phase; an empty `json` means dropped.
+   * `origin` says which upstream it comes from (undefined: the gateway's own message).
+   */
+  serialize(msg: JsonRpcMessage, origin?: ResponseOrigin): { msg: JsonRpcMessage; json: string } {
     const ctx: ResponseContext = {
       msg,
       json: JSON.stringify(msg),
@@ -194,6 +229,9 @@ export class Session {
       log: this.log,
       leakGuard: this.leakGuard,
       onRedacted: this.onRedacted,
+      origin,
+      sanitizer: this.sanitizer,
+      onFindings: this.onFindings,
     };
     for (const stage of this.responseStages) {
       stage.run(ctx);
@@ -248,7 +286,18 @@ export class Session {
     if (call.progressToken !== undefined) this.byProgress.delete(call.progressToken);
     if (call.timer) clearTimeout(call.timer);
     msg.id = call.id;
-    const out = this.serialize(msg);
+    const server = call.link?.server;
+    const out = this.serialize(
+      msg,
+      server === undefined
+        ? undefined
+        : {
+            server,
+            method: call.method,
+            target: call.target,
+            tool: call.tool === undefined ? undefined : this.toolDefs.get(server)?.get(call.tool),
+          },
+    );
     if (call.link) {
       const failed =
         out.msg !== msg ||
@@ -347,7 +396,7 @@ export class Session {
     this.outgoing.set(idKey(id), { link, upstreamId: msg.id });
     const fwd: JsonRpcRequest = { jsonrpc: '2.0', id, method: msg.method };
     if (msg.params) fwd.params = msg.params;
-    this.toClient(fwd, this.relatedCall(link));
+    this.toClient(fwd, this.relatedCall(link), link.server);
   }
 
   upstreamNotification(link: UpstreamLink, msg: JsonRpcNotification): void {
@@ -359,7 +408,7 @@ export class Session {
           typeof token === 'string' || typeof token === 'number' ? this.byProgress.get(token) : undefined;
         if (call && call.link !== link) return; // T10-11: a token is only honoured from the upstream serving that call
         if (call?.timer) this.armTimeout(call);
-        this.toClient(msg, call);
+        this.toClient(msg, call, link.server);
         return;
       }
       case 'notifications/cancelled': {
@@ -375,15 +424,15 @@ export class Session {
       }
       case 'notifications/tools/list_changed':
         this.toolDefs.delete(link.server);
-        this.toClient(msg, undefined);
+        this.toClient(msg, undefined, link.server);
         return;
       case 'notifications/prompts/list_changed':
       case 'notifications/resources/list_changed':
       case 'notifications/resources/updated':
-        this.toClient(msg, undefined);
+        this.toClient(msg, undefined, link.server);
         return;
       default:
-        this.toClient(msg, this.relatedCall(link));
+        this.toClient(msg, this.relatedCall(link), link.server);
     }
   }
 
@@ -413,8 +462,12 @@ export class Session {
   }
 
   /** Delivers a message on the related call's stream, else on the standalone stream (queued if no GET is open). */
-  private toClient(msg: JsonRpcMessage, call: FrontCall | undefined): void {
-    const out = this.serialize(msg);
+  private toClient(msg: JsonRpcMessage, call: FrontCall | undefined, server?: string): void {
+    const method = 'method' in msg ? msg.method : '';
+    const out = this.serialize(
+      msg,
+      server === undefined ? undefined : { server, method, target: undefined, tool: undefined },
+    );
     if (!out.json) return;
     if (call?.exchange.open) {
       call.exchange.deliver(out.msg, out.json);

@@ -25,6 +25,10 @@ export function forwardMessage(ctx: MessageContext): Outcome {
     timeoutMs: 0,
     progressToken: typeof token === 'string' || typeof token === 'number' ? token : undefined,
     target: target.kind === 'upstream' ? target.target : undefined,
+    tool:
+      msg.method === 'tools/call' && target.kind === 'upstream' && typeof target.params?.name === 'string'
+        ? target.params.name
+        : undefined,
     started: Date.now(),
     onDone: ctx.onDone,
   };

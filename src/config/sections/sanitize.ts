@@ -1,0 +1,103 @@
+/** `sanitize`: the result sanitisers (docs/sanitization.md), per family and per tool. */
+import { z } from 'zod';
+
+const action = z.enum(['off', 'flag', 'redact', 'block']);
+const injectionAction = z.enum(['off', 'flag', 'wrap', 'block']);
+
+/** Per-family actions; every key optional (unset keys keep the defaults). */
+const actions = {
+  controlChars: action
+    .optional()
+    .describe('ANSI/OSC escape sequences, C0/C1 controls (T21). redact = strip. Default redact.'),
+  invisibleUnicode: action
+    .optional()
+    .describe(
+      'Tag characters, zero-width, bidi controls, variation-selector runs (T22). redact = strip. Default redact.',
+    ),
+  injection: injectionAction
+    .optional()
+    .describe(
+      'Instruction-like content (T18, T23, T24). wrap = mark the text as quoted data and defang fake tags. Default flag.',
+    ),
+  secrets: action
+    .optional()
+    .describe(
+      'Keys, tokens, private keys, connection strings (T19, T20). redact = [REDACTED:<rule>]. Default redact.',
+    ),
+  pii: action
+    .optional()
+    .describe(
+      'E-mail addresses, phone, card, SSN, IBAN numbers (T19). redact = [REDACTED:pii-<kind>]. Default flag.',
+    ),
+  structure: action
+    .optional()
+    .describe(
+      "structuredContent vs the tool's outputSchema, and the size caps. redact = drop non-conforming structuredContent. Default flag.",
+    ),
+};
+
+export const sanitizeSection = z
+  .object({
+    enabled: z.boolean().default(true).describe('Run the result sanitisers (stage sanitize-result).'),
+    defaults: z
+      .object(actions)
+      .strict()
+      .prefault({})
+      .describe('Actions for every tool: off | flag | redact | block.'),
+    injectionThreshold: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.5)
+      .describe('Injection score (0..1) at or above which instruction-like signals become findings.'),
+    pii: z
+      .array(z.enum(['email', 'phone', 'credit-card', 'us-ssn', 'iban', 'ip-address']))
+      .default(['email', 'phone', 'credit-card', 'us-ssn', 'iban'])
+      .describe('PII kinds the pii detector looks for.'),
+    secrets: z
+      .object({
+        allow: z
+          .array(z.string().min(1))
+          .default([])
+          .describe('Matches to let through: exact values, or /regex/flags that must match the whole value.'),
+        disable: z
+          .array(z.string().min(1))
+          .default([])
+          .describe('Secret rule ids not to run (docs/sanitization.md).'),
+      })
+      .strict()
+      .prefault({}),
+    maxTextChars: z
+      .number()
+      .int()
+      .positive()
+      .default(1024 * 1024)
+      .describe('A text content longer than this is a structure finding (text-too-large).'),
+    maxImageBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(8 * 1024 * 1024)
+      .describe('Decoded bytes of an image/audio payload above which it is a structure finding.'),
+    maxResourceBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(8 * 1024 * 1024)
+      .describe('Decoded bytes of an embedded resource blob above which it is a structure finding.'),
+    tools: z
+      .record(
+        z.string().min(1),
+        z.object({ ...actions, injectionThreshold: z.number().min(0).max(1).optional() }).strict(),
+      )
+      .default({})
+      .describe(
+        'Per-tool overrides by exposed tool name or glob with "*" (e.g. "github__*"); the first matching key in ' +
+          'file order wins. Responses to prompts and resources use the prompt name or resource URI.',
+      ),
+  })
+  .strict()
+  .prefault({})
+  .describe(
+    'Result sanitisers: control and invisible characters, injection signals, secrets, PII, structure.',
+  );
