@@ -65,6 +65,15 @@ const REQUEST_RULES = new Map<string, Rule>([
     (p, l) => {
       if (!isObject(p)) return 'initialize needs params';
       const info = p.clientInfo;
+      const caps = p.capabilities;
+      // The members the gateway hands to upstreams must have their schema's shape (an upstream's SDK
+      // refuses `"sampling": null` and the client would learn only that no upstream initialized).
+      const badCap = isObject(caps)
+        ? ['roots', 'sampling', 'elicitation', 'experimental', 'tasks'].find(
+            (k) => caps[k] !== undefined && !isObject(caps[k]),
+          )
+        : undefined;
+      if (badCap !== undefined) return `params.capabilities.${badCap} must be an object`;
       return (
         name(p, 'protocolVersion', l) ??
         objectParam(p, 'capabilities', false) ??

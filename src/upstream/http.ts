@@ -132,7 +132,13 @@ export class HttpTransport implements UpstreamTransport {
         new GatehouseError('upstream_unavailable', `upstream ${this.opts.name} is closed`),
       );
     const isRequest = 'method' in msg && 'id' in msg;
-    const body = JSON.stringify(msg);
+    // A value JSON cannot write (nesting past the stack) fails this send, never the caller's frame.
+    let body: string;
+    try {
+      body = JSON.stringify(msg);
+    } catch {
+      return Promise.reject(new GatehouseError('invalid_request', 'the message cannot be serialised'));
+    }
     const requestId = isRequest ? (msg as { id: JsonRpcId }).id : undefined;
     const post = (): Promise<void> => this.post(body, requestId);
     if (isRequest) {

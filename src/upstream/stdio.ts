@@ -98,8 +98,15 @@ export class StdioTransport implements UpstreamTransport {
         new GatehouseError('upstream_unavailable', `upstream ${this.name} is not running`),
       );
     }
+    // A value JSON cannot write (nesting past the stack) fails this send, never the caller's frame.
+    let line: string;
+    try {
+      line = `${JSON.stringify(msg)}\n`;
+    } catch {
+      return Promise.reject(new GatehouseError('invalid_request', 'the message cannot be serialised'));
+    }
     // Writes to one pipe are ordered; there is nothing to wait for.
-    this.child.stdin.write(`${JSON.stringify(msg)}\n`);
+    this.child.stdin.write(line);
     return Promise.resolve();
   }
 

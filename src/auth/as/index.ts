@@ -241,9 +241,17 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
         if (value !== undefined && typeof value !== 'string') {
           throw new errors.InvalidClientMetadata('owner must be a string');
         }
+        // Called before oidc-provider checks the other members' types: a client's `"grant_types": 1`
+        // must be a 400 invalid_client_metadata, not a TypeError (500) here.
+        const strings = (v: unknown, name: string): string[] => {
+          if (v === undefined) return [];
+          if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
+            throw new errors.InvalidClientMetadata(`${name} must be an array of strings`);
+          return v as string[];
+        };
         for (const uri of [
-          ...(metadata.redirect_uris ?? []),
-          ...(metadata.post_logout_redirect_uris ?? []),
+          ...strings(metadata.redirect_uris, 'redirect_uris'),
+          ...strings(metadata.post_logout_redirect_uris, 'post_logout_redirect_uris'),
         ]) {
           const problem = redirectUriProblem(uri);
           if (problem) throw new errors.InvalidRedirectUri(problem);
@@ -255,7 +263,7 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
           // metadata values". A self-registered client is not capped to the scopes it named at
           // registration: the user's consent decides, so step-up to a wider scope stays possible.
           delete metadata.scope;
-          const extra = (metadata.grant_types ?? []).filter(
+          const extra = strings(metadata.grant_types, 'grant_types').filter(
             (g) => g !== 'authorization_code' && g !== 'refresh_token',
           );
           if (extra.length > 0) {
