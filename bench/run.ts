@@ -2,7 +2,7 @@
 // See bench/README.md. Env: BENCH_RUNS (3), BENCH_SECONDS (3), BENCH_WARMUP (1),
 // BENCH_SCENARIOS ("1:1,64:64,64:1" as concurrency:sessions), BENCH_TARGETS (comma list).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -10,6 +10,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { LoadResult } from './load.ts';
+import { formatSummary, summarizeProfile } from './profile.ts';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH_DIR, '..');
@@ -23,6 +24,8 @@ const SCENARIOS = (process.env.BENCH_SCENARIOS ?? '1:1,64:64,64:1').split(',').m
 });
 const ALL_TARGETS = ['direct', 'bare_hop', 'gatehouse_http', 'mcp_proxy_stdio', 'gatehouse_stdio'] as const;
 type TargetName = (typeof ALL_TARGETS)[number];
+/** BENCH_PROFILE=1: the Gatehouse targets run under `node --cpu-prof`; a summary is printed at the end. */
+const PROFILE = process.env.BENCH_PROFILE === '1';
 const TARGETS = (process.env.BENCH_TARGETS?.split(',') ?? ALL_TARGETS).filter((t): t is TargetName =>
   (ALL_TARGETS as readonly string[]).includes(t),
 );
@@ -332,7 +335,9 @@ async function startGatehouse(cli: string, name: string, upstreamYaml: string): 
       upstreamYaml,
     ].join('\n'),
   );
+  const profileDir = path.join(TMP, 'profiles', name);
   const proc = start(name, 1, process.execPath, [
+    ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
     cli,
     'start',
     '--config',
@@ -586,6 +591,17 @@ async function main(): Promise<void> {
     }
   }
   await stopAll();
+  const profiles: string[] = [];
+  if (PROFILE) {
+    // Written by each gateway as it exits (SIGTERM drains, then exits).
+    for (const t of endpoints.keys()) {
+      const dir = path.join(TMP, 'profiles', t);
+      if (!existsSync(dir)) continue;
+      for (const f of readdirSync(dir).filter((n) => n.endsWith('.cpuprofile'))) {
+        profiles.push(`profile of ${t} (${f}):\n${formatSummary(summarizeProfile(path.join(dir, f)))}`);
+      }
+    }
+  }
 
   const json: Record<string, string | number | boolean | null> = {
     date: new Date().toISOString(),
@@ -767,6 +783,7 @@ async function main(): Promise<void> {
     if (ep instanceof Error) lines.push(`!!! ${t} did not run: ${ep.message.split('\n')[0]}`);
   if (totalErrors > 0)
     lines.push(`!!! ${totalErrors} FAILED CALLS in total: see the errors column; those numbers are suspect`);
+  if (profiles.length > 0) lines.push('', ...profiles);
   lines.push('', `wrote bench/results.json (${((Date.now() - t0) / 1000).toFixed(0)} s total)`);
   writeFileSync(path.join(BENCH_DIR, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
   process.stdout.write(`${lines.join('\n')}\n`);

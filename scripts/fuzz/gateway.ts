@@ -320,6 +320,14 @@ export class GatewayUnderTest {
     return this.exitInfo;
   }
 
+  /**
+   * Forgets the cached tokens: the oauth family revokes tokens (RFC 7009) with the agents' own
+   * credentials, so each family and the final health check start with fresh ones.
+   */
+  forgetTokens(): void {
+    this.tokens.clear();
+  }
+
   /** A pre-registered client's access token (cached until 5 minutes before expiry). */
   async token(kind: TokenKind): Promise<string> {
     const cached = this.tokens.get(kind);

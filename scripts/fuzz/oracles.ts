@@ -201,7 +201,9 @@ export function check(
         if (typeof e.data?.reference === 'string') {
           observed.references.push({ reference: e.data.reference, family, index });
         }
-        if (g === 'internal' || (e.code === -32603 && g !== 'auth_unavailable')) {
+        // An upstream's own -32603 passes through unchanged (the gateway is message-level: it does not
+        // rewrite what an upstream answers): not the gateway's `internal`, which always names itself.
+        if (g === 'internal' || (e.code === -32603 && typeof g === 'string' && g !== 'auth_unavailable')) {
           const message = String(e.message).split('\n')[0]?.slice(0, 80) ?? '';
           v.push({
             oracle: 'internal',

@@ -731,6 +731,7 @@ async function main(): Promise<number> {
     const latencies: number[] = [];
     const timeByShape = new Map<string, { n: number; ms: number }>();
     process.stdout.write(`[${fam.name}] running\n`);
+    ctx.gw.forgetTokens();
     const progress = setInterval(() => {
       process.stdout.write(
         `[${fam.name}] ${inputs} inputs, ${rec.total - before} failures, RSS ${mb(gw.rssKiB())} MiB, ${Math.round((Date.now() - famStart) / 1000)} s\n`,
@@ -1208,6 +1209,7 @@ function rssGrowthByFamily(series: { t: number; kib: number; family: string }[])
 /** Opens a fresh session and calls a tool; undefined when that works, else what went wrong. */
 async function healthCheck(ctx: FuzzContext): Promise<string | undefined> {
   try {
+    ctx.gw.forgetTokens();
     const s = await ctx.open('agent', '2025-11-25');
     const token = await ctx.token('agent');
     const res = await fetch(ctx.gw.url, {

@@ -74,6 +74,24 @@ const REQUEST_RULES = new Map<string, Rule>([
           )
         : undefined;
       if (badCap !== undefined) return `params.capabilities.${badCap} must be an object`;
+      const roots = isObject(caps) && isObject(caps.roots) ? caps.roots : undefined;
+      if (roots?.listChanged !== undefined && typeof roots.listChanged !== 'boolean')
+        return 'params.capabilities.roots.listChanged must be a boolean';
+      for (const [cap, subs] of [
+        ['sampling', ['context', 'tools']],
+        ['elicitation', ['form', 'url']],
+      ] as const) {
+        const c = isObject(caps) ? caps[cap] : undefined;
+        const bad = isObject(c) ? subs.find((k) => c[k] !== undefined && !isObject(c[k])) : undefined;
+        if (bad !== undefined) return `params.capabilities.${cap}.${bad} must be an object`;
+      }
+      if (isObject(info)) {
+        for (const k of ['title', 'websiteUrl'] as const)
+          if (info[k] !== undefined && typeof info[k] !== 'string')
+            return `params.clientInfo.${k} must be a string`;
+        if (info.icons !== undefined && !Array.isArray(info.icons))
+          return 'params.clientInfo.icons must be an array';
+      }
       return (
         name(p, 'protocolVersion', l) ??
         objectParam(p, 'capabilities', false) ??
@@ -194,6 +212,15 @@ export function checkMessage(c: Classified, l: ValueLimits): MessageProblem | un
       // MCP: "progressToken: string | number" and "Progress tokens MUST be [...] a string or integer".
       if (meta.progressToken !== undefined && !isIdLike(meta.progressToken, l))
         return { code, reason: 'params._meta.progressToken must be a string or an integer', id };
+      // The other `_meta` member an upstream's SDK checks (it drops a message that fails, unanswered).
+      const task = meta['io.modelcontextprotocol/related-task'];
+      if (task !== undefined && !(isObject(task) && typeof task.taskId === 'string'))
+        return {
+          code,
+          reason:
+            'params._meta["io.modelcontextprotocol/related-task"] must be an object with a string taskId',
+          id,
+        };
     }
   }
   const rule = (c.kind === 'request' ? REQUEST_RULES : NOTIFICATION_RULES).get(method);

@@ -205,3 +205,27 @@ test('T07 CIMD draft §6: without the dev flag, an http or loopback client_id UR
     await docs.close();
   }
 });
+
+test('T31 RFC 7591 §3.2.2: metadata of the wrong type or nested too deep is a 400, never a 500', async () => {
+  const cases: Record<string, unknown>[] = [
+    { redirect_uris: true },
+    { redirect_uris: 'http://127.0.0.1:9999/callback' },
+    { post_logout_redirect_uris: { a: 1 } },
+    { grant_types: 'authorization_code' },
+    { grant_types: [{ toString: [] }, 'refresh_token'] },
+  ];
+  for (const meta of cases) {
+    const res = await register(t, meta);
+    assert.equal(res.status, 400, JSON.stringify(meta));
+    const body = (await res.json()) as { error: string };
+    assert.match(body.error, /invalid_client_metadata|invalid_redirect_uri/, JSON.stringify(meta));
+  }
+  // JSON.stringify cannot write this much nesting: the body is built as text.
+  const deep = `${'['.repeat(20_000)}"RS256"${']'.repeat(20_000)}`;
+  const res = await fetch(t.url('/oauth/register'), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: `{"redirect_uris":["http://127.0.0.1:9999/callback"],"token_endpoint_auth_method":"none","id_token_signed_response_alg":${deep}}`,
+  });
+  assert.ok(res.status >= 400 && res.status < 500, `got ${res.status}`);
+});

@@ -430,7 +430,24 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
       if (!config.dynamicRegistration) delete body['registration_endpoint'];
     }
   });
-  provider.on('server_error', (_ctx, err) => log.error({ err }, 'authorization server error'));
+  // A client's JSON nested deep enough to exhaust the stack inside oidc-provider (registration metadata)
+  // is the client's error: 400, not a 500 anyone could trigger (and an error-level alarm with it).
+  const tooDeep = new WeakSet<object>();
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.status === 500 && tooDeep.has(ctx)) {
+      ctx.status = 400;
+      ctx.body = { error: 'invalid_request', error_description: 'the request body is nested too deeply' };
+    }
+  });
+  provider.on('server_error', (ctx, err) => {
+    if (err instanceof RangeError && /call stack/i.test(err.message)) {
+      tooDeep.add(ctx);
+      log.info('authorization server request refused: body nested too deeply');
+      return;
+    }
+    log.error({ err }, 'authorization server error');
+  });
   // Koa prints unhandled request errors to stderr unless the app has an error listener. A client that
   // stalls its body (limits.bodyTimeoutMs) or goes away is not a server fault: logged at info, in JSON.
   // oidc-provider 9's Provider is the Koa app (its `.app` getter is deprecated); its typings list only

@@ -1,0 +1,91 @@
+// Summary of a V8 CPU profile (`node --cpu-prof`): self time by function and by package.
+// `BENCH_PROFILE=1 npm run bench` profiles the Gatehouse targets and prints this for each;
+// `node --import tsx bench/profile.ts FILE.cpuprofile` summarises one profile.
+import { readFileSync } from 'node:fs';
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** Where a frame's code lives: a package, a Gatehouse source folder, Node's internals, or V8's pseudo-frames. */
+export function packageOf(url: string, fn: string): string {
+  if (url === '') return fn.startsWith('(') ? fn : '(native)';
+  const nm = url.lastIndexOf('/node_modules/');
+  if (nm >= 0) {
+    const rest = url.slice(nm + '/node_modules/'.length).split('/');
+    return rest[0]?.startsWith('@') ? `${rest[0]}/${rest[1]}` : (rest[0] ?? url);
+  }
+  if (url.startsWith('node:')) return `node:${url.slice(5).split('/')[0]}`;
+  const src = /\/(?:dist|src)\/([^/]+)(\/)?/.exec(url);
+  if (src?.[1]) return `gatehouse/${src[2] ? src[1] : src[1].replace(/\.[jt]s$/, '')}`;
+  return url;
+}
+
+export interface ProfileSummary {
+  totalMs: number;
+  byFunction: { name: string; ms: number; share: number }[];
+  byPackage: { name: string; ms: number; share: number }[];
+}
+
+/** Self time per function and per package, largest first (idle time left out of the total). */
+export function summarizeProfile(file: string, top = 25): ProfileSummary {
+  const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const byId = new Map(p.nodes.map((n) => [n.id, n.callFrame]));
+  const self = new Map<number, number>();
+  for (let i = 0; i < p.samples.length; i++) {
+    const id = p.samples[i] as number;
+    self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0));
+  }
+  const fns = new Map<string, number>();
+  const pkgs = new Map<string, number>();
+  let total = 0;
+  for (const [id, us] of self) {
+    const cf = byId.get(id);
+    if (!cf || cf.functionName === '(idle)') continue;
+    total += us;
+    const file = cf.url.replace(/^file:\/\//, '').replace(/^.*\/(node_modules|src|dist)\//, '$1/');
+    const name = `${cf.functionName || '(anonymous)'} ${file}${cf.url ? `:${cf.lineNumber + 1}` : ''}`;
+    fns.set(name, (fns.get(name) ?? 0) + us);
+    const pkg = packageOf(cf.url, cf.functionName);
+    pkgs.set(pkg, (pkgs.get(pkg) ?? 0) + us);
+  }
+  const rank = (m: Map<string, number>) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([name, us]) => ({ name, ms: us / 1000, share: total > 0 ? us / total : 0 }));
+  return { totalMs: total / 1000, byFunction: rank(fns), byPackage: rank(pkgs) };
+}
+
+/** The summary as text: two tables, percentages of non-idle CPU time. */
+export function formatSummary(s: ProfileSummary): string {
+  const row = (r: { name: string; ms: number; share: number }) =>
+    `  ${(r.share * 100).toFixed(1).padStart(5)}%  ${r.ms.toFixed(0).padStart(7)} ms  ${r.name}`;
+  return [
+    `non-idle CPU in the profile: ${s.totalMs.toFixed(0)} ms`,
+    'self time by package:',
+    ...s.byPackage.map(row),
+    'self time by function:',
+    ...s.byFunction.map(row),
+  ].join('\n');
+}
+
+if (process.argv[1] === import.meta.filename) {
+  const file = process.argv[2];
+  if (!file) {
+    process.stderr.write('usage: node --import tsx bench/profile.ts FILE.cpuprofile\n');
+    process.exit(2);
+  }
+  process.stdout.write(`${formatSummary(summarizeProfile(file))}\n`);
+}
