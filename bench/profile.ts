@@ -11,6 +11,7 @@ interface CallFrame {
 interface ProfileNode {
   id: number;
   callFrame: CallFrame;
+  children?: number[];
 }
 interface CpuProfile {
   nodes: ProfileNode[];
@@ -36,6 +37,15 @@ export interface ProfileSummary {
   totalMs: number;
   byFunction: { name: string; ms: number; share: number }[];
   byPackage: { name: string; ms: number; share: number }[];
+  /**
+   * Time charged to the innermost Gatehouse function on the stack (library, Node and native time
+   * included): what each part of Gatehouse costs, whoever does the work.
+   */
+  byGatehouseCaller: { name: string; ms: number; share: number }[];
+}
+
+function isGatehouse(url: string): boolean {
+  return !url.includes('/node_modules/') && /\/(dist|src)\//.test(url);
 }
 
 /** Self time per function and per package, largest first (idle time left out of the total). */
@@ -47,8 +57,11 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
     const id = p.samples[i] as number;
     self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0));
   }
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const fns = new Map<string, number>();
   const pkgs = new Map<string, number>();
+  const callers = new Map<string, number>();
   let total = 0;
   for (const [id, us] of self) {
     const cf = byId.get(id);
@@ -59,13 +72,24 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
     fns.set(name, (fns.get(name) ?? 0) + us);
     const pkg = packageOf(cf.url, cf.functionName);
     pkgs.set(pkg, (pkgs.get(pkg) ?? 0) + us);
+    let at: number | undefined = id;
+    let caller = '(outside Gatehouse code)';
+    while (at !== undefined) {
+      const f = byId.get(at);
+      if (f && isGatehouse(f.url)) {
+        caller = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(src|dist)\//, '$1/')}:${f.lineNumber + 1}`;
+        break;
+      }
+      at = parent.get(at);
+    }
+    callers.set(caller, (callers.get(caller) ?? 0) + us);
   }
   const rank = (m: Map<string, number>) =>
     [...m]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
       .map(([name, us]) => ({ name, ms: us / 1000, share: total > 0 ? us / total : 0 }));
-  return { totalMs: total / 1000, byFunction: rank(fns), byPackage: rank(pkgs) };
+  return { totalMs: total / 1000, byFunction: rank(fns), byPackage: rank(pkgs), byGatehouseCaller: rank(callers) };
 }
 
 /** The summary as text: two tables, percentages of non-idle CPU time. */
@@ -78,6 +102,8 @@ export function formatSummary(s: ProfileSummary): string {
     ...s.byPackage.map(row),
     'self time by function:',
     ...s.byFunction.map(row),
+    'time by innermost Gatehouse function on the stack (libraries, Node and native work included):',
+    ...s.byGatehouseCaller.map(row),
   ].join('\n');
 }
 

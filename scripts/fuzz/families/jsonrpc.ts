@@ -392,6 +392,11 @@ export function upstreamMayBeSlow(body: Buffer): boolean {
     if (typeof m !== 'object' || m === null) continue;
     const r = m as { method?: unknown; params?: { name?: unknown; arguments?: { name?: unknown } } };
     if (typeof r.method === 'string' && r.method.startsWith('tasks/')) return true;
+    // A request the client ties to a task (`_meta` related-task, a well-formed one passes the edge) is
+    // answered through that task by task-aware upstreams (MCP tasks), not at once: the gateway's timeout
+    // answer is the right one.
+    const meta = (r.params as { _meta?: Record<string, unknown> } | undefined)?._meta;
+    if (meta && typeof meta === 'object' && 'io.modelcontextprotocol/related-task' in meta) return true;
     if (r.method === 'tools/call' && typeof r.params?.name === 'string' && slow.has(r.params.name))
       return true;
   }
