@@ -213,12 +213,18 @@ test('T31 RFC 7591 §3.2.2: metadata of the wrong type or nested too deep is a 4
     { post_logout_redirect_uris: { a: 1 } },
     { grant_types: 'authorization_code' },
     { grant_types: [{ toString: [] }, 'refresh_token'] },
+    { userinfo_signed_response_alg: { toString: {} } },
+    { id_token_signed_response_alg: { valueOf: 1, toString: 'x' } },
   ];
   for (const meta of cases) {
     const res = await register(t, meta);
     assert.equal(res.status, 400, JSON.stringify(meta));
     const body = (await res.json()) as { error: string };
-    assert.match(body.error, /invalid_client_metadata|invalid_redirect_uri/, JSON.stringify(meta));
+    assert.match(
+      body.error,
+      /invalid_client_metadata|invalid_redirect_uri|invalid_request/,
+      JSON.stringify(meta),
+    );
   }
   // JSON.stringify cannot write this much nesting: the body is built as text.
   const deep = `${'['.repeat(20_000)}"RS256"${']'.repeat(20_000)}`;

@@ -430,20 +430,29 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
       if (!config.dynamicRegistration) delete body['registration_endpoint'];
     }
   });
-  // A client's JSON nested deep enough to exhaust the stack inside oidc-provider (registration metadata)
-  // is the client's error: 400, not a 500 anyone could trigger (and an error-level alarm with it).
-  const tooDeep = new WeakSet<object>();
+  // Two failures inside oidc-provider that only a client's JSON can cause are the client's error (400),
+  // not a 500 anyone could trigger (with an error-level alarm): nesting deep enough to exhaust the stack,
+  // and an object with its own non-function `toString`/`valueOf` where a string is expected (JSON objects
+  // are the only way to get one there; registration metadata, say).
+  const clientFault = new WeakMap<object, string>();
   provider.use(async (ctx, next) => {
     await next();
-    if (ctx.status === 500 && tooDeep.has(ctx)) {
+    const why = clientFault.get(ctx);
+    if (ctx.status === 500 && why !== undefined) {
       ctx.status = 400;
-      ctx.body = { error: 'invalid_request', error_description: 'the request body is nested too deeply' };
+      ctx.body = { error: 'invalid_request', error_description: why };
     }
   });
   provider.on('server_error', (ctx, err) => {
-    if (err instanceof RangeError && /call stack/i.test(err.message)) {
-      tooDeep.add(ctx);
-      log.info('authorization server request refused: body nested too deeply');
+    const why =
+      err instanceof RangeError && /call stack/i.test(err.message)
+        ? 'the request body is nested too deeply'
+        : err instanceof TypeError && err.message === 'Cannot convert object to primitive value'
+          ? 'a member that must be a string is an object'
+          : undefined;
+    if (why !== undefined) {
+      clientFault.set(ctx, why);
+      log.info({ why }, 'authorization server request refused');
       return;
     }
     log.error({ err }, 'authorization server error');
