@@ -19,7 +19,7 @@ import type { credentialValue, secretValue } from './sections/shared.ts';
 import { storageSection } from './sections/storage.ts';
 import { type upstreamSchema, upstreamsSection } from './sections/upstreams.ts';
 
-export { UPSTREAM_NAME, upstreamSchema } from './sections/upstreams.ts';
+export { isolationNote, UPSTREAM_NAME, upstreamSchema } from './sections/upstreams.ts';
 
 export const configSchema = z
   .object({

@@ -31,6 +31,20 @@ const trustedKey = z
 /** How many sessions one stdio process serves (docs/architecture.md, "Upstream process model"). */
 export const ISOLATION_MODES = ['session', 'principal', 'shared'] as const;
 
+/**
+ * The trade-off of a non-default isolation, in one line (`gatehouse check-config` prints it; undefined
+ * for `session`).
+ */
+export function isolationNote(mode: (typeof ISOLATION_MODES)[number]): string | undefined {
+  if (mode === 'session') return undefined;
+  const who = mode === 'shared' ? 'every session' : 'the sessions of one agent+user';
+  return (
+    `one process serves ${who} (faster at many sessions; what the server keeps in memory is theirs in common): the server's ` +
+    'sampling, elicitation and roots requests are refused and its log messages dropped; isolation ' +
+    'session keeps a process per session (docs/architecture.md, "Upstream process model")'
+  );
+}
+
 const isolationKey = z
   .enum(ISOLATION_MODES)
   .default('session')
