@@ -337,11 +337,13 @@ export class SharedProcess {
       void this.transport.send({ jsonrpc: '2.0', id: msg.id, result: {} }).catch(() => {});
       return;
     }
-    this.stats.refused++;
-    this.o.log.debug(
-      { upstream: this.o.name, method: msg.method },
-      'server-to-client request refused on a shared upstream process',
+    // Once per process at warn (the operator chose the isolation; the server wants a capability it
+    // cannot have), then at debug: a server may ask on every call.
+    this.o.log[this.stats.refused === 0 ? 'warn' : 'debug'](
+      { upstream: this.o.name, method: msg.method, pid: this.pid },
+      'server-to-client request refused on a shared upstream process (isolation principal or shared)',
     );
+    this.stats.refused++;
     const err = new GatehouseError(
       'method_not_found',
       `${msg.method}: a shared upstream process (isolation principal or shared) cannot send requests to a client: they cannot be attributed to one session`,

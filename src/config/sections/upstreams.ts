@@ -60,7 +60,9 @@ const isolationKey = z
       'resources/updated reaches the sessions subscribed to the URI and list changes every session on the ' +
       'process; logging/setLevel is not forwarded. Every call is still authorized per session. Only ' +
       'upstreams without credentials or with static ones (the same value for every grant) may share ' +
-      'a process. The MCP conformance scenarios given up are listed in docs/architecture.md.',
+      'a process. Sharing gives up 5 of the 32 MCP conformance scenarios: elicitation-sep1034-defaults, ' +
+      'elicitation-sep1330-enums, tools-call-elicitation, tools-call-sampling and tools-call-with-logging ' +
+      '(docs/architecture.md, "Upstream process model").',
   );
 
 const stdioUpstream = z
