@@ -7,6 +7,7 @@
  * principal's data never reaches another).
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -23,7 +24,15 @@ import {
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { EmbeddedAs } from '../../src/auth/as/index.ts';
-import { allTools, eventually, processGone, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { openSecretStore } from '../../src/secrets/store.ts';
+import {
+  allTools,
+  eventually,
+  processGone,
+  refusedOnceRevoked,
+  startTestGateway,
+  type TestGateway,
+} from '../helpers/gateway.ts';
 import { seedUser } from '../helpers/oauth.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -43,6 +52,9 @@ before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-isolation-'));
   events = join(dataDir, 'events.log');
   await seedUser(dataDir, { username: 'alice', password: 'fake-canary-password-alice' });
+  const { store } = openSecretStore(dataDir);
+  await store.set('iso-key', 'fake-canary-static-key-isolation', { service: 'keyed' });
+  await store.close();
   const policy = join(dataDir, 'policy.cedar');
   writeFileSync(
     policy,
@@ -77,7 +89,10 @@ before(async () => {
         },
       },
       policy: { files: [policy] },
+      // A static key is the same value for every grant: the one kind of credential a process may share.
+      credentials: { key: { type: 'static', secret: 'iso-key' } },
       upstreams: {
+        keyed: stdio(TOOL_SERVER, { isolation: 'shared', env: { TOOL_KEY: { credential: 'key' } } }),
         work: stdio(TOOL_SERVER, { isolation: 'shared', env: { TOOL_SERVER_EVENTS: events } }),
         mine: stdio(TOOL_SERVER, { isolation: 'principal' }),
         bad: stdio(MISBEHAVING, { isolation: 'shared' }),
@@ -402,5 +417,41 @@ test('principal: the sessions of one agent+user share a process; another agent o
     await a2.end();
     await b.end();
     await alice.end();
+  }
+});
+
+function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), ...args, '--data-dir', dataDir],
+      (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+// Last: it blocks the secret for the rest of the file.
+test('shared with a static credential: a session whose lease is revoked leaves the process to the others; a blocked secret stops it', async () => {
+  const a = await connect('agent-a');
+  const b = await connect('agent-b');
+  try {
+    const pid = Number(await call(a.client, 'keyed__pid'));
+    assert.equal(Number(await call(b.client, 'keyed__pid')), pid);
+    assert.equal(linkOf(a.sid, 'keyed').transport.pid, pid);
+    const revoked = await cli('credentials', 'revoke', '--agent', 'agent-a');
+    assert.equal(revoked.code, 0, revoked.stderr);
+    const err = await refusedOnceRevoked(a.client, 'keyed__pid');
+    assert.equal(err.code, -32024, err.message); // credential_revoked
+    // b's lease holds the same value: its session keeps the process.
+    assert.equal(Number(await call(b.client, 'keyed__pid')), pid);
+    assert.ok(!processGone(pid));
+    const blocked = await cli('credentials', 'revoke', '--secret', 'iso-key');
+    assert.equal(blocked.code, 0, blocked.stderr);
+    const errB = await refusedOnceRevoked(b.client, 'keyed__pid');
+    assert.equal(errB.code, -32024, errB.message);
+    await eventually('the process holding the blocked secret stopped', () => processGone(pid));
+  } finally {
+    await a.end();
+    await b.end();
   }
 });
