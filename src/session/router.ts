@@ -11,7 +11,7 @@ import type { ToolDefinition } from '../policy/authorizer.ts';
 import type { JsonRpcRequest } from '../protocol/jsonrpc.ts';
 import { LIST_METHODS, type ListMethod } from '../protocol/lists.ts';
 import { isSupportedVersion, LATEST_PROTOCOL_VERSION, type ProtocolVersion } from '../protocol/versions.ts';
-import type { UpstreamManager } from '../upstream/manager.ts';
+import type { ShareRequest, UpstreamManager } from '../upstream/manager.ts';
 import type { UpstreamTransport } from '../upstream/transport.ts';
 import { boundedKey } from '../util/bounded.ts';
 import { setOwn } from '../util/own.ts';
@@ -95,10 +95,13 @@ export class Router {
           if (creds) {
             const stdio = manager.config.type === 'stdio';
             session.credentials.set(name, creds);
+            // A shared process is not stopped for one session's lease: the session leaves it (the last
+            // one out stops it); its static value is the one every other session's live lease holds.
             creds.hold({ revoked: (err) => session.credentialRevoked(name, err, stdio) });
           }
-          link = new UpstreamLink(name, await this.open(manager, creds, false), events, {
-            open: () => this.open(manager, creds, true),
+          const share = shareFor(manager, session);
+          link = new UpstreamLink(name, await this.open(manager, creds, false, share), events, {
+            open: () => this.open(manager, creds, true, share),
             restartable: manager.config.type !== 'sse',
             init,
             initializeTimeoutMs: this.config.limits.initializeTimeoutMs,
@@ -151,6 +154,7 @@ export class Router {
     manager: UpstreamManager,
     creds: UpstreamCredentials | undefined,
     restart: boolean,
+    share: ShareRequest | undefined,
   ): Promise<UpstreamTransport> {
     if (creds) {
       const err = await creds.ensure(false);
@@ -160,7 +164,7 @@ export class Router {
       if (err && (manager.config.type === 'stdio' || (restart && err.code === 'credential_revoked')))
         throw err;
     }
-    return manager.acquire(creds);
+    return manager.acquire(creds, share);
   }
 
   // ---- routing ----------------------------------------------------------------
@@ -323,6 +327,23 @@ export class Router {
     await Promise.all(links.map((l) => l.request('logging/setLevel', params, this.timeoutFor(l.server))));
     return {};
   }
+}
+
+/**
+ * Which shared process a session's link joins (`isolation` of a stdio upstream), or undefined for a
+ * process of its own. The key holds the protocol revision too, so the upstream speaks the revision each
+ * of its sessions negotiated, as with a process of its own; `principal` keys by issuer, agent, user and
+ * tenant (`principalKey`).
+ */
+function shareFor(manager: UpstreamManager, session: Session): ShareRequest | undefined {
+  const cfg = manager.config;
+  if (cfg.type !== 'stdio' || cfg.isolation === 'session') return undefined;
+  const who = cfg.isolation === 'shared' ? 'shared' : `principal ${session.principalKey}`;
+  return {
+    key: `${who}\0${session.protocolVersion}`,
+    protocolVersion: session.protocolVersion,
+    clientInfo: { ...GATEWAY_INFO },
+  };
 }
 
 /** Decides whether a listed item is shown: (server, upstream item, exposed item). */

@@ -535,7 +535,9 @@ export class Session {
 
   /**
    * A lease this session's link to `server` uses has ended: its calls in flight are cancelled upstream
-   * and answered with `err`; a stdio process holding the credential is stopped.
+   * and answered with `err`; a stdio process holding the credential is stopped (a shared one is left by
+   * this session and stops with its last session: the static value it holds is the one the others'
+   * live leases hold).
    */
   credentialRevoked(server: string, err: GatehouseError, stopProcess: boolean): void {
     const link = this.links.get(server);

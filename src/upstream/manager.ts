@@ -2,12 +2,17 @@
  * One configured upstream: admits sessions under `limits.maxSessionsPerUpstream` and creates a
  * transport per session (and another when the session's link restarts it, see `session/link.ts`).
  *
- * Process model (stdio): a process is never shared between sessions: it holds
- * session state and, later, credentials issued for one grant. A small warm
+ * Process model (stdio): by default (`isolation: session`) a process is never shared between
+ * sessions: it holds session state and credentials leased for one grant. A small warm
  * pool of spawned, not-yet-assigned processes hides the cold start (~0.8 s CPU
  * for a Node server); `pool.max` caps live processes; a session's processes
  * stop when it ends. A process that crashes fails the calls in flight; its
  * session's link spawns a replacement (with backoff, behind a breaker).
+ *
+ * With `isolation: principal | shared` the sessions with the same key (the principal, or everyone;
+ * and the protocol revision) share one process through a multiplexer (`shared.ts`), which stops it
+ * when its last session leaves. A crashed shared process fails every session's calls; their links'
+ * replacements all join the one new process kept under the key.
  *
  * HTTP: the upstream's sockets are two pools owned here (`HttpPools`): request traffic never waits
  * behind the sessions' long-lived GET streams.
@@ -22,9 +27,16 @@ import type { GatehouseConfig, ResolvedUpstreamConfig, UpstreamConfig } from '..
 import type { UpstreamCredentials } from '../credentials/broker.ts';
 import { GatehouseError } from '../errors.ts';
 import { HttpPools, HttpTransport } from './http.ts';
+import { type SharedInit, SharedProcess } from './shared.ts';
 import { SseTransport } from './sse.ts';
 import { StdioTransport } from './stdio.ts';
 import type { UpstreamTransport } from './transport.ts';
+
+/** Which shared process a session joins (isolation principal or shared), and how it is initialized. */
+export interface ShareRequest extends SharedInit {
+  /** Sessions with the same key share a process (the principal or everyone, and the protocol revision). */
+  readonly key: string;
+}
 
 /** A process that dies this soon after spawning counts as a failed start. */
 const EARLY_DEATH_MS = 2000;
@@ -40,6 +52,8 @@ export class UpstreamManager {
   private admitted = 0;
   /** HTTP upstreams: the sockets all its sessions share. */
   private readonly pools: HttpPools | undefined;
+  /** Live shared processes by key (isolation principal or shared). */
+  private readonly shared = new Map<string, SharedProcess>();
 
   /** The config with only its literal env / header values (brokered ones come per session). */
   readonly config: ResolvedUpstreamConfig;
@@ -49,7 +63,10 @@ export class UpstreamManager {
   constructor(
     readonly name: string,
     config: UpstreamConfig,
-    private readonly limits: Pick<GatehouseConfig['limits'], 'maxResultBytes' | 'maxSessionsPerUpstream'>,
+    private readonly limits: Pick<
+      GatehouseConfig['limits'],
+      'maxResultBytes' | 'maxSessionsPerUpstream' | 'initializeTimeoutMs'
+    >,
     private readonly log: Logger,
   ) {
     const values = config.type === 'stdio' ? config.env : config.headers;
@@ -104,11 +121,18 @@ export class UpstreamManager {
     };
   }
 
+  /** Live shared processes (isolation principal or shared). */
+  get sharedProcesses(): number {
+    return this.shared.size;
+  }
+
   /**
    * A transport for a new session, with the session's brokered credentials (a stdio process gets their
    * values at spawn; HTTP reads them per request). Throws capacity_exceeded at the process cap.
+   * `share`: a stdio session joins the live process kept under that key (isolation principal or
+   * shared), or starts it.
    */
-  acquire(creds?: UpstreamCredentials): UpstreamTransport {
+  acquire(creds?: UpstreamCredentials, share?: ShareRequest): UpstreamTransport {
     if (this.stopped) throw new GatehouseError('shutting_down');
     const cfg = this.config;
     const credentialHeaders = creds ? () => creds.values() : undefined;
@@ -125,6 +149,14 @@ export class UpstreamManager {
       });
     }
     if (cfg.type === 'sse') return new SseTransport(this.name, cfg, credentialHeaders);
+    if (share) return this.join(share, creds);
+    return this.process(creds);
+  }
+
+  /** A process of its own for a session: spawned with its credentials, else from the warm pool. */
+  private process(creds: UpstreamCredentials | undefined): StdioTransport {
+    const cfg = this.config;
+    if (cfg.type !== 'stdio') throw new Error('process for a non-stdio upstream');
     // A process that holds credentials is spawned for this session (its environment is the lease's).
     if (creds) return this.spawn({ ...cfg.env, ...creds.values() });
     let t = this.warm.shift();
@@ -132,6 +164,27 @@ export class UpstreamManager {
     t ??= this.spawn();
     this.refill();
     return t;
+  }
+
+  /**
+   * The session's port on the shared process of its key, started (with this session's credentials:
+   * static values only, the same for every grant; see the config check) when there is none.
+   */
+  private join(share: ShareRequest, creds: UpstreamCredentials | undefined): UpstreamTransport {
+    const live = this.shared.get(share.key);
+    if (live?.alive) return live.attach();
+    const p: SharedProcess = new SharedProcess(this.process(creds), {
+      name: this.name,
+      init: { protocolVersion: share.protocolVersion, clientInfo: share.clientInfo },
+      initializeTimeoutMs: this.limits.initializeTimeoutMs,
+      log: this.log,
+      onEnd: () => {
+        if (this.shared.get(share.key) === p) this.shared.delete(share.key);
+      },
+    });
+    this.shared.set(share.key, p);
+    this.log.debug({ upstream: this.name, pid: p.pid }, 'shared upstream process started');
+    return p.attach();
   }
 
   /** Spawns a process; capacity_exceeded at pool.max. */
@@ -201,7 +254,8 @@ export class UpstreamManager {
   async stop(): Promise<void> {
     this.stopped = true;
     const warm = this.warm.splice(0);
-    await Promise.all(warm.map((t) => t.close()));
+    const shared = [...this.shared.values()];
+    await Promise.all([...warm.map((t) => t.close()), ...shared.map((p) => p.close())]);
     this.pools?.destroy();
   }
 }

@@ -92,3 +92,70 @@ test('defaults are applied: loopback bind and bounded limits', () => {
   const a = c.upstreams.a;
   assert.ok(a?.type === 'stdio' && a.pool.max === 64 && a.namespace === true);
 });
+
+test('isolation: stdio only, session by default; principal and shared share no minted or per-user credential', () => {
+  const stdio = (isolation: string | undefined, env: Record<string, unknown> = {}) => ({
+    type: 'stdio',
+    command: 'x',
+    env,
+    ...(isolation ? { isolation } : {}),
+  });
+  const a = parseConfig({ upstreams: { a: stdio(undefined) } }).upstreams.a;
+  assert.ok(a?.type === 'stdio' && a.isolation === 'session');
+  assert.throws(
+    () => parseConfig({ upstreams: { a: { type: 'http', url: 'http://x/mcp', isolation: 'shared' } } }),
+    /isolation/,
+  );
+  // Static keys are the same value for every grant: sharing them gives no session more than it has.
+  const credentials = {
+    key: { type: 'static', secret: 'api-key' },
+    minted: {
+      type: 'oauth',
+      grant: 'client_credentials',
+      issuer: 'https://as.example',
+      clientId: 'gw',
+      clientSecret: { secret: 'client' },
+    },
+  };
+  for (const mode of ['shared', 'principal']) {
+    const ok = parseConfig({
+      credentials,
+      upstreams: { a: stdio(mode, { KEY: { credential: 'key' }, OTHER: { secret: 'other' }, PLAIN: 'x' }) },
+    }).upstreams.a;
+    assert.ok(ok?.type === 'stdio' && ok.isolation === mode);
+    try {
+      parseConfig({ credentials, upstreams: { a: stdio(mode, { TOKEN: { credential: 'minted' } }) } });
+      assert.fail('expected ConfigError');
+    } catch (e) {
+      assert.ok(e instanceof ConfigError);
+      const p = e.problems.find((x) => x.path === 'upstreams.a.isolation');
+      assert.ok(p, JSON.stringify(e.problems));
+      assert.match(p.message, new RegExp(`isolation ${mode} .*env\\.TOKEN .*only static credentials`));
+    }
+  }
+});
+
+test('check-config notes a shared or principal stdio process on stderr, one line each, and exits 0', () => {
+  const r = checkConfig(
+    [
+      'upstreams:',
+      '  fs:',
+      '    type: stdio',
+      '    command: npx',
+      '    isolation: shared',
+      '  own:',
+      '    type: stdio',
+      '    command: npx',
+      '',
+    ].join('\n'),
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /ok/);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(
+    lines[0] ?? '',
+    /^FILE: upstreams\.fs\.isolation: warning: shared: one process serves every session/,
+  );
+  assert.match(lines[0] ?? '', /sampling, elicitation and roots requests are refused/);
+});

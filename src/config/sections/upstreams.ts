@@ -28,6 +28,43 @@ const trustedKey = z
       'Untrusted servers get the pessimistic MCP defaults whatever they claim.',
   );
 
+/** How many sessions one stdio process serves (docs/architecture.md, "Upstream process model"). */
+export const ISOLATION_MODES = ['session', 'principal', 'shared'] as const;
+
+/**
+ * The trade-off of a non-default isolation, in one line (`gatehouse check-config` prints it; undefined
+ * for `session`).
+ */
+export function isolationNote(mode: (typeof ISOLATION_MODES)[number]): string | undefined {
+  if (mode === 'session') return undefined;
+  const who = mode === 'shared' ? 'every session' : 'the sessions of one agent+user';
+  return (
+    `one process serves ${who} (faster at many sessions; what the server keeps in memory is theirs in common): the server's ` +
+    'sampling, elicitation and roots requests are refused and its log messages dropped; isolation ' +
+    'session keeps a process per session (docs/architecture.md, "Upstream process model")'
+  );
+}
+
+const isolationKey = z
+  .enum(ISOLATION_MODES)
+  .default('session')
+  .describe(
+    'Which sessions share one process. session (default): one process per session, the server sees one ' +
+      'client, as if it ran alone (required for parity with the MCP conformance suite). principal: one ' +
+      'process per agent+user (issuer, agent, user, tenant) and protocol revision, shared by that ' +
+      "principal's sessions. shared: one process per protocol revision for every session (fastest at many " +
+      'sessions). In principal and shared the gateway multiplexes the process: it allocates the wire ids and ' +
+      "progress tokens and maps them back, so no session sees another's results, progress or cancellations; " +
+      'the process is initialized once with no client capabilities (no sampling, elicitation or roots: the ' +
+      "server's requests other than ping are refused with -32601), its log messages are dropped, " +
+      'resources/updated reaches the sessions subscribed to the URI and list changes every session on the ' +
+      'process; logging/setLevel is not forwarded. Every call is still authorized per session. Only ' +
+      'upstreams without credentials or with static ones (the same value for every grant) may share ' +
+      'a process. Sharing gives up 5 of the 32 MCP conformance scenarios: elicitation-sep1034-defaults, ' +
+      'elicitation-sep1330-enums, tools-call-elicitation, tools-call-sampling and tools-call-with-logging ' +
+      '(docs/architecture.md, "Upstream process model").',
+  );
+
 const stdioUpstream = z
   .object({
     type: z
@@ -48,6 +85,7 @@ const stdioUpstream = z
     namespace: namespaceKey,
     timeoutMs: timeoutKey,
     trusted: trustedKey,
+    isolation: isolationKey,
     pool: z
       .object({
         warm: z
@@ -70,7 +108,10 @@ const stdioUpstream = z
       })
       .strict()
       .prefault({})
-      .describe('Process pool. A process is never shared between sessions.'),
+      .describe(
+        'Process pool. With isolation session a process is never shared between sessions; with principal ' +
+          'or shared, pool.max counts the shared processes (one per principal, or one).',
+      ),
   })
   .strict();
 
