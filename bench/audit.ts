@@ -38,13 +38,18 @@ async function run(mode: (typeof MODES)[number], concurrency: number, total: num
   let batches = 0;
   // Count transactions to report the mean group-commit batch size.
   const repo = storage.audit;
-  const counting = {
-    ...repo,
-    appendBatch: (...a: Parameters<typeof repo.appendBatch>) => {
-      batches++;
-      return repo.appendBatch(...a);
+  // The repository is a class (private fields): wrap it, do not copy it.
+  const counting = new Proxy(repo, {
+    get(target, prop, receiver) {
+      if (prop === 'appendBatch')
+        return (...a: Parameters<typeof repo.appendBatch>) => {
+          batches++;
+          return target.appendBatch(...a);
+        };
+      const v: unknown = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
     },
-  };
+  });
   const writer = await createAuditWriter({
     repo: counting,
     dataDir: dir,

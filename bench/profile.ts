@@ -89,7 +89,12 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
       .map(([name, us]) => ({ name, ms: us / 1000, share: total > 0 ? us / total : 0 }));
-  return { totalMs: total / 1000, byFunction: rank(fns), byPackage: rank(pkgs), byGatehouseCaller: rank(callers) };
+  return {
+    totalMs: total / 1000,
+    byFunction: rank(fns),
+    byPackage: rank(pkgs),
+    byGatehouseCaller: rank(callers),
+  };
 }
 
 /** The summary as text: two tables, percentages of non-idle CPU time. */
