@@ -604,6 +604,26 @@ async function main(): Promise<void> {
       }
     }
   }
+  // Mean time per pipeline stage, from each gateway's own stage histograms (every scenario and run).
+  const stageLines: string[] = [];
+  for (const [target, ep] of endpoints) {
+    if (ep instanceof Error || !target.startsWith('gatehouse')) continue;
+    const text = await fetch(new URL('/metrics', ep.url))
+      .then((r) => r.text())
+      .catch(() => '');
+    const sums = new Map<string, number>();
+    const counts = new Map<string, number>();
+    for (const m of text.matchAll(
+      /^gatehouse_stage_duration_seconds_(sum|count)\{stage="([^"]+)"\} (\S+)$/gm,
+    )) {
+      (m[1] === 'sum' ? sums : counts).set(m[2] ?? '', Number(m[3]));
+    }
+    const cells = [...sums]
+      .filter(([stage]) => (counts.get(stage) ?? 0) > 0)
+      .map(([stage, sum]) => `${stage} ${((sum / (counts.get(stage) ?? 1)) * 1e6).toFixed(1)}`);
+    if (cells.length > 0)
+      stageLines.push(`mean wall time per stage run (µs; an await counts), ${target}: ${cells.join(', ')}`);
+  }
   await stopAll();
   const profiles: string[] = [];
   if (PROFILE) {
@@ -803,7 +823,7 @@ async function main(): Promise<void> {
         `gatehouse_stdio ${fmt(cpu(`gatehouse_stdio_${sc.key}`), 0)} µs, mcp-proxy ${fmt(cpu(`mcp_proxy_stdio_${sc.key}`), 0)} µs`,
     );
   }
-  lines.push(tokenLine, policyLine, auditLine, sanitizeLine);
+  lines.push(...stageLines, tokenLine, policyLine, auditLine, sanitizeLine);
   for (const [t, ep] of endpoints)
     if (ep instanceof Error) lines.push(`!!! ${t} did not run: ${ep.message.split('\n')[0]}`);
   if (totalErrors > 0)
