@@ -41,8 +41,8 @@ export function recordIntent(ctx: MessageContext): Outcome | Promise<Outcome> {
         { startTime: http.stageLog?.[0]?.[1] },
       )
     : undefined;
-  // The stages that already ran become child spans with their measured times.
-  const before = [...(http.stageLog ?? []), ...(ctx.stageLog ?? [])];
+  // The stages that already ran become child spans with their measured times (tracing only).
+  const before = span ? [...(http.stageLog ?? []), ...(ctx.stageLog ?? [])] : [];
   if (span) for (const [name, start, end] of before) pastStageSpan(span, name, start, end);
   const intentSpan = span && stageSpan(span, 'record-intent');
   ctx.onDone = (res, bytes) => {
