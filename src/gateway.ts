@@ -140,7 +140,10 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     secrets = opened.store;
     for (const w of opened.warnings) log.warn(w);
   }
-  writer.addRedactor((text) => leakGuard.redact(text).value);
+  writer.addRedactor(
+    (text) => leakGuard.redact(text).value,
+    () => leakGuard.size > 0,
+  );
   const broker = new CredentialBroker({ config, storage, secrets, leakGuard, audit, metrics, log });
   try {
     await broker.start();

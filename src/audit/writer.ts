@@ -74,7 +74,7 @@ export class AuditWriter {
   private readonly repo: AuditRepo;
   private readonly key: AuditKey;
   private readonly instance: string;
-  private readonly redactors: Redactor[] = [];
+  private readonly redactors: { redact: Redactor; active: () => boolean }[] = [];
   private readonly checkpointEvery: number;
   private readonly maxBatch: number;
   private readonly maxArgumentBytes: number;
@@ -99,7 +99,7 @@ export class AuditWriter {
     this.repo = opts.repo;
     this.key = opts.key;
     this.instance = opts.instance;
-    if (opts.redact) this.redactors.push(opts.redact);
+    if (opts.redact) this.redactors.push({ redact: opts.redact, active: () => true });
     this.checkpointEvery = positive(opts.checkpointEvery ?? 1000, 'checkpointEvery');
     this.maxBatch = positive(opts.maxBatch ?? 4096, 'maxBatch');
     this.maxArgumentBytes = opts.maxArgumentBytes ?? 8192;
@@ -119,11 +119,18 @@ export class AuditWriter {
   }
 
   /**
-   * Registers another redaction hook (e.g. the credential broker, for each
-   * secret it hands out). Hooks run in registration order on every string.
+   * Registers another redaction hook (e.g. the leak guard). Hooks run in registration order on every
+   * string. `active` says whether the hook can change anything right now (the leak guard holds no
+   * secret: it cannot): while no hook is active, events are not walked at all.
    */
-  addRedactor(redact: Redactor): void {
-    this.redactors.push(redact);
+  addRedactor(redact: Redactor, active: () => boolean = () => true): void {
+    this.redactors.push({ redact, active });
+  }
+
+  /** Whether some redaction hook can change a value now. */
+  private redacting(): boolean {
+    for (const r of this.redactors) if (r.active()) return true;
+    return false;
   }
 
   /** The newest committed record (seq 0 and the genesis hash for an empty log). */
@@ -258,8 +265,9 @@ export class AuditWriter {
     };
     // Validate what the producer gave, then redact every string before anything is hashed or written.
     let event = validate ? validateAuditEvent(raw) : (raw as AuditEvent);
-    if (this.redactors.length > 0) event = this.redact(event) as AuditEvent;
-    if (args !== undefined) event.arguments = this.argumentsOf(args, !validate);
+    const redacting = this.redacting();
+    if (redacting) event = this.redact(event) as AuditEvent;
+    if (args !== undefined) event.arguments = this.argumentsOf(args, !validate, redacting);
     return event;
   }
 
@@ -272,20 +280,24 @@ export class AuditWriter {
    * Such arguments are recorded in their audit form (`toAuditValue`, deterministic) with
    * `normalised: true`, and the digest is over that form.
    */
-  private argumentsOf(args: unknown, total: boolean): NonNullable<AuditEvent['arguments']> {
+  private argumentsOf(
+    args: unknown,
+    total: boolean,
+    redacting: boolean,
+  ): NonNullable<AuditEvent['arguments']> {
     let value = args;
     let normalised = false;
     let original: string;
     let redacted: string;
     try {
       original = canonicalJson(value);
-      redacted = this.redactors.length > 0 ? canonicalJson(this.redact(value)) : original;
+      redacted = redacting ? canonicalJson(this.redact(value)) : original;
     } catch (err) {
       if (!total) throw err;
       value = toAuditValue(args).value;
       normalised = true;
       original = canonicalJson(value);
-      redacted = this.redactors.length > 0 ? canonicalJson(this.redact(value)) : original;
+      redacted = redacting ? canonicalJson(this.redact(value)) : original;
     }
     const out: NonNullable<AuditEvent['arguments']> =
       Buffer.byteLength(redacted) <= this.maxArgumentBytes
@@ -313,7 +325,7 @@ export class AuditWriter {
 
   private redact(value: unknown): unknown {
     if (this.redactors.length === 0) return value;
-    return redactDeep(value, (s) => this.redactors.reduce((acc, r) => r(acc), s));
+    return redactDeep(value, (s) => this.redactors.reduce((acc, r) => r.redact(acc), s));
   }
 
   private enqueue<T>(op: () => Promise<T>): Promise<T> {

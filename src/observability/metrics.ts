@@ -9,7 +9,7 @@
  * values are counted under `other`. Tokens, user ids and arguments are never
  * labels: the methods have no parameter that could carry them.
  */
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, type Metric, Registry } from 'prom-client';
 
 /** What the policy decided for a call; `none` when no decision was made (e.g. rejected earlier). */
 export type CallDecision = 'allow' | 'deny' | 'approve' | 'none';
@@ -129,6 +129,101 @@ class BoundedCache<T> {
   }
 }
 
+/** One label value's buckets, sum and count: an observation adds to plain numbers. */
+class HistogramCell {
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+  constructor(
+    readonly label: string,
+    private readonly bounds: readonly number[],
+  ) {
+    this.counts = new Float64Array(bounds.length);
+  }
+
+  observe(v: number): void {
+    this.sum += v;
+    this.count++;
+    const b = this.bounds;
+    for (let i = 0; i < b.length; i++) {
+      if (v <= (b[i] as number)) {
+        this.counts[i] = (this.counts[i] ?? 0) + 1;
+        return;
+      }
+    }
+  }
+}
+
+/**
+ * A histogram with one label whose observations cost a loop over the buckets and three additions:
+ * the stage histogram takes a dozen observations per call, and prom-client's own observe (label
+ * object, validation, hashing per call) cost about 2% of the gateway's CPU under load. It is exposed
+ * through prom-client's registry with the same exposition as a prom-client Histogram.
+ */
+class CellHistogram {
+  private readonly cells: HistogramCell[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly labelName: string,
+    private readonly bounds: readonly number[],
+  ) {}
+
+  /** The cell of one label value (callers cache it: BoundedCache). */
+  cell(label: string): HistogramCell {
+    const c = new HistogramCell(labelValue(label), this.bounds);
+    this.cells.push(c);
+    return c;
+  }
+
+  private values(): { value: number; labels: Record<string, string | number>; metricName: string }[] {
+    const out: { value: number; labels: Record<string, string | number>; metricName: string }[] = [];
+    for (const c of this.cells) {
+      if (c.count === 0) continue;
+      let cumulative = 0;
+      this.bounds.forEach((le, i) => {
+        cumulative += c.counts[i] ?? 0;
+        out.push({
+          value: cumulative,
+          labels: { le, [this.labelName]: c.label },
+          metricName: `${this.name}_bucket`,
+        });
+      });
+      out.push({
+        value: c.count,
+        labels: { le: '+Inf', [this.labelName]: c.label },
+        metricName: `${this.name}_bucket`,
+      });
+      out.push({ value: c.sum, labels: { [this.labelName]: c.label }, metricName: `${this.name}_sum` });
+      out.push({ value: c.count, labels: { [this.labelName]: c.label }, metricName: `${this.name}_count` });
+    }
+    return out;
+  }
+
+  /** What prom-client's registry reads: name, help, type and the sample values at scrape time. */
+  asMetric(): Metric {
+    const metric = {
+      name: this.name,
+      help: this.help,
+      type: 'histogram',
+      aggregator: 'sum',
+      get: async () => ({
+        name: this.name,
+        help: this.help,
+        type: 'histogram',
+        aggregator: 'sum',
+        values: this.values(),
+      }),
+      reset: () => {
+        this.cells.length = 0;
+      },
+    };
+    // The registry needs only these members of a Metric (name, help, type, aggregator, get, reset).
+    return metric as unknown as Metric;
+  }
+}
+
 /**
  * Creates the gateway's metrics on a new registry, with the instruments listed
  * in docs/audit.md. Throws when an option is not a positive integer.
@@ -159,13 +254,13 @@ export function createMetrics(opts: MetricsOptions = {}): GatewayMetrics {
       }
     },
   });
-  const stageDuration = new Histogram({
-    name: 'gatehouse_stage_duration_seconds',
-    help: 'Run time of one pipeline stage.',
-    labelNames: ['stage'] as const,
-    buckets: [...STAGE_BUCKETS],
-    registers,
-  });
+  const stageDuration = new CellHistogram(
+    'gatehouse_stage_duration_seconds',
+    'Run time of one pipeline stage.',
+    'stage',
+    STAGE_BUCKETS,
+  );
+  registry.registerMetric(stageDuration.asMetric());
   const callDuration = new Histogram({
     name: 'gatehouse_call_duration_seconds',
     help: 'Wall time of a call from request to answer, by upstream.',
@@ -249,7 +344,7 @@ export function createMetrics(opts: MetricsOptions = {}): GatewayMetrics {
     return children;
   };
 
-  const stages = new BoundedCache(maxSmall, (s) => stageDuration.labels(s));
+  const stages = new BoundedCache(maxSmall, (s) => stageDuration.cell(s));
   const revocationKinds = new BoundedCache(maxSmall, (k) => revocations.labels(k));
   const findingKinds = new BoundedCache(maxSmall, (k) => findings.labels(k));
   const authReasons = new BoundedCache(maxSmall, (r) => authFailures.labels(r));

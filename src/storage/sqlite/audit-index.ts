@@ -15,6 +15,11 @@ const INDEX_CHUNK = 5000;
 const INDEX_IDLE_MS = 200;
 /** ... or when it lags by this many records (queries always catch it up first). */
 const INDEX_MAX_LAG = 100_000;
+/**
+ * Appended rows kept for the index, so it need not read them back from the files; past this many the
+ * index reads the files again (memory stays bounded while it lags).
+ */
+const FRESH_MAX = 20_000;
 
 interface AuditDbRow {
   seq: number;
@@ -126,6 +131,8 @@ export class SqliteAuditIndex {
   #indexedTo: number;
   #timer: NodeJS.Timeout | undefined;
   #lastAppend = 0;
+  /** Rows this process appended and the index has not taken yet, in seq order (at most FRESH_MAX). */
+  #fresh: AuditRow[] = [];
 
   /** `queued` runs the background catch-up behind the store's other operations. */
   constructor(db: Database.Database, segments: AuditSegments, queued: Run) {
@@ -169,8 +176,31 @@ export class SqliteAuditIndex {
     this.#indexedTo = sql.indexed.get()?.seq ?? 0;
   }
 
-  /** Copies up to `max` records the index lacks from the files; returns how many are still missing. */
+  /** Copies up to `max` records the index lacks; returns how many are still missing. */
   catchUp(max: number): number {
+    // Rows this process appended are indexed as the writer made them (their columns are computed
+    // from the event): the files are read back only for what they do not cover (a restart, another
+    // writer, rows dropped past FRESH_MAX).
+    let left = max;
+    while (this.#fresh.length > 0 && left > 0) {
+      const first = this.#fresh[0] as AuditRow;
+      if (first.seq <= this.#indexedTo) {
+        this.#fresh.shift();
+        continue;
+      }
+      if (first.seq !== this.#indexedTo + 1) break;
+      const rows = this.#fresh.splice(0, Math.min(INDEX_CHUNK, left));
+      this.#indexTx(rows);
+      this.#indexedTo = (rows[rows.length - 1] as AuditRow).seq;
+      left -= rows.length;
+    }
+    const lastFresh = this.#fresh[this.#fresh.length - 1];
+    if (lastFresh !== undefined && this.#fresh[0]?.seq === this.#indexedTo + 1)
+      return lastFresh.seq - this.#indexedTo;
+    return this.#catchUpFromFiles(left);
+  }
+
+  #catchUpFromFiles(max: number): number {
     this.#segments.refresh();
     const head = this.#segments.headRecord()?.seq ?? 0;
     let left = max;
@@ -185,9 +215,19 @@ export class SqliteAuditIndex {
     return head - this.#indexedTo;
   }
 
-  /** Notes that records were appended to the files: the index follows them off the request path. */
-  appended(): void {
+  /**
+   * Notes that records were appended to the files: the index follows them off the request path.
+   * `rows` (as written) are kept, bounded, so the index need not read them back.
+   */
+  appended(rows?: readonly AuditRow[]): void {
     this.#lastAppend = Date.now();
+    const first = rows?.[0];
+    if (rows && first) {
+      const last = this.#fresh[this.#fresh.length - 1];
+      if ((last === undefined || first.seq === last.seq + 1) && this.#fresh.length + rows.length <= FRESH_MAX)
+        for (const r of rows) this.#fresh.push(r);
+      else this.#fresh = []; // a gap or too many: the files have them
+    }
     this.#schedule();
   }
 
@@ -256,6 +296,9 @@ export class SqliteAuditIndex {
   /** Writes `checkpoint` and deletes the index rows and checkpoints below `floor`, in one transaction. */
   prune(floor: number, checkpoint: AuditCheckpointRow): void {
     this.#pruneTx(floor, checkpoint);
+    // Rows not indexed yet below the floor are pruned too: they must not come back with the next catch-up.
+    this.#fresh = this.#fresh.filter((r) => r.seq >= floor);
+    if (this.#indexedTo < floor - 1) this.#indexedTo = floor - 1;
   }
 
   /** Keeps the query index close behind the files without costing the request path. */

@@ -32,7 +32,7 @@ export class SqliteAuditRepo implements AuditRepo {
     // A written record cannot be rolled back, so it cannot join a transaction.
     if (this.#inTransaction) throw new Error('audit records cannot be appended inside a storage transaction');
     await this.#segments.append(rows);
-    this.#index.appended();
+    this.#index.appended(rows);
     if (checkpoint) {
       // ORDER: what a checkpoint signs is on stable storage first, so power loss
       // cannot leave a signed head whose records are gone.
