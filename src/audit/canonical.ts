@@ -47,12 +47,6 @@ export function canonicalDigest(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('hex');
 }
 
-// RFC 8785 §3.2.3: sort by UTF-16 code units, which is what the default
-// (non-locale) string comparison of JavaScript does.
-function byCodeUnits(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
 function write(value: unknown, seen: Set<object>, depth: number): string | undefined {
   switch (typeof value) {
     case 'string':
@@ -80,16 +74,28 @@ function write(value: unknown, seen: Set<object>, depth: number): string | undef
     throw new CanonicalError(`nested deeper than ${MAX_CANONICAL_DEPTH} levels`);
   seen.add(obj);
   try {
+    // Strings built with `+=` (V8 ropes) and keys sorted by the default comparison: every audit event
+    // passes here twice per call, so this is on the request path's CPU budget.
     if (Array.isArray(obj)) {
-      // As in JSON.stringify: an array slot without a JSON form is null.
-      return `[${obj.map((v) => write(v, seen, depth + 1) ?? 'null').join(',')}]`;
+      let out = '[';
+      for (let i = 0; i < obj.length; i++) {
+        // As in JSON.stringify: an array slot without a JSON form is null.
+        out += `${i > 0 ? ',' : ''}${write(obj[i], seen, depth + 1) ?? 'null'}`;
+      }
+      return `${out}]`;
     }
-    const parts: string[] = [];
-    for (const key of Object.keys(obj).sort(byCodeUnits)) {
+    // RFC 8785 §3.2.3: keys sorted by UTF-16 code units, which is what Array.prototype.sort does
+    // without a comparator (non-locale string comparison).
+    const keys = Object.keys(obj).sort();
+    let out = '{';
+    let first = true;
+    for (const key of keys) {
       const v = write((obj as Record<string, unknown>)[key], seen, depth + 1);
-      if (v !== undefined) parts.push(`${JSON.stringify(key)}:${v}`);
+      if (v === undefined) continue;
+      out += `${first ? '' : ','}${JSON.stringify(key)}:${v}`;
+      first = false;
     }
-    return `{${parts.join(',')}}`;
+    return `${out}}`;
   } finally {
     seen.delete(obj);
   }

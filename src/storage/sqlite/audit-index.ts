@@ -309,7 +309,11 @@ export class SqliteAuditIndex {
       const idle = Date.now() - this.#lastAppend >= INDEX_IDLE_MS;
       this.#queued(() => {
         const lag = this.catchUp(0);
-        return idle || lag >= INDEX_MAX_LAG ? this.catchUp(INDEX_CHUNK) : lag;
+        // A chunk's worth of rows in memory is indexed now, while it is cheap (no reading back); the
+        // rest waits for a pause or for the lag bound.
+        return idle || lag >= INDEX_MAX_LAG || this.#fresh.length >= INDEX_CHUNK
+          ? this.catchUp(INDEX_CHUNK)
+          : lag;
       }).then(
         (left) => left > 0 && this.#schedule(),
         () => this.#schedule(),
