@@ -119,11 +119,20 @@ export interface CliGateway {
 /** `gatehouse start ARGS --port 0` as a child process (the real CLI), once its banner names the endpoint. */
 export async function startCliGateway(
   args: string[],
-  opts: { env?: Record<string, string>; cwd?: string } = {},
+  opts: { env?: Record<string, string>; cwd?: string; nodeArgs?: string[] } = {},
 ): Promise<CliGateway> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), 'start', ...args, '--port', '0'],
+    [
+      '--import',
+      'tsx',
+      ...(opts.nodeArgs ?? []),
+      join(ROOT, 'src/cli/index.ts'),
+      'start',
+      ...args,
+      '--port',
+      '0',
+    ],
     { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';

@@ -16,10 +16,11 @@ const INDEX_IDLE_MS = 200;
 /** ... or when it lags by this many records (queries always catch it up first). */
 const INDEX_MAX_LAG = 100_000;
 /**
- * Appended rows kept for the index, so it need not read them back from the files; past this many the
- * index reads the files again (memory stays bounded while it lags).
+ * Appended rows kept for the index, so it need not read them back from the files; past this many
+ * characters of record text the index reads the files again (memory stays bounded by bytes while it
+ * lags under sustained load, T31).
  */
-const FRESH_MAX = 20_000;
+const FRESH_MAX_CHARS = 1024 * 1024;
 
 interface AuditDbRow {
   seq: number;
@@ -131,8 +132,10 @@ export class SqliteAuditIndex {
   #indexedTo: number;
   #timer: NodeJS.Timeout | undefined;
   #lastAppend = 0;
-  /** Rows this process appended and the index has not taken yet, in seq order (at most FRESH_MAX). */
+  /** Rows this process appended and the index has not taken yet, in seq order (bounded by FRESH_MAX_CHARS). */
   #fresh: AuditRow[] = [];
+  /** Record text held in #fresh, in characters. */
+  #freshChars = 0;
 
   /** `queued` runs the background catch-up behind the store's other operations. */
   constructor(db: Database.Database, segments: AuditSegments, queued: Run) {
@@ -180,16 +183,18 @@ export class SqliteAuditIndex {
   catchUp(max: number): number {
     // Rows this process appended are indexed as the writer made them (their columns are computed
     // from the event): the files are read back only for what they do not cover (a restart, another
-    // writer, rows dropped past FRESH_MAX).
+    // writer, rows dropped past FRESH_MAX_CHARS).
     let left = max;
     while (this.#fresh.length > 0 && left > 0) {
       const first = this.#fresh[0] as AuditRow;
       if (first.seq <= this.#indexedTo) {
         this.#fresh.shift();
+        this.#freshChars -= first.body.length;
         continue;
       }
       if (first.seq !== this.#indexedTo + 1) break;
       const rows = this.#fresh.splice(0, Math.min(INDEX_CHUNK, left));
+      for (const r of rows) this.#freshChars -= r.body.length;
       this.#indexTx(rows);
       this.#indexedTo = (rows[rows.length - 1] as AuditRow).seq;
       left -= rows.length;
@@ -224,9 +229,15 @@ export class SqliteAuditIndex {
     const first = rows?.[0];
     if (rows && first) {
       const last = this.#fresh[this.#fresh.length - 1];
-      if ((last === undefined || first.seq === last.seq + 1) && this.#fresh.length + rows.length <= FRESH_MAX)
+      let chars = 0;
+      for (const r of rows) chars += r.body.length;
+      if ((last === undefined || first.seq === last.seq + 1) && this.#freshChars + chars <= FRESH_MAX_CHARS) {
         for (const r of rows) this.#fresh.push(r);
-      else this.#fresh = []; // a gap or too many: the files have them
+        this.#freshChars += chars;
+      } else {
+        this.#fresh = []; // a gap or too much: the files have them
+        this.#freshChars = 0;
+      }
     }
     this.#schedule();
   }
@@ -298,6 +309,7 @@ export class SqliteAuditIndex {
     this.#pruneTx(floor, checkpoint);
     // Rows not indexed yet below the floor are pruned too: they must not come back with the next catch-up.
     this.#fresh = this.#fresh.filter((r) => r.seq >= floor);
+    this.#freshChars = this.#fresh.reduce((n, r) => n + r.body.length, 0);
     if (this.#indexedTo < floor - 1) this.#indexedTo = floor - 1;
   }
 
@@ -309,11 +321,8 @@ export class SqliteAuditIndex {
       const idle = Date.now() - this.#lastAppend >= INDEX_IDLE_MS;
       this.#queued(() => {
         const lag = this.catchUp(0);
-        // A chunk's worth of rows in memory is indexed now, while it is cheap (no reading back); the
-        // rest waits for a pause or for the lag bound.
-        return idle || lag >= INDEX_MAX_LAG || this.#fresh.length >= INDEX_CHUNK
-          ? this.catchUp(INDEX_CHUNK)
-          : lag;
+        // Deferred to a pause (or the lag bound): indexing is work the request path never waits for.
+        return idle || lag >= INDEX_MAX_LAG ? this.catchUp(INDEX_CHUNK) : lag;
       }).then(
         (left) => left > 0 && this.#schedule(),
         () => this.#schedule(),
