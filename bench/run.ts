@@ -30,18 +30,36 @@ const ALL_TARGETS = [
   'gatehouse_stdio',
   'gatehouse_stdio_principal',
   'gatehouse_stdio_shared',
+  'gatehouse_http_baseline',
 ] as const;
 type TargetName = (typeof ALL_TARGETS)[number];
 /** BENCH_PROFILE=1: the Gatehouse targets run under `node --cpu-prof`; a summary is printed at the end. */
 const PROFILE = process.env.BENCH_PROFILE === '1';
-const TARGETS = (process.env.BENCH_TARGETS?.split(',') ?? ALL_TARGETS).filter((t): t is TargetName =>
-  (ALL_TARGETS as readonly string[]).includes(t),
+/**
+ * BENCH_BASELINE_CLI=path/to/cli.js (a build of an earlier commit): adds the target
+ * `gatehouse_http_baseline`, that build with the same config, interleaved with `gatehouse_http`, so
+ * a change to the request path is compared with the commit before it in the same run.
+ */
+const BASELINE_CLI = process.env.BENCH_BASELINE_CLI
+  ? path.resolve(process.env.BENCH_BASELINE_CLI)
+  : undefined;
+/** BENCH_IN_PROCESS=0 skips the in-process benchmarks (token, policy, audit, sanitisers): a quicker A/B. */
+const IN_PROCESS = process.env.BENCH_IN_PROCESS !== '0';
+const TARGETS = (process.env.BENCH_TARGETS?.split(',') ?? ALL_TARGETS).filter(
+  (t): t is TargetName =>
+    (ALL_TARGETS as readonly string[]).includes(t) && (t !== 'gatehouse_http_baseline' || !!BASELINE_CLI),
 );
+if (BASELINE_CLI && !TARGETS.includes('gatehouse_http_baseline')) TARGETS.push('gatehouse_http_baseline');
 
 function envInt(name: string, fallback: number): number {
   const v = Number(process.env[name] ?? fallback);
   if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number`);
   return v;
+}
+
+/** Why an in-process benchmark has no figures: skipped, or the exit status it failed with. */
+function notRun(status: number | string | null): string {
+  return typeof status === 'string' ? status : `benchmark failed (${status})`;
 }
 
 function log(msg: string): void {
@@ -370,14 +388,16 @@ async function startTargets(
 ): Promise<Map<TargetName, Endpoint | Error>> {
   const out = new Map<TargetName, Endpoint | Error>();
   const echoStdioArgs = [...scripts.echo.args, '--stdio'];
-  const needsHttpEcho = TARGETS.some((t) => t === 'direct' || t === 'bare_hop' || t === 'gatehouse_http');
+  const needsHttpEcho = TARGETS.some(
+    (t) => t === 'direct' || t === 'bare_hop' || t === 'gatehouse_http' || t === 'gatehouse_http_baseline',
+  );
   const echoProc = needsHttpEcho
     ? start('echo_http', 1, scripts.echo.command, [...scripts.echo.args, '--http', '0'])
     : undefined;
   const echoUrl = echoProc ? await waitListening(echoProc) : '';
 
   let cli: string | Error = new Error('Gatehouse not requested');
-  if (TARGETS.some((t) => t.startsWith('gatehouse'))) {
+  if (TARGETS.some((t) => t.startsWith('gatehouse') && t !== 'gatehouse_http_baseline')) {
     try {
       cli = gatehouseCli();
     } catch (err) {
@@ -431,6 +451,10 @@ async function startTargets(
     gatehouse_http: async () => {
       if (cli instanceof Error) throw cli;
       return startGatehouse(cli, 'gatehouse_http', `    type: http\n    url: ${echoUrl}\n`);
+    },
+    gatehouse_http_baseline: async () => {
+      if (!BASELINE_CLI) throw new Error('BENCH_BASELINE_CLI is not set');
+      return startGatehouse(BASELINE_CLI, 'gatehouse_http_baseline', `    type: http\n    url: ${echoUrl}\n`);
     },
     // One process per session (isolation session, the default), per principal (the bench has one
     // agent: one process) and for everyone (as mcp-proxy).
@@ -712,16 +736,19 @@ async function main(): Promise<void> {
   json.total_errors = totalErrors;
 
   // Token verification cost per call (the authenticate stage), measured in-process on the same machine.
-  const tv = spawnSync(process.execPath, ['--import', 'tsx', path.join(BENCH_DIR, 'token-verify.ts')], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      BENCH_TOKENS: process.env['BENCH_TOKENS'] ?? '1000',
-      BENCH_CACHED: process.env['BENCH_CACHED'] ?? '20000',
-    },
-  });
-  let tokenLine = `token verification: benchmark failed (${tv.status})`;
+  const skipped = { status: 'skipped (BENCH_IN_PROCESS=0)' };
+  const tv = !IN_PROCESS
+    ? skipped
+    : spawnSync(process.execPath, ['--import', 'tsx', path.join(BENCH_DIR, 'token-verify.ts')], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          BENCH_TOKENS: process.env['BENCH_TOKENS'] ?? '1000',
+          BENCH_CACHED: process.env['BENCH_CACHED'] ?? '20000',
+        },
+      });
+  let tokenLine = `token verification: ${notRun(tv.status)}`;
   if (tv.status === 0) {
     const tvJson = JSON.parse(readFileSync(path.join(BENCH_DIR, 'token-verify.json'), 'utf8')) as Record<
       string,
@@ -736,11 +763,13 @@ async function main(): Promise<void> {
   }
 
   // Policy decision cost per tools/call (the authorize stage's Cedar part), 12 and 1,000 policies.
-  const pb = spawnSync(process.execPath, ['--import', 'tsx', path.join(BENCH_DIR, 'policy.ts')], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  });
-  let policyLine = `policy decisions: benchmark failed (${pb.status})`;
+  const pb = !IN_PROCESS
+    ? skipped
+    : spawnSync(process.execPath, ['--import', 'tsx', path.join(BENCH_DIR, 'policy.ts')], {
+        cwd: ROOT,
+        encoding: 'utf8',
+      });
+  let policyLine = `policy decisions: ${notRun(pb.status)}`;
   if (pb.status === 0) {
     const pj = JSON.parse(readFileSync(path.join(BENCH_DIR, 'policy.json'), 'utf8')) as Record<
       string,
@@ -756,12 +785,14 @@ async function main(): Promise<void> {
   // The audit writer alone (bench/audit.ts), pinned like the servers: durable events/s under
   // concurrency, and the write-ahead wait of one call when it is alone in flight (the stage's added p50).
   const auditArgs = ['--import', 'tsx', path.join(BENCH_DIR, 'audit.ts')];
-  const au = spawnSync(
-    PINNING === true ? 'taskset' : process.execPath,
-    PINNING === true ? ['-c', '1', process.execPath, ...auditArgs] : auditArgs,
-    { cwd: ROOT, encoding: 'utf8' },
-  );
-  let auditLine = `audit: benchmark failed (${au.status})`;
+  const au = !IN_PROCESS
+    ? skipped
+    : spawnSync(
+        PINNING === true ? 'taskset' : process.execPath,
+        PINNING === true ? ['-c', '1', process.execPath, ...auditArgs] : auditArgs,
+        { cwd: ROOT, encoding: 'utf8' },
+      );
+  let auditLine = `audit: ${notRun(au.status)}`;
   if (au.status === 0) {
     const aj = JSON.parse(readFileSync(path.join(BENCH_DIR, 'audit.json'), 'utf8')) as Record<string, number>;
     for (const [k, v] of Object.entries(aj)) json[k] = v;
@@ -778,12 +809,14 @@ async function main(): Promise<void> {
   // The result sanitisers (bench/sanitize.ts), pinned like the servers: CPU added by the response stage
   // sanitize-result per KiB of a text result (4 and 64 KiB) and per call for a small result.
   const saArgs = ['--import', 'tsx', path.join(BENCH_DIR, 'sanitize.ts')];
-  const sa = spawnSync(
-    PINNING === true ? 'taskset' : process.execPath,
-    PINNING === true ? ['-c', '1', process.execPath, ...saArgs] : saArgs,
-    { cwd: ROOT, encoding: 'utf8' },
-  );
-  let sanitizeLine = `result sanitisers: benchmark failed (${sa.status})`;
+  const sa = !IN_PROCESS
+    ? skipped
+    : spawnSync(
+        PINNING === true ? 'taskset' : process.execPath,
+        PINNING === true ? ['-c', '1', process.execPath, ...saArgs] : saArgs,
+        { cwd: ROOT, encoding: 'utf8' },
+      );
+  let sanitizeLine = `result sanitisers: ${notRun(sa.status)}`;
   if (sa.status === 0) {
     const sj = JSON.parse(readFileSync(path.join(BENCH_DIR, 'sanitize.json'), 'utf8')) as Record<
       string,
@@ -822,6 +855,22 @@ async function main(): Promise<void> {
       `own CPU per call (${sc.key}): gatehouse_http ${fmt(g, 0)} µs, bare_hop ${fmt(b, 0)} µs, direct echo ${fmt(cpu(`direct_${sc.key}`), 0)} µs, ` +
         `gatehouse_stdio ${fmt(cpu(`gatehouse_stdio_${sc.key}`), 0)} µs, mcp-proxy ${fmt(cpu(`mcp_proxy_stdio_${sc.key}`), 0)} µs`,
     );
+  }
+  if (BASELINE_CLI) {
+    for (const sc of SCENARIOS) {
+      const k = `gatehouse_http_${sc.key}`;
+      const kb = `gatehouse_http_baseline_${sc.key}`;
+      const r = ratio(k, kb);
+      const g = cpu(k);
+      const b = cpu(kb);
+      const dCpu = g === null || b === null ? null : g - b;
+      const dP50 = (sum.get(k)?.p50_ms ?? Number.NaN) - (sum.get(kb)?.p50_ms ?? Number.NaN);
+      json[`gatehouse_vs_baseline_${sc.key}`] = round(r);
+      json[`gatehouse_cpu_vs_baseline_us_${sc.key}`] = round(dCpu, 1);
+      lines.push(
+        `A/B (${sc.key}): gatehouse_http / baseline calls/s ${fmt(r, 3)}, CPU per call ${fmt(g, 0)} vs ${fmt(b, 0)} µs (${dCpu === null ? '-' : `${dCpu >= 0 ? '+' : ''}${dCpu.toFixed(1)}`}), p50 ${Number.isNaN(dP50) ? '-' : `${dP50 >= 0 ? '+' : ''}${dP50.toFixed(3)}`} ms; baseline ${BASELINE_CLI}`,
+      );
+    }
   }
   lines.push(...stageLines, tokenLine, policyLine, auditLine, sanitizeLine);
   for (const [t, ep] of endpoints)
