@@ -11,6 +11,7 @@ import type Database from 'better-sqlite3';
 import { AuditSegments } from '../audit-segments.ts';
 import type {
   AuditRepo,
+  DefinitionRepo,
   GrantRepo,
   LeaseRepo,
   OAuthRepo,
@@ -23,6 +24,7 @@ import type {
 import { SqliteAuditRepo } from './audit.ts';
 import { SqliteAuditIndex } from './audit-index.ts';
 import { migrate, openDatabase, type Run } from './database.ts';
+import { SqliteDefinitionRepo } from './definitions.ts';
 import { SqliteGrantRepo } from './grants.ts';
 import { SqliteLeaseRepo } from './leases.ts';
 import { MIGRATIONS } from './migrations.ts';
@@ -55,6 +57,7 @@ export class SqliteStorage implements Storage {
   readonly oauth: OAuthRepo;
   readonly users: UserRepo;
   readonly audit: AuditRepo;
+  readonly definitions: DefinitionRepo;
   readonly #db: Database.Database;
   /** The repositories as seen inside a transaction: not queued (the transaction holds the queue). */
   readonly #txRepos: Repos;
@@ -89,6 +92,7 @@ export class SqliteStorage implements Storage {
       oauth: new SqliteOAuthRepo(db, run),
       users: new SqliteUserRepo(db, run),
       audit: new SqliteAuditRepo(this.#auditIndex, this.#segments, run, inTransaction),
+      definitions: new SqliteDefinitionRepo(db, run),
     });
     ({
       sessions: this.sessions,
@@ -98,6 +102,7 @@ export class SqliteStorage implements Storage {
       oauth: this.oauth,
       users: this.users,
       audit: this.audit,
+      definitions: this.definitions,
     } = repos(queued, false));
     this.#txRepos = repos(async (op) => op(), true);
   }

@@ -130,4 +130,21 @@ export const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX token_revocations_recorded ON token_revocations (recorded_at);
    CREATE INDEX token_revocations_expires ON token_revocations (expires_at);`,
+  // 8: tool-definition pinning (src/definitions/): every version of every upstream definition seen,
+  // one pin per server, kind and name.
+  `CREATE TABLE definitions (
+     server TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     name TEXT NOT NULL,
+     hash TEXT NOT NULL,
+     definition TEXT NOT NULL,
+     status TEXT NOT NULL,
+     findings TEXT NOT NULL,
+     first_seen INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     decided_by TEXT,
+     PRIMARY KEY (server, kind, name, hash)
+   );
+   CREATE UNIQUE INDEX definitions_pin ON definitions (server, kind, name) WHERE status = 'pinned';
+   CREATE INDEX definitions_updated ON definitions (updated_at);`,
 ];
