@@ -13,6 +13,7 @@ import { brokerSection, type credentialSchema, credentialsSection } from './sect
 import { grantsSection } from './sections/grants.ts';
 import { limitsSection } from './sections/limits.ts';
 import { loggingSection, observabilitySection } from './sections/observability.ts';
+import { pinningSection } from './sections/pinning.ts';
 import { policySection } from './sections/policy.ts';
 import { sanitizeSection } from './sections/sanitize.ts';
 import { serverSection } from './sections/server.ts';
@@ -34,6 +35,7 @@ export const configSchema = z
     policy: policySection,
     grants: grantsSection,
     sanitize: sanitizeSection,
+    pinning: pinningSection,
     audit: auditSection,
     storage: storageSection,
     observability: observabilitySection,
@@ -78,6 +80,10 @@ export const configSchema = z
               : `isolation principal shares one process among the sessions of an agent+user, whose grants each lease their own ${cred.type} token for env.${k} (credential \`${v.credential}\`): only static credentials (or none) may be shared; use isolation session`,
         });
       }
+    }
+    for (const name of Object.keys(c.pinning.upstreams)) {
+      if (!Object.hasOwn(c.upstreams, name))
+        ctx.addIssue({ code: 'custom', path: ['pinning', 'upstreams', name], message: `no upstream \`${name}\`` });
     }
     for (const [name, cred] of Object.entries(c.credentials)) {
       const at = (key: string): (string | number)[] => ['credentials', name, key];
@@ -139,5 +145,6 @@ export type EmbeddedAuthConfig = AuthConfig['embedded'];
 export type PolicyConfig = GatehouseConfig['policy'];
 export type GrantsConfig = GatehouseConfig['grants'];
 export type SanitizeConfig = GatehouseConfig['sanitize'];
+export type PinningConfig = GatehouseConfig['pinning'];
 export type PreRegisteredClient = z.output<typeof preRegisteredClient>;
 export type SecretRef = z.output<typeof secretRef>;
