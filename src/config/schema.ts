@@ -83,7 +83,11 @@ export const configSchema = z
     }
     for (const name of Object.keys(c.pinning.upstreams)) {
       if (!Object.hasOwn(c.upstreams, name))
-        ctx.addIssue({ code: 'custom', path: ['pinning', 'upstreams', name], message: `no upstream \`${name}\`` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['pinning', 'upstreams', name],
+          message: `no upstream \`${name}\``,
+        });
     }
     for (const [name, cred] of Object.entries(c.credentials)) {
       const at = (key: string): (string | number)[] => ['credentials', name, key];

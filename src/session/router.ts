@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { GatehouseConfig } from '../config/schema.ts';
 import type { CredentialBroker, UpstreamCredentials } from '../credentials/broker.ts';
+import type { DefinitionPins } from '../definitions/pins.ts';
 import { GatehouseError } from '../errors.ts';
 import { exposeName, type NameTable, resolveName } from '../federation/names.ts';
 import type { ToolDefinition } from '../policy/authorizer.ts';
@@ -40,6 +41,8 @@ export class Router {
     private readonly log: Logger,
     /** Leases credentials to upstreams that name a secret or a credential. */
     private readonly broker?: CredentialBroker,
+    /** Tool-definition pins: every tools/list is checked against them; quarantined tools are hidden. */
+    readonly pins?: DefinitionPins,
   ) {
     const namespaced = new Set<string>();
     let bare: string | undefined;
@@ -257,11 +260,24 @@ export class Router {
       const result = await link.request(method, upstreamParams, this.timeoutFor(server));
       const page = Array.isArray(result[spec.key]) ? (result[spec.key] as unknown[]) : [];
       const next = typeof result.nextCursor === 'string' ? result.nextCursor : undefined;
-      // A whole listing in one page is a complete, fresh set of definitions (argument validation uses it).
-      if (method === 'tools/list' && cursor === undefined && next === undefined)
-        session.toolDefs.set(server, toolDefMap(page));
+      const tools = method === 'tools/list';
+      if (tools) {
+        // ORDER: pins are checked before anything is shown or kept (a changed definition is quarantined).
+        this.pins?.observe(server, page);
+        // A whole listing in one page is a complete, fresh set of definitions (argument validation uses it);
+        // a page of a longer listing refreshes the definitions it carries.
+        if (cursor === undefined && next === undefined) session.toolDefs.set(server, toolDefMap(page));
+        else refreshDefs(session.toolDefs.get(server), page);
+      }
       for (const item of page) {
         if (!isObject(item)) continue;
+        if (
+          tools &&
+          this.pins &&
+          typeof item.name === 'string' &&
+          !this.pins.callable(server, item.name, item)
+        )
+          continue;
         const exposed = this.expose(session, server, method, item);
         if (exposed && visible(server, item, exposed)) items.push(exposed);
       }
@@ -314,6 +330,7 @@ export class Router {
       cursor = typeof result.nextCursor === 'string' ? result.nextCursor : undefined;
       if (cursor === undefined) break;
     }
+    this.pins?.observe(server, all);
     session.toolDefs.set(server, toolDefMap(all));
   }
 
@@ -352,6 +369,13 @@ export type ListFilter = (
   item: Record<string, unknown>,
   exposed: Record<string, unknown>,
 ) => boolean;
+
+/** Replaces the definitions a session holds for tools that a later page lists again. */
+function refreshDefs(defs: Map<string, ToolDefinition> | undefined, page: readonly unknown[]): void {
+  if (defs === undefined) return;
+  for (const t of page)
+    if (isObject(t) && typeof t.name === 'string' && defs.has(t.name)) defs.set(t.name, t);
+}
 
 function toolDefMap(tools: readonly unknown[]): Map<string, ToolDefinition> {
   const m = new Map<string, ToolDefinition>();
