@@ -214,6 +214,11 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     leakGuard,
     RESPONSE_STAGES,
   );
+  // A quarantine or an approval changes what tools/list shows: sessions on that server are told to list again.
+  pins.onListChanged = (server) => {
+    for (const session of registry.all())
+      if (session.links.has(server)) session.notify('notifications/tools/list_changed', {});
+  };
   const allowedHosts = new Set<string>();
   const allowedOrigins = new Set<string>();
   if (config.auth.mode === 'none' && !isLoopback(config.server.host)) {

@@ -84,12 +84,12 @@ export function lineDiff(oldText: string, newText: string): string {
       out += `  ${a[i]}\n`;
       i++;
       j++;
-    } else if (j < m && (i === n || (lcs[i]?.[j + 1] ?? 0) >= (lcs[i + 1]?.[j] ?? 0))) {
-      out += `+ ${b[j]}\n`;
-      j++;
-    } else {
+    } else if (i < n && (j === m || (lcs[i + 1]?.[j] ?? 0) >= (lcs[i]?.[j + 1] ?? 0))) {
       out += `- ${a[i]}\n`;
       i++;
+    } else {
+      out += `+ ${b[j]}\n`;
+      j++;
     }
   }
   return out;
@@ -198,7 +198,7 @@ export async function toolsCommand(argv: string[]): Promise<number> {
     process.stdout.write(
       verb === 'approve'
         ? `approved ${exposed(target)}: ${target.hash} is the pin (running gateways allow it within 250 ms; ` +
-            'clients see it on their next tools/list)\n'
+            'their sessions are told to list tools again)\n'
         : `rejected ${exposed(target)} ${target.hash}: it stays quarantined` +
             `${pin ? ` (the pin ${short(pin.hash)} is unchanged)` : ''}\n`,
     );

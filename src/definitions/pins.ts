@@ -110,6 +110,12 @@ export class DefinitionPins {
   /** Definitions seen by {@link observe} → their hash: the objects a session keeps as its tool definitions. */
   private readonly hashes = new WeakMap<object, string>();
   private readonly profile: SanitizeProfile;
+  /**
+   * Called when what `server`'s tools/list shows may have changed for sessions that listed it before: a
+   * definition was quarantined here, or an approval or rejection was read from the store. The gateway
+   * sends `notifications/tools/list_changed` to the sessions on that server.
+   */
+  onListChanged: ((server: string) => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
   private since = 0;
@@ -252,6 +258,7 @@ export class DefinitionPins {
         { upstream: server, tool: t.name, oldHash: pin, newHash: h.hash, reason, findings: findings.length },
         'tool definition quarantined until approved (gatehouse tools pending)',
       );
+      this.onListChanged?.(server);
     }
   }
 
@@ -291,6 +298,7 @@ export class DefinitionPins {
             },
           });
           this.deps.log.info({ upstream: r.server, tool: r.name, hash: r.hash }, 'tool definition approved');
+          this.onListChanged?.(r.server);
         }
         return;
       }
@@ -321,6 +329,7 @@ export class DefinitionPins {
               ...(r.decidedBy !== undefined ? { rejectedBy: r.decidedBy } : {}),
             },
           });
+          this.onListChanged?.(r.server);
         }
         return;
       }

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { McpError, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { GatehouseConfigInput } from '../../src/config/schema.ts';
 import {
   allTools,
@@ -46,6 +46,8 @@ interface Flipping {
   gw: TestGateway;
   client: Client;
   dataDir: string;
+  /** `notifications/tools/list_changed` the client received so far. */
+  listChanged(): number;
   /** Sets what the fixture's next tools/list returns. */
   flip(state: { description?: string; annotations?: Record<string, unknown>; extra?: boolean }): void;
   close(): Promise<void>;
@@ -71,12 +73,19 @@ async function flipping(
     },
     { dataDir, keepDataDir: opts.keepDataDir ?? false },
   );
-  const client = await connectClient(gw.url);
+  let changed = 0;
+  const client = await connectClient(gw.url, {
+    setup: (c) =>
+      c.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+        changed++;
+      }),
+  });
   let closed = false;
   const f: Flipping = {
     gw,
     client,
     dataDir,
+    listChanged: () => changed,
     flip: (state) => writeFileSync(stateFile, JSON.stringify(state)),
     close: async () => {
       if (closed) return;
@@ -173,12 +182,12 @@ describe('T14 rug pull', () => {
     assert.ok(diff.stdout.includes(`+   "description": ${JSON.stringify(SLEEPER)}`), diff.stdout);
     assert.match(diff.stdout, /findings \(\d+\):/);
 
+    const notified = f.listChanged();
     const approve = cli(f.dataDir, 'approve', FACT, '--by', 'alice');
     assert.equal(approve.status, 0, approve.stderr);
     assert.match(approve.stdout, new RegExp(`approved ${FACT}: ${String(d.newHash)} is the pin`));
-    await eventually('the approved tool is listed again', async () =>
-      (await allTools(f.client)).includes(FACT),
-    );
+    await eventually('the client is told to list again', () => f.listChanged() > notified);
+    assert.ok((await allTools(f.client)).includes(FACT), 'the approved tool is listed again');
     assert.equal(text(await f.client.callTool({ name: FACT, arguments: {} })), 'Honey never spoils.');
     await eventually('the approval is audited', () =>
       auditEvents(f.dataDir).some(
