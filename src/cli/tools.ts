@@ -17,7 +17,8 @@ import { duration, openExistingStorage, parseCli, printTable, STATE_OPTIONS } fr
 export const TOOLS_USAGE = `  tools pending [--server S] [--json] [--data-dir DIR] [--config FILE]
         tool definitions waiting for approval (new or changed; rejected ones too), with scanner findings
   tools diff TOOL [--hash H] [--data-dir DIR] [--config FILE]
-        the approved definition of TOOL (server__name) against the one waiting, and its findings
+        the approved definition of TOOL (server__name; server#instructions for a server's
+        instructions) against the one waiting, and its findings
   tools approve TOOL [--hash H] [--by NAME] [--data-dir DIR] [--config FILE]
         make the waiting definition the pin: the tool is listed and callable again
   tools reject TOOL [--hash H] [--by NAME] [--data-dir DIR] [--config FILE]
@@ -32,9 +33,12 @@ const OPTIONS = {
   by: { type: 'string' },
 } as const;
 
-/** The name an agent sees, for people: `server__name` (how the gateway namespaces by default). */
+/**
+ * How a definition is named here: `server__name` for a tool (how the gateway namespaces by default),
+ * `server#instructions` for a server's instructions (`#` is outside the tool-name charset).
+ */
 function exposed(r: DefinitionRecord): string {
-  return `${r.server}__${r.name}`;
+  return r.kind === 'tool' ? `${r.server}__${r.name}` : `${r.server}#${r.kind}`;
 }
 
 function short(hash: string | undefined): string {
@@ -53,9 +57,9 @@ function rowsOf(
 ): DefinitionRecord[] {
   return all.filter(
     (r) =>
-      r.kind === 'tool' &&
       (server === undefined || r.server === server) &&
-      (exposed(r) === tool || (r.name === tool && (server !== undefined || !tool.includes('__')))),
+      (exposed(r) === tool ||
+        (r.kind === 'tool' && r.name === tool && (server !== undefined || !tool.includes('__')))),
   );
 }
 

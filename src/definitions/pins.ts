@@ -22,7 +22,12 @@ import type { PinningConfig, SanitizeConfig } from '../config/schema.ts';
 import { scanRecord } from '../sanitize/jsonl.ts';
 import { ProfileResolver } from '../sanitize/profile.ts';
 import type { SanitizeProfile } from '../sanitize/types.ts';
-import type { DefinitionFinding, DefinitionRecord, DefinitionRepo } from '../storage/types.ts';
+import type {
+  DefinitionFinding,
+  DefinitionKind,
+  DefinitionRecord,
+  DefinitionRepo,
+} from '../storage/types.ts';
 
 /** The fields of a tool definition that are pinned (what an agent reads, and what policy reads). */
 export const PINNED_TOOL_FIELDS = [
@@ -42,20 +47,27 @@ const POLL_OVERLAP_MS = 5_000;
 const MAX_PINS_PER_SERVER = 10_000;
 const MAX_PENDING = 10_000;
 
-/** The pinned fields of a tool definition (own properties only). */
-export function pinnedView(def: Record<string, unknown>): Record<string, unknown> {
+/** What is pinned of a server's instructions (its initialize result's `instructions`). */
+export const INSTRUCTION_FIELDS = ['instructions'] as const;
+
+/** The pinned fields of a definition (own properties only; a tool's by default). */
+export function pinnedView(
+  def: Record<string, unknown>,
+  fields: readonly string[] = PINNED_TOOL_FIELDS,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const k of PINNED_TOOL_FIELDS) if (Object.hasOwn(def, k) && def[k] !== undefined) out[k] = def[k];
+  for (const k of fields) if (Object.hasOwn(def, k) && def[k] !== undefined) out[k] = def[k];
   return out;
 }
 
 /** The canonical JSON of a definition's pinned fields and its SHA-256 (hex); undefined when it has no canonical form. */
 export function hashDefinition(
   def: Record<string, unknown>,
+  fields: readonly string[] = PINNED_TOOL_FIELDS,
 ): { canonical: string; hash: string } | undefined {
   let canonical: string;
   try {
-    canonical = canonicalJson(pinnedView(def));
+    canonical = canonicalJson(pinnedView(def, fields));
   } catch {
     return undefined;
   }
@@ -63,8 +75,21 @@ export function hashDefinition(
 }
 
 /** The definition scanner (`gatehouse scan --kind definition`) over a definition's pinned fields. */
-export function scanDefinition(def: Record<string, unknown>, profile: SanitizeProfile): DefinitionFinding[] {
-  return scanRecord({ id: null, definition: pinnedView(def) }, 'definition', profile).findings;
+export function scanDefinition(
+  def: Record<string, unknown>,
+  profile: SanitizeProfile,
+  fields: readonly string[] = PINNED_TOOL_FIELDS,
+): DefinitionFinding[] {
+  return scanRecord({ id: null, definition: pinnedView(def, fields) }, 'definition', profile).findings;
+}
+
+/** The key of a kind's pin table on a server: the server itself for tools (the per-call lookup). */
+function pinKey(kind: DefinitionKind, server: string): string {
+  return kind === 'tool' ? server : `${kind}\0${server}`;
+}
+
+function pendingKey(kind: DefinitionKind, server: string, name: string): string {
+  return `${kind}\0${server}\0${name}`;
 }
 
 /** The profile definitions are scanned with: the sanitize config's detectors, PII aside (an address in a description is not poisoning). */
@@ -101,11 +126,11 @@ export interface PinDeps {
 
 /** The pins of every upstream's tools, in memory, kept in step with the store. */
 export class DefinitionPins {
-  /** server → tool name → the approved hash. The one table a call reads. */
+  /** server → tool name → the approved hash: the one table a call reads (other kinds: {@link pinKey} → '' → hash). */
   private readonly pinned = new Map<string, Map<string, string>>();
-  /** `server\0name` → the hash waiting for approval (the newest seen). */
+  /** {@link pendingKey} → the hash waiting for approval (the newest seen). */
   private readonly pending = new Map<string, string>();
-  /** `server\0name` → hashes an admin rejected (seen again: still quarantined, not recorded again). */
+  /** {@link pendingKey} → hashes an admin rejected (seen again: still quarantined, not recorded again). */
   private readonly rejected = new Map<string, Set<string>>();
   /** Definitions seen by {@link observe} → their hash: the objects a session keeps as its tool definitions. */
   private readonly hashes = new WeakMap<object, string>();
@@ -176,134 +201,171 @@ export class DefinitionPins {
    */
   observe(server: string, tools: readonly unknown[]): void {
     if (!this.deps.config.enabled) return;
-    const own = Object.hasOwn(this.deps.config.upstreams, server)
-      ? this.deps.config.upstreams[server]
-      : undefined;
-    const mode = own?.newTools ?? this.deps.config.newTools;
     for (const t of tools) {
       if (!isObject(t) || typeof t.name !== 'string') continue;
       const h = hashDefinition(t);
       // No canonical form (NaN cannot come from JSON; a depth past 256 can): never callable.
       if (h === undefined) continue;
       this.hashes.set(t, h.hash);
-      const names = this.pinned.get(server);
-      const pin = names?.get(t.name);
-      if (pin === h.hash) continue;
-      const key = `${server}\0${t.name}`;
-      if (this.pending.get(key) === h.hash || this.rejected.get(key)?.has(h.hash)) continue;
-      const findings = this.deps.config.scan ? scanDefinition(t, this.profile) : [];
-      const now = Date.now();
-      const rec: DefinitionRecord = {
-        server,
-        kind: 'tool',
-        name: t.name,
-        hash: h.hash,
-        definition: h.canonical,
-        status: 'pending',
-        findings,
-        firstSeen: now,
-        updatedAt: now,
-        decidedBy: undefined,
-      };
-      const tool = this.deps.expose(server, t.name);
-      if (pin === undefined && mode === 'trust' && findings.length === 0) {
-        if ((names?.size ?? 0) >= MAX_PINS_PER_SERVER) {
-          this.deps.log.warn(
-            { upstream: server, tool: t.name },
-            'tool not pinned: too many pins for this server',
-          );
-          continue;
-        }
-        this.setPin(server, t.name, h.hash);
-        this.deps.repo
-          .pin({ ...rec, status: 'pinned' })
-          .catch((err: unknown) => this.deps.log.error({ err, upstream: server }, 'recording a pin failed'));
-        this.deps.audit.record({
-          type: 'definition.pinned',
-          server,
-          ...(tool !== undefined ? { tool } : {}),
-          detail: { kind: 'tool', name: t.name, hash: h.hash, source: 'first-use' },
-        });
-        continue;
-      }
-      if (this.pending.size >= MAX_PENDING && !this.pending.has(key)) {
-        this.deps.log.warn(
-          { upstream: server, tool: t.name },
-          'tool quarantined, not recorded: too many pending',
-        );
-        continue;
-      }
-      this.pending.set(key, h.hash);
-      this.deps.repo
-        .propose(rec)
-        .catch((err: unknown) =>
-          this.deps.log.error({ err, upstream: server }, 'recording a quarantine failed'),
-        );
-      const reason = pin !== undefined ? 'changed' : findings.length > 0 ? 'findings' : 'new';
-      this.deps.audit.record({
-        type: 'definition.changed',
-        server,
-        ...(tool !== undefined ? { tool } : {}),
-        detail: {
-          kind: 'tool',
-          name: t.name,
-          ...(pin !== undefined ? { oldHash: pin } : {}),
-          newHash: h.hash,
-          reason,
-          status: 'quarantined',
-        },
-        ...(findings.length > 0 ? { findings: auditFindings(findings) } : {}),
-      });
-      this.deps.log.warn(
-        { upstream: server, tool: t.name, oldHash: pin, newHash: h.hash, reason, findings: findings.length },
-        'tool definition quarantined until approved (gatehouse tools pending)',
+      if (this.pinned.get(server)?.get(t.name) === h.hash) continue;
+      this.check(server, 'tool', t.name, h, () =>
+        this.deps.config.scan ? scanDefinition(t, this.profile) : [],
       );
-      this.onListChanged?.(server);
     }
   }
 
-  private setPin(server: string, name: string, hash: string): void {
-    let names = this.pinned.get(server);
+  /**
+   * Whether `server`'s instructions (its initialize result's) may reach the agent: none, or the pinned
+   * text. Checks them first (pinned on first use, or quarantined like a tool): instructions that are
+   * not the pin are withheld from the client's initialize result until approved (THREATS T14).
+   */
+  instructionsApproved(server: string, instructions: string | undefined): boolean {
+    if (!this.deps.config.enabled || instructions === undefined || instructions === '') return true;
+    const def = { instructions };
+    const h = hashDefinition(def, INSTRUCTION_FIELDS);
+    if (h === undefined) return false;
+    const key = pinKey('instructions', server);
+    if (this.pinned.get(key)?.get('') === h.hash) return true;
+    this.check(server, 'instructions', '', h, () =>
+      this.deps.config.scan ? scanDefinition(def, this.profile, INSTRUCTION_FIELDS) : [],
+    );
+    return this.pinned.get(key)?.get('') === h.hash;
+  }
+
+  /** A definition that is not the pin: pinned on first use, or quarantined (recorded and audited once). */
+  private check(
+    server: string,
+    kind: DefinitionKind,
+    name: string,
+    h: { canonical: string; hash: string },
+    scan: () => DefinitionFinding[],
+  ): void {
+    const own = Object.hasOwn(this.deps.config.upstreams, server)
+      ? this.deps.config.upstreams[server]
+      : undefined;
+    const mode = own?.newTools ?? this.deps.config.newTools;
+    const names = this.pinned.get(pinKey(kind, server));
+    const pin = names?.get(name);
+    const key = pendingKey(kind, server, name);
+    if (this.pending.get(key) === h.hash || this.rejected.get(key)?.has(h.hash)) return;
+    const findings = scan();
+    const now = Date.now();
+    const rec: DefinitionRecord = {
+      server,
+      kind,
+      name,
+      hash: h.hash,
+      definition: h.canonical,
+      status: 'pending',
+      findings,
+      firstSeen: now,
+      updatedAt: now,
+      decidedBy: undefined,
+    };
+    const tool = kind === 'tool' ? this.deps.expose(server, name) : undefined;
+    const what = kind === 'tool' ? { kind, name } : { kind };
+    // Instructions address the model by design (the reference servers' do): their findings are recorded
+    // and shown, but do not stop trust on first use as a tool's do.
+    if (pin === undefined && mode === 'trust' && (findings.length === 0 || kind === 'instructions')) {
+      if ((names?.size ?? 0) >= MAX_PINS_PER_SERVER) {
+        this.deps.log.warn(
+          { upstream: server, kind, name },
+          'definition not pinned: too many pins for this server',
+        );
+        return;
+      }
+      this.setPin(pinKey(kind, server), name, h.hash);
+      this.deps.repo
+        .pin({ ...rec, status: 'pinned' })
+        .catch((err: unknown) => this.deps.log.error({ err, upstream: server }, 'recording a pin failed'));
+      this.deps.audit.record({
+        type: 'definition.pinned',
+        server,
+        ...(tool !== undefined ? { tool } : {}),
+        detail: { ...what, hash: h.hash, source: 'first-use' },
+        ...(findings.length > 0 ? { findings: auditFindings(findings) } : {}),
+      });
+      return;
+    }
+    if (this.pending.size >= MAX_PENDING && !this.pending.has(key)) {
+      this.deps.log.warn(
+        { upstream: server, kind, name },
+        'definition quarantined, not recorded: too many pending',
+      );
+      return;
+    }
+    this.pending.set(key, h.hash);
+    this.deps.repo
+      .propose(rec)
+      .catch((err: unknown) =>
+        this.deps.log.error({ err, upstream: server }, 'recording a quarantine failed'),
+      );
+    const reason = pin !== undefined ? 'changed' : findings.length > 0 ? 'findings' : 'new';
+    this.deps.audit.record({
+      type: 'definition.changed',
+      server,
+      ...(tool !== undefined ? { tool } : {}),
+      detail: {
+        ...what,
+        ...(pin !== undefined ? { oldHash: pin } : {}),
+        newHash: h.hash,
+        reason,
+        status: 'quarantined',
+      },
+      ...(findings.length > 0 ? { findings: auditFindings(findings) } : {}),
+    });
+    this.deps.log.warn(
+      { upstream: server, kind, name, oldHash: pin, newHash: h.hash, reason, findings: findings.length },
+      'definition quarantined until approved (gatehouse tools pending)',
+    );
+    if (kind === 'tool') this.onListChanged?.(server);
+  }
+
+  /** `key`: the server for tools, {@link pinKey} for other kinds. */
+  private setPin(key: string, name: string, hash: string): void {
+    let names = this.pinned.get(key);
     if (names === undefined) {
       names = new Map();
-      this.pinned.set(server, names);
+      this.pinned.set(key, names);
     }
     names.set(name, hash);
   }
 
   /** Takes one stored row into memory; `audit`: a decision noticed while running (not at start-up). */
   private apply(r: DefinitionRecord, audit: boolean): void {
-    if (r.kind !== 'tool') return;
-    const key = `${r.server}\0${r.name}`;
+    if (r.kind !== 'tool' && r.kind !== 'instructions') return;
+    const key = pendingKey(r.kind, r.server, r.name);
+    const pins = pinKey(r.kind, r.server);
+    const what = r.kind === 'tool' ? { kind: r.kind, name: r.name } : { kind: r.kind };
+    // Only while running (`audit`): at start-up the router that names tools does not exist yet.
+    const tool = audit && r.kind === 'tool' ? this.deps.expose(r.server, r.name) : undefined;
     switch (r.status) {
       case 'pinned': {
-        const old = this.pinned.get(r.server)?.get(r.name);
+        const old = this.pinned.get(pins)?.get(r.name);
         if (old === r.hash) return;
-        this.setPin(r.server, r.name, r.hash);
+        this.setPin(pins, r.name, r.hash);
         if (this.pending.get(key) === r.hash) this.pending.delete(key);
         this.rejected.get(key)?.delete(r.hash);
         if (audit && r.decidedBy !== undefined) {
-          const tool = this.deps.expose(r.server, r.name);
           this.deps.audit.record({
             type: 'definition.pinned',
             server: r.server,
             ...(tool !== undefined ? { tool } : {}),
             detail: {
-              kind: r.kind,
-              name: r.name,
+              ...what,
               hash: r.hash,
               ...(old !== undefined ? { oldHash: old } : {}),
               source: 'approved',
               approvedBy: r.decidedBy,
             },
           });
-          this.deps.log.info({ upstream: r.server, tool: r.name, hash: r.hash }, 'tool definition approved');
-          this.onListChanged?.(r.server);
+          this.deps.log.info({ upstream: r.server, kind: r.kind, name: r.name }, 'definition approved');
+          if (r.kind === 'tool') this.onListChanged?.(r.server);
         }
         return;
       }
       case 'pending':
-        if (this.pinned.get(r.server)?.get(r.name) !== r.hash && !this.rejected.get(key)?.has(r.hash))
+        if (this.pinned.get(pins)?.get(r.name) !== r.hash && !this.rejected.get(key)?.has(r.hash))
           this.pending.set(key, r.hash);
         return;
       case 'rejected': {
@@ -316,20 +378,18 @@ export class DefinitionPins {
         set.add(r.hash);
         if (this.pending.get(key) === r.hash) this.pending.delete(key);
         if (audit) {
-          const tool = this.deps.expose(r.server, r.name);
           this.deps.audit.record({
             type: 'admin.action',
             server: r.server,
             ...(tool !== undefined ? { tool } : {}),
             detail: {
               action: 'definition.rejected',
-              kind: r.kind,
-              name: r.name,
+              ...what,
               hash: r.hash,
               ...(r.decidedBy !== undefined ? { rejectedBy: r.decidedBy } : {}),
             },
           });
-          this.onListChanged?.(r.server);
+          if (r.kind === 'tool') this.onListChanged?.(r.server);
         }
         return;
       }

@@ -145,7 +145,8 @@ export class Router {
       protocolVersion: session.protocolVersion,
       capabilities: mergeCapabilities(ok),
       serverInfo: GATEWAY_INFO,
-      ...instructionsOf(ok),
+      // T14: instructions that are not the pin (changed, or new under quarantine) are withheld until approved.
+      ...instructionsOf(ok, (l) => this.pins?.instructionsApproved(l.server, l.instructions) ?? true),
     };
   }
 
@@ -414,8 +415,11 @@ function mergeCapabilities(links: UpstreamLink[]): Record<string, unknown> {
   return caps;
 }
 
-function instructionsOf(links: UpstreamLink[]): { instructions?: string } {
-  const parts = links.filter((l) => l.instructions);
+function instructionsOf(
+  links: UpstreamLink[],
+  shown: (l: UpstreamLink) => boolean,
+): { instructions?: string } {
+  const parts = links.filter((l) => l.instructions && shown(l));
   if (parts.length === 0) return {};
   if (links.length === 1) return { instructions: parts[0]?.instructions as string };
   return { instructions: parts.map((l) => `[${l.server}]\n${l.instructions}`).join('\n\n') };

@@ -4,8 +4,8 @@ import { z } from 'zod';
 const newTools = z
   .enum(['trust', 'quarantine'])
   .describe(
-    'A tool never seen before: trust (pin it on first use) or quarantine (hidden and refused until ' +
-      '`gatehouse tools approve`).',
+    'A tool (or server instructions) never seen before: trust (pin it on first use) or quarantine (a ' +
+      'tool is hidden and refused, instructions are withheld, until `gatehouse tools approve`).',
   );
 
 export const pinningSection = z
