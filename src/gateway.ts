@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
+import { ApprovalManager } from './approvals/manager.ts';
 import { type AuditEvent, createAuditWriter } from './audit/index.ts';
 import { AuditRecorder } from './audit/recorder.ts';
 import { resolveSecret } from './auth/as/clients.ts';
@@ -191,6 +192,9 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     };
     await revocations.start();
   }
+  // Approval requests survive restarts in the store; decisions made while no gateway ran are recorded now.
+  const approvals = new ApprovalManager(storage.approvals, config.approvals, audit, metrics, log);
+  await approvals.start();
   // The pipeline's response phase is handed to the sessions here: the session layer never imports the pipeline.
   const registry = new SessionRegistry(
     config,
@@ -232,6 +236,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       }
     },
     audit,
+    approvals,
     started: false,
     auth: new ResourceServer({
       requiredScopes: config.auth.requiredScopes,
@@ -372,6 +377,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     closing ??= (async () => {
       log.info('shutting down');
       server.close();
+      // Held calls are answered approval_pending now (their requests stay in the store for a retry).
+      approvals.close();
       await registry.drain(config.limits.drainTimeoutMs);
       grants.close();
       revocations?.close();

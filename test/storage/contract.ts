@@ -16,6 +16,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, describe, test } from 'node:test';
+import { UNDECIDED } from '../../src/approvals/binding.ts';
 import { canonicalJson } from '../../src/audit/canonical.ts';
 import { recordBody } from '../../src/audit/chain.ts';
 import type {
@@ -67,12 +68,7 @@ function approval(overrides: Partial<ApprovalRecord> = {}): ApprovalRecord {
     attributes: { risk: 'high', serverTrusted: false, annotations: {} },
     createdAt: Date.now(),
     expiresAt: FAR,
-    decision: undefined,
-    decidedAt: undefined,
-    decidedBy: undefined,
-    reason: undefined,
-    channel: undefined,
-    consumedAt: undefined,
+    ...UNDECIDED,
     ...overrides,
   };
 }
