@@ -11,9 +11,16 @@
 import type { Logger } from 'pino';
 import type { AuditRecorder, CallFacts } from '../audit/recorder.ts';
 import type { ApprovalsConfig } from '../config/schema.ts';
+import { GatehouseError } from '../errors.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { ApprovalRecord, ApprovalRepo } from '../storage/types.ts';
-import { type ApprovalSubject, bindApproval, newApprovalId, UNDECIDED } from './binding.ts';
+import {
+  type ApprovalBinding,
+  type ApprovalSubject,
+  bindApproval,
+  newApprovalId,
+  UNDECIDED,
+} from './binding.ts';
 
 /** How often the store is read for decisions and expiry. */
 const POLL_MS = 250;
@@ -42,6 +49,8 @@ interface Waiter {
 /** Approval requests, decisions and single-use consumption for one gateway (see the module comment). */
 export class ApprovalManager {
   readonly #waiters = new Map<string, Set<Waiter>>();
+  /** Lookups in progress by binding digest: identical calls at once share one request, never make two. */
+  readonly #looking = new Map<string, Promise<Lookup>>();
   #timer: NodeJS.Timeout | undefined;
   #polling = false;
 
@@ -88,14 +97,33 @@ export class ApprovalManager {
     why: { policies: readonly string[]; attributes: Record<string, unknown> },
   ): Promise<Lookup> {
     const binding = bindApproval(subject);
+    // Identical calls at the same moment: the second waits for the first's lookup, then looks again
+    // (it then finds the first's request, or an approval the first did not use).
+    for (let busy = this.#looking.get(binding.digest); busy; busy = this.#looking.get(binding.digest))
+      await busy.catch(() => undefined);
+    const p = this.#lookup(binding, subject, facts, why);
+    this.#looking.set(binding.digest, p);
+    try {
+      return await p;
+    } finally {
+      if (this.#looking.get(binding.digest) === p) this.#looking.delete(binding.digest);
+    }
+  }
+
+  async #lookup(
+    binding: ApprovalBinding,
+    subject: ApprovalSubject,
+    facts: CallFacts,
+    why: { policies: readonly string[]; attributes: Record<string, unknown> },
+  ): Promise<Lookup> {
     const now = Date.now();
     const latest = await this.repo.latestByDigest(binding.digest);
     if (latest !== undefined && latest.expiresAt > now) {
       if (latest.state === 'approved' && (await this.repo.consume(latest.id, now))) {
         const record = { ...latest, state: 'consumed' as const, consumedAt: now };
         // ORDER: the decision is recorded before its use (it may not have been announced yet).
-        await this.announce(record);
-        await this.audit.approvalConsumed(facts, record);
+        await audited(this.announce(record));
+        await audited(this.audit.approvalConsumed(facts, record));
         return { kind: 'consumed', record };
       }
       if (latest.state === 'denied') return { kind: 'denied', record: latest };
@@ -124,7 +152,7 @@ export class ApprovalManager {
       ...UNDECIDED,
     };
     // ORDER: audit first: a request that is not in the audit log is never offered to an approver.
-    await this.audit.approvalRequested(facts, record);
+    await audited(this.audit.approvalRequested(facts, record));
     await this.repo.insert(record);
     this.log.info(
       {
@@ -216,5 +244,16 @@ export class ApprovalManager {
 
   async refreshPending(): Promise<void> {
     this.metrics.setPendingApprovals(await this.repo.countPending());
+  }
+}
+
+/** An awaited audit append; a failure refuses the call as audit_unavailable (fail closed). */
+async function audited(append: Promise<void>): Promise<void> {
+  try {
+    await append;
+  } catch (err) {
+    throw new GatehouseError('audit_unavailable', undefined, {
+      detail: err instanceof Error ? err.message : String(err),
+    });
   }
 }

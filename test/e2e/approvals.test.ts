@@ -416,6 +416,49 @@ describe('approvals: held calls (the call waits for the decision)', () => {
       noTransferTo(g, 'jack');
     });
   });
+  test('T25 two identical calls held at once share one request; its approval releases exactly one, the other is held again', async () => {
+    const g = gw();
+    await withClient(g, 'bob', async (bob) => {
+      const args = { amount: 23, to: 'kate' };
+      const seen: string[][] = [[], []];
+      let first = '';
+      const decisions: Promise<unknown>[] = [];
+      const onId = (i: number, id: string): void => {
+        const mine = seen[i] as string[];
+        if (mine.includes(id)) return;
+        mine.push(id);
+        if (first === '') first = id;
+        if (id !== first) decisions.push(cli(g, 'deny', id, '--as', 'carol'));
+        else if (seen.every((ids) => ids.includes(first)))
+          decisions.push(cli(g, 'approve', first, '--as', 'carol'));
+      };
+      const call = (i: number) =>
+        bob
+          .callTool({ name: TRANSFER, arguments: args }, undefined, {
+            resetTimeoutOnProgress: true,
+            onprogress: (p) => {
+              const m = /waiting for approval (apr_[A-Za-z0-9_-]+)/.exec(p.message ?? '');
+              if (m?.[1]) onId(i, m[1]);
+            },
+          })
+          .then(
+            (r) => ({ ok: r.content as unknown }),
+            (err: unknown) => ({ err: err as McpError }),
+          );
+      const results = await Promise.all([call(0), call(1)]);
+      await Promise.all(decisions);
+      const ok = results.filter((r) => 'ok' in r);
+      const refused = results.flatMap((r) => ('err' in r ? [r.err] : []));
+      assert.equal(ok.length, 1, JSON.stringify(results));
+      assert.equal(refused.length, 1);
+      assert.equal(refused[0]?.code, -32028, 'the second is held under a new request (denied here)');
+      assert.notEqual((refused[0]?.data as { approval?: string } | undefined)?.approval, first);
+      assert.deepEqual(
+        transfers(g).filter((l) => l.includes('"to":"kate"')),
+        ['transfer {"amount":23,"to":"kate"}'],
+      );
+    });
+  });
 });
 
 describe('approvals: expiry', () => {
