@@ -126,7 +126,10 @@ export class ApprovalManager {
         await audited(this.audit.approvalConsumed(facts, record));
         return { kind: 'consumed', record };
       }
-      if (latest.state === 'denied') return { kind: 'denied', record: latest };
+      if (latest.state === 'denied') {
+        await audited(this.announce(latest));
+        return { kind: 'denied', record: latest };
+      }
       if (latest.state === 'pending') return { kind: 'pending', record: latest, created: false };
     }
     const p = facts.principal;

@@ -360,6 +360,30 @@ describe('approvals: retry later (hold 0: the call is answered approval_pending 
       noTransferTo(g, 'hank');
     });
   });
+  test('T27 docs/audit.md documents every detail field of the approval events written above', () => {
+    const g = gw();
+    const doc = readFileSync(join(ROOT, 'docs/audit.md'), 'utf8');
+    const table = doc.slice(doc.indexOf('`detail` by event type'));
+    const documented = (type: string): Set<string> => {
+      const row = table
+        .split('\n')
+        .find((l) => l.startsWith('| ') && (l.split('|')[1] ?? '').includes(`\`${type}\``));
+      return new Set([...(row ?? '').matchAll(/`([^`]+)`/g)].map((m) => m[1] ?? ''));
+    };
+    const written = auditEvents(g.dataDir).filter((e) => String(e.type).startsWith('approval.'));
+    assert.deepEqual([...new Set(written.map((e) => String(e.type)))].sort(), [
+      'approval.consumed',
+      'approval.denied',
+      'approval.granted',
+      'approval.requested',
+    ]);
+    const missing = written.flatMap((e) =>
+      Object.keys(e.detail ?? {})
+        .filter((k) => !documented(String(e.type)).has(k))
+        .map((k) => `${String(e.type)}: detail.${k}`),
+    );
+    assert.deepEqual([...new Set(missing)], []);
+  });
 });
 
 describe('approvals: held calls (the call waits for the decision)', () => {
