@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
 import { ApprovalManager } from './approvals/manager.ts';
+import { ApprovalWebhooks } from './approvals/webhook.ts';
 import { type AuditEvent, createAuditWriter } from './audit/index.ts';
 import { AuditRecorder } from './audit/recorder.ts';
 import { resolveSecret } from './auth/as/clients.ts';
@@ -193,7 +194,23 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     await revocations.start();
   }
   // Approval requests survive restarts in the store; decisions made while no gateway ran are recorded now.
-  const approvals = new ApprovalManager(storage.approvals, config.approvals, audit, metrics, log);
+  // Webhooks inform chat or ticketing of approval events (signed, SSRF-guarded, never a way to decide).
+  const webhooks = new ApprovalWebhooks(
+    config.approvals.webhooks.map((w, i) => ({
+      url: w.url,
+      secret: resolveSecret(w.secret, `approvals.webhooks[${i}].secret`),
+      allowLoopbackHttp: w.allowLoopbackHttp,
+    })),
+    {
+      attempts: config.approvals.webhookRetry.attempts,
+      retryBaseMs: config.approvals.webhookRetry.baseMs,
+      redact: (text) => (leakGuard.size === 0 ? text : leakGuard.redact(text).value),
+    },
+    log,
+  );
+  const approvals = new ApprovalManager(storage.approvals, config.approvals, audit, metrics, log, (type, r) =>
+    webhooks.notify(type, r),
+  );
   await approvals.start();
   // The pipeline's response phase is handed to the sessions here: the session layer never imports the pipeline.
   const registry = new SessionRegistry(
@@ -379,6 +396,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       server.close();
       // Held calls are answered approval_pending now (their requests stay in the store for a retry).
       approvals.close();
+      webhooks.close();
       await registry.drain(config.limits.drainTimeoutMs);
       grants.close();
       revocations?.close();

@@ -21,6 +21,7 @@ import {
   newApprovalId,
   UNDECIDED,
 } from './binding.ts';
+import type { WebhookEventType } from './webhook.ts';
 
 /** How often the store is read for decisions and expiry. */
 const POLL_MS = 250;
@@ -60,6 +61,8 @@ export class ApprovalManager {
     private readonly audit: AuditRecorder,
     private readonly metrics: GatewayMetrics,
     private readonly log: Logger,
+    /** Told of every request made here, decision announced here and expiry found here (the webhooks). */
+    private readonly notify: (type: WebhookEventType, record: ApprovalRecord) => void = () => {},
   ) {}
 
   /** Whether anyone can approve: without approvers a held call fails closed with approval_required. */
@@ -157,6 +160,7 @@ export class ApprovalManager {
     // ORDER: audit first: a request that is not in the audit log is never offered to an approver.
     await audited(this.audit.approvalRequested(facts, record));
     await this.repo.insert(record);
+    this.notify('approval.requested', record);
     this.log.info(
       {
         approval: record.id,
@@ -208,6 +212,7 @@ export class ApprovalManager {
     if (record.decision === undefined) return;
     if (!(await this.repo.announce(record.id))) return;
     await this.audit.approvalDecided(record);
+    this.notify(record.decision === 'approved' ? 'approval.granted' : 'approval.denied', record);
     this.log.info(
       { approval: record.id, decision: record.decision, approver: record.decidedBy, channel: record.channel },
       'approval decided',
@@ -224,6 +229,7 @@ export class ApprovalManager {
         const r = await this.repo.get(id);
         if (r === undefined) continue;
         this.audit.approvalExpired(r);
+        this.notify('approval.expired', r);
         this.#wake(r);
       }
       for (const r of await this.repo.unannounced()) {

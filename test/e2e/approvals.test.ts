@@ -19,10 +19,14 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import pino from 'pino';
+import { ApprovalWebhooks, verifyWebhook } from '../../src/approvals/webhook.ts';
 import { approvalsCommand } from '../../src/cli/approvals.ts';
 import type { CliIo } from '../../src/cli/shared.ts';
+import { parseConfig } from '../../src/config/load.ts';
 import type { GatehouseConfigInput } from '../../src/config/schema.ts';
 import { type RunningGateway, startGateway } from '../../src/gateway.ts';
+import { OutboundError } from '../../src/secrets/outbound.ts';
+import type { ApprovalRecord } from '../../src/storage/types.ts';
 import { auditEvents, callError, eventually } from '../helpers/gateway.ts';
 import { connectWithBearer } from '../helpers/oauth.ts';
 
@@ -549,5 +553,173 @@ describe('approvals: restart', () => {
     } finally {
       await g.gw.close();
     }
+  });
+});
+
+describe('approvals: signed webhook', () => {
+  const SECRET = 'canary-webhook-secret-not-real-0001';
+  interface Delivery {
+    headers: Record<string, string | string[] | undefined>;
+    body: string;
+    status: number;
+  }
+  const deliveries: Delivery[] = [];
+  const seenIds = new Set<string>();
+  let receiver: Server;
+  let hookUrl = '';
+  let g: Gw | undefined;
+
+  before(async () => {
+    // Refuses the first try of every message (503), accepts the retry.
+    receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
+      req.on('end', () => {
+        const id = String(req.headers['gatehouse-delivery']);
+        const status = seenIds.has(id) ? 204 : 503;
+        seenIds.add(id);
+        deliveries.push({ headers: req.headers, body, status });
+        res.writeHead(status).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', () => resolve()));
+    hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    g = await start(mkdtempSync(join(work, 'webhook-')), {
+      holdSec: 0,
+      webhooks: [{ url: hookUrl, secret: SECRET, allowLoopbackHttp: true }],
+      webhookRetry: { attempts: 3, baseMs: 20 },
+    });
+  });
+  after(async () => {
+    await g?.gw.close();
+    await new Promise<void>((resolve) => receiver.close(() => resolve()));
+  });
+
+  const accepted = (type: string): Delivery[] =>
+    deliveries.filter((d) => d.status === 204 && d.headers['gatehouse-event'] === type);
+
+  test('each approval event is delivered signed (HMAC-SHA256 over timestamp and body), retried after a failure, and never carries a way to decide', async () => {
+    assert.ok(g);
+    const gw = g;
+    let id = '';
+    await withClient(gw, 'bob', async (bob) => {
+      id = await pendingId(bob, { amount: 51, to: 'olga' });
+    });
+    assert.equal((await cli(gw, 'approve', id, '--as', 'carol', '--reason', 'ok')).code, 0);
+    await eventually(
+      'the request and the decision reach the webhook',
+      () => accepted('approval.requested').length === 1 && accepted('approval.granted').length === 1,
+      10_000,
+    );
+    for (const type of ['approval.requested', 'approval.granted']) {
+      const ok = accepted(type)[0] as Delivery;
+      const verdict = verifyWebhook(SECRET, ok.body, {
+        signature: ok.headers['gatehouse-signature'] as string,
+        timestamp: ok.headers['gatehouse-timestamp'] as string,
+      });
+      assert.equal(verdict, 'ok', type);
+      // The refused first try and the accepted retry are the same message (same delivery id and body).
+      const tries = deliveries.filter(
+        (d) => d.headers['gatehouse-delivery'] === ok.headers['gatehouse-delivery'],
+      );
+      assert.deepEqual(
+        tries.map((d) => d.status),
+        [503, 204],
+      );
+      assert.equal(tries[0]?.body, ok.body);
+      const msg = JSON.parse(ok.body) as { type: string; approval: Record<string, unknown> };
+      assert.equal(msg.type, type);
+      assert.equal(msg.approval.id, id);
+      assert.deepEqual(msg.approval.arguments, { amount: 51, to: 'olga' });
+      assert.deepEqual(
+        Object.keys(msg.approval).sort(),
+        [
+          'approver',
+          'arguments',
+          'attributes',
+          'channel',
+          'createdAt',
+          'decision',
+          'definitionHash',
+          'expiresAt',
+          'grant',
+          'id',
+          'owner',
+          'policies',
+          'reason',
+          'requester',
+          'server',
+          'state',
+          'tool',
+        ].filter((k) => k in msg.approval),
+        'no token, link or anything else that could decide',
+      );
+    }
+    const granted = JSON.parse((accepted('approval.granted')[0] as Delivery).body) as {
+      approval: Record<string, unknown>;
+    };
+    assert.equal(granted.approval.approver, 'carol');
+  });
+
+  test('an old signed body replayed later is detectable by its timestamp; a changed body or another key fails', () => {
+    const ok = accepted('approval.requested')[0] as Delivery;
+    const headers = {
+      signature: ok.headers['gatehouse-signature'] as string,
+      timestamp: ok.headers['gatehouse-timestamp'] as string,
+    };
+    const ts = Number(headers.timestamp);
+    assert.equal(verifyWebhook(SECRET, ok.body, headers, { now: ts + 301 }), 'stale');
+    assert.equal(verifyWebhook(SECRET, ok.body, headers, { now: ts + 299 }), 'ok');
+    assert.equal(verifyWebhook(SECRET, ok.body.replace('olga', 'mallory'), headers), 'bad_signature');
+    assert.equal(verifyWebhook('another-key', ok.body, headers), 'bad_signature');
+    assert.equal(
+      verifyWebhook(SECRET, ok.body, { ...headers, timestamp: String(ts + 1) }),
+      'bad_signature',
+      'the timestamp is signed: moving it forward breaks the signature',
+    );
+    assert.equal(
+      verifyWebhook(SECRET, ok.body, { signature: headers.signature, timestamp: undefined }),
+      'malformed',
+    );
+  });
+
+  test('T07 a webhook on a private or loopback address is refused unless allowed (no connection is made); http needs the development flag', async () => {
+    const before = deliveries.length;
+    const record = JSON.parse((await cli(g as Gw, 'list', '--all', '--json')).stdout)[0] as ApprovalRecord;
+    const log = pino({ level: 'silent' });
+    const connects: string[] = [];
+    const send = (url: string, resolve?: (h: string) => Promise<string[]>) =>
+      new ApprovalWebhooks(
+        [{ url, secret: SECRET, allowLoopbackHttp: false }],
+        { attempts: 3, retryBaseMs: 10, ...(resolve ? { resolve } : {}) },
+        log,
+      ).send('approval.requested', record);
+    const port = (receiver.address() as AddressInfo).port;
+    const refused = async (url: string, code: string, resolve?: (h: string) => Promise<string[]>) => {
+      await assert.rejects(send(url, resolve), (err: unknown) => {
+        assert.ok(err instanceof OutboundError, String(err));
+        assert.equal(err.code, code, url);
+        return true;
+      });
+    };
+    await refused(`https://127.0.0.1:${port}/hook`, 'blocked_address');
+    await refused('https://10.1.2.3/hook', 'blocked_address');
+    await refused('https://[::ffff:169.254.169.254]/hook', 'blocked_address');
+    await refused('https://chat.example/hook', 'blocked_address', async (h) => {
+      connects.push(h);
+      return ['192.168.1.20'];
+    });
+    await refused(hookUrl, 'scheme');
+    assert.deepEqual(connects, ['chat.example'], 'names are resolved and their addresses checked');
+    assert.equal(deliveries.length, before, 'the receiver saw nothing');
+    assert.throws(
+      () =>
+        parseConfig({
+          ...gatewayConfig((g as Gw).dataDir, { webhooks: [{ url: hookUrl, secret: SECRET }] }),
+        }),
+      /must be https/,
+    );
   });
 });
