@@ -1,6 +1,7 @@
 import type { Lookup } from '../approvals/manager.ts';
 import { GatehouseError } from '../errors.ts';
 import type { MessageContext, Outcome } from '../pipeline/context.ts';
+import type { ToolDefinition } from '../policy/authorizer.ts';
 import type { ToolAttributes } from '../policy/engine.ts';
 import { callFacts } from './record-intent.ts';
 
@@ -52,7 +53,13 @@ export async function awaitApproval(ctx: MessageContext, held: HeldCall, refuse:
       if (session.grant.ended) return new GatehouseError('grant_ended');
       // The definition as the gateway knows it now: a list_changed notification forgets it, and an
       // approval given for the old definition no longer applies (T25).
-      if (!session.toolDefs.has(server)) await gw.router.loadToolDefs(session, server);
+      if (!session.toolDefs.has(server)) {
+        const failed = await gw.router.loadToolDefs(session, server).then(
+          () => undefined,
+          (err: unknown) => (err instanceof GatehouseError ? err : new GatehouseError('upstream_failed')),
+        );
+        if (failed) return failed;
+      }
       const def = session.toolDefs.get(server)?.get(held.name);
       if (def === undefined) return new GatehouseError('unknown_tool', `tool \`${exposed}\` not found`);
       const attrs = gw.authorizer.toolAttributes(server, exposed, def);
@@ -85,7 +92,7 @@ function release(
   ctx: MessageContext,
   held: HeldCall,
   attrs: ToolAttributes,
-  def: Parameters<MessageContext['http']['gw']['authorizer']['checkArguments']>[0],
+  def: ToolDefinition,
   found: Extract<Lookup, { kind: 'consumed' }>,
   refuse: Refuse,
 ): Outcome | Promise<Outcome> {
