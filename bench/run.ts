@@ -590,6 +590,25 @@ function table(rows: string[][]): string {
     .join('\n');
 }
 
+/**
+ * Runs one in-process benchmark script of bench/ (pinned to the servers' CPU when `pinned`), or
+ * reports it skipped under BENCH_IN_PROCESS=0.
+ */
+function inProcessBench(
+  script: string,
+  pinned: boolean,
+  env: Record<string, string> = {},
+): { status: number | string | null } {
+  if (!IN_PROCESS) return { status: 'skipped (BENCH_IN_PROCESS=0)' };
+  const args = ['--import', 'tsx', path.join(BENCH_DIR, script)];
+  const pin = pinned && PINNING === true;
+  return spawnSync(pin ? 'taskset' : process.execPath, pin ? ['-c', '1', process.execPath, ...args] : args, {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
+}
+
 async function main(): Promise<void> {
   const t0 = Date.now();
   const pinNote =
@@ -736,18 +755,10 @@ async function main(): Promise<void> {
   json.total_errors = totalErrors;
 
   // Token verification cost per call (the authenticate stage), measured in-process on the same machine.
-  const skipped = { status: 'skipped (BENCH_IN_PROCESS=0)' };
-  const tv = !IN_PROCESS
-    ? skipped
-    : spawnSync(process.execPath, ['--import', 'tsx', path.join(BENCH_DIR, 'token-verify.ts')], {
-        cwd: ROOT,
-        encoding: 'utf8',
-        env: {
-          ...process.env,
-          BENCH_TOKENS: process.env['BENCH_TOKENS'] ?? '1000',
-          BENCH_CACHED: process.env['BENCH_CACHED'] ?? '20000',
-        },
-      });
+  const tv = inProcessBench('token-verify.ts', false, {
+    BENCH_TOKENS: process.env['BENCH_TOKENS'] ?? '1000',
+    BENCH_CACHED: process.env['BENCH_CACHED'] ?? '20000',
+  });
   let tokenLine = `token verification: ${notRun(tv.status)}`;
   if (tv.status === 0) {
     const tvJson = JSON.parse(readFileSync(path.join(BENCH_DIR, 'token-verify.json'), 'utf8')) as Record<
@@ -763,12 +774,7 @@ async function main(): Promise<void> {
   }
 
   // Policy decision cost per tools/call (the authorize stage's Cedar part), 12 and 1,000 policies.
-  const pb = !IN_PROCESS
-    ? skipped
-    : spawnSync(process.execPath, ['--import', 'tsx', path.join(BENCH_DIR, 'policy.ts')], {
-        cwd: ROOT,
-        encoding: 'utf8',
-      });
+  const pb = inProcessBench('policy.ts', false);
   let policyLine = `policy decisions: ${notRun(pb.status)}`;
   if (pb.status === 0) {
     const pj = JSON.parse(readFileSync(path.join(BENCH_DIR, 'policy.json'), 'utf8')) as Record<
@@ -784,14 +790,7 @@ async function main(): Promise<void> {
 
   // The audit writer alone (bench/audit.ts), pinned like the servers: durable events/s under
   // concurrency, and the write-ahead wait of one call when it is alone in flight (the stage's added p50).
-  const auditArgs = ['--import', 'tsx', path.join(BENCH_DIR, 'audit.ts')];
-  const au = !IN_PROCESS
-    ? skipped
-    : spawnSync(
-        PINNING === true ? 'taskset' : process.execPath,
-        PINNING === true ? ['-c', '1', process.execPath, ...auditArgs] : auditArgs,
-        { cwd: ROOT, encoding: 'utf8' },
-      );
+  const au = inProcessBench('audit.ts', true);
   let auditLine = `audit: ${notRun(au.status)}`;
   if (au.status === 0) {
     const aj = JSON.parse(readFileSync(path.join(BENCH_DIR, 'audit.json'), 'utf8')) as Record<string, number>;
@@ -808,14 +807,7 @@ async function main(): Promise<void> {
 
   // The result sanitisers (bench/sanitize.ts), pinned like the servers: CPU added by the response stage
   // sanitize-result per KiB of a text result (4 and 64 KiB) and per call for a small result.
-  const saArgs = ['--import', 'tsx', path.join(BENCH_DIR, 'sanitize.ts')];
-  const sa = !IN_PROCESS
-    ? skipped
-    : spawnSync(
-        PINNING === true ? 'taskset' : process.execPath,
-        PINNING === true ? ['-c', '1', process.execPath, ...saArgs] : saArgs,
-        { cwd: ROOT, encoding: 'utf8' },
-      );
+  const sa = inProcessBench('sanitize.ts', true);
   let sanitizeLine = `result sanitisers: ${notRun(sa.status)}`;
   if (sa.status === 0) {
     const sj = JSON.parse(readFileSync(path.join(BENCH_DIR, 'sanitize.json'), 'utf8')) as Record<

@@ -37,6 +37,10 @@ export const JsonRpcCode = {
   CredentialRevoked: -32024,
   CredentialUnavailable: -32025,
   ConnectionRequired: -32026,
+  /** Approvals (src/approvals/): each carries data.approval, the request's id. */
+  ApprovalPending: -32027,
+  ApprovalDenied: -32028,
+  ApprovalExpired: -32029,
   /** MCP 2025-11-25: URL-mode elicitation required (data.elicitations). */
   UrlElicitationRequired: -32042,
   /** Tool-definition pinning (src/definitions/): a definition not approved (new or changed). */
@@ -294,6 +298,26 @@ export const ERRORS = {
     stage: 'authorize',
     description:
       'policy requires a human approval for this call and no approval is available; quote data.reference',
+  },
+  approval_pending: {
+    http: 403,
+    jsonrpc: JsonRpcCode.ApprovalPending,
+    stage: 'await-approval',
+    description:
+      'the call waits for a human approval (data.approval) that was not given in time; retry the identical call later to use it once approved',
+  },
+  approval_denied: {
+    http: 403,
+    jsonrpc: JsonRpcCode.ApprovalDenied,
+    stage: 'await-approval',
+    description: 'an approver denied this call (data.approval names the request)',
+  },
+  approval_expired: {
+    http: 403,
+    jsonrpc: JsonRpcCode.ApprovalExpired,
+    stage: 'await-approval',
+    description:
+      'the approval request for this call (data.approval) expired before it was decided or used; call again for a new one',
   },
   invalid_arguments: {
     http: 200,

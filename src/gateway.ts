@@ -9,6 +9,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
+import { ApprovalManager } from './approvals/manager.ts';
+import { ApprovalWebhooks } from './approvals/webhook.ts';
 import { type AuditEvent, createAuditWriter } from './audit/index.ts';
 import { AuditRecorder } from './audit/recorder.ts';
 import { resolveSecret } from './auth/as/clients.ts';
@@ -203,6 +205,25 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     };
     await revocations.start();
   }
+  // Approval requests survive restarts in the store; decisions made while no gateway ran are recorded now.
+  // Webhooks inform chat or ticketing of approval events (signed, SSRF-guarded, never a way to decide).
+  const webhooks = new ApprovalWebhooks(
+    config.approvals.webhooks.map((w, i) => ({
+      url: w.url,
+      secret: resolveSecret(w.secret, `approvals.webhooks[${i}].secret`),
+      allowLoopbackHttp: w.allowLoopbackHttp,
+    })),
+    {
+      attempts: config.approvals.webhookRetry.attempts,
+      retryBaseMs: config.approvals.webhookRetry.baseMs,
+      redact: (text) => (leakGuard.size === 0 ? text : leakGuard.redact(text).value),
+    },
+    log,
+  );
+  const approvals = new ApprovalManager(storage.approvals, config.approvals, audit, metrics, log, (type, r) =>
+    webhooks.notify(type, r),
+  );
+  await approvals.start();
   // The pipeline's response phase is handed to the sessions here: the session layer never imports the pipeline.
   const registry = new SessionRegistry(
     config,
@@ -249,6 +270,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       }
     },
     audit,
+    approvals,
     started: false,
     auth: new ResourceServer({
       requiredScopes: config.auth.requiredScopes,
@@ -389,6 +411,9 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     closing ??= (async () => {
       log.info('shutting down');
       server.close();
+      // Held calls are answered approval_pending now (their requests stay in the store for a retry).
+      approvals.close();
+      webhooks.close();
       await registry.drain(config.limits.drainTimeoutMs);
       grants.close();
       revocations?.close();

@@ -20,6 +20,8 @@ export const AUDIT_EVENT_TYPES = [
   'approval.requested',
   'approval.granted',
   'approval.denied',
+  'approval.expired',
+  'approval.consumed',
   'lease.issued',
   'lease.revoked',
   'sanitiser.finding',

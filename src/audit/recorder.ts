@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/principal.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
-import type { AuditTornTail, GrantRecord, RevocationRecord } from '../storage/types.ts';
+import type { ApprovalRecord, AuditTornTail, GrantRecord, RevocationRecord } from '../storage/types.ts';
 import {
   AnonymousFailures,
   type AnonymousFailuresOptions,
@@ -96,6 +96,8 @@ export interface CallDecision {
   effect: 'allow' | 'deny' | 'approval_required';
   policies: readonly string[];
   reference?: string | undefined;
+  /** The approval the call consumed (a call released by a human): its id and who approved it. */
+  approval?: { id: string; approver: string | undefined; reason: string | undefined } | undefined;
 }
 
 function decisionOf(d: CallDecision): NonNullable<AuditEvent['decision']> {
@@ -104,6 +106,35 @@ function decisionOf(d: CallDecision): NonNullable<AuditEvent['decision']> {
     policies: [...d.policies],
     ...(d.reference !== undefined ? { reason: `reference ${d.reference}` } : {}),
   };
+}
+
+/** The `approval` member of an event about an approval request. */
+function approvalOf(r: ApprovalRecord): NonNullable<AuditEvent['approval']> {
+  return {
+    id: r.id,
+    ...(r.decidedBy !== undefined ? { approver: clipText(r.decidedBy) } : {}),
+    ...(r.reason !== undefined ? { reason: r.reason.slice(0, 4096) } : {}),
+  };
+}
+
+/** An event about an approval request, from its record (the call may be long gone). */
+function approvalEvent(type: AuditEventInput['type'], r: ApprovalRecord): AuditEventInput {
+  const principal: AuditPrincipal = { agent: r.agent };
+  if (r.user !== undefined) principal.user = r.user;
+  if (r.tenant !== undefined) principal.tenant = r.tenant;
+  if (r.actors.length > 0) principal.actors = [...r.actors];
+  const event: AuditEventInput = {
+    type,
+    grantId: r.grantId,
+    sessionId: r.sessionId,
+    principal,
+    method: 'tools/call',
+    server: r.server,
+    tool: r.tool,
+    approval: approvalOf(r),
+  };
+  if (r.owner !== undefined) event.owner = r.owner;
+  return event;
 }
 
 /** The fields every event about one call carries (client-chosen ones bounded by {@link clipText}). */
@@ -292,6 +323,48 @@ export class AuditRecorder {
     return this.append(event);
   }
 
+  /**
+   * A call held for a human approval: the request (id, binding digest, definition hash, expiry) with the
+   * call's principal, arguments and deciding policies. Durable before the call waits: a request nobody
+   * can find in the audit log is never made.
+   */
+  approvalRequested(f: CallFacts, r: ApprovalRecord): Promise<void> {
+    const event = callEvent('approval.requested', f);
+    event.args = f.args;
+    event.decision = { effect: 'approval_required', policies: [...r.policies] };
+    event.approval = { id: r.id };
+    event.detail = {
+      digest: r.digest,
+      definitionHash: r.definitionHash,
+      expiresAt: r.expiresAt,
+      attributes: r.attributes,
+    };
+    return this.append(event);
+  }
+
+  /** A human approved or denied a request (in this gateway, the CLI or another gateway): who, how, why. */
+  approvalDecided(r: ApprovalRecord): Promise<void> {
+    const event = approvalEvent(r.decision === 'approved' ? 'approval.granted' : 'approval.denied', r);
+    event.detail = { channel: r.channel ?? 'unknown', decidedAt: r.decidedAt, digest: r.digest };
+    return this.append(event);
+  }
+
+  /** A request expired before it was decided, or an approval before it was used. */
+  approvalExpired(r: ApprovalRecord): void {
+    const event = approvalEvent('approval.expired', r);
+    event.detail = { expiresAt: r.expiresAt, decision: r.decision ?? 'none' };
+    this.record(event);
+  }
+
+  /** The held call (or its retry) used the approval: single use, durable before the call goes on. */
+  approvalConsumed(f: CallFacts, r: ApprovalRecord): Promise<void> {
+    const event = callEvent('approval.consumed', f);
+    event.args = f.args;
+    event.approval = approvalOf(r);
+    event.detail = { digest: r.digest };
+    return this.append(event);
+  }
+
   /** A call refused because its upstream credential is revoked, blocked, missing or cannot be minted. */
   credentialRefused(f: CallFacts, code: string, service: unknown): void {
     const event = callEvent('decision', f);
@@ -434,6 +507,13 @@ export class AuditRecorder {
     const event = callEvent('call.attempted', f);
     event.args = f.args;
     event.decision = decisionOf(decision);
+    if (decision.approval !== undefined) {
+      event.approval = { id: decision.approval.id };
+      if (decision.approval.approver !== undefined)
+        event.approval.approver = clipText(decision.approval.approver);
+      if (decision.approval.reason !== undefined)
+        event.approval.reason = decision.approval.reason.slice(0, 4096);
+    }
     if (f.requestBytes !== undefined) event.detail = { requestBytes: f.requestBytes };
     return this.append(event);
   }

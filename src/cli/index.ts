@@ -6,6 +6,7 @@
 import { ConfigError } from '../config/load.ts';
 import { createLogger } from '../log.ts';
 import { DataDirError } from '../util/data-dir.ts';
+import { APPROVALS_USAGE, approvalsCommand } from './approvals.ts';
 import { AUDIT_USAGE, auditCommand } from './audit.ts';
 import { AUTH_USAGE, authCommand } from './auth.ts';
 import { CALL_USAGE, callCommand } from './call.ts';
@@ -20,7 +21,7 @@ import { TOOLS_USAGE, toolsCommand } from './tools.ts';
 const USAGE = `usage: gatehouse <command> [options]
 
 commands:
-${START_USAGE}${AUTH_USAGE}${CALL_USAGE}${GRANTS_USAGE}${SECRETS_USAGE}${CREDENTIALS_USAGE}${AUDIT_USAGE}${POLICY_USAGE}${SCAN_USAGE}${TOOLS_USAGE}  help  show this text
+${START_USAGE}${AUTH_USAGE}${CALL_USAGE}${GRANTS_USAGE}${APPROVALS_USAGE}${SECRETS_USAGE}${CREDENTIALS_USAGE}${AUDIT_USAGE}${POLICY_USAGE}${SCAN_USAGE}${TOOLS_USAGE}  help  show this text
 `;
 
 /** Runs one command line; returns the exit code, or -1 when the process keeps running (start). */
@@ -41,6 +42,8 @@ export async function main(argv: string[]): Promise<number> {
         return await auditCommand(rest);
       case 'grants':
         return await grantsCommand(rest);
+      case 'approvals':
+        return await approvalsCommand(rest);
       case 'policy':
         return policyCommand(rest);
       case 'scan':

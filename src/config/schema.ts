@@ -7,6 +7,7 @@
  * the superRefine below.
  */
 import { z } from 'zod';
+import { approvalsSection } from './sections/approvals.ts';
 import { auditSection } from './sections/audit.ts';
 import { authSection, type preRegisteredClient, type secretRef } from './sections/auth.ts';
 import { brokerSection, type credentialSchema, credentialsSection } from './sections/credentials.ts';
@@ -34,6 +35,7 @@ export const configSchema = z
     auth: authSection,
     policy: policySection,
     grants: grantsSection,
+    approvals: approvalsSection,
     sanitize: sanitizeSection,
     pinning: pinningSection,
     audit: auditSection,
@@ -80,6 +82,16 @@ export const configSchema = z
               : `isolation principal shares one process among the sessions of an agent+user, whose grants each lease their own ${cred.type} token for env.${k} (credential \`${v.credential}\`): only static credentials (or none) may be shared; use isolation session`,
         });
       }
+    }
+    for (const [i, a] of c.approvals.approvers.entries()) {
+      if (!a.startsWith('role:')) continue;
+      const role = a.slice('role:'.length);
+      if (!Object.hasOwn(c.policy.roles.users, role))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['approvals', 'approvers', i],
+          message: `no role \`${role}\` in policy.roles.users`,
+        });
     }
     for (const name of Object.keys(c.pinning.upstreams)) {
       if (!Object.hasOwn(c.upstreams, name))
@@ -148,6 +160,7 @@ export type AuthConfig = GatehouseConfig['auth'];
 export type EmbeddedAuthConfig = AuthConfig['embedded'];
 export type PolicyConfig = GatehouseConfig['policy'];
 export type GrantsConfig = GatehouseConfig['grants'];
+export type ApprovalsConfig = GatehouseConfig['approvals'];
 export type SanitizeConfig = GatehouseConfig['sanitize'];
 export type PinningConfig = GatehouseConfig['pinning'];
 export type PreRegisteredClient = z.output<typeof preRegisteredClient>;

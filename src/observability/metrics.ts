@@ -276,7 +276,7 @@ export function createMetrics(opts: MetricsOptions = {}): GatewayMetrics {
   const activeGrants = new Gauge({ name: 'gatehouse_active_grants', help: 'Live grants.', registers });
   const pendingApprovals = new Gauge({
     name: 'gatehouse_pending_approvals',
-    help: 'Calls waiting for a human approval.',
+    help: 'Approval requests waiting for a decision.',
     registers,
   });
   const revocations = new Counter({

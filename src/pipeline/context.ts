@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { ApprovalManager } from '../approvals/manager.ts';
 import type { AuditRecorder, CallDecision } from '../audit/recorder.ts';
 import type { Principal } from '../auth/principal.ts';
 import type { ResourceServer } from '../auth/resource-server.ts';
@@ -33,6 +34,8 @@ export interface GatewayParts {
   readonly observeStage: StageObserver;
   /** The audit log (write-ahead for calls). */
   readonly audit: AuditRecorder;
+  /** Approval requests and decisions (stage await-approval). */
+  readonly approvals: ApprovalManager | undefined;
   /** Set once the listener knows its public URL; until then every request fails closed. */
   auth: ResourceServer;
   /** False until start-up finished (authorization server and resource server in place): requests get 503. */

@@ -56,11 +56,15 @@ export const MESSAGE_STAGES: readonly Stage<MessageContext>[] = [
   // ORDER: routing resolves the namespaced name that later policy stages decide on.
   { name: 'route-message', run: routeMessage },
   // ORDER: after routing (it decides on the routed server and tool), before anything leaves the gateway.
+  // await-approval (src/stages/await-approval.ts) runs inside it, on its approval_required branch only,
+  // so a call that needs no approval pays nothing for it: a human decides before a credential is
+  // leased or the intent written.
   { name: 'authorize', run: authorize },
   // ORDER: after authorize (a denied call never mints a token), before record-intent (which records
   // the lease the call uses).
   { name: 'lease-credential', run: leaseCredential },
-  // ORDER: after every decision (later: await-approval), before forwarding: write-ahead.
+  // ORDER: after every decision (await-approval included: the record names the approval), before
+  // forwarding: write-ahead.
   { name: 'record-intent', run: recordIntent },
   // ORDER: last; nothing may run after a request left the gateway.
   { name: 'forward-message', run: forwardMessage },

@@ -117,7 +117,11 @@ export class Authorizer {
     return a;
   }
 
-  /** Decides one operation on one tool, prompt or resource (`name` as the upstream knows it). */
+  /**
+   * Decides one operation on one tool, prompt or resource (`name` as the upstream knows it).
+   * `approved`: a human approved exactly this call (`context.approved`; set only when a call releases
+   * a consumed approval, src/stages/await-approval.ts).
+   */
   decide(
     principal: Principal,
     grant: Grant,
@@ -127,6 +131,7 @@ export class Authorizer {
     attrs: ToolAttributes | undefined,
     args: unknown,
     opts?: DecideOptions,
+    approved?: boolean,
   ): Decision {
     return this.engine.decide(
       {
@@ -137,6 +142,7 @@ export class Authorizer {
         tool: name,
         ...(attrs !== undefined ? { toolAttrs: attrs } : {}),
         ...(args !== undefined ? { args } : {}),
+        ...(approved === true ? { approved } : {}),
       },
       opts,
     );

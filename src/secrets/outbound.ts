@@ -1,6 +1,6 @@
 /**
- * The credential broker's one outbound HTTP client (token endpoints, metadata
- * discovery): a thin wrapper over the SSRF-guarded fetch of the authorization
+ * The gateway's one outbound HTTP client (the credential broker's token endpoints and metadata
+ * discovery, approval webhooks): a thin wrapper over the SSRF-guarded fetch of the authorization
  * server (src/auth/as/safe-fetch.ts), with the broker's defaults. THREATS T07.
  *
  * - HTTPS only; with the `allowLoopbackHttp` development flag, plain http and
@@ -85,9 +85,19 @@ export class OutboundClient {
     req: OutboundRequest = {},
   ): Promise<SafeResponse> {
     const body = (form instanceof URLSearchParams ? form : new URLSearchParams(form)).toString();
+    return this.#post(url, 'application/x-www-form-urlencoded', body, req);
+  }
+
+  /** POST of a JSON body (approval webhooks). Never follows a redirect. */
+  postJson(url: string, body: string, req: OutboundRequest = {}): Promise<SafeResponse> {
+    return this.#post(url, 'application/json', body, req);
+  }
+
+  /** A POST never follows a redirect: its body (credentials, a signed message) must not go elsewhere. */
+  #post(url: string, contentType: string, body: string, req: OutboundRequest): Promise<SafeResponse> {
     return safeFetch(url, {
       ...this.#opts(req),
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...req.headers },
+      headers: { 'content-type': contentType, ...req.headers },
       method: 'POST',
       body,
       maxRedirects: 0,

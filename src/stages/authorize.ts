@@ -4,6 +4,7 @@ import type { MessageContext, Outcome } from '../pipeline/context.ts';
 import type { DecideOptions, PolicyAction } from '../policy/engine.ts';
 import type { ListMethod } from '../protocol/lists.ts';
 import type { ListFilter } from '../session/router.ts';
+import { awaitApproval } from './await-approval.ts';
 import { callFacts } from './record-intent.ts';
 
 /** Methods answered by the gateway itself or carrying no tool, prompt or resource: nothing to decide. */
@@ -29,9 +30,10 @@ function reference(): string {
  *
  * For `tools/call`, in this order: the grant must cover the tool; the arguments must match the tool's
  * `inputSchema` and the grant's argument constraints; then policy decides with the arguments. A
- * denial is `tool_not_permitted` (not "unknown tool", not invalid params) with a reference id;
- * `approval_required` fails closed until approvals exist. Methods the gateway cannot attribute to a
- * tool, prompt or resource are refused (fail closed).
+ * denial is `tool_not_permitted` (not "unknown tool", not invalid params) with a reference id.
+ * `approval_required` holds the call for a human (stage await-approval, run from this branch only)
+ * when approvers are configured, and fails closed otherwise. Methods the gateway cannot attribute to
+ * a tool, prompt or resource are refused (fail closed).
  */
 export function authorize(ctx: MessageContext): Outcome | Promise<Outcome> {
   const { session, msg } = ctx;
@@ -60,6 +62,18 @@ export function authorize(ctx: MessageContext): Outcome | Promise<Outcome> {
     if (d.effect === 'allow') {
       ctx.decision = { effect: 'allow', policies: d.policies };
       return undefined;
+    }
+    // ORDER: await-approval runs here, on this branch only: a call that needs no approval never pays
+    // for it. A name no upstream offers (transient) is never held: nobody could approve what it is.
+    if (
+      d.effect === 'approval_required' &&
+      action === 'call_tool' &&
+      !opts?.transient &&
+      gw.approvals?.enabled
+    ) {
+      return awaitApproval(ctx, { name, args, policies: d.policies }, (policies) =>
+        deny(ctx, 'tool_not_permitted', { action, name: exposed ?? name, policies }),
+      );
     }
     return deny(ctx, d.effect === 'deny' ? 'tool_not_permitted' : 'approval_required', {
       action,

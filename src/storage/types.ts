@@ -339,6 +339,87 @@ export interface RevocationRepo {
   purge(now: number): Promise<number>;
 }
 
+/** Where an approval request is in its life (docs/approvals.md). Every state but `pending` and `approved` is final. */
+export type ApprovalState = 'pending' | 'approved' | 'denied' | 'expired' | 'consumed';
+
+/**
+ * A request for a human approval of one tool call (src/approvals/): who asked, under which grant, exactly
+ * what would run (the full arguments and a hash of the tool's definition), why policy asked, and its fate.
+ * `digest` binds it to (grant, server, tool, definition hash, canonical arguments): only a call with the
+ * same digest can consume it, once.
+ */
+export interface ApprovalRecord {
+  /** `apr_<random>`. */
+  id: string;
+  /** Hex SHA-256 of the canonical JSON of `{ grant, server, tool, definition, arguments }`. */
+  digest: string;
+  state: ApprovalState;
+  grantId: string;
+  sessionId: string;
+  agent: string;
+  user: string | undefined;
+  tenant: string | undefined;
+  /** Delegation chain, current actor first. */
+  actors: string[];
+  /** The grant's owner. */
+  owner: string | undefined;
+  server: string;
+  /** The exposed tool name (`server__tool`). */
+  tool: string;
+  /** Canonical JSON of the arguments, untruncated (what the approver sees and what is bound). */
+  arguments: string;
+  /** Hex SHA-256 of the canonical JSON of the tool's definition when the request was made. */
+  definitionHash: string;
+  /** The deciding policy ids (the `@approval` forbids, then the permits that allow once approved). */
+  policies: string[];
+  /** The tool's attributes (risk, sideEffect, owner, trusted server, hints) as policy saw them. */
+  attributes: Record<string, unknown>;
+  /** Epoch ms. */
+  createdAt: number;
+  /** Epoch ms: past it, a pending or approved request is expired. */
+  expiresAt: number;
+  /** What a human decided (kept when an approved request later expires or is consumed). */
+  decision: 'approved' | 'denied' | undefined;
+  decidedAt: number | undefined;
+  /** Who approved or denied it. */
+  decidedBy: string | undefined;
+  reason: string | undefined;
+  /** How the decision was made: `cli`, `console`, … */
+  channel: string | undefined;
+  consumedAt: number | undefined;
+}
+
+/** What {@link ApprovalRepo.decide} did. */
+export type ApprovalDecideResult = 'decided' | 'not_found' | 'not_pending' | 'expired';
+
+export interface ApprovalRepo {
+  /** Adds a pending request. */
+  insert(rec: ApprovalRecord): Promise<void>;
+  get(id: string): Promise<ApprovalRecord | undefined>;
+  /** The newest request with this digest, undefined when none. */
+  latestByDigest(digest: string): Promise<ApprovalRecord | undefined>;
+  /** Requests in these states (every state when omitted), newest first, at most `limit` (default 1000). */
+  list(filter?: { states?: readonly ApprovalState[]; limit?: number }): Promise<ApprovalRecord[]>;
+  /**
+   * Approves or denies a pending request that has not expired at `at`, atomically (the first decision
+   * wins); says why not otherwise.
+   */
+  decide(
+    id: string,
+    d: { state: 'approved' | 'denied'; by: string; reason: string | undefined; channel: string; at: number },
+  ): Promise<ApprovalDecideResult>;
+  /** Consumes an approved request that has not expired at `at`; true for the one caller that did (single use). */
+  consume(id: string, at: number): Promise<boolean>;
+  /** Marks pending and approved requests whose expiry is at or before `now` expired; resolves to their ids. */
+  expire(now: number): Promise<string[]>;
+  /** Requests a human decided whose decision no gateway has announced yet (audit, held calls), oldest first. */
+  unannounced(): Promise<ApprovalRecord[]>;
+  /** Claims the announcement of a decision (audit, waiters); true for the one caller that did. */
+  announce(id: string): Promise<boolean>;
+  /** How many requests are pending. */
+  countPending(): Promise<number>;
+}
+
 /** What a pinned definition describes (tool-definition pinning, docs/sanitization.md). */
 export type DefinitionKind = 'tool' | 'prompt' | 'resource-template' | 'instructions';
 
@@ -425,6 +506,7 @@ export interface Repos {
   readonly oauth: OAuthRepo;
   readonly users: UserRepo;
   readonly audit: AuditRepo;
+  readonly approvals: ApprovalRepo;
   readonly definitions: DefinitionRepo;
 }
 

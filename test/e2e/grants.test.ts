@@ -12,7 +12,13 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { GatehouseConfigInput } from '../../src/config/schema.ts';
-import { eventually, processGone, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import {
+  callError,
+  eventually,
+  processGone,
+  startTestGateway,
+  type TestGateway,
+} from '../helpers/gateway.ts';
 import { clientCredentialsToken, connectWithBearer, exchangeToken } from '../helpers/oauth.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -119,17 +125,6 @@ const token = (id: string): Promise<string> => clientCredentialsToken(gw.origin,
 const exchange = (id: string, subject: string, params: Record<string, string>) =>
   exchangeToken(gw.origin, agent(id), subject, { resource: gw.url, ...params });
 const connect = (bearer: string): Promise<Client> => connectWithBearer(gw.url, bearer);
-
-/** The JSON-RPC error a call failed with (the call must fail). */
-async function callError(client: Client, name: string, args: Record<string, unknown>): Promise<McpError> {
-  try {
-    await client.callTool({ name, arguments: args });
-  } catch (err) {
-    assert.ok(err instanceof McpError, `expected a JSON-RPC error, got ${String(err)}`);
-    return err;
-  }
-  assert.fail(`${name} was allowed`);
-}
 
 /** A bare initialize with `bearer` (no SDK client: the answer's status is what is asserted). */
 function initialize(bearer: string): Promise<Response> {

@@ -6,7 +6,7 @@
  * that policy sees. Negative cases are refused and audited as `authn.failure`.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -18,7 +18,13 @@ import { SqliteStorage } from '../../src/storage/sqlite/index.ts';
 import { browse, csrfOf, Jar, pkce, postForm } from '../auth/as-harness.ts';
 import { type CompanyIdp, startCompanyIdp } from '../fixtures/company-idp.ts';
 import { type RecordingUpstream, startRecordingUpstream } from '../fixtures/recording-upstream.ts';
-import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import {
+  auditEvents,
+  eventually,
+  type StoredAuditEvent,
+  startTestGateway,
+  type TestGateway,
+} from '../helpers/gateway.ts';
 import { ScriptedOAuthProvider, seedUser } from '../helpers/oauth.ts';
 
 const GATEWAY_CLIENT = { client_id: 'gatehouse', client_secret: 'fake-canary-secret-gatehouse-at-idp' };
@@ -29,27 +35,6 @@ const USERS = {
   'u-3': { preferred_username: 'alice', org: 'acme', roles: ['engineering'] },
 };
 const REDIRECT = 'http://127.0.0.1:53682/callback';
-
-type AuditEvent = Record<string, unknown> & { detail?: Record<string, unknown> };
-
-/** The audit records as written (segment files), optionally of one type. */
-function events(dataDir: string, type?: string): AuditEvent[] {
-  const dir = join(dataDir, 'audit');
-  const out: AuditEvent[] = [];
-  for (const name of readdirSync(dir)
-    .filter((n) => n.endsWith('.log'))
-    .sort()) {
-    const text = readFileSync(join(dir, name), 'utf8');
-    for (const line of text
-      .slice(0, text.lastIndexOf('\n') + 1)
-      .split('\n')
-      .filter(Boolean)) {
-      const rec = JSON.parse(line.slice(65)) as { event: AuditEvent };
-      if (type === undefined || rec.event.type === type) out.push(rec.event);
-    }
-  }
-  return out;
-}
 
 describe('login through the company IdP', () => {
   let idp: CompanyIdp;
@@ -202,15 +187,15 @@ when { principal has user && principal.user in Gatehouse::Role::"engineering" &&
   }
 
   /** Waits for the login failure audited with `reason`, and returns it. */
-  async function failure(reason: string): Promise<AuditEvent> {
-    let found: AuditEvent | undefined;
+  async function failure(reason: string): Promise<StoredAuditEvent> {
+    let found: StoredAuditEvent | undefined;
     await eventually(`authn.failure ${reason} is audited`, () => {
-      found = events(gw.dataDir, 'authn.failure').find(
+      found = auditEvents(gw.dataDir, 'authn.failure').find(
         (e) => e.detail?.stage === 'login' && e.detail?.reason === reason,
       );
       return found !== undefined;
     });
-    return found as AuditEvent;
+    return found as StoredAuditEvent;
   }
 
   test('login page: "Sign in with Company SSO" only (local users off); a posted password is refused', async () => {
@@ -271,9 +256,9 @@ when { principal has user && principal.user in Gatehouse::Role::"engineering" &&
     const r = await client.callTool({ name: 'up__echo', arguments: { text: 'from dana' } });
     assert.notEqual(r.isError, true);
     await client.close();
-    let call: AuditEvent | undefined;
+    let call: StoredAuditEvent | undefined;
     await eventually('the call is audited', () => {
-      call = events(gw.dataDir, 'call.attempted').at(-1);
+      call = auditEvents(gw.dataDir, 'call.attempted').at(-1);
       return call !== undefined;
     });
     const principal = call?.principal as Record<string, unknown>;
@@ -384,7 +369,7 @@ when { principal has user && principal.user in Gatehouse::Role::"engineering" &&
         assert.equal(res.status, 303, name);
         assert.match(res.headers.get('location') ?? '', /error=idp/, name);
         const invalid = () =>
-          events(gw.dataDir, 'authn.failure').filter((e) => e.detail?.reason === 'id_token_invalid');
+          auditEvents(gw.dataDir, 'authn.failure').filter((e) => e.detail?.reason === 'id_token_invalid');
         await eventually(`the ${name} failure is audited`, () => invalid().length === seen + 1);
         assert.match(String(invalid().at(-1)?.detail?.check), check, name);
         seen++;

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +20,7 @@ import { mintAccessToken } from '../../src/auth/as/mint.ts';
 import type { GatehouseConfigInput } from '../../src/config/schema.ts';
 import { startGateway } from '../../src/gateway.ts';
 import { type RecordingUpstream, startRecordingUpstream } from '../fixtures/recording-upstream.ts';
-import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { auditEvents, eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { clientCredentialsToken, connectWithBearer, exchangeToken, seedUser } from '../helpers/oauth.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -156,21 +156,6 @@ function cli(...args: string[]): { status: number | null; stdout: string; stderr
     ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), ...args, '--data-dir', gw.dataDir],
     { encoding: 'utf8' },
   );
-}
-
-/** The audit events written so far (the segment files). */
-function auditEvents(dataDir: string): Record<string, unknown>[] {
-  const dir = join(dataDir, 'audit');
-  const out: Record<string, unknown>[] = [];
-  for (const name of readdirSync(dir)
-    .filter((n) => n.endsWith('.log'))
-    .sort()) {
-    const text = readFileSync(join(dir, name), 'utf8');
-    for (const line of text.slice(0, text.lastIndexOf('\n') + 1).split('\n')) {
-      if (line) out.push((JSON.parse(line.slice(65)) as { event: Record<string, unknown> }).event);
-    }
-  }
-  return out;
 }
 
 describe('RFC 7009 revocation of a plain access token', () => {

@@ -1,7 +1,7 @@
 /** Test helpers: a real gateway in-process or through the CLI, and a real SDK client connected to it. */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -167,4 +167,39 @@ export async function refusedOnceRevoked(client: Client, tool: string): Promise<
     return err !== undefined;
   });
   return err as McpError;
+}
+
+/** The JSON-RPC error a tool call failed with (the test fails when the call succeeds). */
+export async function callError(
+  client: Client,
+  name: string,
+  args: Record<string, unknown>,
+): Promise<McpError> {
+  try {
+    await client.callTool({ name, arguments: args });
+  } catch (err) {
+    assert.ok(err instanceof McpError, `expected a JSON-RPC error, got ${String(err)}`);
+    return err;
+  }
+  assert.fail(`${name} was allowed`);
+}
+
+/** An audit event as stored (the record's `event`). */
+export type StoredAuditEvent = Record<string, unknown> & { detail?: Record<string, unknown> };
+
+/** The audit events as written (the segment files, what write-ahead makes durable), in order, optionally of one type. */
+export function auditEvents(dataDir: string, type?: string): StoredAuditEvent[] {
+  const dir = join(dataDir, 'audit');
+  const out: StoredAuditEvent[] = [];
+  for (const name of readdirSync(dir)
+    .filter((n) => n.endsWith('.log'))
+    .sort()) {
+    const text = readFileSync(join(dir, name), 'utf8');
+    for (const line of text.slice(0, text.lastIndexOf('\n') + 1).split('\n')) {
+      if (!line) continue;
+      const event = (JSON.parse(line.slice(65)) as { event: StoredAuditEvent }).event;
+      if (type === undefined || event.type === type) out.push(event);
+    }
+  }
+  return out;
 }

@@ -16,9 +16,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, describe, test } from 'node:test';
+import { UNDECIDED } from '../../src/approvals/binding.ts';
 import { canonicalJson } from '../../src/audit/canonical.ts';
 import { recordBody } from '../../src/audit/chain.ts';
 import type {
+  ApprovalRecord,
   AuditCheckpointRow,
   AuditFilter,
   AuditRow,
@@ -43,6 +45,31 @@ function record(overrides: Partial<SessionRecord> = {}): SessionRecord {
     createdAt: Date.now(),
     closedAt: undefined,
     closeReason: undefined,
+    ...overrides,
+  };
+}
+
+function approval(overrides: Partial<ApprovalRecord> = {}): ApprovalRecord {
+  return {
+    id: `apr_${randomUUID()}`,
+    digest: randomUUID().replaceAll('-', ''),
+    state: 'pending',
+    grantId: randomUUID(),
+    sessionId: randomUUID(),
+    agent: 'agent',
+    user: 'alice',
+    tenant: undefined,
+    actors: ['agent'],
+    owner: 'team',
+    server: 'bank',
+    tool: 'bank__transfer',
+    arguments: '{"amount":5,"note":"\\u0000 and \u{1F600}"}',
+    definitionHash: 'ab'.repeat(32),
+    policies: ['needs-approval', 'users-bank'],
+    attributes: { risk: 'high', serverTrusted: false, annotations: {} },
+    createdAt: Date.now(),
+    expiresAt: FAR,
+    ...UNDECIDED,
     ...overrides,
   };
 }
@@ -918,6 +945,120 @@ export function storageContract(
         assert.deepEqual(await mine(), [{ kind: 'service', name, reason: 'incident', createdAt: 1 }]);
       },
     );
+
+    // --- approvals ----------------------------------------------------------
+
+    withStore('approvals: a request is read back as written, found by digest (newest first)', async (s) => {
+      const a = approval({ tenant: 'acme', owner: undefined, user: undefined });
+      await s.approvals.insert(a);
+      assert.deepEqual(await s.approvals.get(a.id), a);
+      const b = approval({ digest: a.digest, createdAt: a.createdAt + 1 });
+      await s.approvals.insert(b);
+      assert.equal((await s.approvals.latestByDigest(a.digest))?.id, b.id);
+      assert.equal(await s.approvals.latestByDigest(randomUUID()), undefined);
+      assert.equal(await s.approvals.get('apr_missing'), undefined);
+      const listed = (await s.approvals.list({ states: ['pending'] })).map((r) => r.id);
+      assert.ok(listed.includes(a.id) && listed.includes(b.id));
+      assert.ok(listed.indexOf(b.id) < listed.indexOf(a.id), 'newest first');
+      assert.ok(!(await s.approvals.list({ states: ['denied'] })).some((r) => r.id === a.id));
+    });
+
+    withStore('approvals: the first decision wins; expired requests cannot be decided', async (s) => {
+      const a = approval();
+      await s.approvals.insert(a);
+      const d = { by: 'carol', reason: 'fine', channel: 'cli', at: Date.now() };
+      assert.equal(await s.approvals.decide(a.id, { ...d, state: 'approved' }), 'decided');
+      assert.equal(await s.approvals.decide(a.id, { ...d, state: 'denied' }), 'not_pending');
+      const got = await s.approvals.get(a.id);
+      assert.equal(got?.state, 'approved');
+      assert.equal(got?.decision, 'approved');
+      assert.equal(got?.decidedBy, 'carol');
+      assert.equal(got?.reason, 'fine');
+      assert.equal(got?.channel, 'cli');
+      assert.equal(await s.approvals.decide('apr_missing', { ...d, state: 'approved' }), 'not_found');
+      const old = approval({ expiresAt: 1000 });
+      await s.approvals.insert(old);
+      assert.equal(await s.approvals.decide(old.id, { ...d, state: 'approved' }), 'expired');
+    });
+
+    withStore(
+      'approvals: single use: one consumer wins, and only an approved, unexpired request',
+      async (s) => {
+        const a = approval();
+        await s.approvals.insert(a);
+        const now = Date.now();
+        assert.equal(await s.approvals.consume(a.id, now), false, 'pending cannot be consumed');
+        await s.approvals.decide(a.id, {
+          state: 'approved',
+          by: 'carol',
+          reason: undefined,
+          channel: 'cli',
+          at: now,
+        });
+        const both = await Promise.all([s.approvals.consume(a.id, now), s.approvals.consume(a.id, now)]);
+        assert.deepEqual(both.sort(), [false, true]);
+        const got = await s.approvals.get(a.id);
+        assert.equal(got?.state, 'consumed');
+        assert.equal(got?.consumedAt, now);
+        assert.equal(got?.decision, 'approved', 'the decision is kept');
+        const denied = approval();
+        await s.approvals.insert(denied);
+        await s.approvals.decide(denied.id, {
+          state: 'denied',
+          by: 'carol',
+          reason: 'no',
+          channel: 'cli',
+          at: now,
+        });
+        assert.equal(await s.approvals.consume(denied.id, now), false);
+      },
+    );
+
+    withStore('approvals: expiry ends pending and approved requests, never final ones', async (s) => {
+      const t = Date.now();
+      const pending = approval({ expiresAt: t + 10 });
+      const approved = approval({ expiresAt: t + 10 });
+      const later = approval({ expiresAt: t + 1_000_000 });
+      for (const r of [pending, approved, later]) await s.approvals.insert(r);
+      await s.approvals.decide(approved.id, {
+        state: 'approved',
+        by: 'c',
+        reason: undefined,
+        channel: 'cli',
+        at: t,
+      });
+      const expired = await s.approvals.expire(t + 10);
+      assert.ok(expired.includes(pending.id) && expired.includes(approved.id));
+      assert.ok(!expired.includes(later.id));
+      assert.equal((await s.approvals.get(pending.id))?.state, 'expired');
+      assert.equal(await s.approvals.consume(approved.id, t), false, 'an expired approval is never consumed');
+      assert.deepEqual(
+        (await s.approvals.expire(t + 10)).filter((id) => id === pending.id),
+        [],
+        'expired once',
+      );
+    });
+
+    withStore('approvals: a decision is announced once', async (s) => {
+      const a = approval();
+      await s.approvals.insert(a);
+      assert.ok(
+        !(await s.approvals.unannounced()).some((r) => r.id === a.id),
+        'pending: nothing to announce',
+      );
+      await s.approvals.decide(a.id, {
+        state: 'denied',
+        by: 'c',
+        reason: 'no',
+        channel: 'cli',
+        at: Date.now(),
+      });
+      assert.ok((await s.approvals.unannounced()).some((r) => r.id === a.id));
+      const claims = await Promise.all([s.approvals.announce(a.id), s.approvals.announce(a.id)]);
+      assert.deepEqual(claims.sort(), [false, true]);
+      assert.ok(!(await s.approvals.unannounced()).some((r) => r.id === a.id));
+      assert.ok((await s.approvals.countPending()) >= 0);
+    });
     // --- definitions (tool-definition pinning) ------------------------------
 
     withStore(

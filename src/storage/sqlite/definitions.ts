@@ -1,4 +1,4 @@
-/** Tool-definition pins on SQLite (table `definitions`, migration 8). */
+/** Tool-definition pins on SQLite (table `definitions`, migration 9). */
 import type {
   DefinitionFinding,
   DefinitionKind,

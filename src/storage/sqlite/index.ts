@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { AuditSegments } from '../audit-segments.ts';
 import type {
+  ApprovalRepo,
   AuditRepo,
   DefinitionRepo,
   GrantRepo,
@@ -21,6 +22,7 @@ import type {
   Storage,
   UserRepo,
 } from '../types.ts';
+import { SqliteApprovalRepo } from './approvals.ts';
 import { SqliteAuditRepo } from './audit.ts';
 import { SqliteAuditIndex } from './audit-index.ts';
 import { migrate, openDatabase, type Run } from './database.ts';
@@ -57,6 +59,7 @@ export class SqliteStorage implements Storage {
   readonly oauth: OAuthRepo;
   readonly users: UserRepo;
   readonly audit: AuditRepo;
+  readonly approvals: ApprovalRepo;
   readonly definitions: DefinitionRepo;
   readonly #db: Database.Database;
   /** The repositories as seen inside a transaction: not queued (the transaction holds the queue). */
@@ -92,6 +95,7 @@ export class SqliteStorage implements Storage {
       oauth: new SqliteOAuthRepo(db, run),
       users: new SqliteUserRepo(db, run),
       audit: new SqliteAuditRepo(this.#auditIndex, this.#segments, run, inTransaction),
+      approvals: new SqliteApprovalRepo(db, run),
       definitions: new SqliteDefinitionRepo(db, run),
     });
     ({
@@ -102,6 +106,7 @@ export class SqliteStorage implements Storage {
       oauth: this.oauth,
       users: this.users,
       audit: this.audit,
+      approvals: this.approvals,
       definitions: this.definitions,
     } = repos(queued, false));
     this.#txRepos = repos(async (op) => op(), true);

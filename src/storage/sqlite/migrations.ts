@@ -130,7 +130,40 @@ export const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX token_revocations_recorded ON token_revocations (recorded_at);
    CREATE INDEX token_revocations_expires ON token_revocations (expires_at);`,
-  // 8: tool-definition pinning (src/definitions/): every version of every upstream definition seen,
+  // 8: approval requests for high-risk calls (src/approvals/): bound to a digest of (grant, tool,
+  // definition hash, arguments), decided once, consumed once.
+  `CREATE TABLE approvals (
+     id TEXT PRIMARY KEY,
+     digest TEXT NOT NULL,
+     state TEXT NOT NULL,
+     grant_id TEXT NOT NULL,
+     session_id TEXT NOT NULL,
+     agent TEXT NOT NULL,
+     user TEXT,
+     tenant TEXT,
+     actors TEXT NOT NULL,
+     owner TEXT,
+     server TEXT NOT NULL,
+     tool TEXT NOT NULL,
+     arguments TEXT NOT NULL,
+     definition_hash TEXT NOT NULL,
+     policies TEXT NOT NULL,
+     attributes TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     decision TEXT,
+     decided_at INTEGER,
+     decided_by TEXT,
+     reason TEXT,
+     channel TEXT,
+     consumed_at INTEGER,
+     announced INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX approvals_digest ON approvals (digest, created_at);
+   CREATE INDEX approvals_open ON approvals (state, expires_at) WHERE state IN ('pending', 'approved');
+   CREATE INDEX approvals_unannounced ON approvals (decided_at) WHERE decision IS NOT NULL AND announced = 0;
+   CREATE INDEX approvals_created ON approvals (created_at);`,
+  // 9: tool-definition pinning (src/definitions/): every version of every upstream definition seen,
   // one pin per server, kind and name.
   `CREATE TABLE definitions (
      server TEXT NOT NULL,
