@@ -467,7 +467,8 @@ export interface DefinitionRepo {
   pin(rec: DefinitionRecord): Promise<boolean>;
   /**
    * Records a quarantined definition as `pending`, replacing any earlier pending one of its server, kind
-   * and name (only the newest waits for review). A hash that already has a row is left as it is (false).
+   * and name (only the newest waits for review). A hash that already has a row is left as it is (false),
+   * except a `superseded` one (a former pin offered again), which becomes `pending` again.
    */
   propose(rec: DefinitionRecord): Promise<boolean>;
   /**

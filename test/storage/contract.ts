@@ -1138,6 +1138,17 @@ export function storageContract(
           (await s.definitions.list({ server, status: 'pinned' })).map((r) => r.hash),
           [second.hash],
         );
+        assert.equal(
+          await s.definitions.propose({ ...third, updatedAt: 80 }),
+          true,
+          'a superseded pin offered again waits for review',
+        );
+        const back = (await s.definitions.list({ server, status: 'pending' })).map((r) => [
+          r.hash,
+          r.updatedAt,
+        ]);
+        assert.deepEqual(back, [[third.hash, 80]]);
+        assert.equal(await s.definitions.approve(server, 'tool', 'fact', third.hash, 'dan', 90), true);
       },
     );
   });

@@ -88,7 +88,7 @@ const Base = sqliteRepo((db) => {
     `UPDATE definitions SET status = 'superseded', updated_at = ?
      WHERE server = ? AND kind = ? AND name = ? AND status = 'pinned'`,
   );
-  const decide = db.prepare<[string, number, string, ...HashKey]>(
+  const decide = db.prepare<[string, number, string | null, ...HashKey]>(
     `UPDATE definitions SET status = ?, updated_at = ?, decided_by = ?
      WHERE server = ? AND kind = ? AND name = ? AND hash = ?`,
   );
@@ -112,9 +112,12 @@ const Base = sqliteRepo((db) => {
       return true;
     }),
     propose: db.transaction((r: DefinitionRecord): boolean => {
-      if (exists.get(r.server, r.kind, r.name, r.hash)) return false;
+      const was = statusOf.get(r.server, r.kind, r.name, r.hash)?.status;
+      // A pin replaced earlier that is offered again waits for review like any other definition.
+      if (was !== undefined && was !== 'superseded') return false;
       dropPending.run(r.server, r.kind, r.name);
-      write({ ...r, status: 'pending' });
+      if (was === 'superseded') decide.run('pending', r.updatedAt, null, r.server, r.kind, r.name, r.hash);
+      else write({ ...r, status: 'pending' });
       return true;
     }),
     approve: db.transaction((k: HashKey, by: string, at: number): boolean => {
