@@ -43,6 +43,8 @@ export const JsonRpcCode = {
   ApprovalExpired: -32029,
   /** MCP 2025-11-25: URL-mode elicitation required (data.elicitations). */
   UrlElicitationRequired: -32042,
+  /** Tool-definition pinning (src/definitions/): a definition not approved (new or changed). */
+  ToolQuarantined: -32031,
 } as const;
 
 interface ErrorSpec {
@@ -368,6 +370,13 @@ export const ERRORS = {
     jsonrpc: JsonRpcCode.InternalError,
     stage: 'any',
     description: 'internal gateway error',
+  },
+  tool_quarantined: {
+    http: 403,
+    jsonrpc: JsonRpcCode.ToolQuarantined,
+    stage: 'authorize',
+    description:
+      "the tool's definition is new or changed since it was approved and waits for an admin (gatehouse tools pending)",
   },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -23,6 +23,8 @@ import { ConfigError, parseConfig } from './config/load.ts';
 import type { GatehouseConfig, GatehouseConfigInput } from './config/schema.ts';
 import { CredentialBroker } from './credentials/broker.ts';
 import { CONNECT_CLIENT_ID, ConnectFlows } from './credentials/connect.ts';
+import { DefinitionPins } from './definitions/pins.ts';
+import { exposeName } from './federation/names.ts';
 import { GrantManager } from './grants/grant.ts';
 import { createHttpServer } from './http/server.ts';
 import { createLogger } from './log.ts';
@@ -160,7 +162,17 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     managers.set(name, m);
     m.start();
   }
-  const router = new Router(config, managers, log, broker);
+  // Tool-definition pins: loaded before anything is served (a restart keeps them), polled for approvals.
+  const pins: DefinitionPins = new DefinitionPins({
+    repo: storage.definitions,
+    config: config.pinning,
+    sanitize: config.sanitize,
+    audit,
+    log,
+    expose: (server: string, name: string): string | undefined => exposeName(router.names, server, name),
+  });
+  await pins.start();
+  const router: Router = new Router(config, managers, log, broker, pins);
   const grants = new GrantManager(storage, config, log);
   grants.onCreated = (g) => {
     audit.grantCreated(g.record);
@@ -223,6 +235,11 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     leakGuard,
     RESPONSE_STAGES,
   );
+  // A quarantine or an approval changes what tools/list shows: sessions on that server are told to list again.
+  pins.onListChanged = (server) => {
+    for (const session of registry.all())
+      if (session.links.has(server)) session.notify('notifications/tools/list_changed', {});
+  };
   const allowedHosts = new Set<string>();
   const allowedOrigins = new Set<string>();
   if (config.auth.mode === 'none' && !isLoopback(config.server.host)) {
@@ -400,6 +417,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       await registry.drain(config.limits.drainTimeoutMs);
       grants.close();
       revocations?.close();
+      pins.close();
       broker.close();
       // Also closes each HTTP upstream's socket pools.
       await Promise.all([...managers.values()].map((m) => m.stop()));

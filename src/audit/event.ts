@@ -28,6 +28,7 @@ export const AUDIT_EVENT_TYPES = [
   'definition.changed',
   'config.reloaded',
   'admin.action',
+  'definition.pinned',
 ] as const;
 
 /** What happened (see docs/audit.md for when each is written). */

@@ -107,6 +107,7 @@ const ACTIVITY: Partial<Record<AuditEvent['type'], number>> = {
   'grant.ended': 4,
   'lease.revoked': 4,
   'definition.changed': 3,
+  'definition.pinned': 3,
   'config.reloaded': 3,
 };
 

@@ -21,6 +21,8 @@ export function demoConfig(dataDir?: string): GatehouseConfigInput {
       toolScopes: { 'everything__get-env': 'mcp:admin' },
       embedded: { clients: dataDir ? demoAuthClients(dataDir) : [] },
     },
+    // Trust on first use: the demo's one server is pinned as it starts; a later change is quarantined.
+    pinning: { newTools: 'trust' },
     upstreams: {
       everything: { type: 'stdio', command: process.execPath, args: [entry, 'stdio'] },
     },

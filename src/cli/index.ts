@@ -16,11 +16,12 @@ import { POLICY_USAGE, policyCommand } from './policy.ts';
 import { SCAN_USAGE, scanCommand } from './scan.ts';
 import { SECRETS_USAGE, secretsCommand } from './secrets.ts';
 import { checkConfigCommand, START_USAGE, startCommand } from './start.ts';
+import { TOOLS_USAGE, toolsCommand } from './tools.ts';
 
 const USAGE = `usage: gatehouse <command> [options]
 
 commands:
-${START_USAGE}${AUTH_USAGE}${CALL_USAGE}${GRANTS_USAGE}${APPROVALS_USAGE}${SECRETS_USAGE}${CREDENTIALS_USAGE}${AUDIT_USAGE}${POLICY_USAGE}${SCAN_USAGE}  help  show this text
+${START_USAGE}${AUTH_USAGE}${CALL_USAGE}${GRANTS_USAGE}${APPROVALS_USAGE}${SECRETS_USAGE}${CREDENTIALS_USAGE}${AUDIT_USAGE}${POLICY_USAGE}${SCAN_USAGE}${TOOLS_USAGE}  help  show this text
 `;
 
 /** Runs one command line; returns the exit code, or -1 when the process keeps running (start). */
@@ -51,6 +52,8 @@ export async function main(argv: string[]): Promise<number> {
         return await secretsCommand(rest);
       case 'credentials':
         return await credentialsCommand(rest);
+      case 'tools':
+        return await toolsCommand(rest);
       case undefined:
       case 'help':
       case '--help':

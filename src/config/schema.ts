@@ -14,6 +14,7 @@ import { brokerSection, type credentialSchema, credentialsSection } from './sect
 import { grantsSection } from './sections/grants.ts';
 import { limitsSection } from './sections/limits.ts';
 import { loggingSection, observabilitySection } from './sections/observability.ts';
+import { pinningSection } from './sections/pinning.ts';
 import { policySection } from './sections/policy.ts';
 import { sanitizeSection } from './sections/sanitize.ts';
 import { serverSection } from './sections/server.ts';
@@ -36,6 +37,7 @@ export const configSchema = z
     grants: grantsSection,
     approvals: approvalsSection,
     sanitize: sanitizeSection,
+    pinning: pinningSection,
     audit: auditSection,
     storage: storageSection,
     observability: observabilitySection,
@@ -89,6 +91,14 @@ export const configSchema = z
           code: 'custom',
           path: ['approvals', 'approvers', i],
           message: `no role \`${role}\` in policy.roles.users`,
+        });
+    }
+    for (const name of Object.keys(c.pinning.upstreams)) {
+      if (!Object.hasOwn(c.upstreams, name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['pinning', 'upstreams', name],
+          message: `no upstream \`${name}\``,
         });
     }
     for (const [name, cred] of Object.entries(c.credentials)) {
@@ -152,5 +162,6 @@ export type PolicyConfig = GatehouseConfig['policy'];
 export type GrantsConfig = GatehouseConfig['grants'];
 export type ApprovalsConfig = GatehouseConfig['approvals'];
 export type SanitizeConfig = GatehouseConfig['sanitize'];
+export type PinningConfig = GatehouseConfig['pinning'];
 export type PreRegisteredClient = z.output<typeof preRegisteredClient>;
 export type SecretRef = z.output<typeof secretRef>;

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { GatehouseConfig } from '../config/schema.ts';
 import type { CredentialBroker, UpstreamCredentials } from '../credentials/broker.ts';
+import type { DefinitionPins } from '../definitions/pins.ts';
 import { GatehouseError } from '../errors.ts';
 import { exposeName, type NameTable, resolveName } from '../federation/names.ts';
 import type { ToolDefinition } from '../policy/authorizer.ts';
@@ -40,6 +41,8 @@ export class Router {
     private readonly log: Logger,
     /** Leases credentials to upstreams that name a secret or a credential. */
     private readonly broker?: CredentialBroker,
+    /** Tool-definition pins: every tools/list is checked against them; quarantined tools are hidden. */
+    readonly pins?: DefinitionPins,
   ) {
     const namespaced = new Set<string>();
     let bare: string | undefined;
@@ -142,7 +145,8 @@ export class Router {
       protocolVersion: session.protocolVersion,
       capabilities: mergeCapabilities(ok),
       serverInfo: GATEWAY_INFO,
-      ...instructionsOf(ok),
+      // T14: instructions that are not the pin (changed, or new under quarantine) are withheld until approved.
+      ...instructionsOf(ok, (l) => this.pins?.instructionsApproved(l.server, l.instructions) ?? true),
     };
   }
 
@@ -257,11 +261,24 @@ export class Router {
       const result = await link.request(method, upstreamParams, this.timeoutFor(server));
       const page = Array.isArray(result[spec.key]) ? (result[spec.key] as unknown[]) : [];
       const next = typeof result.nextCursor === 'string' ? result.nextCursor : undefined;
-      // A whole listing in one page is a complete, fresh set of definitions (argument validation uses it).
-      if (method === 'tools/list' && cursor === undefined && next === undefined)
-        session.toolDefs.set(server, toolDefMap(page));
+      const tools = method === 'tools/list';
+      if (tools) {
+        // ORDER: pins are checked before anything is shown or kept (a changed definition is quarantined).
+        this.pins?.observe(server, page);
+        // A whole listing in one page is a complete, fresh set of definitions (argument validation uses it);
+        // a page of a longer listing refreshes the definitions it carries.
+        if (cursor === undefined && next === undefined) session.toolDefs.set(server, toolDefMap(page));
+        else refreshDefs(session.toolDefs.get(server), page);
+      }
       for (const item of page) {
         if (!isObject(item)) continue;
+        if (
+          tools &&
+          this.pins &&
+          typeof item.name === 'string' &&
+          !this.pins.callable(server, item.name, item)
+        )
+          continue;
         const exposed = this.expose(session, server, method, item);
         if (exposed && visible(server, item, exposed)) items.push(exposed);
       }
@@ -314,6 +331,7 @@ export class Router {
       cursor = typeof result.nextCursor === 'string' ? result.nextCursor : undefined;
       if (cursor === undefined) break;
     }
+    this.pins?.observe(server, all);
     session.toolDefs.set(server, toolDefMap(all));
   }
 
@@ -353,6 +371,13 @@ export type ListFilter = (
   exposed: Record<string, unknown>,
 ) => boolean;
 
+/** Replaces the definitions a session holds for tools that a later page lists again. */
+function refreshDefs(defs: Map<string, ToolDefinition> | undefined, page: readonly unknown[]): void {
+  if (defs === undefined) return;
+  for (const t of page)
+    if (isObject(t) && typeof t.name === 'string' && defs.has(t.name)) defs.set(t.name, t);
+}
+
 function toolDefMap(tools: readonly unknown[]): Map<string, ToolDefinition> {
   const m = new Map<string, ToolDefinition>();
   for (const t of tools) if (isObject(t) && typeof t.name === 'string') m.set(t.name, t);
@@ -390,8 +415,11 @@ function mergeCapabilities(links: UpstreamLink[]): Record<string, unknown> {
   return caps;
 }
 
-function instructionsOf(links: UpstreamLink[]): { instructions?: string } {
-  const parts = links.filter((l) => l.instructions);
+function instructionsOf(
+  links: UpstreamLink[],
+  shown: (l: UpstreamLink) => boolean,
+): { instructions?: string } {
+  const parts = links.filter((l) => l.instructions && shown(l));
   if (parts.length === 0) return {};
   if (links.length === 1) return { instructions: parts[0]?.instructions as string };
   return { instructions: parts.map((l) => `[${l.server}]\n${l.instructions}`).join('\n\n') };

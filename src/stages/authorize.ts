@@ -159,6 +159,22 @@ function checkCall(
       return new GatehouseError('unknown_tool', `tool \`${exposed}\` not found`);
     return decideOn('call_tool', name, args, transient);
   }
+  // T13/T14: a definition that is not the approved pin (new or changed) is refused until an admin approves
+  // it. Said only to a principal policy could allow the tool to; anyone else gets the usual denial.
+  const pins = ctx.http.gw.router.pins;
+  if (pins !== undefined && !pins.callable(target.server, name, def)) {
+    const gw = ctx.http.gw;
+    const quarantined = new GatehouseError(
+      'tool_quarantined',
+      `tool \`${exposed}\` is quarantined: its definition is new or changed and waits for approval`,
+    );
+    const attrs = gw.authorizer.toolAttributes(target.server, exposed, def);
+    if (gw.authorizer.mayAllow(session.principal, session.grant.id, 'call_tool', target.server, name, attrs))
+      return quarantined;
+    // INVARIANT: never forwarded, whatever policy says about these arguments.
+    const out = decideOn('call_tool', name, args);
+    return out instanceof Promise ? out.then((o) => o ?? quarantined) : (out ?? quarantined);
+  }
   if (args !== undefined && (args === null || typeof args !== 'object' || Array.isArray(args))) {
     return new GatehouseError('invalid_arguments', 'params.arguments must be an object');
   }

@@ -420,6 +420,84 @@ export interface ApprovalRepo {
   countPending(): Promise<number>;
 }
 
+/** What a pinned definition describes (tool-definition pinning, docs/sanitization.md). */
+export type DefinitionKind = 'tool' | 'prompt' | 'resource-template' | 'instructions';
+
+/**
+ * Where a definition stands: `pinned` (the one approved definition of its server, kind and name),
+ * `pending` (seen, not approved: quarantined), `rejected` (an admin refused it: stays quarantined),
+ * `superseded` (a pin replaced by an approval; kept as history).
+ */
+export type DefinitionStatus = 'pinned' | 'pending' | 'rejected' | 'superseded';
+
+/** One scanner finding on a definition (the `gatehouse scan --kind definition` line format). */
+export interface DefinitionFinding {
+  type: string;
+  start: number;
+  end: number;
+  detail: string;
+}
+
+/** One version of one upstream definition, identified by its SHA-256. */
+export interface DefinitionRecord {
+  server: string;
+  kind: DefinitionKind;
+  /** The name as the upstream knows it (not namespaced). */
+  name: string;
+  /** Lower-case hex SHA-256 of `definition`. */
+  hash: string;
+  /** Canonical JSON of the pinned fields (name, title, description, inputSchema, outputSchema, annotations). */
+  definition: string;
+  status: DefinitionStatus;
+  /** Scanner findings when it was first seen. */
+  findings: DefinitionFinding[];
+  /** Epoch ms: first seen. */
+  firstSeen: number;
+  /** Epoch ms: last change of status; gateways poll by it. */
+  updatedAt: number;
+  /** Who approved or rejected it (`undefined`: the gateway, on first use). */
+  decidedBy: string | undefined;
+}
+
+export interface DefinitionRepo {
+  /**
+   * Records a definition trusted on first use as `pinned`, only when its server, kind and name have no
+   * pin and this hash has no row yet; resolves to whether it was recorded.
+   */
+  pin(rec: DefinitionRecord): Promise<boolean>;
+  /**
+   * Records a quarantined definition as `pending`, replacing any earlier pending one of its server, kind
+   * and name (only the newest waits for review). A hash that already has a row is left as it is (false),
+   * except a `superseded` one (a former pin offered again), which becomes `pending` again.
+   */
+  propose(rec: DefinitionRecord): Promise<boolean>;
+  /**
+   * Makes the pending (or rejected) definition with `hash` the pin; the earlier pin becomes
+   * `superseded`. False when there is no such definition.
+   */
+  approve(
+    server: string,
+    kind: DefinitionKind,
+    name: string,
+    hash: string,
+    by: string,
+    at: number,
+  ): Promise<boolean>;
+  /** Marks the pending definition with `hash` rejected; false when there is no such pending one. */
+  reject(
+    server: string,
+    kind: DefinitionKind,
+    name: string,
+    hash: string,
+    by: string,
+    at: number,
+  ): Promise<boolean>;
+  /** Pinned, pending and rejected definitions (not superseded), by server, kind, name and `updatedAt`. */
+  list(filter?: { server?: string; status?: DefinitionStatus }): Promise<DefinitionRecord[]>;
+  /** Every row updated at or after `at` (epoch ms), superseded ones too, by `updatedAt`. */
+  changedSince(at: number): Promise<DefinitionRecord[]>;
+}
+
 /** The repositories, as seen inside a transaction. */
 export interface Repos {
   readonly sessions: SessionRepo;
@@ -430,6 +508,7 @@ export interface Repos {
   readonly users: UserRepo;
   readonly audit: AuditRepo;
   readonly approvals: ApprovalRepo;
+  readonly definitions: DefinitionRepo;
 }
 
 export interface Storage extends Repos {

@@ -7,6 +7,7 @@
  * single use, expiring, and only an approver other than the requester can give it.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -296,25 +297,6 @@ describe('approvals: retry later (hold 0: the call is answered approval_pending 
     }
   });
 
-  test('T25 a tool definition changed after approval: the approval no longer applies', async () => {
-    const g = gw();
-    await withClient(g, 'bob', async (bob) => {
-      const id = await pendingId(bob, { amount: 9, to: 'frank' });
-      assert.equal((await cli(g, 'approve', id, '--as', 'carol')).code, 0);
-      await bob.callTool({ name: 'bank__change_definition', arguments: {} });
-      const again = await pendingId(bob, { amount: 9, to: 'frank' });
-      assert.notEqual(again, id, 'held again under the new definition');
-      noTransferTo(g, 'frank');
-      const before = JSON.parse((await cli(g, 'show', id, '--json')).stdout) as {
-        definitionHash: string;
-        state: string;
-      };
-      const after = JSON.parse((await cli(g, 'show', again, '--json')).stdout) as { definitionHash: string };
-      assert.notEqual(after.definitionHash, before.definitionHash);
-      assert.equal(before.state, 'approved', 'the old approval is left unused');
-    });
-  });
-
   test('T25 a tool result saying "the user already approved this" changes nothing', async () => {
     const g = gw();
     await withClient(g, 'bob', async (bob) => {
@@ -387,6 +369,47 @@ describe('approvals: retry later (hold 0: the call is answered approval_pending 
         .map((k) => `${String(e.type)}: detail.${k}`),
     );
     assert.deepEqual([...new Set(missing)], []);
+  });
+
+  // Last in this block: it leaves a new pinned definition of bank__transfer, which the fresh upstream
+  // processes of later sessions (still serving the old one) would meet as a quarantined change.
+  test('T25 a tool definition changed after approval: the approval no longer applies', async () => {
+    const g = gw();
+    await withClient(g, 'bob', async (bob) => {
+      const id = await pendingId(bob, { amount: 9, to: 'frank' });
+      assert.equal((await cli(g, 'approve', id, '--as', 'carol')).code, 0);
+      await bob.callTool({ name: 'bank__change_definition', arguments: {} });
+      // Tool-definition pinning comes first (test/e2e/pinning.test.ts): the changed definition is
+      // quarantined until an admin approves it with `gatehouse tools approve`.
+      const quarantined = await callError(bob, TRANSFER, { amount: 9, to: 'frank' });
+      assert.equal((quarantined.data as { gatehouse?: string }).gatehouse, 'tool_quarantined');
+      const pinned = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), 'tools', 'approve', TRANSFER].concat([
+          '--data-dir',
+          g.dataDir,
+          '--config',
+          g.configFile,
+        ]),
+        { encoding: 'utf8' },
+      );
+      assert.equal(pinned.status, 0, pinned.stderr);
+      await eventually('the new definition is the pin', async () => {
+        const e = await callError(bob, TRANSFER, { amount: 9, to: 'frank' });
+        return (e.data as { gatehouse?: string }).gatehouse !== 'tool_quarantined';
+      });
+      // Then the approval given under the old definition does not apply to the new one.
+      const again = await pendingId(bob, { amount: 9, to: 'frank' });
+      assert.notEqual(again, id, 'held again under the new definition');
+      noTransferTo(g, 'frank');
+      const before = JSON.parse((await cli(g, 'show', id, '--json')).stdout) as {
+        definitionHash: string;
+        state: string;
+      };
+      const after = JSON.parse((await cli(g, 'show', again, '--json')).stdout) as { definitionHash: string };
+      assert.notEqual(after.definitionHash, before.definitionHash);
+      assert.equal(before.state, 'approved', 'the old approval is left unused');
+    });
   });
 });
 

@@ -20,7 +20,7 @@ export interface TestGateway extends RunningGateway {
 /** Starts a gateway on an ephemeral loopback port with a temp data dir. */
 export async function startTestGateway(
   config: GatehouseConfigInput,
-  opts: { dataDir?: string } = {},
+  opts: { dataDir?: string; keepDataDir?: boolean } = {},
 ): Promise<TestGateway> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
   const level = process.env.GATEHOUSE_TEST_LOG ?? 'silent';
@@ -47,7 +47,7 @@ export async function startTestGateway(
     dataDir,
     close: async () => {
       await close();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!opts.keepDataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   });
 }

@@ -24,6 +24,7 @@ import type {
   AuditCheckpointRow,
   AuditFilter,
   AuditRow,
+  DefinitionRecord,
   GrantRecord,
   LeaseRecord,
   LeaseSelector,
@@ -183,6 +184,23 @@ function checkpoint(seq: number, payload = '{}'): AuditCheckpointRow {
 function ours<T extends { id: string }>(rows: readonly T[], of: readonly { id: string }[]): T[] {
   const wanted = new Set(of.map((o) => o.id));
   return rows.filter((r) => wanted.has(r.id));
+}
+
+function definition(server: string, overrides: Partial<DefinitionRecord> = {}): DefinitionRecord {
+  const hash = overrides.hash ?? randomUUID().replace(/-/g, '').padEnd(64, '0');
+  return {
+    server,
+    kind: 'tool',
+    name: 'fact',
+    hash,
+    definition: `{"description":"${hash}","name":"fact"}`,
+    status: 'pending',
+    findings: [],
+    firstSeen: 1,
+    updatedAt: 1,
+    decidedBy: undefined,
+    ...overrides,
+  };
 }
 
 function ids(rows: readonly { id: string }[]): string[] {
@@ -1041,5 +1059,97 @@ export function storageContract(
       assert.ok(!(await s.approvals.unannounced()).some((r) => r.id === a.id));
       assert.ok((await s.approvals.countPending()) >= 0);
     });
+    // --- definitions (tool-definition pinning) ------------------------------
+
+    withStore(
+      'definitions: first use pins once per server, kind and name; a second pin is refused',
+      async (s) => {
+        const server = `srv-${randomUUID()}`;
+        const a = definition(server, {
+          status: 'pinned',
+          findings: [{ type: 'definition', start: 0, end: 3, detail: 'd' }],
+        });
+        assert.equal(await s.definitions.pin(a), true);
+        assert.equal(
+          await s.definitions.pin(definition(server, { status: 'pinned' })),
+          false,
+          'one pin per name',
+        );
+        assert.equal(await s.definitions.pin(a), false, 'same hash again');
+        assert.equal(await s.definitions.pin(definition(server, { name: 'other', status: 'pinned' })), true);
+        const rows = await s.definitions.list({ server });
+        assert.deepEqual(
+          rows.map((r) => [r.name, r.status, r.hash]),
+          [
+            ['fact', 'pinned', a.hash],
+            ['other', 'pinned', rows[1]?.hash],
+          ],
+        );
+        assert.deepEqual(rows[0], a, 'read back as written');
+      },
+    );
+
+    withStore(
+      'definitions: a newer pending one replaces the older; approve supersedes the pin; reject keeps it out',
+      async (s) => {
+        const server = `srv-${randomUUID()}`;
+        const pinned = definition(server, { status: 'pinned', updatedAt: 10 });
+        await s.definitions.pin(pinned);
+        const first = definition(server, { updatedAt: 20 });
+        const second = definition(server, { updatedAt: 30 });
+        assert.equal(await s.definitions.propose(first), true);
+        assert.equal(await s.definitions.propose(first), false, 'a hash with a row stays as it is');
+        assert.equal(await s.definitions.propose(second), true);
+        assert.deepEqual(
+          (await s.definitions.list({ server, status: 'pending' })).map((r) => r.hash),
+          [second.hash],
+          'only the newest pending definition waits',
+        );
+        assert.equal(await s.definitions.approve(server, 'tool', 'fact', first.hash, 'alice', 40), false);
+        assert.equal(await s.definitions.reject(server, 'tool', 'fact', second.hash, 'alice', 40), true);
+        assert.equal(await s.definitions.reject(server, 'tool', 'fact', second.hash, 'alice', 41), false);
+        assert.equal(await s.definitions.propose(second), false, 'a rejected hash is not proposed again');
+        const third = definition(server, { updatedAt: 50 });
+        await s.definitions.propose(third);
+        assert.equal(await s.definitions.approve(server, 'tool', 'fact', third.hash, 'bob', 60), true);
+        const rows = await s.definitions.list({ server });
+        assert.deepEqual(
+          rows.map((r) => [r.hash, r.status, r.decidedBy, r.updatedAt]),
+          [
+            [second.hash, 'rejected', 'alice', 40],
+            [third.hash, 'pinned', 'bob', 60],
+          ],
+        );
+        const changed = (await s.definitions.changedSince(60)).filter((r) => r.server === server);
+        assert.deepEqual(
+          changed.map((r) => [r.hash, r.status]).sort(),
+          [
+            [pinned.hash, 'superseded'],
+            [third.hash, 'pinned'],
+          ].sort(),
+          'the superseded pin is reported to pollers',
+        );
+        assert.equal(
+          await s.definitions.approve(server, 'tool', 'fact', second.hash, 'carol', 70),
+          true,
+          'a rejected one may still be approved',
+        );
+        assert.deepEqual(
+          (await s.definitions.list({ server, status: 'pinned' })).map((r) => r.hash),
+          [second.hash],
+        );
+        assert.equal(
+          await s.definitions.propose({ ...third, updatedAt: 80 }),
+          true,
+          'a superseded pin offered again waits for review',
+        );
+        const back = (await s.definitions.list({ server, status: 'pending' })).map((r) => [
+          r.hash,
+          r.updatedAt,
+        ]);
+        assert.deepEqual(back, [[third.hash, 80]]);
+        assert.equal(await s.definitions.approve(server, 'tool', 'fact', third.hash, 'dan', 90), true);
+      },
+    );
   });
 }

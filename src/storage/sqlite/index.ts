@@ -12,6 +12,7 @@ import { AuditSegments } from '../audit-segments.ts';
 import type {
   ApprovalRepo,
   AuditRepo,
+  DefinitionRepo,
   GrantRepo,
   LeaseRepo,
   OAuthRepo,
@@ -25,6 +26,7 @@ import { SqliteApprovalRepo } from './approvals.ts';
 import { SqliteAuditRepo } from './audit.ts';
 import { SqliteAuditIndex } from './audit-index.ts';
 import { migrate, openDatabase, type Run } from './database.ts';
+import { SqliteDefinitionRepo } from './definitions.ts';
 import { SqliteGrantRepo } from './grants.ts';
 import { SqliteLeaseRepo } from './leases.ts';
 import { MIGRATIONS } from './migrations.ts';
@@ -58,6 +60,7 @@ export class SqliteStorage implements Storage {
   readonly users: UserRepo;
   readonly audit: AuditRepo;
   readonly approvals: ApprovalRepo;
+  readonly definitions: DefinitionRepo;
   readonly #db: Database.Database;
   /** The repositories as seen inside a transaction: not queued (the transaction holds the queue). */
   readonly #txRepos: Repos;
@@ -93,6 +96,7 @@ export class SqliteStorage implements Storage {
       users: new SqliteUserRepo(db, run),
       audit: new SqliteAuditRepo(this.#auditIndex, this.#segments, run, inTransaction),
       approvals: new SqliteApprovalRepo(db, run),
+      definitions: new SqliteDefinitionRepo(db, run),
     });
     ({
       sessions: this.sessions,
@@ -103,6 +107,7 @@ export class SqliteStorage implements Storage {
       users: this.users,
       audit: this.audit,
       approvals: this.approvals,
+      definitions: this.definitions,
     } = repos(queued, false));
     this.#txRepos = repos(async (op) => op(), true);
   }

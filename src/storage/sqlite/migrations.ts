@@ -163,4 +163,21 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX approvals_open ON approvals (state, expires_at) WHERE state IN ('pending', 'approved');
    CREATE INDEX approvals_unannounced ON approvals (decided_at) WHERE decision IS NOT NULL AND announced = 0;
    CREATE INDEX approvals_created ON approvals (created_at);`,
+  // 9: tool-definition pinning (src/definitions/): every version of every upstream definition seen,
+  // one pin per server, kind and name.
+  `CREATE TABLE definitions (
+     server TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     name TEXT NOT NULL,
+     hash TEXT NOT NULL,
+     definition TEXT NOT NULL,
+     status TEXT NOT NULL,
+     findings TEXT NOT NULL,
+     first_seen INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     decided_by TEXT,
+     PRIMARY KEY (server, kind, name, hash)
+   );
+   CREATE UNIQUE INDEX definitions_pin ON definitions (server, kind, name) WHERE status = 'pinned';
+   CREATE INDEX definitions_updated ON definitions (updated_at);`,
 ];
