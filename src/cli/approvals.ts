@@ -8,6 +8,7 @@
 import { userInfo } from 'node:os';
 import { decideApproval } from '../approvals/decide.ts';
 import type { ApprovalRecord } from '../storage/types.ts';
+import { visible } from '../util/visible.ts';
 import {
   type CliIo,
   configFor,
@@ -37,18 +38,8 @@ const OPTIONS = {
   as: { type: 'string' },
 } as const;
 
-/**
- * Text with every character a terminal would hide or misrender made visible as `\u{…}`: controls,
- * format characters (zero-width, bidi overrides, tag characters), unassigned and private-use code
- * points, line and paragraph separators, and spaces other than U+0020. The approver sees exactly what
- * will run.
- */
-export function visible(text: string): string {
-  return text.replace(
-    /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Cs}\p{Zl}\p{Zp}]|(?! )\p{Zs}/gu,
-    (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16).toUpperCase()}}`,
-  );
-}
+/** Text with hidden characters made visible (re-exported: src/util/visible.ts). */
+export { visible };
 
 function who(r: ApprovalRecord): string {
   return r.user ? `${r.agent} for ${r.user}` : r.agent;

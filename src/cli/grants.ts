@@ -30,7 +30,7 @@ export const GRANTS_USAGE = `  grants list [--json] [--data-dir DIR] [--config F
  * grant, the token that opened it when it is a session grant (by `jti`, else every token of its agent
  * for its user). A task grant's token names its grant and is refused once the grant ended.
  */
-async function tokensOf(tx: Repos, selector: GrantSelector): Promise<RevocationTarget | undefined> {
+export async function tokensOf(tx: Repos, selector: GrantSelector): Promise<RevocationTarget | undefined> {
   if ('agent' in selector) return { kind: 'agent', agent: selector.agent };
   if ('user' in selector) return { kind: 'user', user: selector.user };
   const g = await tx.grants.get(selector.id);
