@@ -15,11 +15,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { GatehouseConfig } from '../config/schema.ts';
 import { type ErrorCode, GatehouseError } from '../errors.ts';
+import { readSmallBody } from '../http/body.ts';
+import { sendJson } from '../http/server.ts';
 import { visible } from '../util/visible.ts';
 import { type AdminActions, MAX_REASON, type TimelineFilter } from './actions.ts';
 import { type AdminLogin, LoginError } from './login.ts';
 import {
   approvalsPage,
+  auditEventOf,
   auditPage,
   credentialsPage,
   esc,
@@ -107,7 +110,7 @@ export class AdminConsole {
     }
     const roles = rolesOf(this.o.config, session.user, session.groups);
     if (m === 'POST') {
-      const body = await readBody(req, MAX_BODY);
+      const body = await readSmallBody(req, MAX_BODY);
       const form = api ? parseJsonObject(body) : Object.fromEntries(new URLSearchParams(body));
       const token = api ? header(req, 'x-csrf-token') : form['csrf'];
       if (!this.sameOrigin(req) || !csrfMatches(session, typeof token === 'string' ? token : undefined)) {
@@ -183,7 +186,7 @@ export class AdminConsole {
     if (p === '/admin/logout') {
       this.sessions.drop(s.id);
       res.setHeader('set-cookie', this.jar.sessionCookie('', 0));
-      if (api) return json(res, 200, { ok: true });
+      if (api) return sendJson(res, 200, { ok: true });
       return html(res, 200, plainPage('Signed out', '<p><a href="/admin/login">Sign in again</a></p>'));
     }
     const parts = p.split('/').filter(Boolean); // ['admin', (api,) kind, id, verb]
@@ -201,7 +204,7 @@ export class AdminConsole {
       const r = await this.o.actions.decide(s, id, decision === 'approve' ? 'approved' : 'denied', reason);
       if (api) {
         if (!r.ok) return this.fail(res, api, 'admin_refused', r.message, { refusal: r.refusal });
-        return json(res, 200, { ok: true, approval: r.record });
+        return sendJson(res, 200, { ok: true, approval: r.record });
       }
       return back('/admin/', r.ok ? `${r.record.decision} ${r.record.id}` : `not recorded: ${r.message}`);
     }
@@ -221,7 +224,7 @@ export class AdminConsole {
     if (r === undefined) return this.fail(res, api, 'not_found');
     if (api)
       return r.ok
-        ? json(res, 200, { ok: true, message: r.message })
+        ? sendJson(res, 200, { ok: true, message: r.message })
         : this.fail(res, api, 'admin_refused', r.message);
     back(page, r.ok ? r.message : `not done: ${r.message}`);
   }
@@ -234,24 +237,25 @@ export class AdminConsole {
   ): Promise<void> {
     const [kind, id] = url.pathname.split('/').filter(Boolean).slice(2);
     if (kind === 'me' && id === undefined)
-      return json(res, 200, { user: s.user, groups: s.groups, roles: [...roles], csrf: s.csrf });
+      return sendJson(res, 200, { user: s.user, groups: s.groups, roles: [...roles], csrf: s.csrf });
     if (kind === 'approvals') {
       if (!roles.has('approver') && !roles.has('admin')) return this.fail(res, true, 'admin_forbidden');
       if (id === undefined)
-        return json(res, 200, {
+        return sendJson(res, 200, {
           approvals: await this.o.actions.approvals(url.searchParams.get('all') === '1'),
         });
       const r = await this.o.actions.approval(id);
-      return r ? json(res, 200, { approval: r }) : this.fail(res, true, 'not_found');
+      return r ? sendJson(res, 200, { approval: r }) : this.fail(res, true, 'not_found');
     }
     if (!roles.has('admin')) return this.fail(res, true, 'admin_forbidden');
     if (kind === 'grants' && id === undefined)
-      return json(res, 200, { grants: await this.o.actions.grants() });
-    if (kind === 'credentials' && id === undefined) return json(res, 200, await this.o.actions.credentials());
+      return sendJson(res, 200, { grants: await this.o.actions.grants() });
+    if (kind === 'credentials' && id === undefined)
+      return sendJson(res, 200, await this.o.actions.credentials());
     if (kind === 'audit' && id === undefined) {
       const rows = await this.o.actions.timeline(filterOf(url));
-      return json(res, 200, {
-        records: rows.map((r) => ({ seq: r.seq, hash: r.hash, event: JSON.parse(r.body) as unknown })),
+      return sendJson(res, 200, {
+        records: rows.map((r) => ({ seq: r.seq, hash: r.hash, event: auditEventOf(r) })),
       });
     }
     this.fail(res, true, 'not_found');
@@ -295,7 +299,7 @@ export class AdminConsole {
   ): void {
     const e = new GatehouseError(code, message);
     if (api) {
-      json(res, e.httpStatus, { error: code, message: e.message, ...data });
+      sendJson(res, e.httpStatus, { error: code, message: e.message, ...data });
       return;
     }
     const signIn = code === 'admin_login_required' || code === 'admin_bearer_refused';
@@ -334,22 +338,6 @@ function parseJsonObject(text: string): Record<string, unknown> {
   }
 }
 
-function readBody(req: IncomingMessage, max: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let size = 0;
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > max) {
-        reject(new GatehouseError('body_too_large'));
-        req.destroy();
-      } else chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
 function redirect(res: ServerResponse, location: string, status = 302): void {
   res.writeHead(status, { location });
   res.end();
@@ -361,13 +349,4 @@ function html(res: ServerResponse, status: number, body: string): void {
     'content-length': String(Buffer.byteLength(body)),
   });
   res.end(body);
-}
-
-function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': String(Buffer.byteLength(text)),
-  });
-  res.end(text);
 }

@@ -198,9 +198,15 @@ export function credentialsPage(
   return layout({ ...f, title: 'Credential leases and blocks', current: '/admin/credentials' }, body);
 }
 
+/** The event of a stored audit record (its body is `{ "event": … }` plus the chain fields). */
+export function auditEventOf(r: AuditRow): Record<string, unknown> {
+  const body = JSON.parse(r.body) as { event?: Record<string, unknown> };
+  return body.event ?? {};
+}
+
 function summary(r: AuditRow): string {
   try {
-    const e = JSON.parse(r.body) as Record<string, unknown>;
+    const e = auditEventOf(r);
     const parts: string[] = [];
     const approval = e['approval'] as Record<string, unknown> | undefined;
     if (approval?.['approver']) parts.push(`approver ${String(approval['approver'])}`);

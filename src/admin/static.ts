@@ -42,5 +42,6 @@ a:focus-visible, button:focus-visible, input:focus-visible, textarea:focus-visib
 table { border-collapse: collapse; width: 100%; margin: 0 0 2rem; font-size: .95rem; }
 caption { text-align: left; font-weight: 600; padding: .25rem 0 .5rem; }
 th, td { border-bottom: 1px solid var(--line); padding: .4rem .5rem; text-align: left; vertical-align: top; }
+td code { overflow-wrap: anywhere; }
 th { background: #f3f5f8; }
 `;

@@ -294,7 +294,8 @@ function handleDelete(ctx: HttpContext): void {
     });
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+/** A JSON answer with its length. */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json',

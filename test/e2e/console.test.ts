@@ -10,7 +10,7 @@
  * GATEHOUSE_SCREENSHOTS=docs/img writes the console screenshots of docs/approvals.md and the README.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -24,24 +24,15 @@ import { ADMIN_CSP } from '../../src/admin/console.ts';
 import type { EmbeddedAs } from '../../src/auth/as/index.ts';
 import { type RunningGateway, startGateway } from '../../src/gateway.ts';
 import { launchChromium } from '../helpers/chromium.ts';
-import { auditEvents, eventually } from '../helpers/gateway.ts';
+import { auditEvents, bankUpstream, eventually } from '../helpers/gateway.ts';
 import { connectWithBearer, seedUser } from '../helpers/oauth.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
-const SERVER = join(ROOT, 'test/fixtures/approval-server.ts');
 const TRANSFER = 'bank__transfer';
 const PASSWORD = 'correct horse battery staple';
 const SHOTS = process.env.GATEHOUSE_SCREENSHOTS;
 
-const POLICY = `
-@id("bank-users")
-permit (principal, action, resource);
-
-@id("transfer-needs-approval")
-@approval("required")
-forbid (principal, action == Gatehouse::Action::"call_tool", resource == Gatehouse::Tool::"${TRANSFER}")
-unless { context.approved };
-`;
+const POLICY_FILE = join(ROOT, 'test/fixtures/policies/bank-approval.cedar');
 
 let work: string;
 let dataDir: string;
@@ -54,8 +45,6 @@ before(async () => {
   mkdirSync(dataDir, { mode: 0o700 });
   // alice asks (through agent-a) and is an approver too; carol approves and administers; bob has no role.
   for (const username of ['alice', 'carol', 'bob']) await seedUser(dataDir, { username, password: PASSWORD });
-  const policyFile = join(work, 'bank.cedar');
-  writeFileSync(policyFile, POLICY);
   gw = await startGateway({
     config: {
       server: { host: '127.0.0.1', port: 0 },
@@ -74,17 +63,11 @@ before(async () => {
           ],
         },
       },
-      policy: { files: [policyFile], tools: { [TRANSFER]: { risk: 'high', sideEffect: 'external' } } },
+      policy: { files: [POLICY_FILE], tools: { [TRANSFER]: { risk: 'high', sideEffect: 'external' } } },
       approvals: { approvers: ['carol', 'alice'], holdSec: 120 },
       admin: { admins: ['carol'] },
       upstreams: {
-        bank: {
-          type: 'stdio',
-          command: process.execPath,
-          args: ['--import', 'tsx', SERVER],
-          cwd: ROOT,
-          pool: { warm: 0 },
-        },
+        bank: bankUpstream(),
       },
     },
     dataDir,
@@ -160,6 +143,29 @@ async function decideInPage(
   await page.waitForURL(`${gw.origin}/admin/`);
 }
 
+/** Runs `fn` with carol's (or `approver`'s) console page and an agent acting for alice, both closed after. */
+async function withConsole(
+  approver: string,
+  fn: (page: Page, alice: Client) => Promise<void>,
+): Promise<void> {
+  const alice = await agentFor('alice');
+  const { ctx, page } = await logIn(approver);
+  try {
+    await fn(page, alice);
+  } finally {
+    await ctx.close();
+    await alice.close();
+  }
+}
+
+/** A held transfer by `client`: resolves to the error it ends with (undefined when it succeeds). */
+function refusal(client: Client, args: Record<string, unknown>): Promise<unknown> {
+  return client.callTool({ name: TRANSFER, arguments: args }, undefined, { timeout: 120_000 }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+}
+
 /** A fetch made by the page itself (same origin, its cookies, its CSP): status and body text. */
 async function inPage(
   page: Page,
@@ -181,9 +187,7 @@ function errorOf(r: { text: string }): string {
 
 describe('admin console in chromium (issue #13)', () => {
   test('an approver logs in, sees a held SDK call with its exact arguments, approves it with a reason, and the call completes', async () => {
-    const alice = await agentFor('alice');
-    const { ctx, page } = await logIn('carol');
-    try {
+    await withConsole('carol', async (page, alice) => {
       // A zero-width space in the payee: the console shows it.
       const call = alice.callTool(
         { name: TRANSFER, arguments: { amount: 250, to: 'bob\u200b' } },
@@ -220,28 +224,22 @@ describe('admin console in chromium (issue #13)', () => {
         reason: 'invoice 4711, checked with bob',
       });
       assert.equal(granted?.detail?.['channel'], 'console');
-      if (SHOTS) {
-        await page.goto(`${gw.origin}/admin/audit?user=alice`);
-        await page.screenshot({ path: join(SHOTS, 'console-audit.png'), fullPage: true });
-      }
-    } finally {
-      await ctx.close();
-      await alice.close();
-    }
+      // The timeline shows request -> approver and reason -> consumption -> the call.
+      await page.goto(`${gw.origin}/admin/audit?user=alice&tool=${TRANSFER}`);
+      const timeline = (await page.locator('tbody').textContent()) ?? '';
+      assert.match(
+        timeline,
+        /approval\.granted[\s\S]*approver carol; reason: invoice 4711, checked with bob/,
+      );
+      for (const type of ['approval.requested', 'approval.consumed', 'call.attempted', 'call.completed'])
+        assert.ok(timeline.includes(type), type);
+      if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-audit.png'), fullPage: true });
+    });
   });
 
   test('a denial with a reason: the held call fails with approval_denied', async () => {
-    const alice = await agentFor('alice');
-    const { ctx, page } = await logIn('carol');
-    try {
-      const call = alice
-        .callTool({ name: TRANSFER, arguments: { amount: 9999, to: 'mallory' } }, undefined, {
-          timeout: 120_000,
-        })
-        .then(
-          () => undefined,
-          (e: unknown) => e,
-        );
+    await withConsole('carol', async (page, alice) => {
+      const call = refusal(alice, { amount: 9999, to: 'mallory' });
       const id = await pendingCard(page, 'mallory');
       await decideInPage(page, id, 'Deny', 'unknown payee');
       const err = await call;
@@ -253,10 +251,7 @@ describe('admin console in chromium (issue #13)', () => {
           (e) => (e.approval as { approver?: string; reason?: string })?.reason === 'unknown payee',
         ),
       );
-    } finally {
-      await ctx.close();
-      await alice.close();
-    }
+    });
   });
 
   test('separation of duties: the requester cannot approve her own call from the console', async () => {
@@ -264,14 +259,7 @@ describe('admin console in chromium (issue #13)', () => {
     const { ctx, page } = await logIn('alice');
     const carol = await logIn('carol');
     try {
-      const call = alice
-        .callTool({ name: TRANSFER, arguments: { amount: 1, to: 'self-approved' } }, undefined, {
-          timeout: 120_000,
-        })
-        .then(
-          () => undefined,
-          (e: unknown) => e,
-        );
+      const call = refusal(alice, { amount: 1, to: 'self-approved' });
       const id = await pendingCard(page, 'self-approved');
       await decideInPage(page, id, 'Approve', 'looks fine to me');
       assert.match(
@@ -329,9 +317,7 @@ describe('admin console in chromium (issue #13)', () => {
   });
 
   test('CSRF: a state-changing request without the session token is refused; with it, the API decides', async () => {
-    const alice = await agentFor('alice');
-    const { ctx, page } = await logIn('carol');
-    try {
+    await withConsole('carol', async (page, alice) => {
       const call = alice.callTool({ name: TRANSFER, arguments: { amount: 3, to: 'csrf-check' } }, undefined, {
         timeout: 120_000,
       });
@@ -367,10 +353,7 @@ describe('admin console in chromium (issue #13)', () => {
       }, id);
       assert.deepEqual(ok, [200, 'carol']);
       await call;
-    } finally {
-      await ctx.close();
-      await alice.close();
-    }
+    });
   });
 
   test('the console cannot be framed: CSP frame-ancestors none and X-Frame-Options DENY, and chromium refuses the frame', async () => {
@@ -402,6 +385,43 @@ describe('admin console in chromium (issue #13)', () => {
       await ctx.close();
       await new Promise<void>((resolve) => evil.close(() => resolve()));
     }
+  });
+
+  test('grants page: an admin revokes a live grant, and the agent is cut off', async () => {
+    await withConsole('carol', async (page, alice) => {
+      await alice.callTool({ name: 'bank__balance', arguments: {} });
+      await page.goto(`${gw.origin}/admin/grants`);
+      // Oldest first: this client's session opened the newest grant.
+      const row = page.locator('tbody tr', { hasText: 'agent-a for alice' }).last();
+      const grant = (await row.locator('td code').first().textContent()) ?? '';
+      assert.match(grant, /^gr_/);
+      assert.match((await row.textContent()) ?? '', /payments team/);
+      if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-grants.png'), fullPage: true });
+      await row.getByRole('button', { name: `Revoke grant ${grant}` }).click();
+      await page.waitForURL(`${gw.origin}/admin/grants`);
+      assert.match(
+        (await page.getByRole('status').textContent()) ?? '',
+        new RegExp(`grant ${grant} revoked`),
+      );
+      // The grant ended and the token that opened it is revoked: the agent's next request is refused.
+      await eventually('the agent is refused', async () =>
+        alice.callTool({ name: 'bank__balance', arguments: {} }).then(
+          () => false,
+          () => true,
+        ),
+      );
+      await eventually('admin.action grant.revoked is audited', async () =>
+        auditEvents(dataDir, 'admin.action').some(
+          (e) =>
+            e.detail?.['action'] === 'grant.revoked' &&
+            e.detail?.['by'] === 'carol' &&
+            e.detail?.['grant'] === grant,
+        ),
+      );
+      // The credentials page renders for an admin (this gateway has no leases).
+      await page.goto(`${gw.origin}/admin/credentials`);
+      assert.match((await page.locator('main').textContent()) ?? '', /0 live credential lease\(s\)/);
+    });
   });
 
   test('a login without a console role sees nothing', async () => {
