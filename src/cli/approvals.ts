@@ -7,8 +7,10 @@
  */
 import { userInfo } from 'node:os';
 import { decideApproval } from '../approvals/decide.ts';
+import { parseConfig } from '../config/load.ts';
 import type { ApprovalRecord } from '../storage/types.ts';
 import { visible } from '../util/visible.ts';
+import { demoConfig } from './demo.ts';
 import {
   type CliIo,
   configFor,
@@ -26,8 +28,9 @@ export const APPROVALS_USAGE = `  approvals list [--all] [--json] [--data-dir DI
   approvals show ID [--json] [--data-dir DIR] [--config FILE]
         one request in full: requester, grant, tool, definition hash, policies, arguments
   approvals approve|deny ID [--reason TEXT] [--as NAME] [--data-dir DIR] [--config FILE]
-        decide a request as NAME (default: the OS user), who must be in approvals.approvers and
-        not the requester; a running gateway releases or refuses the held call within 250 ms
+        decide a request as NAME (default: the OS user), who must be in approvals.approvers (of
+        FILE; without --config, the embedded demo's) and not the requester; a running gateway
+        releases or refuses the held call within 250 ms
 `;
 
 const OPTIONS = {
@@ -127,7 +130,9 @@ export async function approvalsCommand(argv: string[], io: CliIo = PROCESS_IO): 
     }
     const osUser = userInfo().username;
     const approver = values.as ?? osUser;
-    const res = await decideApproval(storage.approvals, configFor(values.config), {
+    // Without --config, the approvers of the embedded demo (`gatehouse start` without --config).
+    const config = values.config ? configFor(values.config) : parseConfig(demoConfig());
+    const res = await decideApproval(storage.approvals, config, {
       id,
       approver,
       state: verb === 'approve' ? 'approved' : 'denied',
