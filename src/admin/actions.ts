@@ -10,8 +10,7 @@ import type { Logger } from 'pino';
 import { type DecideResult, decideApproval } from '../approvals/decide.ts';
 import type { ApprovalManager } from '../approvals/manager.ts';
 import type { AuditRecorder } from '../audit/recorder.ts';
-import { revocationLifetimes, revocationRecord } from '../auth/revocation.ts';
-import { tokensOf } from '../cli/grants.ts';
+import { revocationLifetimes, revocationRecord, tokensOf } from '../auth/revocation.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import type { CredentialBroker } from '../credentials/broker.ts';
 import type {
