@@ -23,6 +23,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { ADMIN_CSP } from '../../src/admin/console.ts';
 import type { EmbeddedAs } from '../../src/auth/as/index.ts';
 import { type RunningGateway, startGateway } from '../../src/gateway.ts';
+import { type CompanyIdp, startCompanyIdp } from '../fixtures/company-idp.ts';
 import { launchChromium } from '../helpers/chromium.ts';
 import { auditEvents, bankUpstream, eventually } from '../helpers/gateway.ts';
 import { connectWithBearer, seedUser } from '../helpers/oauth.ts';
@@ -434,6 +435,91 @@ describe('admin console in chromium (issue #13)', () => {
       });
       assert.deepEqual(r, [403, 'admin_forbidden']);
     } finally {
+      await ctx.close();
+    }
+  });
+});
+
+describe('admin console login with auth.mode external (admin.external, the company IdP)', () => {
+  const CONSOLE_CLIENT = { client_id: 'gatehouse-console', client_secret: 'fake-canary-secret-console' };
+  let idp: CompanyIdp;
+  let ext: RunningGateway;
+
+  before(async () => {
+    idp = await startCompanyIdp({
+      allowedResources: [],
+      scopes: 'mcp',
+      login: { users: { 'u-ops': { roles: ['ops'] }, 'u-dev': { roles: ['dev'] } } },
+    });
+    const extData = join(work, 'external');
+    mkdirSync(extData, { mode: 0o700 });
+    ext = await startGateway({
+      config: {
+        server: { host: '127.0.0.1', port: 0 },
+        auth: { mode: 'external', external: { issuer: idp.issuer } },
+        admin: {
+          admins: ['group:ops'],
+          external: {
+            clientId: CONSOLE_CLIENT.client_id,
+            clientSecret: CONSOLE_CLIENT.client_secret,
+            scope: 'openid company',
+            groupsClaim: 'roles',
+            allowInsecureHttp: true,
+          },
+        },
+        upstreams: { bank: bankUpstream() },
+      },
+      dataDir: extData,
+      logger: pino({ level: process.env.GATEHOUSE_TEST_LOG ?? 'silent' }, pino.destination(2)),
+    });
+    await idp.registerLoginClient({ ...CONSOLE_CLIENT, redirect_uris: [`${ext.origin}/admin/callback`] });
+  });
+
+  after(async () => {
+    await ext?.close();
+    await idp?.close();
+  });
+
+  test('an admin by the IdP groups claim logs in (code + PKCE at the external issuer); the ID token is verified', async () => {
+    idp.loginAs = 'u-ops';
+    const ctx = await browser.newContext();
+    try {
+      const page = await ctx.newPage();
+      await page.goto(`${ext.origin}/admin/grants`);
+      await page.waitForURL(`${ext.origin}/admin/`);
+      assert.match((await page.locator('header').textContent()) ?? '', /Signed in as u-ops \(admin\)/);
+      const auth = idp.authorizationRequests.at(-1);
+      assert.equal(auth?.searchParams.get('code_challenge_method'), 'S256');
+      assert.equal(auth?.searchParams.get('client_id'), CONSOLE_CLIENT.client_id);
+      assert.ok(auth?.searchParams.get('nonce'));
+      await page.goto(`${ext.origin}/admin/grants`);
+      assert.match((await page.locator('h1').textContent()) ?? '', /Live grants/);
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  test('an ID token with the wrong nonce does not log in; a login without a role sees nothing', async () => {
+    let ctx = await browser.newContext();
+    try {
+      let page = await ctx.newPage();
+      idp.loginAs = 'u-ops';
+      idp.tamperIdToken = (claims) => ({ ...claims, nonce: 'replayed' });
+      await page.goto(`${ext.origin}/admin/login`);
+      await page.waitForURL(/\/admin\/callback/);
+      assert.match((await page.locator('h1').textContent()) ?? '', /Sign-in failed/);
+      idp.tamperIdToken = undefined;
+      idp.loginAs = 'u-dev';
+      // A new browser: the IdP would otherwise remember u-ops's session.
+      await ctx.close();
+      ctx = await browser.newContext();
+      page = await ctx.newPage();
+      await page.goto(`${ext.origin}/admin/`);
+      // Through the IdP and back; the signed-in page moves on to /admin/, which refuses this login.
+      await page.getByRole('heading', { name: 'Not allowed' }).waitFor();
+      assert.match((await page.locator('main').textContent()) ?? '', /no role that allows this/);
+    } finally {
+      idp.tamperIdToken = undefined;
       await ctx.close();
     }
   });
