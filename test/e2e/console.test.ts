@@ -22,7 +22,9 @@ import pino from 'pino';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { ADMIN_CSP } from '../../src/admin/console.ts';
 import type { EmbeddedAs } from '../../src/auth/as/index.ts';
+import { credentialsCommand } from '../../src/cli/credentials.ts';
 import { type RunningGateway, startGateway } from '../../src/gateway.ts';
+import { openSecretStore } from '../../src/secrets/store.ts';
 import { type CompanyIdp, startCompanyIdp } from '../fixtures/company-idp.ts';
 import { launchChromium } from '../helpers/chromium.ts';
 import { auditEvents, bankUpstream, eventually } from '../helpers/gateway.ts';
@@ -46,6 +48,10 @@ before(async () => {
   mkdirSync(dataDir, { mode: 0o700 });
   // alice asks (through agent-a) and is an approver too; carol approves and administers; bob has no role.
   for (const username of ['alice', 'carol', 'bob']) await seedUser(dataDir, { username, password: PASSWORD });
+  // A static API key for the bank: each grant gets a lease on it (the credentials page).
+  const { store } = openSecretStore(dataDir);
+  await store.set('bank-key', 'fake-canary-bank-key', { service: 'bank' });
+  await store.close();
   gw = await startGateway({
     config: {
       server: { host: '127.0.0.1', port: 0 },
@@ -68,8 +74,9 @@ before(async () => {
       approvals: { approvers: ['carol', 'alice'], holdSec: 120 },
       admin: { admins: ['carol'] },
       upstreams: {
-        bank: bankUpstream(),
+        bank: bankUpstream(undefined, { BANK_KEY: { credential: 'bank-key' } }),
       },
+      credentials: { 'bank-key': { type: 'static', secret: 'bank-key' } },
     },
     dataDir,
     logger: pino({ level: process.env.GATEHOUSE_TEST_LOG ?? 'silent' }, pino.destination(2)),
@@ -419,9 +426,44 @@ describe('admin console in chromium (issue #13)', () => {
             e.detail?.['grant'] === grant,
         ),
       );
-      // The credentials page renders for an admin (this gateway has no leases).
+    });
+  });
+
+  test('credentials page: an admin revokes a lease and lifts a block (as gatehouse credentials)', async () => {
+    await withConsole('carol', async (page, alice) => {
+      // The first call of this grant leases the bank key.
+      await alice.callTool({ name: 'bank__balance', arguments: {} });
       await page.goto(`${gw.origin}/admin/credentials`);
-      assert.match((await page.locator('main').textContent()) ?? '', /0 live credential lease\(s\)/);
+      const row = page.locator('tbody tr', { hasText: 'bank-key' }).last();
+      const lease = (await row.locator('td code').first().textContent()) ?? '';
+      assert.ok(lease.length > 0);
+      assert.match((await row.textContent()) ?? '', /agent-a for alice/);
+      await row.getByRole('button', { name: `Revoke lease ${lease}` }).click();
+      await page.waitForURL(`${gw.origin}/admin/credentials`);
+      assert.match(
+        (await page.getByRole('status').textContent()) ?? '',
+        new RegExp(`lease ${lease} revoked`),
+      );
+      assert.equal(await page.locator('tbody tr', { hasText: lease }).count(), 0);
+      // A kill switch set by the CLI, lifted in the console.
+      assert.equal(await credentialsCommand(['revoke', '--secret', 'bank-key', '--data-dir', dataDir]), 0);
+      await page.goto(`${gw.origin}/admin/credentials`);
+      const block = page.locator('tbody tr', { hasText: 'secret' }).filter({ hasText: 'bank-key' });
+      await block.getByRole('button', { name: 'Unblock secret bank-key' }).click();
+      await page.waitForURL(`${gw.origin}/admin/credentials`);
+      assert.match((await page.getByRole('status').textContent()) ?? '', /secret bank-key unblocked/);
+      const after = JSON.parse((await inPage(page, '/admin/api/credentials')).text) as { blocks: unknown[] };
+      assert.deepEqual(after.blocks, []);
+      await eventually('both actions are audited with the console user', async () => {
+        const actions = auditEvents(dataDir, 'admin.action').map((e) => [
+          e.detail?.['action'],
+          e.detail?.['by'],
+        ]);
+        return (
+          actions.some(([a, by]) => a === 'lease.revoked' && by === 'carol') &&
+          actions.some(([a, by]) => a === 'credential.unblocked' && by === 'carol')
+        );
+      });
     });
   });
 
