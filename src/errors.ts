@@ -378,6 +378,37 @@ export const ERRORS = {
     description:
       "the tool's definition is new or changed since it was approved and waits for an admin (gatehouse tools pending)",
   },
+  admin_login_required: {
+    http: 401,
+    jsonrpc: JsonRpcCode.InvalidRequest,
+    stage: 'admin',
+    description: 'log in to the console first (/admin/login); the session is missing or has expired',
+  },
+  admin_bearer_refused: {
+    http: 401,
+    jsonrpc: JsonRpcCode.InvalidRequest,
+    stage: 'admin',
+    description: 'the admin console never accepts an Authorization header; log in through /admin/login',
+  },
+  admin_forbidden: {
+    http: 403,
+    jsonrpc: JsonRpcCode.InvalidRequest,
+    stage: 'admin',
+    description: 'your console login has no role that allows this (admin.admins, approvals.approvers)',
+  },
+  admin_csrf: {
+    http: 403,
+    jsonrpc: JsonRpcCode.InvalidRequest,
+    stage: 'admin',
+    description:
+      'a state-changing console request needs the CSRF token of its session (and a same-origin Origin)',
+  },
+  admin_refused: {
+    http: 409,
+    jsonrpc: JsonRpcCode.InvalidRequest,
+    stage: 'admin',
+    description: 'the console could not do this (the message says why: e.g. self-approval, already decided)',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -9,6 +9,10 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
+import { AdminActions } from './admin/actions.ts';
+import { AdminConsole } from './admin/console.ts';
+import { ADMIN_CLIENT_ID, AdminLogin, type LoginEndpoints, localKeys, remoteKeys } from './admin/login.ts';
+import { rnd } from './admin/session.ts';
 import { ApprovalManager } from './approvals/manager.ts';
 import { ApprovalWebhooks } from './approvals/webhook.ts';
 import { type AuditEvent, createAuditWriter } from './audit/index.ts';
@@ -20,7 +24,7 @@ import { ResourceServer } from './auth/resource-server.ts';
 import { RevocationList, revocationLifetimes } from './auth/revocation.ts';
 import { createTokenVerifier, discoverIssuer, type VerifierOptions } from './auth/verify/index.ts';
 import { ConfigError, parseConfig } from './config/load.ts';
-import type { GatehouseConfig, GatehouseConfigInput } from './config/schema.ts';
+import type { GatehouseConfig, GatehouseConfigInput, PreRegisteredClient } from './config/schema.ts';
 import { CredentialBroker } from './credentials/broker.ts';
 import { CONNECT_CLIENT_ID, ConnectFlows } from './credentials/connect.ts';
 import { DefinitionPins } from './definitions/pins.ts';
@@ -313,6 +317,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const publicBase = (config.server.publicUrl ?? origin).replace(/\/$/, '');
   const resource = `${publicBase}/mcp`;
   let authServer: EmbeddedAs | undefined;
+  let adminSecret: string | undefined;
   if (config.auth.mode === 'embedded') {
     if (config.server.publicUrl && new URL(config.server.publicUrl).pathname !== '/') {
       throw new ConfigError([
@@ -327,21 +332,32 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     // Loaded only when used: oidc-provider warns at import on Node 20 (it targets 22 LTS).
     const { createEmbeddedAs } = await import('./auth/as/index.ts');
     const connectsUsers = Object.values(config.credentials).some((c) => c.type === 'oauth-user');
-    const embeddedConfig = connectsUsers
-      ? {
-          ...config.auth.embedded,
-          // The connect flow's login (credentials/connect.ts): public, PKCE, redirects only to this gateway.
-          clients: [
-            ...config.auth.embedded.clients,
-            {
-              clientId: CONNECT_CLIENT_ID,
-              clientName: 'Gatehouse: connect an account',
-              grantTypes: ['authorization_code' as const],
-              redirectUris: [`${publicBase}/connect/verified`],
-            },
-          ],
-        }
-      : config.auth.embedded;
+    const internalClients: PreRegisteredClient[] = [];
+    // The connect flow's login (credentials/connect.ts): public, PKCE, redirects only to this gateway.
+    if (connectsUsers)
+      internalClients.push({
+        clientId: CONNECT_CLIENT_ID,
+        clientName: 'Gatehouse: connect an account',
+        grantTypes: ['authorization_code'],
+        redirectUris: [`${publicBase}/connect/verified`],
+      });
+    // The console's login (admin/login.ts): confidential (a secret made at each start, never stored),
+    // PKCE, scope openid only (its tokens carry no MCP scope), redirects only to this gateway.
+    if (config.admin.enabled) {
+      adminSecret = rnd();
+      internalClients.push({
+        clientId: ADMIN_CLIENT_ID,
+        clientName: 'Gatehouse admin console',
+        clientSecret: adminSecret,
+        grantTypes: ['authorization_code'],
+        redirectUris: [`${publicBase}/admin/callback`],
+        scope: 'openid',
+      });
+    }
+    const embeddedConfig =
+      internalClients.length > 0
+        ? { ...config.auth.embedded, clients: [...config.auth.embedded.clients, ...internalClients] }
+        : config.auth.embedded;
     authServer = await createEmbeddedAs({
       issuer: publicBase,
       resource,
@@ -401,6 +417,24 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     broker.connect = connect;
     parts.connect = connect;
   }
+  const adminLogin = await adminEndpoints(config, authServer, adminSecret, origin);
+  if (adminLogin) {
+    parts.admin = new AdminConsole({
+      config,
+      login: new AdminLogin(adminLogin, `${publicBase}/admin/callback`),
+      actions: new AdminActions({ config, storage, approvals, broker, audit, log }),
+      secure: publicBase.startsWith('https:') || !isLoopback(config.server.host),
+      allowedOrigins,
+      log,
+      onLogin: (user) =>
+        audit.record({
+          type: 'admin.action',
+          principal: { agent: ADMIN_CLIENT_ID, user },
+          detail: { action: 'console.login', by: user, channel: 'console' },
+        }),
+    });
+  } else if (config.admin.enabled && config.auth.mode === 'external')
+    log.warn('admin console off: auth.mode is external and admin.external is not configured');
   parts.started = true;
   if (config.auth.mode === 'none')
     log.warn('auth.mode is none: the gateway accepts unauthenticated requests (development only)');
@@ -436,6 +470,51 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   };
   const reloadPolicies = (): void => authorizer.reload();
   return { url: `${origin}/mcp`, origin, port, config, parts, managers, reloadPolicies, close };
+}
+
+/** Where the console logs in: the embedded authorization server, or admin.external; undefined when off. */
+async function adminEndpoints(
+  config: GatehouseConfig,
+  authServer: EmbeddedAs | undefined,
+  adminSecret: string | undefined,
+  origin: string,
+): Promise<LoginEndpoints | undefined> {
+  if (!config.admin.enabled) return undefined;
+  if (authServer && adminSecret !== undefined) {
+    return {
+      issuer: authServer.issuer,
+      authorization: `${authServer.issuer}/oauth/authorize`,
+      // Back channel: the gateway reaches its own authorization server on its listener.
+      token: `${origin}/oauth/token`,
+      jwks: localKeys(authServer.jwks()),
+      clientId: ADMIN_CLIENT_ID,
+      clientSecret: adminSecret,
+      scope: 'openid',
+      groupsClaim: GROUPS_CLAIM,
+      extra: {},
+    };
+  }
+  const ext = config.admin.external;
+  if (config.auth.mode !== 'external' || !ext) return undefined;
+  const issuer = ext.issuer ?? config.auth.external?.issuer;
+  if (!issuer) return undefined;
+  const problem = (path: string, message: string): ConfigError =>
+    new ConfigError([{ path: `admin.external.${path}`, line: undefined, message }]);
+  if (!issuer.startsWith('https:') && !ext.allowInsecureHttp) throw problem('issuer', 'must be https');
+  const meta = await discoverIssuer(issuer);
+  if (!meta.authorization_endpoint || !meta.token_endpoint || !meta.jwks_uri)
+    throw problem('issuer', 'its metadata lacks authorization_endpoint, token_endpoint or jwks_uri');
+  return {
+    issuer: meta.issuer,
+    authorization: meta.authorization_endpoint,
+    token: meta.token_endpoint,
+    jwks: remoteKeys(meta.jwks_uri),
+    clientId: ext.clientId,
+    clientSecret: resolveSecret(ext.clientSecret, 'admin.external.clientSecret'),
+    scope: ext.scope,
+    groupsClaim: ext.groupsClaim,
+    extra: {},
+  };
 }
 
 /** Grant ends that an operator or a client asked for (not expiry, idleness or the session's own end). */

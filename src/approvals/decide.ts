@@ -22,9 +22,20 @@ export type DecideResult =
   | { ok: true; record: ApprovalRecord }
   | { ok: false; refusal: DecideRefusal; message: string };
 
-/** Whether `approver` is named in `approvals.approvers`, directly or through a role of policy.roles.users. */
-export function isApprover(config: GatehouseConfig, approver: string): boolean {
+/**
+ * Whether `approver` is named in `approvals.approvers`, directly, through a role of policy.roles.users, or
+ * (`group:<name>`) through a group of its console login's claims.
+ */
+export function isApprover(
+  config: GatehouseConfig,
+  approver: string,
+  groups: readonly string[] = [],
+): boolean {
   for (const a of config.approvals.approvers) {
+    if (a.startsWith('group:')) {
+      if (groups.includes(a.slice('group:'.length))) return true;
+      continue;
+    }
     if (!a.startsWith('role:')) {
       if (a === approver) return true;
       continue;
@@ -50,6 +61,8 @@ export async function decideApproval(
   d: {
     id: string;
     approver: string;
+    /** Groups of the approver's login (console); `group:<name>` entries match them. */
+    groups?: readonly string[];
     state: 'approved' | 'denied';
     reason: string | undefined;
     channel: string;
@@ -59,7 +72,7 @@ export async function decideApproval(
   const refuse = (refusal: DecideRefusal, message: string): DecideResult => ({ ok: false, refusal, message });
   if (config.approvals.approvers.length === 0)
     return refuse('no_approvers', 'no approvers are configured (approvals.approvers)');
-  if (!isApprover(config, d.approver))
+  if (!isApprover(config, d.approver, d.groups))
     return refuse('not_an_approver', `\`${d.approver}\` is not an approver (approvals.approvers)`);
   const rec = await repo.get(d.id);
   if (rec === undefined) return refuse('not_found', `no approval request \`${d.id}\``);

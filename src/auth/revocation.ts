@@ -20,7 +20,13 @@
  */
 import type { Logger } from 'pino';
 import type { GatehouseConfig } from '../config/schema.ts';
-import type { RevocationKind, RevocationRecord, RevocationRepo } from '../storage/types.ts';
+import type {
+  GrantSelector,
+  Repos,
+  RevocationKind,
+  RevocationRecord,
+  RevocationRepo,
+} from '../storage/types.ts';
 import type { Principal } from './principal.ts';
 
 /** Lifetime of the subject tokens `gatehouse token --user` mints with the AS key (src/cli/auth.ts). */
@@ -100,6 +106,21 @@ function parsePair(value: string): { agent: string; user: string } | undefined {
 
 function keepSec(kind: RevocationKind, l: RevocationLifetimes): number {
   return (kind === 'jti' ? l.tokenLifetimeSec : l.retentionSec) + SKEW_MARGIN_SEC;
+}
+
+/**
+ * The tokens a revocation also revokes: every token of the agent or user issued until now; for one
+ * grant, the token that opened it when it is a session grant (by `jti`, else every token of its agent
+ * for its user). A task grant's token names its grant and is refused once the grant ended.
+ */
+export async function tokensOf(tx: Repos, selector: GrantSelector): Promise<RevocationTarget | undefined> {
+  if ('agent' in selector) return { kind: 'agent', agent: selector.agent };
+  if ('user' in selector) return { kind: 'user', user: selector.user };
+  const g = await tx.grants.get(selector.id);
+  if (g?.kind !== 'session') return undefined;
+  return g.tokenId !== undefined
+    ? { kind: 'jti', jti: g.tokenId }
+    : { kind: 'agent+user', agent: g.agent, user: g.user };
 }
 
 /**

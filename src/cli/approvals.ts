@@ -7,7 +7,10 @@
  */
 import { userInfo } from 'node:os';
 import { decideApproval } from '../approvals/decide.ts';
+import { parseConfig } from '../config/load.ts';
 import type { ApprovalRecord } from '../storage/types.ts';
+import { visible } from '../util/visible.ts';
+import { demoConfig } from './demo.ts';
 import {
   type CliIo,
   configFor,
@@ -25,8 +28,9 @@ export const APPROVALS_USAGE = `  approvals list [--all] [--json] [--data-dir DI
   approvals show ID [--json] [--data-dir DIR] [--config FILE]
         one request in full: requester, grant, tool, definition hash, policies, arguments
   approvals approve|deny ID [--reason TEXT] [--as NAME] [--data-dir DIR] [--config FILE]
-        decide a request as NAME (default: the OS user), who must be in approvals.approvers and
-        not the requester; a running gateway releases or refuses the held call within 250 ms
+        decide a request as NAME (default: the OS user), who must be in approvals.approvers (of
+        FILE; without --config, the embedded demo's) and not the requester; a running gateway
+        releases or refuses the held call within 250 ms
 `;
 
 const OPTIONS = {
@@ -37,18 +41,8 @@ const OPTIONS = {
   as: { type: 'string' },
 } as const;
 
-/**
- * Text with every character a terminal would hide or misrender made visible as `\u{…}`: controls,
- * format characters (zero-width, bidi overrides, tag characters), unassigned and private-use code
- * points, line and paragraph separators, and spaces other than U+0020. The approver sees exactly what
- * will run.
- */
-export function visible(text: string): string {
-  return text.replace(
-    /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Cs}\p{Zl}\p{Zp}]|(?! )\p{Zs}/gu,
-    (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16).toUpperCase()}}`,
-  );
-}
+/** Text with hidden characters made visible (re-exported: src/util/visible.ts). */
+export { visible };
 
 function who(r: ApprovalRecord): string {
   return r.user ? `${r.agent} for ${r.user}` : r.agent;
@@ -136,7 +130,9 @@ export async function approvalsCommand(argv: string[], io: CliIo = PROCESS_IO): 
     }
     const osUser = userInfo().username;
     const approver = values.as ?? osUser;
-    const res = await decideApproval(storage.approvals, configFor(values.config), {
+    // Without --config, the approvers of the embedded demo (`gatehouse start` without --config).
+    const config = values.config ? configFor(values.config) : parseConfig(demoConfig());
+    const res = await decideApproval(storage.approvals, config, {
       id,
       approver,
       state: verb === 'approve' ? 'approved' : 'denied',

@@ -8,13 +8,27 @@ import type { GatehouseConfigInput } from '../config/schema.ts';
  * the embedded authorization server, with a pre-registered headless agent
  * `demo-agent` (client credentials, secret generated into the data dir) that may
  * call the ordinary tools; `everything__get-env` needs the wider `mcp:admin`
- * scope (a step-up example).
+ * scope (a step-up example); `everything__gzip-file-as-resource` (it fetches any
+ * URL) waits for a human approval by the demo user `alice` (`gatehouse users add
+ * alice`), who is also the console's admin (/admin).
  */
+
+/** The demo's approver and console admin (a local user the README creates). */
+export const DEMO_APPROVER = 'alice';
+
+/** The demo tool that needs an approval. */
+export const DEMO_APPROVAL_TOOL = 'everything__gzip-file-as-resource';
+
 export function demoConfig(dataDir?: string): GatehouseConfigInput {
   const require = createRequire(import.meta.url);
   const entry = require.resolve('@modelcontextprotocol/server-everything/dist/index.js');
   return {
-    policy: { files: [fileURLToPath(new URL('../../examples/policies/demo.cedar', import.meta.url))] },
+    policy: {
+      files: [fileURLToPath(new URL('../../examples/policies/demo.cedar', import.meta.url))],
+      tools: { [DEMO_APPROVAL_TOOL]: { risk: 'high', sideEffect: 'external' } },
+    },
+    approvals: { approvers: [DEMO_APPROVER] },
+    admin: { admins: [DEMO_APPROVER] },
     auth: {
       mode: 'embedded',
       requiredScopes: ['mcp'],

@@ -6,8 +6,13 @@
  * poll interval (250 ms): tokens refused, next message refused, in-flight calls cancelled, streams
  * closed, stdio upstream processes stopped.
  */
-import { type RevocationTarget, revocationLifetimes, revocationRecord } from '../auth/revocation.ts';
-import type { GrantRecord, GrantSelector, Repos } from '../storage/types.ts';
+import {
+  type RevocationTarget,
+  revocationLifetimes,
+  revocationRecord,
+  tokensOf,
+} from '../auth/revocation.ts';
+import type { GrantRecord, GrantSelector } from '../storage/types.ts';
 import {
   configFor,
   duration,
@@ -24,21 +29,6 @@ export const GRANTS_USAGE = `  grants list [--json] [--data-dir DIR] [--config F
         end grants now (a running gateway cancels their calls and stops their upstream processes)
         and revoke the tokens behind them (--agent/--user: all issued until now; ID: the session's token)
 `;
-
-/**
- * The tokens a revocation also revokes: every token of the agent or user issued until now; for one
- * grant, the token that opened it when it is a session grant (by `jti`, else every token of its agent
- * for its user). A task grant's token names its grant and is refused once the grant ended.
- */
-async function tokensOf(tx: Repos, selector: GrantSelector): Promise<RevocationTarget | undefined> {
-  if ('agent' in selector) return { kind: 'agent', agent: selector.agent };
-  if ('user' in selector) return { kind: 'user', user: selector.user };
-  const g = await tx.grants.get(selector.id);
-  if (g?.kind !== 'session') return undefined;
-  return g.tokenId !== undefined
-    ? { kind: 'jti', jti: g.tokenId }
-    : { kind: 'agent+user', agent: g.agent, user: g.user };
-}
 
 function describe(t: RevocationTarget): string {
   switch (t.kind) {

@@ -11,7 +11,7 @@ import { loadConfiguredPolicies } from '../policy/authorizer.ts';
 import { PolicyLoadError } from '../policy/load.ts';
 import { missingSecrets, referencedSecrets } from '../secrets/resolve.ts';
 import { SqliteSecretRepo, secretsDbPath } from '../secrets/sqlite-repo.ts';
-import { demoConfig } from './demo.ts';
+import { DEMO_APPROVAL_TOOL, DEMO_APPROVER, demoConfig } from './demo.ts';
 import { DEFAULT_DATA_DIR, openDataDir, parseCli } from './shared.ts';
 
 /** Usage lines, for the top-level help. */
@@ -102,6 +102,12 @@ function startBanner(gw: RunningGateway, demo: boolean, dataDir: string): string
       'Interactive MCP clients log in with OAuth; create a local user first:',
       `  npx gatehouse users add alice${dd}        (password from stdin)`,
       `  then point the client at ${gw.url} (e.g. npx mcp-remote ${gw.url})`,
+      '',
+      `A high-risk tool waits for a human (${DEMO_APPROVER} approves, never the agent itself):`,
+      `  npx gatehouse call ${gw.url} ${DEMO_APPROVAL_TOOL} '{"data":"data:text/plain;base64,aGVsbG8="}'`,
+      `  npx gatehouse approvals list${dd}`,
+      `  npx gatehouse approvals approve ID --as ${DEMO_APPROVER} --reason 'checked the URL'${dd}`,
+      `  or sign in as ${DEMO_APPROVER} at the console: ${gw.origin}/admin/`,
     );
   }
   return `${lines.join('\n')}\n`;

@@ -7,6 +7,7 @@
  * the superRefine below.
  */
 import { z } from 'zod';
+import { adminSection } from './sections/admin.ts';
 import { approvalsSection } from './sections/approvals.ts';
 import { auditSection } from './sections/audit.ts';
 import { authSection, type preRegisteredClient, type secretRef } from './sections/auth.ts';
@@ -36,6 +37,7 @@ export const configSchema = z
     policy: policySection,
     grants: grantsSection,
     approvals: approvalsSection,
+    admin: adminSection,
     sanitize: sanitizeSection,
     pinning: pinningSection,
     audit: auditSection,

@@ -25,6 +25,7 @@ import type { Logger } from 'pino';
 import type { AuditRecorder } from '../audit/recorder.ts';
 import { addressKey } from '../auth/as/login-limit.ts';
 import type { Principal, TokenVerifier } from '../auth/principal.ts';
+import { readSmallBody } from '../http/body.ts';
 import type { LeakGuard } from '../secrets/leak-guard.ts';
 import type { SecretStore } from '../secrets/store.ts';
 import { type ConnectLinks, type CredentialBroker, connectionSecret } from './broker.ts';
@@ -273,7 +274,7 @@ export class ConnectFlows implements ConnectLinks {
 
   /** Step 3: the user's decision; on allow, off to the service's authorization endpoint. */
   private async consent(req: IncomingMessage, res: ServerResponse, p: Pending): Promise<void> {
-    const form = new URLSearchParams(await readBody(req, 4096));
+    const form = new URLSearchParams(await readSmallBody(req, 4096));
     if (!p.verified || cookieOf(req) !== p.browser || form.get('csrf') !== p.csrf)
       return page(
         res,
@@ -373,22 +374,6 @@ function cookieOf(req: IncomingMessage): string | undefined {
     if (k === COOKIE) return v;
   }
   return undefined;
-}
-
-function readBody(req: IncomingMessage, max: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let size = 0;
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > max) {
-        reject(new Error('form too large'));
-        req.destroy();
-      } else chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 function redirect(res: ServerResponse, location: string, status = 302): void {

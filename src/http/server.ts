@@ -1,5 +1,6 @@
 /**
- * The HTTP adapter: MCP Streamable HTTP at /mcp, /healthz and /readyz.
+ * The HTTP adapter: MCP Streamable HTTP at /mcp, /healthz and /readyz; it hands /admin/* to the
+ * console (src/admin/), /connect/* and the authorization server to theirs.
  * Thin: it runs the pipeline tables from pipeline/order.ts and writes answers.
  */
 import { randomUUID } from 'node:crypto';
@@ -68,6 +69,8 @@ export function createHttpServer(gw: GatewayParts, hooks: HttpServerHooks): http
         });
         return;
       }
+      // The console refuses any Authorization header itself: an agent's bearer token never reaches it.
+      if (gw.admin?.handle(req, res)) return;
       if (gw.connect?.handle(req, res)) return;
       if (gw.authServer?.handle(req, res)) return;
       sendError(res, new GatehouseError('not_found'), null);
@@ -291,7 +294,8 @@ function handleDelete(ctx: HttpContext): void {
     });
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+/** A JSON answer with its length. */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json',

@@ -44,6 +44,8 @@ export interface GatewayParts {
   authServer?: { handle(req: IncomingMessage, res: ServerResponse): boolean };
   /** The per-user connection flow at /connect/*, when a credential of type oauth-user is configured. */
   connect?: { handle(req: IncomingMessage, res: ServerResponse): boolean };
+  /** The admin API and console at /admin/* (src/admin/), when enabled and a login is configured. */
+  admin?: { handle(req: IncomingMessage, res: ServerResponse): boolean };
   /** Host header values accepted (lower-case, with and without port). */
   readonly allowedHosts: ReadonlySet<string>;
   /** Origin header values accepted (exact). */

@@ -28,23 +28,15 @@ import type { GatehouseConfigInput } from '../../src/config/schema.ts';
 import { type RunningGateway, startGateway } from '../../src/gateway.ts';
 import { OutboundError } from '../../src/secrets/outbound.ts';
 import type { ApprovalRecord } from '../../src/storage/types.ts';
-import { auditEvents, callError, eventually } from '../helpers/gateway.ts';
+import { auditEvents, bankUpstream, callError, eventually } from '../helpers/gateway.ts';
 import { connectWithBearer } from '../helpers/oauth.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
-const SERVER = join(ROOT, 'test/fixtures/approval-server.ts');
 const AUDIENCE = 'https://gatehouse.test/mcp';
 const TRANSFER = 'bank__transfer';
 
-const POLICY = `
-@id("bank-users")
-permit (principal, action, resource);
-
-@id("transfer-needs-approval")
-@approval("required")
-forbid (principal, action == Gatehouse::Action::"call_tool", resource == Gatehouse::Tool::"${TRANSFER}")
-unless { context.approved };
-`;
+/** @approval("required") on bank__transfer (shared with test/e2e/console.test.ts). */
+const POLICY = readFileSync(join(ROOT, 'test/fixtures/policies/bank-approval.cedar'), 'utf8');
 
 /** A tiny issuer: a JWKS endpoint and ES256 access tokens for (agent, user). */
 interface Issuer {
@@ -102,14 +94,7 @@ function gatewayConfig(dataDir: string, approvals: Record<string, unknown>): Gat
     },
     approvals: { approvers: ['carol', 'role:bank-admins'], ...approvals },
     upstreams: {
-      bank: {
-        type: 'stdio',
-        command: process.execPath,
-        args: ['--import', 'tsx', SERVER],
-        cwd: ROOT,
-        env: { APPROVAL_SERVER_EVENTS: join(dataDir, 'transfers.log') },
-        pool: { warm: 0 },
-      },
+      bank: bankUpstream(join(dataDir, 'transfers.log')),
     },
   };
 }

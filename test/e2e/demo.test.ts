@@ -80,6 +80,46 @@ describe('the embedded demo (README: npm start)', () => {
     assert.match(anon.stderr, /unauthorized|authentication required/);
   });
 
+  test('a high-risk tool waits for a human: the printed approvals commands release the held call', async () => {
+    const lines = banner.split('\n');
+    const tokenCmd = /\$\((npx gatehouse token [^)]*)\)/.exec(
+      lines.find((l) => l.includes('gatehouse token')) ?? '',
+    )?.[1];
+    const callLine = lines.find((l) => l.includes('everything__gzip-file-as-resource'));
+    const listLine = lines.find((l) => l.includes('gatehouse approvals list'));
+    const approveLine = lines.find((l) => l.includes('gatehouse approvals approve'));
+    assert.ok(tokenCmd && callLine && listLine && approveLine, banner);
+    assert.match(banner, /console: http:\/\/127\.0\.0\.1:\d+\/admin\//);
+    const token = runPrinted(tokenCmd).stdout.trim();
+    // The call waits (held for approval) while the approver acts in another terminal.
+    const m = /npx gatehouse (\S+) (.*)$/.exec(callLine.trim());
+    const args = [...(m?.[2] ?? '').matchAll(/'([^']*)'|(\S+)/g)].map((x) => x[1] ?? x[2] ?? '');
+    const call = spawn(process.execPath, [...CLI, m?.[1] ?? '', ...args], {
+      env: { ...process.env, GATEHOUSE_TOKEN: token },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    call.stdout?.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    call.stderr?.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => call.once('exit', resolve));
+    let id = '';
+    for (let i = 0; i < 100 && !id; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      const list = runPrinted(`${listLine.trim()} --json`);
+      assert.equal(list.status, 0, list.stderr);
+      id = (JSON.parse(list.stdout) as { id: string; tool: string }[])[0]?.id ?? '';
+    }
+    assert.match(id, /^apr_/, `no pending request: ${out}`);
+    const approve = runPrinted(approveLine.replace(' ID ', ` ${id} `));
+    assert.equal(approve.status, 0, approve.stderr);
+    assert.match(approve.stdout, new RegExp(`approved ${id} as alice`));
+    assert.equal(await exited, 0, out);
+  });
+
   test('the demo agent secret is generated into the data dir, readable by the owner only', () => {
     const mode = statSync(join(dataDir, 'demo-agent.secret')).mode & 0o777;
     assert.equal(mode, 0o600);

@@ -71,6 +71,23 @@ export function nodeServer(modulePath: string, ...args: string[]): { command: st
   return { command: process.execPath, args: [modulePath, ...args] };
 }
 
+/**
+ * The bank fixture (test/fixtures/approval-server.ts: `transfer`, `balance`, …) as a stdio upstream,
+ * started on first use; `events`: the file it appends each transfer that ran to.
+ */
+export function bankUpstream(events?: string, env: StdioInput['env'] = {}): StdioInput {
+  return {
+    type: 'stdio',
+    command: process.execPath,
+    args: ['--import', 'tsx', join(ROOT, 'test/fixtures/approval-server.ts')],
+    cwd: ROOT,
+    env: { ...env, ...(events ? { APPROVAL_SERVER_EVENTS: events } : {}) },
+    pool: { warm: 0 },
+  };
+}
+
+type StdioInput = Extract<NonNullable<GatehouseConfigInput['upstreams']>[string], { type: 'stdio' }>;
+
 /** Every tool name, following the merged list's cursors (one page per upstream). */
 export async function allTools(client: Client): Promise<string[]> {
   const names: string[] = [];

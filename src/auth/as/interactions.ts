@@ -88,7 +88,10 @@ export const PAGE_HEADERS: Record<string, string> = {
     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'",
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  // Not no-referrer: with it a browser sends `Origin: null` on the page's own form posts (Fetch,
+  // "serializing a request origin": referrer policy no-referrer → null), which the check below refuses,
+  // so no login would ever succeed in a real browser. same-origin sends nothing to other sites.
+  'referrer-policy': 'same-origin',
 };
 
 /** HTML-escapes text for element content and double-quoted attributes. */

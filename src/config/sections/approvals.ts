@@ -31,7 +31,8 @@ export const approvalsSection = z
       .default([])
       .describe(
         'Who may approve or deny: user names (token subjects, or the name an operator gives the CLI with --as), ' +
-          'or `role:<name>` for every user of policy.roles.users.<name>. Empty (the default): nobody can ' +
+          'or `role:<name>` for every user of policy.roles.users.<name>, or `group:<name>` for console logins ' +
+          'whose groups claim has it (admin.external.groupsClaim). Empty (the default): nobody can ' +
           'approve, so a call policy marks @approval("required") fails closed with approval_required.',
       ),
     allowSelfApproval: z
