@@ -2,13 +2,13 @@
 // See bench/README.md. Env: BENCH_RUNS (3), BENCH_SECONDS (3), BENCH_WARMUP (1),
 // BENCH_SCENARIOS ("1:1,64:64,64:1" as concurrency:sessions), BENCH_TARGETS (comma list).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { LoadResult } from './load.ts';
 import { formatSummary, summarizeProfile } from './profile.ts';
 
@@ -33,8 +33,13 @@ const ALL_TARGETS = [
   'gatehouse_http_baseline',
 ] as const;
 type TargetName = (typeof ALL_TARGETS)[number];
-/** BENCH_PROFILE=1: the Gatehouse targets run under `node --cpu-prof`; a summary is printed at the end. */
+/**
+ * BENCH_PROFILE=1: the Gatehouse targets are CPU-profiled during each timed window (bench/cpu-window.ts,
+ * toggled by SIGUSR2 at the load generator's marks); a summary per scenario is printed at the end.
+ */
 const PROFILE = process.env.BENCH_PROFILE === '1';
+/** Rows per table of the profile summary (BENCH_PROFILE_TOP, default 25). */
+const PROFILE_TOP = Number(process.env.BENCH_PROFILE_TOP ?? 25);
 /**
  * BENCH_BASELINE_CLI=path/to/cli.js (a build of an earlier commit): adds the target
  * `gatehouse_http_baseline`, that build with the same config, interleaved with `gatehouse_http`, so
@@ -205,12 +210,13 @@ interface Cmd {
 }
 
 const TMP = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-bench-'));
-process.on('exit', () => rmSync(TMP, { recursive: true, force: true }));
+// BENCH_KEEP_TMP=1 keeps the temp dir (configs, data dirs, profiles) for a look afterwards.
+process.on('exit', () => process.env.BENCH_KEEP_TMP !== '1' && rmSync(TMP, { recursive: true, force: true }));
 
 /** Bundles the bench scripts with esbuild (a tsx dependency) so that spawning them is cheap
  * (~140 ms vs ~400 ms through tsx for the stdio echo server); falls back to tsx. */
-function buildScripts(): Record<'echo' | 'bareHop' | 'load', Cmd> {
-  const names = { echo: 'echo-server', bareHop: 'bare-hop', load: 'load' } as const;
+function buildScripts(): Record<'echo' | 'bareHop' | 'load' | 'cpuWindow', Cmd> {
+  const names = { echo: 'echo-server', bareHop: 'bare-hop', load: 'load', cpuWindow: 'cpu-window' } as const;
   const esbuild = path.join(ROOT, 'node_modules', '.bin', 'esbuild');
   const built =
     existsSync(esbuild) &&
@@ -236,7 +242,21 @@ function buildScripts(): Record<'echo' | 'bareHop' | 'load', Cmd> {
     built
       ? { command: process.execPath, args: [path.join(TMP, `${n}.mjs`)] }
       : { command: process.execPath, args: ['--import', tsx, path.join(BENCH_DIR, `${n}.ts`)] };
-  return { echo: cmd(names.echo), bareHop: cmd(names.bareHop), load: cmd(names.load) };
+  return {
+    echo: cmd(names.echo),
+    bareHop: cmd(names.bareHop),
+    load: cmd(names.load),
+    // A preload for the gateway (`node <args> dist/cli/index.js`): the file, or tsx + the source.
+    cpuWindow: built
+      ? {
+          command: process.execPath,
+          args: ['--import', pathToFileURL(path.join(TMP, 'cpu-window.mjs')).href],
+        }
+      : {
+          command: process.execPath,
+          args: ['--import', tsx, '--import', path.join(BENCH_DIR, 'cpu-window.ts')],
+        },
+  };
 }
 
 /** Time from spawn to the initialize response of the stdio echo server. */
@@ -284,7 +304,16 @@ interface Endpoint {
   pid: number | undefined;
   /** Access token for targets that require authentication (Gatehouse). */
   bearer?: string;
+  /** Runs bench/cpu-window.ts: SIGUSR2 at the window marks profiles each timed window (BENCH_PROFILE=1). */
+  profiled?: boolean;
 }
+
+/** BENCH_PROFILE=1: node arguments that load bench/cpu-window.ts into a gateway (set once the scripts are built). */
+let profilePreload: string[] = [];
+/** Where the window profiles go: `<pid>-<n>.cpuprofile`, n counting that process's windows. */
+const PROFILE_DIR = path.join(TMP, 'profiles');
+/** Per profiled pid, the label of each window in order (`c64_s64`, or `warmup`). */
+const profileWindows = new Map<number, string[]>();
 
 /** The bench agent: a pre-registered client-credentials client of the embedded authorization server. */
 const BENCH_CLIENT = { id: 'bench-agent', secret: 'fake-bench-secret-not-a-real-credential' };
@@ -361,9 +390,8 @@ async function startGatehouse(cli: string, name: string, upstreamYaml: string): 
       upstreamYaml,
     ].join('\n'),
   );
-  const profileDir = path.join(TMP, 'profiles', name);
   const proc = start(name, 1, process.execPath, [
-    ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+    ...profilePreload,
     cli,
     'start',
     '--config',
@@ -380,6 +408,7 @@ async function startGatehouse(cli: string, name: string, upstreamYaml: string): 
     tool: 'echo__echo',
     pid: proc.child.pid,
     bearer: await benchToken(`http://127.0.0.1:${port}`, url),
+    profiled: PROFILE,
   };
 }
 
@@ -510,6 +539,7 @@ async function measure(
   s: number,
   seconds = SECONDS,
   warmup = WARMUP,
+  label = `c${c}_s${s}`,
 ): Promise<LoadResult> {
   const opts = { url: ep.url, tool: ep.tool, concurrency: c, sessions: s, seconds, warmup };
   const args = Object.entries(opts).flatMap(([k, v]) => [`--${k}`, String(v)]);
@@ -521,8 +551,19 @@ async function measure(
   proc.child.stdout?.on('data', (d: Buffer) => {
     const text = d.toString('utf8');
     // The server's CPU over exactly the timed window, sampled at the load generator's marks.
-    if (text.includes('WINDOW_START')) cpuStart = cpuMicros(ep.pid);
-    if (text.includes('WINDOW_END')) cpuEnd = cpuMicros(ep.pid);
+    if (text.includes('WINDOW_START')) {
+      cpuStart = cpuMicros(ep.pid);
+      if (ep.profiled && ep.pid !== undefined) {
+        process.kill(ep.pid, 'SIGUSR2');
+        const labels = profileWindows.get(ep.pid) ?? [];
+        labels.push(label);
+        profileWindows.set(ep.pid, labels);
+      }
+    }
+    if (text.includes('WINDOW_END')) {
+      cpuEnd = cpuMicros(ep.pid);
+      if (ep.profiled && ep.pid !== undefined) process.kill(ep.pid, 'SIGUSR2');
+    }
     stdout += text;
   });
   await new Promise((r) => proc.child.once('exit', r));
@@ -620,12 +661,17 @@ async function main(): Promise<void> {
   const busy = await otherCpuPercent();
   if (busy > 10)
     log(`!!! the machine is already ${busy.toFixed(0)}% busy before the bench: numbers will be noisy`);
+  if (PROFILE) {
+    profilePreload = scripts.cpuWindow.args;
+    mkdirSync(PROFILE_DIR, { recursive: true });
+    process.env.GATEHOUSE_CPU_WINDOW_DIR = PROFILE_DIR;
+  }
   const endpoints = await startTargets(scripts);
 
   // One unrecorded pass per target so that no scenario measures a cold (un-JITed) server.
   for (const [target, ep] of endpoints) {
     if (ep instanceof Error) continue;
-    const r = await measure(scripts.load, ep, 16, 4, 1, 1);
+    const r = await measure(scripts.load, ep, 16, 4, 1, 1, 'warmup');
     if (r.fatal || r.errors > 0) log(`!!! ${target} warm-up pass: ${r.fatal ?? r.error_samples.join(' | ')}`);
   }
 
@@ -670,12 +716,17 @@ async function main(): Promise<void> {
   await stopAll();
   const profiles: string[] = [];
   if (PROFILE) {
-    // Written by each gateway as it exits (SIGTERM drains, then exits).
-    for (const t of endpoints.keys()) {
-      const dir = path.join(TMP, 'profiles', t);
-      if (!existsSync(dir)) continue;
-      for (const f of readdirSync(dir).filter((n) => n.endsWith('.cpuprofile'))) {
-        profiles.push(`profile of ${t} (${f}):\n${formatSummary(summarizeProfile(path.join(dir, f)))}`);
+    // One profile per target and scenario: its last timed window (the preload writes it as the window ends).
+    for (const [t, ep] of endpoints) {
+      if (ep instanceof Error || !ep.profiled || ep.pid === undefined) continue;
+      const labels = profileWindows.get(ep.pid) ?? [];
+      for (const sc of SCENARIOS) {
+        const n = labels.lastIndexOf(sc.key) + 1;
+        const file = path.join(PROFILE_DIR, `${ep.pid}-${n}.cpuprofile`);
+        if (n === 0 || !existsSync(file)) continue;
+        profiles.push(
+          `profile of ${t}, ${sc.key}, last timed window:\n${formatSummary(summarizeProfile(file, PROFILE_TOP))}`,
+        );
       }
     }
   }

@@ -10,7 +10,7 @@
  * never hash the same event differently. Client values go through {@link toAuditValue} first,
  * which maps every such value to one documented form, so no client can make an append fail.
  */
-import { createHash } from 'node:crypto';
+import { sha256 } from '../util/hash.ts';
 
 /** Thrown for a value that has no canonical form. */
 export class CanonicalError extends Error {
@@ -37,14 +37,54 @@ export const MAX_CANONICAL_DEPTH = 256;
 
 /** The canonical JSON text of `value`. `undefined` object members are omitted, as in JSON. */
 export function canonicalJson(value: unknown): string {
-  const out = write(value, new Set(), 0);
+  const out = stringifiable(value, 0) ? JSON.stringify(value) : write(value, new Set(), 0);
   if (out === undefined) throw new CanonicalError('value has no json form');
   return out;
 }
 
+/**
+ * Whether `JSON.stringify(value)` is already the canonical text, so the (native, much faster)
+ * serialiser can write it: plain objects (prototype `Object.prototype` or null, no `toJSON`) whose
+ * keys, in the order JSON.stringify visits them (`Object.keys`), are sorted by UTF-16 code units;
+ * finite numbers; strings, booleans, null; nothing deeper than {@link MAX_CANONICAL_DEPTH} (so no
+ * cycle either). Anything else (a RawJson, unsorted keys, a number JSON would turn into null) takes
+ * {@link write}, which gives the same text for what both accept. The audit writer builds its events
+ * with sorted keys so that they take this path.
+ */
+function stringifiable(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value);
+    case 'object':
+      break;
+    default:
+      // undefined (an omitted member or a null array slot in both), functions, symbols, bigints: the slow path decides.
+      return false;
+  }
+  if (value === null) return true;
+  if (depth >= MAX_CANONICAL_DEPTH) return false;
+  if ((value as { toJSON?: unknown }).toJSON !== undefined) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!stringifiable(value[i], depth + 1)) return false;
+    return true;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return false;
+  const keys = Object.keys(value);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    if (i > 0 && !((keys[i - 1] as string) < key)) return false;
+    if (!stringifiable((value as Record<string, unknown>)[key], depth + 1)) return false;
+  }
+  return true;
+}
+
 /** Lower-case hex SHA-256 of the canonical JSON of `value` (the argument digest). */
 export function canonicalDigest(value: unknown): string {
-  return createHash('sha256').update(canonicalJson(value)).digest('hex');
+  return sha256(canonicalJson(value));
 }
 
 function write(value: unknown, seen: Set<object>, depth: number): string | undefined {
@@ -80,7 +120,7 @@ function write(value: unknown, seen: Set<object>, depth: number): string | undef
       let out = '[';
       for (let i = 0; i < obj.length; i++) {
         // As in JSON.stringify: an array slot without a JSON form is null.
-        out += `${i > 0 ? ',' : ''}${write(obj[i], seen, depth + 1) ?? 'null'}`;
+        out += `${i > 0 ? ',' : ''}${child(obj[i], seen, depth + 1) ?? 'null'}`;
       }
       return `${out}]`;
     }
@@ -90,7 +130,7 @@ function write(value: unknown, seen: Set<object>, depth: number): string | undef
     let out = '{';
     let first = true;
     for (const key of keys) {
-      const v = write((obj as Record<string, unknown>)[key], seen, depth + 1);
+      const v = child((obj as Record<string, unknown>)[key], seen, depth + 1);
       if (v === undefined) continue;
       out += `${first ? '' : ','}${JSON.stringify(key)}:${v}`;
       first = false;
@@ -99,6 +139,16 @@ function write(value: unknown, seen: Set<object>, depth: number): string | undef
   } finally {
     seen.delete(obj);
   }
+}
+
+/** A member or element: natively when it is {@link stringifiable} (an event around a RawJson keeps the fast path for the rest). */
+function child(value: unknown, seen: Set<object>, depth: number): string | undefined {
+  return typeof value === 'object' &&
+    value !== null &&
+    !(value instanceof RawJson) &&
+    stringifiable(value, depth)
+    ? JSON.stringify(value)
+    : write(value, seen, depth);
 }
 
 /** Where {@link toAuditValue} cuts nesting off: well above any real tool's arguments, far below the stack's limit. */

@@ -3,8 +3,8 @@
  * payload looks. Shared by the writer and the verifier so both compute exactly
  * the same bytes.
  */
-import { createHash } from 'node:crypto';
 import type { AuditRow } from '../storage/types.ts';
+import { sha256 } from '../util/hash.ts';
 import { canonicalJson, indexText, RawJson } from './canonical.ts';
 import type { AuditEvent } from './event.ts';
 
@@ -25,7 +25,7 @@ export interface AuditRecord {
 
 /** Lower-case hex SHA-256 of a UTF-8 string. */
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return sha256(text);
 }
 
 /**

@@ -5,11 +5,11 @@
  * record that a call was allowed is durable; outcomes are appended after and
  * never delay the answer.
  */
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/principal.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { ApprovalRecord, AuditTornTail, GrantRecord, RevocationRecord } from '../storage/types.ts';
+import { sha256 } from '../util/hash.ts';
 import {
   AnonymousFailures,
   type AnonymousFailuresOptions,
@@ -35,7 +35,7 @@ const MAX_TEXT = 512;
  */
 export function clipText(s: string, max = MAX_TEXT): string {
   if (s.length <= max) return s;
-  const digest = createHash('sha256').update(JSON.stringify(s)).digest('hex').slice(0, 16);
+  const digest = sha256(JSON.stringify(s)).slice(0, 16);
   const suffix = `…[${s.length} chars, sha256:${digest}]`;
   let end = Math.max(0, max - suffix.length);
   const last = s.charCodeAt(end - 1);
@@ -62,15 +62,26 @@ const SANITISER_SEVERITY = new Map<string, 'info' | 'low' | 'medium' | 'high' | 
 
 /** The audit form of a principal: who, for whom, through which token (never the token). */
 export function auditPrincipal(p: Principal): AuditPrincipal {
-  const out: AuditPrincipal = { agent: clipText(p.agent), authMethod: p.authMethod };
-  if (p.user !== undefined) out.user = clipText(p.user);
+  const known = principals.get(p);
+  if (known !== undefined) return known;
+  // Members in canonical (sorted) order: the audit writer then serialises the event natively.
+  const out: AuditPrincipal =
+    p.actors.length > 0 ? { actors: p.actors.map((a) => clipText(a)), agent: '' } : { agent: '' };
+  out.agent = clipText(p.agent);
+  out.authMethod = p.authMethod;
+  if (p.authMethod !== 'none') out.issuer = clipText(p.issuer);
+  if (p.tokenId !== undefined) out.jti = clipText(p.tokenId);
   if (p.subject !== p.agent) out.subject = clipText(p.subject);
   if (p.tenant !== undefined) out.tenant = clipText(p.tenant);
-  if (p.actors.length > 0) out.actors = p.actors.map((a) => clipText(a));
-  if (p.tokenId !== undefined) out.jti = clipText(p.tokenId);
-  if (p.authMethod !== 'none') out.issuer = clipText(p.issuer);
+  if (p.user !== undefined) out.user = clipText(p.user);
+  // A verified token's principal is one object for every call it makes (the token cache): computed once.
+  Object.freeze(out);
+  principals.set(p, out);
   return out;
 }
+
+/** The audit form of each principal object, computed once (a Principal is immutable). */
+const principals = new WeakMap<Principal, AuditPrincipal>();
 
 /** What the gateway knows about a call when it decides to forward it. */
 export interface CallFacts {

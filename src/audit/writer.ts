@@ -268,7 +268,7 @@ export class AuditWriter {
     const redacting = this.redacting();
     if (redacting) event = this.redact(event) as AuditEvent;
     if (args !== undefined) event.arguments = this.argumentsOf(args, !validate, redacting);
-    return event;
+    return sortedMembers(event);
   }
 
   /**
@@ -394,6 +394,17 @@ export class AuditWriter {
     });
     return { seq, hash, payload, signature: signPayload(this.key, payload), keyId: this.key.keyId, time };
   }
+}
+
+/**
+ * The event with its members inserted in canonical (sorted) order: canonicalJson then writes it with
+ * the native JSON.stringify (nested objects the recorder builds are sorted too; any that are not take
+ * the slower hand-written path, with the same result).
+ */
+function sortedMembers(event: AuditEvent): AuditEvent {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(event).sort()) out[key] = (event as Record<string, unknown>)[key];
+  return out as unknown as AuditEvent;
 }
 
 function positive(n: number, name: string): number {

@@ -14,7 +14,6 @@
  * list arrives (router), never per call: a call costs one WeakMap and two Map lookups ({@link callable}).
  * Decisions made by the CLI or another gateway reach this one through the store, polled like grants.
  */
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { canonicalJson } from '../audit/canonical.ts';
 import type { AuditEventInput } from '../audit/event.ts';
@@ -28,6 +27,7 @@ import type {
   DefinitionRecord,
   DefinitionRepo,
 } from '../storage/types.ts';
+import { sha256 } from '../util/hash.ts';
 
 /** The fields of a tool definition that are pinned (what an agent reads, and what policy reads). */
 export const PINNED_TOOL_FIELDS = [
@@ -71,7 +71,7 @@ export function hashDefinition(
   } catch {
     return undefined;
   }
-  return { canonical, hash: createHash('sha256').update(canonical).digest('hex') };
+  return { canonical, hash: sha256(canonical) };
 }
 
 /** The definition scanner (`gatehouse scan --kind definition`) over a definition's pinned fields. */

@@ -6,9 +6,9 @@
  * reads it); per-call policies run as compiled JS closures (compile.ts), with Cedar as the fallback.
  * Design: docs/design/policy-fast-path.md.
  */
-import { createHash } from 'node:crypto';
 import type { Principal } from '../auth/principal.ts';
 import { CappedMap } from '../util/bounded.ts';
+import { sha256 } from '../util/hash.ts';
 import { type AuthorizationAnswer, cedar, type PolicyJson, type StatefulAuthorizationCall } from './cedar.ts';
 import { buildStore, type CompiledPolicy, compilePolicy, type EvalEnv, EvaluationError } from './compile.ts';
 import { contextFieldsRead, type LoadedPolicy, loadPolicySet, type PolicySet } from './load.ts';
@@ -225,7 +225,7 @@ function attrCacheKey(a: ToolAttributes | undefined): string {
 function cacheKey(g: Generation, req: DecisionRequest): string {
   const k = `${principalCacheKey(req.principal)}\u0000${g.grantInKey ? req.grantId : ''}\u0000${req.action}\u0000${req.server}\u0000${req.tool}\u0000${req.approved === true ? 1 : 0}\u0000${attrCacheKey(req.toolAttrs)}`;
   // A short key starts with the principal's JSON ("["), a hashed one with "#": the two never collide.
-  return k.length <= MAX_KEY_CHARS ? k : `#${createHash('sha256').update(k).digest('base64')}`;
+  return k.length <= MAX_KEY_CHARS ? k : `#${sha256(k, 'base64')}`;
 }
 
 /**

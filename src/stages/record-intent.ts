@@ -91,6 +91,7 @@ export function callFacts(ctx: MessageContext, target: Route): CallFacts {
   };
 }
 
+/** Members in canonical (sorted) order, so the audit writer serialises the record natively. */
 function outcomeOf(res: JsonRpcResponse, bytes: number, started: number): CallOutcome {
   const latencyMs = Date.now() - started;
   if (res.error) {
@@ -102,9 +103,9 @@ function outcomeOf(res: JsonRpcResponse, bytes: number, started: number): CallOu
         : code === 'request_cancelled' || code === 'session_closed' || code === 'shutting_down'
           ? 'cancelled'
           : 'error';
-    return { status, errorCode: code, responseBytes: bytes, latencyMs };
+    return { errorCode: code, latencyMs, responseBytes: bytes, status };
   }
   if (res.result?.isError === true)
-    return { status: 'error', errorCode: 'tool_error', responseBytes: bytes, latencyMs };
-  return { status: 'ok', responseBytes: bytes, latencyMs };
+    return { errorCode: 'tool_error', latencyMs, responseBytes: bytes, status: 'error' };
+  return { latencyMs, responseBytes: bytes, status: 'ok' };
 }

@@ -4,14 +4,14 @@
  * characters — a longer one is replaced by its SHA-256 — so the table's size in bytes has a bound
  * whatever the strings are.
  */
-import { createHash } from 'node:crypto';
+import { sha256 } from './hash.ts';
 
 /** Longest key kept as is; longer keys are hashed. */
 export const KEY_CHARS = 128;
 
 /** `s` itself when short, else `#` + its SHA-256 (base64url): a key of at most {@link KEY_CHARS} characters. */
 export function boundedKey(s: string): string {
-  return s.length <= KEY_CHARS ? s : `#${createHash('sha256').update(s).digest('base64url')}`;
+  return s.length <= KEY_CHARS ? s : `#${sha256(s, 'base64url')}`;
 }
 
 /**

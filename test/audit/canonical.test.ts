@@ -6,6 +6,7 @@ import {
   canonicalDigest,
   canonicalJson,
   MAX_CANONICAL_DEPTH,
+  RawJson,
   toAuditValue,
 } from '../../src/audit/canonical.ts';
 
@@ -121,4 +122,70 @@ test('argument digest is sha-256 of the canonical form, independent of key order
   const b = canonicalDigest({ mode: 'r', path: '/etc/passwd' });
   assert.equal(a, b);
   assert.equal(a, createHash('sha256').update('{"mode":"r","path":"/etc/passwd"}').digest('hex'));
+});
+
+/**
+ * The reference: RFC 8785-style canonical JSON written the obvious way (sort every object's keys,
+ * then JSON.stringify), for the values both accept. canonicalJson takes a native fast path for values
+ * whose keys are already sorted and a hand-written one for the rest; both must give this text.
+ */
+function reference(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map((x) => (x === undefined ? null : reference(x)));
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) {
+      const x = (v as Record<string, unknown>)[k];
+      if (x !== undefined) out[k] = reference(x);
+    }
+    return out;
+  }
+  return v;
+}
+
+test('canonical json: the fast path and the hand-written path agree with the reference on random values', () => {
+  let seed = 42;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  const keys = ['a', 'b', 'B', '10', '2', 'é', '\u{1F600}', '__proto__x', 'aa', ''];
+  const strings = ['', 'x', '"q"', '\\', '\n', '\ud800', 'é', '\u{1F600}', '\u2028'];
+  const gen = (depth: number): unknown => {
+    const k = rnd(depth > 4 ? 5 : 8);
+    switch (k) {
+      case 0:
+        return strings[rnd(strings.length)];
+      case 1:
+        return [0, -0, 1.5, 1e21, 5e-324, -7][rnd(6)];
+      case 2:
+        return rnd(2) === 0;
+      case 3:
+        return null;
+      case 4:
+        return undefined;
+      case 5:
+        return Array.from({ length: rnd(4) }, () => gen(depth + 1));
+      default: {
+        // Half of the objects are built with sorted keys (the fast path), half in random order.
+        const picked = Array.from({ length: rnd(5) }, () => keys[rnd(keys.length)] as string);
+        if (rnd(2) === 0) picked.sort();
+        const o: Record<string, unknown> = rnd(3) === 0 ? Object.create(null) : {};
+        for (const key of picked) o[key] = gen(depth + 1);
+        return o;
+      }
+    }
+  };
+  for (let i = 0; i < 5000; i++) {
+    const v = gen(0);
+    if (v === undefined) continue;
+    assert.equal(canonicalJson(v), JSON.stringify(reference(v)), `value #${i}`);
+  }
+  // A RawJson inside a sorted object is embedded as is; the members around it keep their canonical form.
+  assert.equal(
+    canonicalJson({ b: { y: 1, x: [2, { d: 1, c: 2 }] }, a: new RawJson('{"k":1}') }),
+    '{"a":{"k":1},"b":{"x":[2,{"c":2,"d":1}],"y":1}}',
+  );
+  // A non-finite number inside an otherwise sorted object is still refused.
+  assert.throws(() => canonicalJson({ a: 1, b: { c: Number.NaN } }), CanonicalError);
+  assert.throws(() => canonicalJson({ a: [1, 2n] }), CanonicalError);
 });

@@ -3,7 +3,7 @@
  * itself is never stored). Entries carry a hard deadline; an entry past it is
  * dropped on lookup and never returned.
  */
-import { createHash } from 'node:crypto';
+import { sha256 } from '../../util/hash.ts';
 import type { Principal } from '../principal.ts';
 
 interface Entry {
@@ -14,7 +14,7 @@ interface Entry {
 
 /** SHA-256 of the token, base64url: the cache and in-flight key. */
 export function tokenKey(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
+  return sha256(token, 'base64url');
 }
 
 /** LRU with per-entry deadlines. A Map keeps insertion order; re-inserting on hit makes it an LRU. */
