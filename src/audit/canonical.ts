@@ -126,7 +126,14 @@ function write(value: unknown, seen: Set<object>, depth: number): string | undef
     }
     // RFC 8785 §3.2.3: keys sorted by UTF-16 code units, which is what Array.prototype.sort does
     // without a comparator (non-locale string comparison).
-    const keys = Object.keys(obj).sort();
+    const keys = Object.keys(obj);
+    // Events are built sorted (the audit writer): sorting only what is not saves most of the work here.
+    for (let i = 1; i < keys.length; i++) {
+      if (!((keys[i - 1] as string) < (keys[i] as string))) {
+        keys.sort();
+        break;
+      }
+    }
     let out = '{';
     let first = true;
     for (const key of keys) {

@@ -132,6 +132,9 @@ export const auditEventSchema = z
   })
   .strict();
 
+/** The members of an event in canonical (sorted) order. */
+export const AUDIT_EVENT_KEYS: readonly string[] = Object.keys(auditEventSchema.shape).sort();
+
 /** A complete audit event as stored and exported. */
 export type AuditEvent = z.infer<typeof auditEventSchema>;
 
