@@ -155,3 +155,22 @@ test('T26, T27: a grant on PostgreSQL: call, revoke from another process, refuse
   assert.equal(status.code, 0, status.err);
   assert.match(status.out, new RegExp(`postgres schema ${schema}: version 1, this build needs 1`));
 });
+
+test('check-config --connect: a reachable store is ok; an unreachable one names storage.postgres.url', async () => {
+  const good = await gatehouse('check-config', cliConfig, '--connect');
+  assert.equal(good.code, 0, good.err);
+  assert.match(good.out, /: ok\n$/);
+  const badConfig = join(work, 'unreachable.yaml');
+  writeFileSync(
+    badConfig,
+    JSON.stringify({
+      storage: { kind: 'postgres', postgres: { url: 'postgres://postgres@127.0.0.1:1/postgres' } },
+      upstreams: { work: { type: 'http', url: 'http://127.0.0.1/unused' } },
+    }),
+  );
+  const bad = await gatehouse('check-config', badConfig, '--connect');
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /storage\.postgres\.url: /);
+  // Without --connect the file alone is checked: no connection is attempted.
+  assert.equal((await gatehouse('check-config', badConfig)).code, 0);
+});
