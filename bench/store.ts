@@ -4,11 +4,12 @@
 //
 // Env: BENCH_RUNS (3), BENCH_SECONDS (3), BENCH_WARMUP (1), BENCH_STORE_SCENARIOS ("1:1,64:64" as
 // concurrency:sessions), BENCH_PG_URL (postgres://postgres@127.0.0.1:5432/postgres),
-// BENCH_GATEHOUSE_CLI (a built dist/cli/index.js; default: the sources through tsx).
+// BENCH_GATEHOUSE_CLI (a built dist/cli/index.js; default: the sources through tsx),
+// BENCH_STORE_SYNC (`normal`, the default, or `full`: audit.synchronous of both gateways).
 //
 // Each gateway runs with authentication and policy on (as bench/run.ts's gatehouse_http), in front
 // of the HTTP echo server; PostgreSQL uses a random schema, dropped at the end. No timing assertion
-// anywhere: this prints and writes bench/store.json.
+// anywhere: this prints and writes bench/store.json (bench/store-full.json with BENCH_STORE_SYNC=full).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,6 +32,8 @@ const SCENARIOS = (process.env['BENCH_STORE_SCENARIOS'] ?? '1:1,64:64').split(',
   return { c, s: n, name: `c${c}_s${n}` };
 });
 const PG_URL = process.env['BENCH_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const SYNC = process.env['BENCH_STORE_SYNC'] === 'full' ? 'full' : 'normal';
+const OUT = SYNC === 'full' ? 'store-full.json' : 'store.json';
 const TMP = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-bench-store-'));
 const SCHEMA = `gh_bench_${randomBytes(6).toString('hex')}`;
 const CLIENT = { id: 'bench-agent', secret: 'fake-bench-secret-not-a-real-credential' };
@@ -131,6 +134,8 @@ async function startGateway(name: string, echoUrl: string, storage: string[]): P
       `      - clientId: ${CLIENT.id}`,
       `        clientSecret: ${CLIENT.secret}`,
       '        grantTypes: [client_credentials]',
+      'audit:',
+      `  synchronous: ${SYNC}`,
       'policy:',
       `  files: [${JSON.stringify(policy)}]`,
       '  tools: { echo__echo: { risk: low, sideEffect: none } }',
@@ -201,6 +206,14 @@ function median(xs: number[]): number {
   return v.length % 2 ? (v[mid] ?? Number.NaN) : ((v[mid - 1] ?? 0) + (v[mid] ?? 0)) / 2;
 }
 
+function num(v: number | string | undefined): number {
+  return typeof v === 'number' ? v : Number.NaN;
+}
+
+function fmt(v: number | string | undefined, digits: number): string {
+  return num(v).toFixed(digits).padStart(7);
+}
+
 async function dropSchema(): Promise<void> {
   const c = new pg.Client({ connectionString: PG_URL });
   await c.connect();
@@ -238,7 +251,7 @@ export async function benchStores(): Promise<void> {
         }
       }
     }
-    const json: Record<string, number> = {};
+    const json: Record<string, number | string> = { audit_synchronous: SYNC };
     const lines = ['', 'store     scenario  calls/s  p50 ms  p99 ms  errors'];
     for (const sc of SCENARIOS) {
       for (const gw of gateways) {
@@ -249,19 +262,21 @@ export async function benchStores(): Promise<void> {
         json[`${k}_p99_ms`] = median(rs.map((r) => r.p99_ms));
         json[`${k}_errors`] = rs.reduce((n, r) => n + r.errors, 0);
         lines.push(
-          `${gw.name.padEnd(9)} ${sc.name.padEnd(9)} ${json[`${k}_calls_per_s`]?.toFixed(0).padStart(7)} ${json[`${k}_p50_ms`]?.toFixed(2).padStart(7)} ${json[`${k}_p99_ms`]?.toFixed(2).padStart(7)} ${String(json[`${k}_errors`]).padStart(7)}`,
+          `${gw.name.padEnd(9)} ${sc.name.padEnd(9)} ${fmt(json[`${k}_calls_per_s`], 0)} ${fmt(json[`${k}_p50_ms`], 2)} ${fmt(json[`${k}_p99_ms`], 2)} ${fmt(json[`${k}_errors`], 0)}`,
         );
       }
-      json[`postgres_added_p50_ms_${sc.name}`] =
-        (json[`postgres_${sc.name}_p50_ms`] ?? Number.NaN) - (json[`sqlite_${sc.name}_p50_ms`] ?? Number.NaN);
-      json[`postgres_added_p99_ms_${sc.name}`] =
-        (json[`postgres_${sc.name}_p99_ms`] ?? Number.NaN) - (json[`sqlite_${sc.name}_p99_ms`] ?? Number.NaN);
-      lines.push(
-        `postgres - sqlite, ${sc.name}: p50 ${json[`postgres_added_p50_ms_${sc.name}`]?.toFixed(2)} ms, p99 ${json[`postgres_added_p99_ms_${sc.name}`]?.toFixed(2)} ms`,
-      );
+      const added50 = num(json[`postgres_${sc.name}_p50_ms`]) - num(json[`sqlite_${sc.name}_p50_ms`]);
+      const added99 = num(json[`postgres_${sc.name}_p99_ms`]) - num(json[`sqlite_${sc.name}_p99_ms`]);
+      json[`postgres_added_p50_ms_${sc.name}`] = added50;
+      json[`postgres_added_p99_ms_${sc.name}`] = added99;
+      lines.push(`postgres - sqlite, ${sc.name}: p50 ${added50.toFixed(2)} ms, p99 ${added99.toFixed(2)} ms`);
     }
-    lines.push('', `wrote bench/store.json (${((Date.now() - t0) / 1000).toFixed(0)} s total)`);
-    writeFileSync(path.join(BENCH_DIR, 'store.json'), `${JSON.stringify(json, null, 2)}\n`);
+    lines.push(
+      `(audit.synchronous: ${SYNC})`,
+      '',
+      `wrote bench/${OUT} (${((Date.now() - t0) / 1000).toFixed(0)} s total)`,
+    );
+    writeFileSync(path.join(BENCH_DIR, OUT), `${JSON.stringify(json, null, 2)}\n`);
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
     killAll();
