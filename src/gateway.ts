@@ -42,7 +42,7 @@ import { secretPaths } from './secrets/resolve.ts';
 import { openSecretStore, type SecretStore } from './secrets/store.ts';
 import { SessionRegistry } from './session/registry.ts';
 import { Router } from './session/router.ts';
-import { SqliteStorage } from './storage/sqlite/index.ts';
+import { openConfiguredStorage, storageHealth, storageReady } from './storage/open.ts';
 import type { Storage } from './storage/types.ts';
 import { UpstreamManager } from './upstream/manager.ts';
 import { describeRepairs, secureDataDir } from './util/data-dir.ts';
@@ -100,14 +100,22 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   }
   // Policies first: a bad policy file stops start-up before anything listens (PolicyLoadError names file, line, id).
   const authorizer = new Authorizer(config, log);
-  const storage: Storage = new SqliteStorage(
-    config.storage.sqlite.path ?? join(opts.dataDir, 'gatehouse.db'),
-    {
+  const storage: Storage = openConfiguredStorage(config, opts.dataDir, {
+    sqlite: {
       auditDir: join(opts.dataDir, 'audit'),
       synchronous: config.audit.synchronous,
       segmentBytes: config.audit.segmentBytes,
     },
-  );
+    onPoolError: (err) => log.warn({ err }, 'idle PostgreSQL connection failed'),
+  });
+  // ORDER: before the first read: PostgreSQL connects and migrates (storage.postgres.migrate) or
+  // refuses a schema that lacks migrations (StoreError); nothing is served on a store that cannot be.
+  try {
+    await storageReady(storage);
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
   const stale = await storage.sessions.closeAllOpen('gateway_restart', Date.now());
   if (stale > 0) log.info({ sessions: stale }, 'sessions from a previous run marked closed');
   const metrics = createMetrics();
@@ -291,6 +299,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       const entries = await Promise.all([...managers].map(async ([n, m]) => [n, await m.ready()] as const));
       return Object.fromEntries(entries);
     },
+    store: () => storageHealth(storage),
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -19,6 +19,8 @@ import { clip } from '../util/clip.ts';
 export interface HttpServerHooks {
   /** Readiness of every upstream (for /readyz). */
   ready(): Promise<Record<string, boolean>>;
+  /** Readiness of the store (for /readyz): a round trip to PostgreSQL; SQLite is always ready. */
+  store?(): Promise<{ kind: string; ok: boolean; error?: string }>;
 }
 
 export function createHttpServer(gw: GatewayParts, hooks: HttpServerHooks): http.Server {
@@ -63,9 +65,11 @@ export function createHttpServer(gw: GatewayParts, hooks: HttpServerHooks): http
         return;
       }
       if (path === '/readyz' && req.method === 'GET') {
-        void hooks.ready().then((upstreams) => {
-          const ok = Object.values(upstreams).every(Boolean);
-          sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not ready', upstreams });
+        void Promise.all([hooks.ready(), hooks.store?.()]).then(([upstreams, store]) => {
+          const ok = Object.values(upstreams).every(Boolean) && store?.ok !== false;
+          // The store's kind and state only: a driver's message can name hosts, so it stays in the logs.
+          const storeState = store && { kind: store.kind, ok: store.ok };
+          sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not ready', upstreams, store: storeState });
         });
         return;
       }
