@@ -5,19 +5,24 @@
  * prints its authorization URL. Fails on any FAILURE check and on any WARNING not listed in
  * EXPECTED_WARNINGS (none today), and when a scenario wrote no checks.json.
  *
+ * It runs twice: against the AS alone (test/auth/as-harness.ts) and through a running gateway (the
+ * HTTP server's adapter in front of it, as deployed).
+ *
  * Scenarios (alpha.12): `authorization-server-metadata-endpoint` (RFC 8414 metadata: issuer,
  * endpoints, response types, S256, client_id_metadata_document_supported) and
  * `authorization-code-grant` (code + PKCE + resource, `iss` (RFC 9207), token response headers).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { z } from 'zod';
 import { authorizeInBrowser } from '../helpers/browser.ts';
+import { bankUpstream, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { seedUser } from '../helpers/oauth.ts';
 import { startAs, type TestAs } from './as-harness.ts';
 
 /** Pinned: the release issue #21 measures with. */
@@ -40,6 +45,7 @@ const CheckSchema = z.looseObject({
 type Check = z.infer<typeof CheckSchema>;
 
 let t: TestAs;
+let gw: TestGateway;
 let callbackPort: number;
 const work = await mkdtemp(join(tmpdir(), 'gatehouse-as-conformance-'));
 
@@ -55,22 +61,25 @@ async function freePort(): Promise<number> {
 
 before(async () => {
   callbackPort = await freePort();
-  t = await startAs({
-    config: {
-      clients: [
-        {
-          // A public client (PKCE, token_endpoint_auth_method none), as an MCP client is.
-          clientId: CLIENT_ID,
-          clientName: 'MCP conformance suite',
-          redirectUris: [`http://127.0.0.1:${callbackPort}/callback`],
-          grantTypes: ['authorization_code', 'refresh_token'],
-        },
-      ],
-    },
-  });
+  // A public client (PKCE, token_endpoint_auth_method none), as an MCP client is.
+  const client = {
+    clientId: CLIENT_ID,
+    clientName: 'MCP conformance suite',
+    redirectUris: [`http://127.0.0.1:${callbackPort}/callback`],
+    grantTypes: ['authorization_code' as const, 'refresh_token' as const],
+  };
+  t = await startAs({ config: { clients: [client] } });
+  const dataDir = join(work, 'gateway');
+  await mkdir(dataDir);
+  await seedUser(dataDir, USER);
+  gw = await startTestGateway(
+    { upstreams: { bank: bankUpstream() }, auth: { mode: 'embedded', embedded: { clients: [client] } } },
+    { dataDir },
+  );
 });
 after(async () => {
   await t?.close();
+  await gw?.close();
   await rm(work, { recursive: true, force: true });
 });
 
@@ -82,9 +91,9 @@ interface Run {
 }
 
 /** Runs the CLI; when it prints the authorization URL, the scripted browser logs in and consents. */
-function runSuite(resultsDir: string): Promise<Run> {
+function runSuite(issuer: string, resource: string, resultsDir: string): Promise<Run> {
   const args = ['-y', '-p', NODE_PACKAGE, '-p', CONFORMANCE_PACKAGE, '--', 'conformance', 'authorization'];
-  args.push('--url', t.issuer, '--client-id', CLIENT_ID, '--resource', t.resource);
+  args.push('--url', issuer, '--client-id', CLIENT_ID, '--resource', resource);
   args.push('--port', String(callbackPort), '--output-dir', resultsDir);
   return new Promise((resolve, reject) => {
     const child = spawn('npx', args, {
@@ -100,7 +109,7 @@ function runSuite(resultsDir: string): Promise<Run> {
       const url = run.stdout
         .split('\n')
         .map((l) => l.trim())
-        .find((l) => l.startsWith(`${t.issuer}/oauth/authorize?`));
+        .find((l) => l.startsWith(`${issuer}/oauth/authorize?`));
       if (url === undefined || browsing) return;
       browsing = true;
       void (async () => {
@@ -146,9 +155,9 @@ async function readChecks(resultsDir: string): Promise<Map<string, Check[]>> {
   return out;
 }
 
-test('conformance alpha.12 authorization-server scenarios pass against the embedded AS (login by the scripted browser)', async () => {
-  const resultsDir = join(work, 'results');
-  const run = await runSuite(resultsDir);
+async function passes(issuer: string, resource: string, name: string): Promise<void> {
+  const resultsDir = join(work, `results-${name}`);
+  const run = await runSuite(issuer, resource, resultsDir);
   assert.equal(run.browserError, undefined, `scripted browser: ${String(run.browserError)}`);
   const checks = await readChecks(resultsDir);
   const problems: string[] = [];
@@ -175,6 +184,14 @@ test('conformance alpha.12 authorization-server scenarios pass against the embed
   const details = z
     .looseObject({ authorizationResponseUrl: z.string() })
     .parse((grant as Record<string, unknown>)['details']);
-  assert.equal(new URL(details.authorizationResponseUrl).searchParams.get('iss'), t.issuer);
+  assert.equal(new URL(details.authorizationResponseUrl).searchParams.get('iss'), issuer);
   assert.equal(run.code, '0');
+}
+
+test('conformance alpha.12 authorization-server scenarios pass against the embedded AS (login by the scripted browser)', async () => {
+  await passes(t.issuer, t.resource, 'as');
+});
+
+test('conformance alpha.12 authorization-server scenarios pass through a running gateway', async () => {
+  await passes(gw.origin, gw.url, 'gateway');
 });
