@@ -377,6 +377,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
           ...Object.values(config.auth.toolScopes),
         ]),
       ],
+      // RFC 6749 §3.3: an authorization request without a scope gets the resource's required scopes.
+      defaultScopes: config.auth.requiredScopes,
       config: embeddedConfig,
       storage,
       dataDir: opts.dataDir,

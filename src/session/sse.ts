@@ -11,6 +11,11 @@ import type { ServerResponse } from 'node:http';
 const MAX_EVENTS = 1000;
 /** Bytes kept per stream for replay (at least the last event is kept, however large). */
 const MAX_BYTES = 1024 * 1024;
+/**
+ * The `retry` (ms) of the priming event: how long a client waits before reconnecting with
+ * Last-Event-ID after it lost the connection (2025-11-25: "The client MUST respect the retry field").
+ */
+export const SSE_RETRY_MS = 1000;
 
 interface StoredEvent {
   seq: number;
@@ -56,7 +61,7 @@ export class SseStream {
       // 2025-11-25: "the server SHOULD immediately send an SSE event consisting
       // of an event ID and an empty data field in order to prime the client to reconnect".
       this.seq++;
-      this.store(`id: ${this.id}_${this.seq}\ndata: \n\n`);
+      this.store(`id: ${this.id}_${this.seq}\nretry: ${SSE_RETRY_MS}\ndata: \n\n`);
     }
     const from = afterSeq ?? this.sentSeq;
     let out = '';

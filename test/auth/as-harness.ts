@@ -49,6 +49,8 @@ export interface TestAs {
 export interface StartOptions {
   config?: EmbeddedInput;
   scopes?: string[];
+  /** auth.requiredScopes as the gateway passes them (default ['mcp']). */
+  defaultScopes?: string[];
   loopbackOnly?: boolean;
   fetchOptions?: EmbeddedAsOptions['fetchOptions'];
   dataDir?: string;
@@ -92,6 +94,7 @@ export async function startAs(o: StartOptions = {}): Promise<TestAs> {
       issuer,
       resource,
       scopes: o.scopes ?? ['mcp', 'tools:write', 'offline_access'],
+      defaultScopes: o.defaultScopes ?? ['mcp'],
       config: embeddedConfig(o.config),
       storage,
       dataDir,

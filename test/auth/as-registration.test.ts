@@ -7,7 +7,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import {
+  authorizeUrl,
+  browse,
   codeFlow,
+  csrfOf,
+  Jar,
+  pkce,
+  postForm,
   register,
   registerPublic,
   startAs,
@@ -132,6 +138,71 @@ test('MCP authorization §client ID metadata documents: a URL client_id is fetch
     assert.equal(tok.status, 200, JSON.stringify(tok.body));
     assert.equal((await verifyAccessToken(dev, String(tok.body['access_token'])))['client_id'], clientId);
     assert.equal(docs.hits, 1, 'the document is cached');
+  } finally {
+    await dev.close();
+    await docs.close();
+  }
+});
+
+/** The consent page a user sees for a client after logging in (nothing is submitted). */
+async function consentHtml(as: TestAs, clientId: string, redirectUri: string): Promise<string> {
+  const jar = new Jar();
+  let res = await browse(
+    jar,
+    authorizeUrl(as, {
+      client_id: clientId,
+      redirect_uri: redirectUri,
+      response_type: 'code',
+      scope: 'mcp',
+      state: 's',
+      code_challenge: pkce().challenge,
+      code_challenge_method: 'S256',
+    }),
+  );
+  for (let i = 0; i < 8; i++) {
+    const loc = res.headers.get('location');
+    if (res.status === 200) {
+      const html = await res.text();
+      if (!html.includes('name="password"')) return html;
+      const page = res.url || '';
+      res = await postForm(jar, `${page}/login`, {
+        csrf: csrfOf(html),
+        username: 'alice',
+        password: 'correct horse battery',
+      });
+      continue;
+    }
+    assert.ok(loc, `expected a redirect, got ${res.status}`);
+    res = await browse(jar, new URL(loc, as.issuer).href);
+  }
+  throw new Error('no consent page');
+}
+
+test('MCP 2026-07-28 CIMD security: the consent page warns when a metadata-document client redirects to localhost, and names the redirect host', async () => {
+  const docs = await docServer();
+  const dev = await startAs({
+    config: {
+      allowInsecureMetadataUrls: true,
+      clients: [{ clientId: 'local-app', redirectUris: ['http://127.0.0.1:9999/callback'] }],
+    },
+  });
+  try {
+    const clientId = `${docs.base}/oauth/client.json`;
+    docs.doc = {
+      client_id: clientId,
+      client_name: 'Metadata Document Client',
+      redirect_uris: ['http://localhost:9999/callback', 'https://app.example/callback'],
+      token_endpoint_auth_method: 'none',
+    };
+    const local = await consentHtml(dev, clientId, 'http://localhost:9999/callback');
+    assert.match(local, /id="localhost-warning"/);
+    assert.match(local, /localhost:9999/);
+    const remote = await consentHtml(dev, clientId, 'https://app.example/callback');
+    assert.doesNotMatch(remote, /localhost-warning/);
+    assert.match(remote, /app\.example/);
+    // A pre-registered client was vouched for by the operator: no warning.
+    const preRegistered = await consentHtml(dev, 'local-app', 'http://127.0.0.1:9999/callback');
+    assert.doesNotMatch(preRegistered, /localhost-warning/);
   } finally {
     await dev.close();
     await docs.close();

@@ -49,6 +49,7 @@ import {
   revokeRemovedClients,
 } from './revocation.ts';
 import { type SafeFetchOptions, safeFetch, toWebResponse } from './safe-fetch.ts';
+import { decideScope, isOurResource } from './scope.ts';
 import { registerTokenExchange } from './token-exchange.ts';
 import { IDP_CALLBACK_PATH, UpstreamIdp } from './upstream-idp.ts';
 
@@ -64,6 +65,11 @@ export interface EmbeddedAsOptions {
   resource: string;
   /** Scopes the AS may issue (requiredScopes + toolScopes values), plus 'offline_access'. */
   scopes: string[];
+  /**
+   * What an authorization request that names no scope gets (RFC 6749 §3.3 "pre-defined default
+   * value"): the gateway passes auth.requiredScopes. Empty or absent: such a request is invalid_scope.
+   */
+  defaultScopes?: string[];
   config: EmbeddedAuthConfig;
   storage: Storage;
   /** Signing and cookie keys live here (`oauth-keys.json`, generated on first start, mode 0600). */
@@ -274,6 +280,22 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
         }
       },
     },
+    // Not an extra parameter: oidc-provider calls the validators of `extraParams` after its own scope
+    // and resource checks and before login, consent and the grant, the one place to give a request
+    // without a scope the default scope (src/auth/as/scope.ts).
+    extraParams: {
+      scope(ctx) {
+        const requested = ctx.oidc.params?.['scope'];
+        const decision = decideScope(
+          typeof requested === 'string' ? requested : undefined,
+          { known: new Set(allScopes), defaults: opts.defaultScopes ?? [] },
+          ctx.oidc.client?.scope,
+        );
+        // oidc-provider echoes the refused scope in the error response, as it does for its own checks.
+        if ('error' in decision) throw new errors.InvalidScope(decision.error, decision.refused);
+        if (ctx.oidc.params) ctx.oidc.params['scope'] = decision.scope;
+      },
+    },
     findAccount: async (_ctx, sub, token) => {
       refuseRevokedSource(revocations, sub, token);
       const user = await storage.users.get(sub);
@@ -338,7 +360,10 @@ export async function createEmbeddedAs(opts: EmbeddedAsOptions): Promise<Embedde
         getResourceServerInfo: (_ctx, indicator) => {
           // RFC 8707 §2: "invalid_target [...] The requested resource is invalid, missing,
           // unknown, or malformed."
-          if (indicator !== resource) throw new errors.InvalidTarget(`resource must be ${resource}`);
+          // MCP 2026-07-28: uppercase scheme and host are accepted (scope.ts); the audience is always
+          // the canonical resource.
+          if (!isOurResource(indicator, resource))
+            throw new errors.InvalidTarget(`resource must be ${resource}`);
           return resourceServerInfo();
         },
       },

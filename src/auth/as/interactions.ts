@@ -497,6 +497,17 @@ async function consentPage(deps: InteractionDeps, details: Details): Promise<str
   }
   const csrf = csrfToken(deps.csrfKey, details.uid);
   const action = `${INTERACTION_PATH}${encodeURIComponent(details.uid)}`;
+  // MCP 2026-07-28 (Client ID Metadata Document Security): "Client ID Metadata Documents cannot prevent
+  // localhost URL impersonation by themselves"; servers "SHOULD display additional warnings for
+  // localhost-only redirect URIs". Any program on the user's machine can claim such a client's name.
+  // A metadata-document client is the one whose client_id is a URL (https; http only in development).
+  const impersonable = /^https?:\/\//.test(clientId) && isLoopbackUrl(String(details.params['redirect_uri']));
+  const warning = impersonable
+    ? `<p class="err" id="localhost-warning">Warning: <strong>${esc(name)}</strong> describes itself at
+<code>${esc(URL.parse(clientId)?.host ?? clientId)}</code>, but the authorization goes to a program on this computer
+(<code>${esc(redirectHost)}</code>). Any program running here could use that name. Allow only if you just started this
+sign-in from that application.</p>`
+    : '';
   return page(
     'Authorize access',
     `<p><strong>${esc(name)}</strong>${name !== clientId ? ` (<code>${esc(clientId)}</code>)` : ''} wants to act for
@@ -504,9 +515,16 @@ async function consentPage(deps: InteractionDeps, details: Details): Promise<str
 <p>Permissions requested:</p><ul>${[...scopes].map((s) => `<li><code>${esc(s)}</code></li>`).join('') || '<li>(none)</li>'}</ul>
 ${resources.length ? `<p>At: ${resources.map((r) => `<code>${esc(r)}</code>`).join(', ')}</p>` : ''}
 <p>You will be sent back to <strong>${esc(redirectHost)}</strong>.</p>
-<form method="post" action="${esc(action)}/confirm"><input type="hidden" name="csrf" value="${esc(csrf)}">
+${warning}<form method="post" action="${esc(action)}/confirm"><input type="hidden" name="csrf" value="${esc(csrf)}">
 <button type="submit">Allow</button></form>
 <form method="post" action="${esc(action)}/abort"><input type="hidden" name="csrf" value="${esc(csrf)}">
 <button type="submit">Deny</button></form>`,
   );
+}
+
+/** True for an http(s) URL on a loopback host (127.0.0.0/8, [::1], localhost). */
+function isLoopbackUrl(url: string): boolean {
+  const host = URL.parse(url)?.hostname.toLowerCase();
+  if (host === undefined) return false;
+  return host === 'localhost' || host === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(host);
 }
