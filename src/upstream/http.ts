@@ -480,9 +480,11 @@ export class HttpTransport implements UpstreamTransport {
         const text = decoder.write(chunk);
         size += text.length;
         if (size > this.opts.maxMessageBytes * 4 && !answered && requestId !== undefined) {
-          x.abort();
-          this.failRequest(requestId, new GatehouseError('result_too_large'));
+          // ORDER: answered first: the abort ends the stream at once, and `finish` must not treat it as
+          // an upstream that went away without answering.
           answered = true;
+          this.failRequest(requestId, new GatehouseError('result_too_large'));
+          x.abort();
           return;
         }
         parser.feed(text);

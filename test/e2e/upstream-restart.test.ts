@@ -160,3 +160,32 @@ test('an HTTP upstream that ends its MCP session (404) is initialized again for 
     await upstream.close();
   }
 });
+
+test('HTTP upstream client: multi-byte text split across chunks arrives intact; an oversized answer is result_too_large (T30) and the session goes on', async () => {
+  const upstream = await startHttpUpstream();
+  const gw = await startTestGateway({
+    limits: { maxResultBytes: 512 * 1024 },
+    upstreams: { web: { type: 'http', url: upstream.url } },
+  });
+  const client = await connectClient(gw.url);
+  try {
+    // 3- and 4-byte characters, 120 KiB of them: the SSE answer comes in many chunks, and a character
+    // that straddles two of them must not become U+FFFD.
+    const unit = 'é€😀';
+    const got = text(await client.callTool({ name: 'web__big', arguments: { unit, count: 10_000 } }));
+    assert.equal(got.length, unit.length * 10_000);
+    assert.equal(got, unit.repeat(10_000));
+    assert.ok(!got.includes('\ufffd'));
+    // Past limits.maxResultBytes (and the upstream reader's own bound) the call fails with a typed error.
+    const big = await rpcError(
+      client.callTool({ name: 'web__big', arguments: { unit: 'x', count: 3 * 1024 * 1024 } }),
+    );
+    assert.match(big.message, /result_too_large|exceeds limits\.maxResultBytes|too large/i);
+    // The session and the upstream's socket pool are fine afterwards.
+    assert.equal(text(await client.callTool({ name: 'web__echo', arguments: { text: 'after' } })), 'after');
+  } finally {
+    await client.close();
+    await gw.close();
+    await upstream.close();
+  }
+});
