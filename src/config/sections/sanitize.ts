@@ -27,7 +27,7 @@ const actions = {
   pii: action
     .optional()
     .describe(
-      'E-mail addresses, phone, card, SSN, IBAN numbers (T19). redact = [REDACTED:pii-<kind>]. Default flag.',
+      'E-mail addresses, phone, card, SSN, IBAN numbers (T19), an optional profile: flag, redact = [REDACTED:pii-<kind>] or block to turn it on. Default off.',
     ),
   structure: action
     .optional()
@@ -53,7 +53,7 @@ export const sanitizeSection = z
     pii: z
       .array(z.enum(['email', 'phone', 'credit-card', 'us-ssn', 'iban', 'ip-address']))
       .default(['email', 'phone', 'credit-card', 'us-ssn', 'iban'])
-      .describe('PII kinds the pii detector looks for.'),
+      .describe('PII kinds the pii detector looks for (when defaults.pii or a tool turns it on).'),
     secrets: z
       .object({
         allow: z
