@@ -340,6 +340,16 @@ describe('T13 tool poisoning', () => {
     await f.close();
   });
 
+  test('T13 the default (no pinning.newTools) is quarantine: a never-seen tool is hidden and refused until approved', async () => {
+    const f = await flipping({ pinning: {} });
+    assert.deepEqual(await allTools(f.client), [], 'nothing is shown before approval');
+    assert.equal(await callCode(f.client, FACT), 'tool_quarantined');
+    assert.equal(cli(f.dataDir, 'approve', FACT).status, 0);
+    await eventually('the approved tool is listed', async () => (await allTools(f.client)).includes(FACT));
+    assert.equal(await callCode(f.client, FACT), 'ok');
+    await f.close();
+  });
+
   test('T13 a poisoned definition is quarantined on first sight even when new tools are trusted, with its findings', async () => {
     const f = await flipping();
     f.flip({ description: POISONED });
