@@ -14,6 +14,7 @@ import type { AuditRecorder } from '../audit/recorder.ts';
 import { revocationLifetimes, revocationRecord, tokensOf } from '../auth/revocation.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import type { CredentialBroker } from '../credentials/broker.ts';
+import { definitionLabel } from '../definitions/diff.ts';
 import type {
   ApprovalRecord,
   AuditFilter,
@@ -170,8 +171,7 @@ export class AdminActions {
         r.hash === target.hash &&
         (r.status === 'pending' || (r.status === 'rejected' && decision === 'approve')),
     );
-    const label =
-      row?.kind === 'tool' ? `${target.server}__${target.name}` : `${target.server}#${target.kind}`;
+    const label = definitionLabel(target);
     if (row === undefined) return { ok: false, message: `no such definition waits for a decision` };
     const by = `console:${s.user}`;
     const now = Date.now();

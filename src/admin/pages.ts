@@ -5,7 +5,7 @@
  * a contrast ratio of at least 4.5:1 (console.css). Everything from outside is escaped, and characters
  * a browser would hide (zero-width, bidi overrides, controls) are shown as marked `\u{…}`.
  */
-import { lineDiff, prettyDefinition } from '../definitions/diff.ts';
+import { definitionLabel, lineDiff, prettyDefinition } from '../definitions/diff.ts';
 import type {
   ApprovalRecord,
   AuditRow,
@@ -212,7 +212,7 @@ export function definitionsPage(
   now: number,
 ): string {
   const cards = rows.map(({ waiting: r, pin }, i) => {
-    const label = r.kind === 'tool' ? `${r.server}__${r.name}` : `${r.server}#${r.kind}`;
+    const label = definitionLabel(r);
     const findings =
       r.findings.length === 0
         ? '<p>No scanner finding.</p>'

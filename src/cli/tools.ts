@@ -11,15 +11,15 @@
  *   works again), and a different definition is a new pending entry. A rejected one may still be approved.
  */
 import { userInfo } from 'node:os';
-import { lineDiff, prettyDefinition as pretty } from '../definitions/diff.ts';
+import { definitionLabel, lineDiff, prettyDefinition as pretty } from '../definitions/diff.ts';
 import type { DefinitionFinding, DefinitionRecord } from '../storage/types.ts';
 import { duration, openExistingStorage, parseCli, printTable, STATE_OPTIONS } from './shared.ts';
 
 export const TOOLS_USAGE = `  tools pending [--server S] [--json] [--data-dir DIR] [--config FILE]
         tool definitions waiting for approval (new or changed; rejected ones too), with scanner findings
   tools diff TOOL [--hash H] [--data-dir DIR] [--config FILE]
-        the approved definition of TOOL (server__name; server#instructions for a server's
-        instructions) against the one waiting, and its findings
+        the approved definition of TOOL (server__name; server#prompt:NAME,
+        server#resource-template:URI_TEMPLATE, server#instructions) against the one waiting, and its findings
   tools approve TOOL [--hash H] [--by NAME] [--data-dir DIR] [--config FILE]
         make the waiting definition the pin: the tool is listed and callable again
   tools reject TOOL [--hash H] [--by NAME] [--data-dir DIR] [--config FILE]
@@ -39,7 +39,7 @@ const OPTIONS = {
  * `server#instructions` for a server's instructions (`#` is outside the tool-name charset).
  */
 function exposed(r: DefinitionRecord): string {
-  return r.kind === 'tool' ? `${r.server}__${r.name}` : `${r.server}#${r.kind}`;
+  return definitionLabel(r);
 }
 
 function short(hash: string | undefined): string {

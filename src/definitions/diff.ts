@@ -47,3 +47,13 @@ export function prettyDefinition(canonical: string): string {
     return canonical;
   }
 }
+
+/**
+ * How a definition is named for review (CLI, console): `server__name` for a tool (how the gateway
+ * namespaces by default), `server#prompt:NAME` and `server#resource-template:URI_TEMPLATE` for prompts
+ * and templates, `server#instructions` for a server's instructions (`#` is outside the tool-name charset).
+ */
+export function definitionLabel(r: { server: string; kind: string; name: string }): string {
+  if (r.kind === 'tool') return `${r.server}__${r.name}`;
+  return r.kind === 'instructions' ? `${r.server}#instructions` : `${r.server}#${r.kind}:${r.name}`;
+}
