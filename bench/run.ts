@@ -385,6 +385,7 @@ async function startGatehouse(cli: string, name: string, upstreamYaml: string): 
       'policy:',
       `  files: [${JSON.stringify(benchPolicy())}]`,
       '  tools: { echo__echo: { risk: low, sideEffect: none } }',
+      'pinning: { newTools: trust }',
       'upstreams:',
       '  echo:',
       upstreamYaml,

@@ -68,6 +68,7 @@ function run(stages: readonly ResponseStage[], msg: JsonRpcMessage): void {
     origin: { server: 'bench', method: 'tools/call', target: 'bench__echo', tool: undefined },
     sanitizer,
     onFindings: undefined,
+    onTaint: undefined,
   };
   for (const s of stages) {
     s.run(ctx);

@@ -86,6 +86,7 @@ async function main(): Promise<void> {
         'logging: { level: warn }',
         `policy: { files: [${JSON.stringify(policy)}] }`,
         `limits: { maxSessions: ${N + W + 10}, maxSessionsPerUpstream: ${N + W + 10} }`,
+        'pinning: { newTools: trust }',
         `upstreams: { web: { type: http, url: ${JSON.stringify(upstream.url)} } }`,
         '',
       ].join('\n'),

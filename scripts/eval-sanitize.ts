@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULT_PROFILE, type FindingType, type SanitizeProfile, scanText } from '../src/sanitize/index.ts';
 import { parseAllow } from '../src/sanitize/profile.ts';
+import { FINDING_TYPES } from '../src/sanitize/types.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SEED = 'gatehouse-sanitize-2025';
@@ -403,6 +404,16 @@ function smuggled(s: string): { control: boolean; invisible: boolean } {
       families: ['injection', 'secret', 'pii'],
       half: h,
     });
+    // What `gatehouse scan` with the default configuration says about the string: any finding = flagged,
+    // positive when the oracle finds smuggling of either kind.
+    items.push({
+      source: 'blns-any',
+      id: String(i),
+      text: s,
+      positive: truth.control || truth.invisible,
+      families: FINDING_TYPES,
+      half: h,
+    });
   });
 }
 
@@ -463,6 +474,12 @@ function smuggled(s: string): { control: boolean; invisible: boolean } {
   }
 }
 
+/** The optional PII profile (`sanitize.defaults.pii: flag`, `gatehouse scan --pii`): the pii row only. */
+const PII_PROFILE: SanitizeProfile = {
+  ...DEFAULT_PROFILE,
+  actions: { ...DEFAULT_PROFILE.actions, pii: 'flag' },
+};
+
 // Presidio synthetic PII sentences (visible half): a record is positive when it has a span of a kind the
 // default profile looks for.
 const PRESIDIO_KINDS: Record<string, string> = {
@@ -490,6 +507,7 @@ const spanRecall = new Map<string, { n: number; found: number }>();
       positive: covered.length > 0,
       families: ['pii'],
       half: h,
+      profile: PII_PROFILE,
     });
     items.push({
       source: 'presidio-injection',
@@ -500,7 +518,7 @@ const spanRecall = new Map<string, { n: number; found: number }>();
       half: h,
     });
     if (h !== SPLIT && SPLIT !== 'all') return;
-    const found = scanText(r.full_text).findings.filter((f) => f.type === 'pii');
+    const found = scanText(r.full_text, PII_PROFILE).findings.filter((f) => f.type === 'pii');
     for (const s of r.spans) {
       const e = spanRecall.get(s.entity_type) ?? { n: 0, found: 0 };
       e.n++;
@@ -542,10 +560,12 @@ for (const it of items) {
     if (scan.findings.length > 0) r.anyFp++;
   }
   rows.set(it.source, r);
-  if (values['show-misses'] && it.half === 'tune' && hit !== it.positive) {
+  // A negative with a finding of another family is a false alarm of the default profile too ("any").
+  const anyAlarm = !it.positive && !hit && scan.findings.length > 0;
+  if (values['show-misses'] && it.half === 'tune' && (hit !== it.positive || anyAlarm)) {
     const fs = scan.findings.map((f) => `${f.type}/${f.rule}@${f.start}`).join(',');
     misses.push(
-      `${it.positive ? 'FN' : 'FP'} ${it.source} ${it.id} score=${scan.score} [${fs}] ${JSON.stringify(it.text.slice(0, 300))}`,
+      `${anyAlarm ? 'ANY' : it.positive ? 'FN' : 'FP'} ${it.source} ${it.id} score=${scan.score} [${fs}] ${JSON.stringify(it.text.slice(0, 300))}`,
     );
   }
 }
@@ -563,9 +583,10 @@ const FAMILY: Record<string, string> = {
   'garak-ansi': 'control-chars',
   smuggling: 'invisible-unicode',
   blns: 'control+invisible / others',
+  'blns-any': 'any finding (default)',
   secretlint: 'secret',
   'secretlint-no-options': 'secret',
-  presidio: 'pii',
+  presidio: 'pii (--pii profile)',
 };
 const pct = (a: number, b: number): string => (b === 0 ? '-' : (a / b).toFixed(3));
 const table: string[][] = [

@@ -103,6 +103,7 @@ export async function runSoak(opts: {
       },
       policy: { files: [policy] },
       logging: { level: 'info' },
+      pinning: { newTools: 'trust' },
       upstreams: {
         gh: {
           type: 'stdio',

@@ -217,6 +217,7 @@ export class GatewayUnderTest {
         },
       },
       limits: l,
+      pinning: { newTools: 'trust' },
       upstreams: {
         github: {
           type: 'stdio',

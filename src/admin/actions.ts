@@ -2,7 +2,8 @@
  * What the console can read and do, over the same code as the CLI: approval decisions through
  * src/approvals/decide.ts (who may decide, separation of duties, first decision wins), grant revocation
  * as `gatehouse grants revoke ID` (the grant ends and the token that opened it is revoked, in one store
- * transaction), lease revocation and unblocking as `gatehouse credentials`. Every action is audited as
+ * transaction), lease revocation and unblocking as `gatehouse credentials`, decisions on quarantined
+ * tool definitions as `gatehouse tools approve|reject TOOL --hash H`. Every action is audited as
  * `admin.action` with the console user; approval decisions are audited by the approval manager with
  * the approver, channel `console` and the reason.
  */
@@ -13,11 +14,13 @@ import type { AuditRecorder } from '../audit/recorder.ts';
 import { revocationLifetimes, revocationRecord, tokensOf } from '../auth/revocation.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import type { CredentialBroker } from '../credentials/broker.ts';
+import { definitionLabel } from '../definitions/diff.ts';
 import type {
   ApprovalRecord,
   AuditFilter,
   AuditRow,
   CredentialBlock,
+  DefinitionRecord,
   GrantRecord,
   LeaseRecord,
   Storage,
@@ -129,6 +132,69 @@ export class AdminActions {
     if (!lifted) return { ok: false, message: `${kind} \`${name}\` was not blocked` };
     this.record(s, { action: 'credential.unblocked', kind, name });
     return { ok: true, message: `${kind} ${name} unblocked` };
+  }
+
+  /**
+   * Quarantined definitions (pending, and rejected ones that may still be approved), each with the pin
+   * it would replace: what `gatehouse tools pending` lists.
+   */
+  async definitions(): Promise<Array<{ waiting: DefinitionRecord; pin: DefinitionRecord | undefined }>> {
+    const all = await this.d.storage.definitions.list({});
+    return all
+      .filter((r) => r.status === 'pending' || r.status === 'rejected')
+      .map((waiting) => ({
+        waiting,
+        pin: all.find(
+          (p) =>
+            p.status === 'pinned' &&
+            p.server === waiting.server &&
+            p.kind === waiting.kind &&
+            p.name === waiting.name,
+        ),
+      }));
+  }
+
+  /**
+   * `gatehouse tools approve|reject TOOL --hash H`: bound to the exact definition that was shown (its
+   * hash); a running gateway applies the decision within 250 ms and audits it.
+   */
+  async decideDefinition(
+    s: AdminSession,
+    target: { server: string; kind: string; name: string; hash: string },
+    decision: 'approve' | 'reject',
+  ): Promise<ActionResult> {
+    const all = await this.d.storage.definitions.list({ server: target.server });
+    const row = all.find(
+      (r) =>
+        r.kind === target.kind &&
+        r.name === target.name &&
+        r.hash === target.hash &&
+        (r.status === 'pending' || (r.status === 'rejected' && decision === 'approve')),
+    );
+    const label = definitionLabel(target);
+    if (row === undefined) return { ok: false, message: `no such definition waits for a decision` };
+    const by = `console:${s.user}`;
+    const now = Date.now();
+    const repo = this.d.storage.definitions;
+    const done =
+      decision === 'approve'
+        ? await repo.approve(row.server, row.kind, row.name, row.hash, by, now)
+        : await repo.reject(row.server, row.kind, row.name, row.hash, by, now);
+    if (!done) return { ok: false, message: `${label} changed meanwhile; look again` };
+    this.record(s, {
+      action: decision === 'approve' ? 'definition.approved' : 'definition.rejected',
+      server: row.server,
+      kind: row.kind,
+      name: row.name,
+      hash: row.hash,
+    });
+    return {
+      ok: true,
+      message:
+        decision === 'approve'
+          ? `approved ${label}: ${row.hash.slice(0, 12)} is the pin`
+          : `rejected ${label} ${row.hash.slice(0, 12)}: it stays quarantined`,
+    };
   }
 
   /** The newest audit records matching every filter, newest first. */

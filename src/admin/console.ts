@@ -25,6 +25,7 @@ import {
   auditEventOf,
   auditPage,
   credentialsPage,
+  definitionsPage,
   esc,
   grantsPage,
   plainPage,
@@ -217,6 +218,20 @@ export class AdminConsole {
     } else if (kind === 'leases' && id !== undefined && verb === 'revoke') {
       r = await this.o.actions.revokeLease(s, id, str('reason'));
       page = '/admin/credentials';
+    } else if (kind === 'definitions' && id === 'decide' && verb === undefined) {
+      const decision = str('decision');
+      if (decision !== 'approve' && decision !== 'reject') return this.fail(res, api, 'not_found');
+      r = await this.o.actions.decideDefinition(
+        s,
+        {
+          server: str('server') ?? '',
+          kind: str('kind') ?? '',
+          name: str('name') ?? '',
+          hash: str('hash') ?? '',
+        },
+        decision,
+      );
+      page = '/admin/definitions';
     } else if (kind === 'blocks' && id === 'unblock' && verb === undefined) {
       r = await this.o.actions.unblock(s, str('kind') ?? '', str('name') ?? '');
       page = '/admin/credentials';
@@ -252,6 +267,8 @@ export class AdminConsole {
       return sendJson(res, 200, { grants: await this.o.actions.grants() });
     if (kind === 'credentials' && id === undefined)
       return sendJson(res, 200, await this.o.actions.credentials());
+    if (kind === 'definitions' && id === undefined)
+      return sendJson(res, 200, { definitions: await this.o.actions.definitions() });
     if (kind === 'audit' && id === undefined) {
       const rows = await this.o.actions.timeline(filterOf(url));
       return sendJson(res, 200, {
@@ -278,10 +295,12 @@ export class AdminConsole {
       if (!roles.has('approver') && !roles.has('admin')) return this.fail(res, false, 'admin_forbidden');
       return done(approvalsPage(frame, await this.o.actions.approvals(false), now));
     }
-    const admin = ['/admin/grants', '/admin/credentials', '/admin/audit'];
+    const admin = ['/admin/grants', '/admin/credentials', '/admin/definitions', '/admin/audit'];
     if (!admin.includes(p)) return this.fail(res, false, 'not_found');
     if (!roles.has('admin')) return this.fail(res, false, 'admin_forbidden');
     if (p === '/admin/grants') return done(grantsPage(frame, await this.o.actions.grants(), now));
+    if (p === '/admin/definitions')
+      return done(definitionsPage(frame, await this.o.actions.definitions(), now));
     if (p === '/admin/credentials') {
       const c = await this.o.actions.credentials();
       return done(credentialsPage(frame, c.leases, c.blocks, now));

@@ -5,10 +5,12 @@
  * a contrast ratio of at least 4.5:1 (console.css). Everything from outside is escaped, and characters
  * a browser would hide (zero-width, bidi overrides, controls) are shown as marked `\u{…}`.
  */
+import { definitionLabel, lineDiff, prettyDefinition } from '../definitions/diff.ts';
 import type {
   ApprovalRecord,
   AuditRow,
   CredentialBlock,
+  DefinitionRecord,
   GrantRecord,
   LeaseRecord,
 } from '../storage/types.ts';
@@ -70,6 +72,7 @@ function layout(f: Frame, body: string): string {
     ['/admin/', 'Approvals', 'approver'],
     ['/admin/grants', 'Grants', 'admin'],
     ['/admin/credentials', 'Credentials', 'admin'],
+    ['/admin/definitions', 'Definitions', 'admin'],
     ['/admin/audit', 'Audit', 'admin'],
   ];
   const nav = links
@@ -196,6 +199,54 @@ export function credentialsPage(
 <thead><tr><th scope="col">Kind</th><th scope="col">Name</th><th scope="col">Reason</th><th scope="col">Since</th><th scope="col">Action</th></tr></thead>
 <tbody>${br}</tbody></table>`;
   return layout({ ...f, title: 'Credential leases and blocks', current: '/admin/credentials' }, body);
+}
+
+/**
+ * Quarantined tool definitions (THREATS T13-T15): each waiting definition with the diff against its pin,
+ * the scanner findings, and approve/reject forms bound to the hash shown (`gatehouse tools approve
+ * TOOL --hash H`).
+ */
+export function definitionsPage(
+  f: Omit<Frame, 'title' | 'current'>,
+  rows: Array<{ waiting: DefinitionRecord; pin: DefinitionRecord | undefined }>,
+  now: number,
+): string {
+  const cards = rows.map(({ waiting: r, pin }, i) => {
+    const label = definitionLabel(r);
+    const findings =
+      r.findings.length === 0
+        ? '<p>No scanner finding.</p>'
+        : `<ul class="findings">${r.findings
+            .map((x) => `<li><strong>${esc(x.type)}</strong> [${x.start},${x.end}) ${shown(x.detail)}</li>`)
+            .join('')}</ul>`;
+    const diff = lineDiff(pin ? prettyDefinition(pin.definition) : '', prettyDefinition(r.definition));
+    const hidden = (name: string, value: string): string =>
+      `<input type="hidden" name="${name}" value="${esc(value)}">`;
+    return `<section class="card" aria-labelledby="d-${i}">
+<h2 id="d-${i}"><code>${shown(label)}</code> ${esc(r.status)}${pin ? ' (changed since approved)' : ' (never approved)'}</h2>
+<dl>
+<dt>Server</dt><dd>${shown(r.server)}</dd>
+<dt>Kind</dt><dd>${esc(r.kind)}</dd>
+<dt>Pinned</dt><dd>${pin ? `<code>sha256:${esc(pin.hash)}</code>` : 'none'}</dd>
+<dt>Waiting</dt><dd><code>sha256:${esc(r.hash)}</code></dd>
+<dt>First seen</dt><dd>${iso(r.firstSeen)} (${age(r.firstSeen, now)} ago)</dd>
+${r.decidedBy ? `<dt>Rejected by</dt><dd>${shown(r.decidedBy)}</dd>` : ''}
+</dl>
+<h3 id="f-${i}">Scanner findings (${r.findings.length})</h3>
+${findings}
+<h3 id="x-${i}">Definition: pinned → waiting (<code>-</code> removed, <code>+</code> added)</h3>
+<pre class="args" aria-labelledby="x-${i}" tabindex="0">${shown(diff, true)}</pre>
+<form method="post" action="/admin/definitions/decide" class="decide">${csrfField(f.session)}
+${hidden('server', r.server)}${hidden('kind', r.kind)}${hidden('name', r.name)}${hidden('hash', r.hash)}
+<div class="buttons"><button type="submit" name="decision" value="approve" class="approve">Approve this definition</button>
+${r.status === 'pending' ? '<button type="submit" name="decision" value="reject" class="deny">Reject</button>' : ''}</div></form>
+</section>`;
+  });
+  const body =
+    rows.length === 0
+      ? '<p>No tool definition waits for approval.</p>'
+      : `<p>${rows.length} definition(s) quarantined: hidden from agents and refused until approved. Approving makes exactly the definition shown the pin.</p>${cards.join('\n')}`;
+  return layout({ ...f, title: 'Quarantined definitions', current: '/admin/definitions' }, body);
 }
 
 /** The event of a stored audit record (its body is `{ "event": … }` plus the chain fields). */

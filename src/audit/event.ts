@@ -29,6 +29,7 @@ export const AUDIT_EVENT_TYPES = [
   'config.reloaded',
   'admin.action',
   'definition.pinned',
+  'grant.tainted',
 ] as const;
 
 /** What happened (see docs/audit.md for when each is written). */

@@ -108,6 +108,7 @@ const ACTIVITY: Partial<Record<AuditEvent['type'], number>> = {
   'lease.revoked': 4,
   'definition.changed': 3,
   'definition.pinned': 3,
+  'grant.tainted': 3,
   'config.reloaded': 3,
 };
 

@@ -448,6 +448,30 @@ export class AuditRecorder {
   }
 
   /**
+   * A grant received untrusted content (taint, docs/sanitization.md): the read labels it gained
+   * (`detail.labels`), which policy sees from now on as `context.read`, and the message's origin.
+   */
+  tainted(
+    sessionId: string,
+    grantId: string,
+    principal: Principal,
+    origin: { server: string; method: string; target: string | undefined },
+    labels: readonly string[],
+  ): void {
+    const event: AuditEventInput = {
+      type: 'grant.tainted',
+      sessionId,
+      grantId,
+      principal: auditPrincipal(principal),
+      server: origin.server,
+      method: origin.method,
+      detail: { labels: labels.map((l) => l.slice(0, 512)) },
+    };
+    if (origin.target !== undefined) event.tool = origin.target.slice(0, 512);
+    this.record(event);
+  }
+
+  /**
    * A request refused at the boundary (401/403/503 from authenticate or check-scope). With a
    * principal (an authenticated refusal, e.g. insufficient_scope) it is its own `authn.failure`
    * record; without one (no token, a bad token, keys unavailable) anyone can send it at any rate,

@@ -3,7 +3,8 @@
  * file and prints one JSON line per input record, in the input's order (format: src/sanitize/jsonl.ts).
  * For evaluation (`npm run eval:sanitize` uses the same library) and for operators tuning the
  * `sanitize` config: `--config` takes the profile from a gateway config (`--tool` picks a per-tool
- * override), `--threshold` overrides the injection threshold. Reads `-` as stdin.
+ * override), `--threshold` overrides the injection threshold, `--pii` turns on the optional PII
+ * profile. Reads `-` as stdin.
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -11,10 +12,10 @@ import { type ScanKind, scanJsonLine } from '../sanitize/jsonl.ts';
 import { ProfileResolver } from '../sanitize/profile.ts';
 import { configFor, parseCli } from './shared.ts';
 
-export const SCAN_USAGE = `  scan [--kind result|definition] [--config FILE] [--tool NAME] [--threshold N] FILE.jsonl
+export const SCAN_USAGE = `  scan [--kind result|definition] [--config FILE] [--tool NAME] [--threshold N] [--pii] FILE.jsonl
         run the result sanitisers over JSON Lines ({"id","text"} per line; definitions may give
         {"id","definition":{...}}); prints {"id","findings":[{"type","start","end","detail"}],"score","action"}
-        per line, in order (FILE - reads stdin)
+        per line, in order (FILE - reads stdin); --pii turns on the optional PII profile (flag)
 `;
 
 export async function scanCommand(argv: string[]): Promise<number> {
@@ -23,6 +24,7 @@ export async function scanCommand(argv: string[]): Promise<number> {
     config: { type: 'string' },
     tool: { type: 'string' },
     threshold: { type: 'string' },
+    pii: { type: 'boolean', default: false },
   });
   const kind = values.kind;
   const [file] = positionals;
@@ -42,6 +44,9 @@ export async function scanCommand(argv: string[]): Promise<number> {
     }
     profile = { ...profile, injectionThreshold: t };
   }
+  // The optional PII profile (off by default): flag unless the config already chose an action.
+  if (values.pii && profile.actions.pii === 'off')
+    profile = { ...profile, actions: { ...profile.actions, pii: 'flag' } };
   const input = file === '-' ? process.stdin : createReadStream(file, { encoding: 'utf8' });
   const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
   let errors = 0;

@@ -11,14 +11,15 @@
  *   works again), and a different definition is a new pending entry. A rejected one may still be approved.
  */
 import { userInfo } from 'node:os';
+import { definitionLabel, lineDiff, prettyDefinition as pretty } from '../definitions/diff.ts';
 import type { DefinitionFinding, DefinitionRecord } from '../storage/types.ts';
 import { duration, openExistingStorage, parseCli, printTable, STATE_OPTIONS } from './shared.ts';
 
 export const TOOLS_USAGE = `  tools pending [--server S] [--json] [--data-dir DIR] [--config FILE]
         tool definitions waiting for approval (new or changed; rejected ones too), with scanner findings
   tools diff TOOL [--hash H] [--data-dir DIR] [--config FILE]
-        the approved definition of TOOL (server__name; server#instructions for a server's
-        instructions) against the one waiting, and its findings
+        the approved definition of TOOL (server__name; server#prompt:NAME,
+        server#resource-template:URI_TEMPLATE, server#instructions) against the one waiting, and its findings
   tools approve TOOL [--hash H] [--by NAME] [--data-dir DIR] [--config FILE]
         make the waiting definition the pin: the tool is listed and callable again
   tools reject TOOL [--hash H] [--by NAME] [--data-dir DIR] [--config FILE]
@@ -38,7 +39,7 @@ const OPTIONS = {
  * `server#instructions` for a server's instructions (`#` is outside the tool-name charset).
  */
 function exposed(r: DefinitionRecord): string {
-  return r.kind === 'tool' ? `${r.server}__${r.name}` : `${r.server}#${r.kind}`;
+  return definitionLabel(r);
 }
 
 function short(hash: string | undefined): string {
@@ -63,49 +64,8 @@ function rowsOf(
   );
 }
 
-/** A line diff (LCS) of two texts: `  ` same, `- ` only in the old, `+ ` only in the new. */
-export function lineDiff(oldText: string, newText: string): string {
-  const a = oldText === '' ? [] : oldText.split('\n');
-  const b = newText.split('\n');
-  // Definitions are small; a very large one is shown whole rather than diffed.
-  if (a.length * b.length > 4_000_000)
-    return `${a.map((l) => `- ${l}\n`).join('')}${b.map((l) => `+ ${l}\n`).join('')}`;
-  const n = a.length;
-  const m = b.length;
-  const lcs: number[][] = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(0));
-  for (let i = n - 1; i >= 0; i--) {
-    const row = lcs[i] as number[];
-    const next = lcs[i + 1] as number[];
-    for (let j = m - 1; j >= 0; j--)
-      row[j] =
-        a[i] === b[j] ? (next[j + 1] as number) + 1 : Math.max(next[j] as number, row[j + 1] as number);
-  }
-  let out = '';
-  let i = 0;
-  let j = 0;
-  while (i < n || j < m) {
-    if (i < n && j < m && a[i] === b[j]) {
-      out += `  ${a[i]}\n`;
-      i++;
-      j++;
-    } else if (i < n && (j === m || (lcs[i + 1]?.[j] ?? 0) >= (lcs[i]?.[j + 1] ?? 0))) {
-      out += `- ${a[i]}\n`;
-      i++;
-    } else {
-      out += `+ ${b[j]}\n`;
-      j++;
-    }
-  }
-  return out;
-}
-
-function pretty(canonical: string): string {
-  try {
-    return JSON.stringify(JSON.parse(canonical), null, 2);
-  } catch {
-    return canonical;
-  }
-}
+/** The review diff (src/definitions/diff.ts), shared with the console. */
+export { lineDiff };
 
 export async function toolsCommand(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;

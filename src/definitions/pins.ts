@@ -2,7 +2,8 @@
  * Tool-definition pinning (THREATS T13 tool poisoning, T14 rug pull; docs/sanitization.md
  * "Tool-definition pinning"). Every upstream tool definition the gateway sees is hashed (SHA-256 of the
  * canonical JSON of name, title, description, inputSchema, outputSchema and annotations) and compared
- * with the one pin of its server and name:
+ * with the one pin of its server and name (prompts, resource templates and server instructions alike,
+ * each with its own fields):
  *
  * - same hash: the tool is shown and callable;
  * - never seen: pinned on first use (`pinning.newTools: trust`, when the scanner finds nothing), else
@@ -49,6 +50,25 @@ const MAX_PENDING = 10_000;
 
 /** What is pinned of a server's instructions (its initialize result's `instructions`). */
 export const INSTRUCTION_FIELDS = ['instructions'] as const;
+/** What is pinned of a prompt (what `prompts/list` tells the agent about it). */
+export const PINNED_PROMPT_FIELDS = ['name', 'title', 'description', 'arguments'] as const;
+/** What is pinned of a resource template (what `resources/templates/list` tells the agent about it). */
+export const PINNED_TEMPLATE_FIELDS = [
+  'uriTemplate',
+  'name',
+  'title',
+  'description',
+  'mimeType',
+  'annotations',
+] as const;
+
+/** The listed kinds pinned besides tools: their pinned fields and the member that names them. */
+const LISTED: Readonly<
+  Record<'prompt' | 'resource-template', { fields: readonly string[]; key: 'name' | 'uriTemplate' }>
+> = {
+  prompt: { fields: PINNED_PROMPT_FIELDS, key: 'name' },
+  'resource-template': { fields: PINNED_TEMPLATE_FIELDS, key: 'uriTemplate' },
+};
 
 /** The pinned fields of a definition (own properties only; a tool's by default). */
 export function pinnedView(
@@ -134,6 +154,8 @@ export class DefinitionPins {
   private readonly rejected = new Map<string, Set<string>>();
   /** Definitions seen by {@link observe} → their hash: the objects a session keeps as its tool definitions. */
   private readonly hashes = new WeakMap<object, string>();
+  /** {@link pendingKey} of a prompt → the hash of its newest listing (what agents were last shown). */
+  private readonly latestPrompt = new Map<string, string>();
   private readonly profile: SanitizeProfile;
   /**
    * Called when what `server`'s tools/list shows may have changed for sessions that listed it before: a
@@ -215,6 +237,50 @@ export class DefinitionPins {
   }
 
   /**
+   * Checks a page of `prompts/list` or `resources/templates/list` of `server` like tools: remembers each
+   * item's hash (for {@link listable}), pins never-seen clean ones when trusted on first use, quarantines
+   * the rest. A prompt is named by its name, a template by its `uriTemplate`.
+   */
+  observeListed(server: string, kind: 'prompt' | 'resource-template', items: readonly unknown[]): void {
+    if (!this.deps.config.enabled) return;
+    const { fields, key } = LISTED[kind];
+    for (const item of items) {
+      if (!isObject(item) || typeof item[key] !== 'string') continue;
+      const name = item[key];
+      const h = hashDefinition(item, fields);
+      if (h === undefined) continue;
+      this.hashes.set(item, h.hash);
+      if (kind === 'prompt') {
+        const k = pendingKey(kind, server, name);
+        if (this.latestPrompt.has(k) || this.latestPrompt.size < MAX_PENDING)
+          this.latestPrompt.set(k, h.hash);
+      }
+      if (this.pinned.get(pinKey(kind, server))?.get(name) === h.hash) continue;
+      this.check(server, kind, name, h, () =>
+        this.deps.config.scan ? scanDefinition(item, this.profile, fields) : [],
+      );
+    }
+  }
+
+  /** Whether a prompt or template item of a list (an object {@link observeListed} saw) is the pin: shown. */
+  listable(server: string, kind: 'prompt' | 'resource-template', name: string, item: object): boolean {
+    if (!this.deps.config.enabled) return true;
+    const h = this.hashes.get(item);
+    return h !== undefined && this.pinned.get(pinKey(kind, server))?.get(name) === h;
+  }
+
+  /**
+   * Whether `prompts/get` of `name` may run: refused while the prompt's newest listing is not the pin.
+   * A prompt never listed through this gateway was never described to an agent by it: allowed (its
+   * content is a result, and goes through the result sanitisers).
+   */
+  promptUsable(server: string, name: string): boolean {
+    if (!this.deps.config.enabled) return true;
+    const latest = this.latestPrompt.get(pendingKey('prompt', server, name));
+    return latest === undefined || this.pinned.get(pinKey('prompt', server))?.get(name) === latest;
+  }
+
+  /**
    * Whether `server`'s instructions (its initialize result's) may reach the agent: none, or the pinned
    * text. Checks them first (pinned on first use, or quarantined like a tool): instructions that are
    * not the pin are withheld from the client's initialize result until approved (THREATS T14).
@@ -263,7 +329,7 @@ export class DefinitionPins {
       decidedBy: undefined,
     };
     const tool = kind === 'tool' ? this.deps.expose(server, name) : undefined;
-    const what = kind === 'tool' ? { kind, name } : { kind };
+    const what = kind === 'instructions' ? { kind } : { kind, name };
     // Instructions address the model by design (the reference servers' do): their findings are recorded
     // and shown, but do not stop trust on first use as a tool's do.
     if (pin === undefined && mode === 'trust' && (findings.length === 0 || kind === 'instructions')) {
@@ -333,10 +399,9 @@ export class DefinitionPins {
 
   /** Takes one stored row into memory; `audit`: a decision noticed while running (not at start-up). */
   private apply(r: DefinitionRecord, audit: boolean): void {
-    if (r.kind !== 'tool' && r.kind !== 'instructions') return;
     const key = pendingKey(r.kind, r.server, r.name);
     const pins = pinKey(r.kind, r.server);
-    const what = r.kind === 'tool' ? { kind: r.kind, name: r.name } : { kind: r.kind };
+    const what = r.kind === 'instructions' ? { kind: r.kind } : { kind: r.kind, name: r.name };
     // Only while running (`audit`): at start-up the router that names tools does not exist yet.
     const tool = audit && r.kind === 'tool' ? this.deps.expose(r.server, r.name) : undefined;
     switch (r.status) {

@@ -31,6 +31,9 @@ export interface GrantRequest {
   readonly createdBy: string;
 }
 
+/** Read labels one grant keeps (a bound; label names come from config, so this is never reached in practice). */
+const MAX_READ_LABELS = 256;
+
 /** A live grant. */
 export class Grant {
   lastUsed: number;
@@ -38,6 +41,13 @@ export class Grant {
   inflight = 0;
   private readonly members = new Set<GrantMember>();
   private readonly toolSet: ReadonlySet<string> | undefined;
+  private readonly readSet = new Set<string>();
+  /**
+   * Labels of what the grant has read (`context.read` in policy): taint from untrusted content, added
+   * by the response stage sanitize-result (docs/sanitization.md "Taint"). Never removed while the
+   * grant lives. Undefined while empty, so an untainted call builds no set.
+   */
+  readLabels: readonly string[] | undefined;
 
   constructor(readonly record: GrantRecord) {
     this.lastUsed = record.createdAt;
@@ -71,6 +81,21 @@ export class Grant {
       if (text === undefined || !allowed.includes(text)) return name;
     }
     return undefined;
+  }
+
+  /**
+   * Adds read labels (taint); returns the labels that are new. Bounded: a grant keeps at most
+   * {@link MAX_READ_LABELS} labels (the label names come from config: server names and families).
+   */
+  markRead(labels: readonly string[]): string[] {
+    const added: string[] = [];
+    for (const l of labels) {
+      if (this.readSet.has(l) || this.readSet.size >= MAX_READ_LABELS) continue;
+      this.readSet.add(l);
+      added.push(l);
+    }
+    if (added.length > 0) this.readLabels = Object.freeze([...this.readSet]);
+    return added;
   }
 
   /** Whether `p` is the principal this grant was made for (T10-11: grants never move between principals). */

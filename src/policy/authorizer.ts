@@ -143,6 +143,8 @@ export class Authorizer {
         ...(attrs !== undefined ? { toolAttrs: attrs } : {}),
         ...(args !== undefined ? { args } : {}),
         ...(approved === true ? { approved } : {}),
+        // Taint (docs/sanitization.md): what the grant has read, for rules on `context.read`.
+        ...(grant.readLabels !== undefined ? { read: grant.readLabels } : {}),
       },
       opts,
     );

@@ -21,7 +21,7 @@ const DEFINITION_RULES: readonly { id: string; detail: string; re: RegExp }[] = 
   {
     id: 'cross-tool',
     detail: 'describes the behaviour of other tools',
-    re: /\b(?:side\s+effects?\s+on|when\s+(?:using|calling|invoking)|before\s+(?:using|calling|invoking)|instead\s+of\s+(?:using|calling))\s+(?:the\s+|any\s+|another\s+|other\s+)?[`'"]?[a-z][a-z0-9_.-]{2,60}[`'"]?\s+(?:tool|function|server)s?\b|\b(?:also\s+present|other|another)\s+(?:mcp\s+)?(?:tools?|servers?)\b[^.\n]{0,60}\b(?:must|should|always|never)\b/g,
+    re: /\b(?:side\s+effects?\s+on|when\s+(?:using|calling|invoking)|before\s+(?:using|calling|invoking)|instead\s+of\s+(?:using|calling))\s+(?:the\s+|any\s+|another\s+|other\s+)?(?:(?:also\s+)?(?:present|available|installed|existing)\s+)?[`'"]?[a-z][a-z0-9_.-]{2,60}[`'"]?\s+(?:tool|function|server)s?\b|\b(?:also\s+present|other|another)\s+(?:mcp\s+)?(?:tools?|servers?)\b[^.\n]{0,60}\b(?:must|should|always|never)\b/g,
   },
 ];
 

@@ -7,6 +7,7 @@ import {
   type Action,
   DEFAULT_PROFILE,
   type FamilyActions,
+  type FindingType,
   type PiiKind,
   type SanitizeProfile,
 } from './types.ts';
@@ -27,7 +28,15 @@ export interface SanitizeSettings {
   readonly tools: Readonly<
     Record<string, ActionOverrides & { readonly injectionThreshold?: number | undefined }>
   >;
+  /** What taints a grant (config `sanitize.taint`); absent: nothing by source, injection and invisible-unicode findings. */
+  readonly taint?: {
+    readonly sources: readonly string[];
+    readonly findings: readonly FindingType[];
+  };
 }
+
+/** Finding families that taint by default (config `sanitize.taint.findings`). */
+const DEFAULT_TAINT_FINDINGS: readonly FindingType[] = ['injection', 'invisible-unicode'];
 
 /** `/re/flags` is a regular expression; anything else an exact value. */
 export function parseAllow(entry: string): string | RegExp {
@@ -64,6 +73,9 @@ export class ProfileResolver {
   readonly #base: SanitizeProfile;
   readonly #keys: Array<[RegExp | string, SanitizeSettings['tools'][string]]>;
   readonly #cache = new Map<string, SanitizeProfile>();
+  readonly #taintSources: Array<RegExp | string>;
+  readonly #taintCache = new Map<string, boolean>();
+  readonly #taintFindings: ReadonlySet<FindingType>;
 
   constructor(settings: SanitizeSettings) {
     this.#settings = settings;
@@ -83,6 +95,27 @@ export class ProfileResolver {
       secretRulesOff: Object.freeze([...settings.secrets.disable]),
     });
     this.#keys = Object.entries(settings.tools).map(([k, v]) => [k.includes('*') ? globToRegExp(k) : k, v]);
+    this.#taintSources = (settings.taint?.sources ?? []).map((k) => (k.includes('*') ? globToRegExp(k) : k));
+    this.#taintFindings = new Set(settings.taint?.findings ?? DEFAULT_TAINT_FINDINGS);
+  }
+
+  /**
+   * Whether results of this exposed tool name (or prompt name, resource URI) are external content
+   * (`sanitize.taint.sources`): receiving one taints the grant, findings or not.
+   */
+  externalSource(name: string | undefined): boolean {
+    if (name === undefined || this.#taintSources.length === 0) return false;
+    let hit = this.#taintCache.get(name);
+    if (hit === undefined) {
+      hit = this.#taintSources.some((k) => (typeof k === 'string' ? k === name : k.test(name)));
+      if (this.#taintCache.size < 10_000) this.#taintCache.set(name, hit);
+    }
+    return hit;
+  }
+
+  /** Whether a finding of this family taints the grant that receives it (`sanitize.taint.findings`). */
+  taints(type: FindingType): boolean {
+    return this.#taintFindings.has(type);
   }
 
   /** Whether any sanitiser runs at all. */

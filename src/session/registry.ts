@@ -87,6 +87,15 @@ export class SessionRegistry {
       for (const f of findings) this.metrics.sanitizerFinding(f.type);
       this.audit.sanitised(session.id, grant.id, principal, origin, findings, action);
     };
+    session.onTaint = (labels, origin) => {
+      const added = grant.markRead(labels);
+      if (added.length === 0) return;
+      this.log.info(
+        { session: session.id, grant: grant.id, server: origin.server, target: origin.target, labels: added },
+        'grant tainted by untrusted content',
+      );
+      this.audit.tainted(session.id, grant.id, principal, origin, added);
+    };
     session.onRedacted = (findings) => {
       this.metrics.sanitizerFinding('secret_redacted', findings.length);
       this.audit.redacted(session.id, grant.id, principal, findings);

@@ -270,6 +270,14 @@ export class Router {
         if (cursor === undefined && next === undefined) session.toolDefs.set(server, toolDefMap(page));
         else refreshDefs(session.toolDefs.get(server), page);
       }
+      // Prompts and resource templates are pinned like tools (what the agent is told about them).
+      const listed =
+        method === 'prompts/list'
+          ? 'prompt'
+          : method === 'resources/templates/list'
+            ? 'resource-template'
+            : undefined;
+      if (listed !== undefined) this.pins?.observeListed(server, listed, page);
       for (const item of page) {
         if (!isObject(item)) continue;
         if (
@@ -279,6 +287,10 @@ export class Router {
           !this.pins.callable(server, item.name, item)
         )
           continue;
+        if (listed !== undefined && this.pins) {
+          const name = listed === 'prompt' ? item.name : item.uriTemplate;
+          if (typeof name !== 'string' || !this.pins.listable(server, listed, name, item)) continue;
+        }
         const exposed = this.expose(session, server, method, item);
         if (exposed && visible(server, item, exposed)) items.push(exposed);
       }

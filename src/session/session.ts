@@ -52,7 +52,12 @@ export interface ResponseContext {
   readonly sanitizer: ProfileResolver;
   /** Told what the result sanitisers found (and did): metrics and audit. */
   readonly onFindings: SanitizerListener | undefined;
+  /** Told the read labels (taint) a message to the client carries: the grant keeps them for policy. */
+  readonly onTaint: TaintListener | undefined;
 }
+
+/** Receives the read labels (taint, `context.read`) of one message to the client and where it came from. */
+export type TaintListener = (labels: readonly string[], origin: ResponseOrigin) => void;
 
 /** The upstream a message to the client comes from, and the request it answers (if any). */
 export interface ResponseOrigin {
@@ -138,6 +143,8 @@ export class Session {
   onRedacted: ((findings: readonly { label: string; form: string }[]) => void) | undefined;
   /** Told what the result sanitisers found (set by the registry: metrics, audit). */
   onFindings: SanitizerListener | undefined;
+  /** Set by the registry: a message to the client carries taint (the grant's read labels grow). */
+  onTaint: TaintListener | undefined;
   /** Brokered credentials per upstream (leases of the grant), for upstreams that need them. */
   readonly credentials = new Map<string, UpstreamCredentials>();
   closed: GatehouseError | undefined;
@@ -232,6 +239,7 @@ export class Session {
       origin,
       sanitizer: this.sanitizer,
       onFindings: this.onFindings,
+      onTaint: this.onTaint,
     };
     for (const stage of this.responseStages) {
       stage.run(ctx);

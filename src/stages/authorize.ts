@@ -104,8 +104,19 @@ export function authorize(ctx: MessageContext): Outcome | Promise<Outcome> {
       }
       return checkCall(ctx, name, args, decideOn);
     }
-    case 'prompts/get':
-      return decideOn('get_prompt', target.params?.name as string, target.params?.arguments);
+    case 'prompts/get': {
+      const name = target.params?.name as string;
+      const out = decideOn('get_prompt', name, target.params?.arguments);
+      // T14: a prompt whose newest listing is not the approved pin is refused until approved (said only
+      // to a principal policy allows the prompt to: anyone else got the denial above).
+      const pins = gw.router.pins;
+      if (out === undefined && pins !== undefined && !pins.promptUsable(server, name))
+        return new GatehouseError(
+          'tool_quarantined',
+          `prompt \`${exposed ?? name}\` is quarantined: its definition is new or changed and waits for approval`,
+        );
+      return out;
+    }
     case 'resources/read':
     case 'resources/subscribe':
       return decideOn('read_resource', exposed as string, undefined);

@@ -39,14 +39,25 @@ function withFindings(
  * data; `block` answers a response with `result_blocked` and drops any other message. Every finding is
  * counted (`gatehouse_sanitizer_findings_total{kind}`) and audited (`sanitiser.finding`).
  *
+ * Taint (docs/sanitization.md "Taint"): a message from a source marked as external content
+ * (`sanitize.taint.sources`), or one that reaches the client with a finding of a tainting family
+ * (`sanitize.taint.findings`), adds read labels to the grant (`untrusted`, `untrusted:<server>`,
+ * `finding:<family>`), which policy sees as `context.read`.
+ *
  * Not scanned: the gateway's own messages, `initialize`, and list results (tool definitions are the
  * definition checks' concern). Cost: clean plain-ASCII strings under 6 characters are skipped; other
  * strings pay each enabled detector once (docs/sanitization.md gives µs per KiB).
  */
 export function sanitizeResult(ctx: ResponseContext): void {
   const origin = ctx.origin;
-  if (origin === undefined || !ctx.sanitizer.enabled) return;
+  if (origin === undefined) return;
   if (origin.method === 'initialize' || isListMethod(origin.method)) return;
+  // Taint by source (T18): results of tools marked as external content taint the grant, findings or
+  // not: detection misses well-written injections, so policy must be able to assume the worst.
+  if (ctx.onTaint !== undefined && ctx.sanitizer.externalSource(origin.target)) {
+    ctx.onTaint(['untrusted', `untrusted:${origin.server}`], origin);
+  }
+  if (!ctx.sanitizer.enabled) return;
   const profile = ctx.sanitizer.profileFor(origin.target);
   const msg = ctx.msg;
   const isResponse = !('method' in msg);
@@ -58,6 +69,18 @@ export function sanitizeResult(ctx: ResponseContext): void {
   });
   if (scan.findings.length === 0) return;
   ctx.onFindings?.(scan.findings, scan.action, origin);
+  // Taint by finding: what reaches the agent with a finding of a tainting family (a blocked message
+  // never reaches it).
+  if (ctx.onTaint !== undefined && scan.action !== 'block') {
+    let labels: string[] | undefined;
+    for (const f of scan.findings) {
+      if (!ctx.sanitizer.taints(f.type)) continue;
+      labels ??= ['untrusted', `untrusted:${origin.server}`];
+      const l = `finding:${f.type}`;
+      if (!labels.includes(l)) labels.push(l);
+    }
+    if (labels !== undefined) ctx.onTaint(labels, origin);
+  }
   ctx.log.warn(
     {
       server: origin.server,

@@ -93,6 +93,7 @@ function gatewayConfig(dataDir: string, approvals: Record<string, unknown>): Gat
       tools: { [TRANSFER]: { risk: 'high', sideEffect: 'external' } },
     },
     approvals: { approvers: ['carol', 'role:bank-admins'], ...approvals },
+    pinning: { newTools: 'trust' },
     upstreams: {
       bank: bankUpstream(join(dataDir, 'transfers.log')),
     },

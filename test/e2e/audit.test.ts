@@ -530,7 +530,7 @@ describe('crash: kill -9 in the middle of side-effecting calls', () => {
     writeFileSync(join(work, 'allow-all.cedar'), 'permit (principal, action, resource);\n');
     writeFileSync(
       config,
-      `auth:\n  mode: none\npolicy:\n  files: [allow-all.cedar]\nupstreams:\n  everything:\n    type: stdio\n    command: ${JSON.stringify(process.execPath)}\n    args: [${JSON.stringify(everything)}, stdio]\n`,
+      `auth:\n  mode: none\npolicy:\n  files: [allow-all.cedar]\npinning:\n  newTools: trust\nupstreams:\n  everything:\n    type: stdio\n    command: ${JSON.stringify(process.execPath)}\n    args: [${JSON.stringify(everything)}, stdio]\n`,
     );
     const first = await startGateway(dataDir, config);
     child = first.proc;

@@ -91,6 +91,7 @@ async function runThroughGateway(authenticated: boolean): Promise<ConformanceRes
         policy: { files: [policyFile] },
         // Keep test output readable; warnings and errors still reach stderr.
         logging: { level: 'warn' },
+        pinning: { newTools: 'trust' },
         auth: idp ? { mode: 'external', external: { issuer: idp.issuer } } : { mode: 'none' },
         upstreams: {
           conf: {

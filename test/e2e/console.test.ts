@@ -73,7 +73,16 @@ before(async () => {
       policy: { files: [POLICY_FILE], tools: { [TRANSFER]: { risk: 'high', sideEffect: 'external' } } },
       approvals: { approvers: ['carol', 'alice'], holdSec: 120 },
       admin: { admins: ['carol'] },
+      // The bank is trusted on first use; the flipping server's new tools wait for review (definitions page).
+      pinning: { newTools: 'trust', upstreams: { flipping: { newTools: 'quarantine' } } },
       upstreams: {
+        flipping: {
+          type: 'stdio',
+          command: process.execPath,
+          args: ['--import', 'tsx', join(ROOT, 'test/fixtures/flipping-server.ts')],
+          cwd: ROOT,
+          pool: { warm: 0 },
+        },
         bank: bankUpstream(undefined, { BANK_KEY: { credential: 'bank-key' } }),
       },
       credentials: { 'bank-key': { type: 'static', secret: 'bank-key' } },
@@ -467,6 +476,72 @@ describe('admin console in chromium (issue #13)', () => {
     });
   });
 
+  test('T13-T14 definitions page: an admin sees quarantined tools with their diff, approves one and rejects another (CSRF-bound, audited); the agent can call only the approved one', async () => {
+    const FACT = 'flipping__get_fact_of_the_day';
+    await withConsole('carol', async (page, alice) => {
+      // The agent's listing meets the flipping server's tools for the first time: quarantined, not shown.
+      const listed = (await alice.listTools()).tools.map((t) => t.name);
+      assert.ok(!listed.includes(FACT), listed.join(','));
+      const card = page.locator('section.card', { hasText: FACT });
+      await eventually(
+        'the quarantined tool is listed',
+        async () => {
+          await page.goto(`${gw.origin}/admin/definitions`);
+          return (await card.count()) === 1;
+        },
+        10_000,
+      );
+      const text = (await card.textContent()) ?? '';
+      assert.match(text, /pending \(never approved\)/);
+      assert.match((await card.locator('pre').textContent()) ?? '', /\+ .*Get a random fact of the day\./);
+      const hash = ((await card.locator('dd code').nth(0).textContent()) ?? '').replace('sha256:', '');
+      assert.match(hash, /^[0-9a-f]{64}$/);
+      if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-definitions.png'), fullPage: true });
+
+      // The same decision without the session's CSRF token is refused, and nothing changes.
+      const forged = await inPage(page, '/admin/definitions/decide', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `decision=approve&server=flipping&kind=tool&name=get_fact_of_the_day&hash=${hash}`,
+      });
+      assert.equal(forged.status, 403);
+      assert.match(forged.text, /admin_csrf/);
+
+      await card.getByRole('button', { name: 'Approve this definition' }).click();
+      await page.waitForURL(`${gw.origin}/admin/definitions`);
+      assert.match(
+        (await page.getByRole('status').textContent()) ?? '',
+        /approved flipping__get_fact_of_the_day/,
+      );
+      const other = page.locator('section.card', { hasText: 'flipping__announce' });
+      await other.getByRole('button', { name: 'Reject' }).click();
+      await page.waitForURL(`${gw.origin}/admin/definitions`);
+      assert.match((await page.getByRole('status').textContent()) ?? '', /rejected flipping__announce/);
+      assert.equal(await page.locator('section.card', { hasText: FACT }).count(), 0, 'no longer waiting');
+
+      // The running gateway reads the decisions from the store: the approved tool works, the rejected one does not.
+      await eventually('the approved tool is callable', async () =>
+        alice.callTool({ name: FACT, arguments: {} }).then(
+          () => true,
+          () => false,
+        ),
+      );
+      const refused = await alice.callTool({ name: 'flipping__announce', arguments: {} }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(refused instanceof McpError, String(refused));
+      assert.equal((refused.data as { gatehouse?: string }).gatehouse, 'tool_quarantined');
+      const actions = auditEvents(dataDir, 'admin.action')
+        .filter((e) => String(e.detail?.['action']).startsWith('definition.') && e.detail?.['by'] === 'carol')
+        .map((e) => [e.detail?.['action'], e.detail?.['name'], e.detail?.['channel']]);
+      assert.deepEqual(actions, [
+        ['definition.approved', 'get_fact_of_the_day', 'console'],
+        ['definition.rejected', 'announce', 'console'],
+      ]);
+    });
+  });
+
   test('a login without a console role sees nothing', async () => {
     const { ctx, page } = await logIn('bob');
     try {
@@ -509,6 +584,7 @@ describe('admin console login with auth.mode external (admin.external, the compa
             allowInsecureHttp: true,
           },
         },
+        pinning: { newTools: 'trust' },
         upstreams: { bank: bankUpstream() },
       },
       dataDir: extData,

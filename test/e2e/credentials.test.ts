@@ -100,6 +100,7 @@ function config(): GatehouseConfigInput {
       // Static: an API key that cannot be narrowed, injected per grant.
       'records-key': { type: 'static', secret: 'records-api-key' },
     },
+    pinning: { newTools: 'trust' },
     upstreams: {
       reports: {
         type: 'http',

@@ -226,6 +226,7 @@ test('T20 files at rest: startGateway (the library entry point) repairs the data
     config: {
       auth: { mode: 'none' },
       server: { host: '127.0.0.1', port: 0 },
+      pinning: { newTools: 'trust' },
       upstreams: { up: { type: 'http', url: 'http://127.0.0.1:1/mcp' } },
     },
     dataDir,

@@ -96,6 +96,7 @@ before(async () => {
       '    allowInsecureMetadataUrls: true',
       // Relative to the config file: the demo policy lets agents acting for a user use the demo server.
       `policy: { files: [${JSON.stringify(join(ROOT, 'examples/policies/demo.cedar'))}] }`,
+      'pinning: { newTools: trust }',
       'upstreams:',
       '  everything:',
       '    type: stdio',

@@ -149,7 +149,7 @@ test('SIGTERM drains in-flight calls and exits 0', async () => {
   writeFileSync(join(dir, 'allow-all.cedar'), 'permit (principal, action, resource);\n');
   writeFileSync(
     cfg,
-    `auth:\n  mode: none\npolicy:\n  files: [allow-all.cedar]\nlimits:\n  drainTimeoutMs: 1000\nupstreams:\n  bad:\n    type: stdio\n    command: ${JSON.stringify(process.execPath)}\n    args: ["--import", "tsx", ${JSON.stringify(FIXTURE)}]\n    cwd: ${JSON.stringify(ROOT)}\n`,
+    `auth:\n  mode: none\npolicy:\n  files: [allow-all.cedar]\nlimits:\n  drainTimeoutMs: 1000\npinning:\n  newTools: trust\nupstreams:\n  bad:\n    type: stdio\n    command: ${JSON.stringify(process.execPath)}\n    args: ["--import", "tsx", ${JSON.stringify(FIXTURE)}]\n    cwd: ${JSON.stringify(ROOT)}\n`,
   );
   const child = spawn(
     process.execPath,

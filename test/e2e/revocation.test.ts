@@ -46,6 +46,7 @@ function config(upstreamUrl: string, clients: ClientId[] = ['agent', 'other']): 
       },
     },
     upstreams: { up: { type: 'http', url: upstreamUrl } },
+    pinning: { newTools: 'trust' },
     // Refusals without a principal (a revoked token's included) are counted per window (T32): short here.
     audit: { anonymousFailures: { windowSec: 1 } },
   };

@@ -37,6 +37,9 @@ export async function startTestGateway(
       auth: { mode: 'none' },
       ...config,
       policy,
+      // Tests that are not about pinning trust tools on first use (the default, quarantine, would hide
+      // every tool until approved); pinning tests pass their own section.
+      pinning: config.pinning ?? { newTools: 'trust' },
       server: { host: '127.0.0.1', port: 0, ...config.server },
     },
     dataDir,

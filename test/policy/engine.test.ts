@@ -308,7 +308,7 @@ test('roles, tenants, users and resource kinds become entities', () => {
 test('the example table passes', () => {
   const result = runPolicyTests(join(EXAMPLES, 'tests.yaml'));
   assert.deepEqual(result.failed, []);
-  assert.equal(result.passed, 20);
+  assert.equal(result.passed, 26);
 });
 
 test('a wrong expectation fails, with the policies that decided, and the command exits 1', () => {

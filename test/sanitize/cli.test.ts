@@ -69,12 +69,13 @@ test('T18-T22 scan --kind result: one line per record, in order, with the family
     ['invisible-unicode'],
     ['invisible-unicode'],
     ['secret'],
-    ['pii'],
+    [],
     [],
   ]);
   assert.deepEqual(
     out.map((o) => o.action),
-    ['none', 'redact', 'flag', 'redact', 'redact', 'redact', 'flag', 'error'],
+    ['none', 'redact', 'flag', 'redact', 'redact', 'redact', 'none', 'error'],
+    'PII is an optional profile: an e-mail address is not a finding by default',
   );
   const inj = out[2] as { score: number; findings: { start: number; end: number; detail: string }[] };
   assert.ok(inj.score >= 0.5);
@@ -112,4 +113,17 @@ test('scan: --threshold moves the injection threshold; a bad --kind is a usage e
   assert.deepEqual(scan([line]).out[0]?.findings, []);
   assert.ok(findingsOf(scan([line], '--threshold', '0.3').out, 0).length > 0);
   assert.equal(scan([line], '--kind', 'nope').status, 2);
+});
+
+test('T19 scan --pii turns on the optional PII profile (flag)', () => {
+  const { status, out } = scan(
+    [JSON.stringify({ id: 'pii', text: 'mail me: jane.roe@example.org' })],
+    '--pii',
+  );
+  assert.equal(status, 0);
+  assert.deepEqual(
+    findingsOf(out, 0).map((f) => f.type),
+    ['pii'],
+  );
+  assert.equal(out[0]?.action, 'flag');
 });

@@ -32,10 +32,12 @@ test('T19 pii: checksums and rules keep look-alikes out', () => {
   assert.deepEqual(kinds('released on 2024-05-16, build 12345'), []);
 });
 
-test('T19 pii: default action flags; a redact profile replaces each value with its kind', () => {
+test('T19 pii: an optional profile, off by default; flag reports, redact replaces each value with its kind', () => {
   const t = 'Reach me at jane.roe@example.org';
-  assert.equal(sanitizeText(t).action, 'flag');
-  assert.equal(sanitizeText(t).text, t);
+  assert.equal(sanitizeText(t).action, 'none', 'PII is not looked for by default');
+  const flag = { ...DEFAULT_PROFILE, actions: { ...DEFAULT_PROFILE.actions, pii: 'flag' as const } };
+  assert.equal(sanitizeText(t, flag).action, 'flag');
+  assert.equal(sanitizeText(t, flag).text, t);
   const redact = { ...DEFAULT_PROFILE, actions: { ...DEFAULT_PROFILE.actions, pii: 'redact' as const } };
   assert.equal(sanitizeText(t, redact).text, 'Reach me at [REDACTED:pii-email]');
 });

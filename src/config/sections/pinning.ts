@@ -18,11 +18,11 @@ export const pinningSection = z
           'until an admin approves them. Off: definitions are neither recorded nor checked.',
       ),
     newTools: newTools
-      .default('trust')
+      .default('quarantine')
       .describe(
-        'For every upstream without its own setting: trust (default: pin a never-seen tool on first use; ' +
-          'a later change is still quarantined) or quarantine (a never-seen tool waits for approval: ' +
-          'recommended for servers you do not control once their tools are pinned).',
+        'For every upstream without its own setting: quarantine (default: a never-seen tool waits for ' +
+          '`gatehouse tools approve`) or trust (pin a never-seen tool on first use; a later change is still ' +
+          'quarantined; the demo config of `gatehouse start` uses it).',
       ),
     upstreams: z
       .record(z.string(), z.object({ newTools }).strict())

@@ -27,7 +27,7 @@ const actions = {
   pii: action
     .optional()
     .describe(
-      'E-mail addresses, phone, card, SSN, IBAN numbers (T19). redact = [REDACTED:pii-<kind>]. Default flag.',
+      'E-mail addresses, phone, card, SSN, IBAN numbers (T19), an optional profile: flag, redact = [REDACTED:pii-<kind>] or block to turn it on. Default off.',
     ),
   structure: action
     .optional()
@@ -53,7 +53,7 @@ export const sanitizeSection = z
     pii: z
       .array(z.enum(['email', 'phone', 'credit-card', 'us-ssn', 'iban', 'ip-address']))
       .default(['email', 'phone', 'credit-card', 'us-ssn', 'iban'])
-      .describe('PII kinds the pii detector looks for.'),
+      .describe('PII kinds the pii detector looks for (when defaults.pii or a tool turns it on).'),
     secrets: z
       .object({
         allow: z
@@ -85,6 +85,30 @@ export const sanitizeSection = z
       .positive()
       .default(8 * 1024 * 1024)
       .describe('Decoded bytes of an embedded resource blob above which it is a structure finding.'),
+    taint: z
+      .object({
+        sources: z
+          .array(z.string().min(1))
+          .default([])
+          .describe(
+            'Exposed tool names, prompt names or resource URIs (globs with "*", e.g. "github__get_issue", ' +
+              '"web__*") whose results are external content: a grant that receives one is tainted (context.read ' +
+              'gets "untrusted" and "untrusted:<server>"), findings or not.',
+          ),
+        findings: z
+          .array(z.enum(['injection', 'invisible-unicode', 'control-chars', 'secret', 'pii', 'structure']))
+          .default(['injection', 'invisible-unicode'])
+          .describe(
+            'Finding families that taint the grant that receives them, from any server (context.read also ' +
+              'gets "finding:<family>"). [] for none.',
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe(
+        'Taint-aware gating (docs/sanitization.md "Taint"): what marks a grant as having read untrusted ' +
+          'content, so policy can require approval for outward actions afterwards. Runs even when enabled is false (sources only).',
+      ),
     tools: z
       .record(
         z.string().min(1),
