@@ -23,6 +23,8 @@ export class PostExchange {
     private readonly headers: Record<string, string>,
     private readonly openStream: () => SseStream,
     isBatch: boolean,
+    /** MCP 2026-07-28: the client's id of the one request, which travels under a gateway id. */
+    private readonly clientId?: JsonRpcId,
   ) {
     this.batch = isBatch ? [] : undefined;
   }
@@ -42,6 +44,7 @@ export class PostExchange {
     if (isResponse) {
       const id = (msg as { id: JsonRpcId | null }).id;
       if (id !== null) this.expected.delete(idKey(id));
+      if (this.clientId !== undefined) json = JSON.stringify({ ...msg, id: this.clientId });
     }
     if (this.jsonSent) return;
     if (!this.stream && isResponse) {

@@ -24,6 +24,7 @@ import {
   type JsonRpcResponse,
 } from '../protocol/jsonrpc.ts';
 import { type ProtocolVersion, supportsPriming } from '../protocol/versions.ts';
+import { toModernResponse } from '../rev2026/translate.ts';
 import type { MessageFinding, Verdict } from '../sanitize/index.ts';
 import type { ProfileResolver } from '../sanitize/profile.ts';
 import type { LeakGuard } from '../secrets/leak-guard.ts';
@@ -143,6 +144,11 @@ export class Session {
   closed: GatehouseError | undefined;
   /** The least severe level of the gateway's own log messages the client wants (logging/setLevel). */
   logLevel: LogLevel | undefined;
+  /**
+   * MCP 2026-07-28: the grant's pooled session, never shown to a client (src/rev2026/front.ts). Its
+   * answers carry no Mcp-Session-Id and are in 2026-07-28 shape; nothing goes to a standalone stream.
+   */
+  modern = false;
   /** Resolves when `initialize` finished (successfully or not). */
   ready: Promise<void> = Promise.resolve();
 
@@ -213,7 +219,11 @@ export class Session {
   }
 
   /** An exchange for one POST carrying requests. */
-  exchange(res: ServerResponse, isBatch: boolean): PostExchange {
+  exchange(res: ServerResponse, isBatch: boolean, clientId?: JsonRpcId): PostExchange {
+    if (this.modern) {
+      // One request per POST, under a gateway id; the client gets its own id back (src/rev2026/).
+      return new PostExchange(res, {}, () => this.newStream('p'), false, clientId);
+    }
     return new PostExchange(res, { 'mcp-session-id': this.id }, () => this.newStream('p'), isBatch);
   }
 
@@ -286,6 +296,7 @@ export class Session {
     if (call.progressToken !== undefined) this.byProgress.delete(call.progressToken);
     if (call.timer) clearTimeout(call.timer);
     msg.id = call.id;
+    if (this.modern) toModernResponse(call.method, msg);
     const server = call.link?.server;
     const out = this.serialize(
       msg,
@@ -473,6 +484,8 @@ export class Session {
       call.exchange.deliver(out.msg, out.json);
       return;
     }
+    // MCP 2026-07-28 has no standalone stream: what belongs to no request in flight is dropped.
+    if (this.modern) return;
     this.standalone.write(out.json);
   }
 

@@ -1,6 +1,6 @@
 import { GatehouseError } from '../errors.ts';
 import type { HttpContext, Outcome } from '../pipeline/context.ts';
-import { isSupportedVersion } from '../protocol/versions.ts';
+import { FRONT_PROTOCOL_VERSIONS, isSupportedVersion } from '../protocol/versions.ts';
 
 /**
  * Transport-level headers: Accept, Content-Type and MCP-Protocol-Version.
@@ -21,12 +21,11 @@ export function checkProtocol(ctx: HttpContext): Outcome {
     if (!acceptsAll(accept, ['text/event-stream'])) return new GatehouseError('not_acceptable');
   }
   const v = req.headers['mcp-protocol-version'];
-  if (v !== undefined) {
+  // A POST's version is checked by check-revision, once the body is read: the refusal then carries the
+  // request's id (MCP 2026-07-28 requires it) and the versions supported.
+  if (v !== undefined && req.method !== 'POST') {
     if (typeof v !== 'string' || !isSupportedVersion(v)) {
-      return new GatehouseError(
-        'unsupported_protocol_version',
-        `unsupported MCP-Protocol-Version \`${String(v)}\``,
-      );
+      return unsupportedVersion(String(v));
     }
   }
   return undefined;
@@ -35,4 +34,15 @@ export function checkProtocol(ctx: HttpContext): Outcome {
 function acceptsAll(accept: string, types: string[]): boolean {
   const lower = accept.toLowerCase();
   return lower.includes('*/*') || types.every((t) => lower.includes(t));
+}
+
+/** UnsupportedProtocolVersionError: HTTP 400, with the versions this gateway serves and the one asked for. */
+export function unsupportedVersion(requested: string): GatehouseError {
+  return new GatehouseError(
+    'unsupported_protocol_version',
+    `unsupported MCP-Protocol-Version \`${requested}\``,
+    {
+      data: { supported: [...FRONT_PROTOCOL_VERSIONS], requested },
+    },
+  );
 }

@@ -58,7 +58,9 @@ async function answerLocally(ctx: MessageContext, call: FrontCall): Promise<void
     if (msg.method === 'initialize') {
       result = await router.initialize(session, msg, ctx.http.gw.registry.linkEvents(session));
       ctx.http.gw.registry.initialized(session);
-    } else if (msg.method === 'ping') result = {};
+    } else if (msg.method === 'server/discover' && session.modern)
+      result = await ctx.http.gw.stateless.discover(session);
+    else if (msg.method === 'ping') result = {};
     else if (msg.method === 'logging/setLevel') result = await router.setLogLevel(session, msg.params);
     else if (isListMethod(msg.method))
       result = await router.list(session, msg.method, msg.params, visibleTo(ctx, msg.method));
