@@ -163,6 +163,20 @@ export const ERRORS = {
     description:
       'MCP 2026-07-28: the method does not exist in this revision (initialize, ping, logging/setLevel, subscribe, ...) or is unknown',
   },
+  request_state_invalid: {
+    http: 400,
+    jsonrpc: JsonRpcCode.InvalidParams,
+    stage: 'forward-message',
+    description:
+      'MCP 2026-07-28: the requestState is not one this gateway issued for this caller and request, or it was already used or expired',
+  },
+  missing_client_capability: {
+    http: 400,
+    jsonrpc: JsonRpcCode.MissingRequiredClientCapability,
+    stage: 'forward-message',
+    description:
+      'MCP 2026-07-28: the upstream needs a client capability (sampling, elicitation, roots) the request did not declare; data.requiredCapabilities names it',
+  },
   body_too_large: {
     http: 413,
     jsonrpc: JsonRpcCode.InvalidRequest,

@@ -82,18 +82,21 @@ export class StatelessFront {
     const session = gw.registry.create(LATEST_PROTOCOL_VERSION, ctx.principal ?? ANONYMOUS);
     if (session instanceof GatehouseError) return session;
     session.modern = true;
-    // The upstream sessions are 2025-11-25 ones, opened by the gateway for the grant. No client
-    // capabilities are declared upstream: a server-to-client request (sampling, elicitation, roots)
-    // would need a client to answer, and a 2026-07-28 client is reached only through
-    // InputRequiredResult (not yet translated: docs/protocol.md).
+    // The upstream sessions are 2025-11-25 ones, opened by the gateway for the grant. They declare
+    // sampling, elicitation and roots: the gateway asks the client of each request through an
+    // InputRequiredResult, and only for what that request's _meta declares (src/rev2026/mrtr.ts).
     const init: JsonRpcRequest = {
       jsonrpc: '2.0',
       id: 0,
       method: 'initialize',
       params: {
         protocolVersion: LATEST_PROTOCOL_VERSION,
-        capabilities: {},
-        clientInfo: { ...modern.clientInfo, name: modern.clientInfo.name ?? 'mcp-2026-07-28-client' },
+        capabilities: { sampling: {}, elicitation: { form: {} }, roots: {} },
+        clientInfo: {
+          ...modern.clientInfo,
+          name: typeof modern.clientInfo.name === 'string' ? modern.clientInfo.name : 'mcp-2026-07-28-client',
+          version: typeof modern.clientInfo.version === 'string' ? modern.clientInfo.version : '0',
+        },
       },
     };
     try {

@@ -78,6 +78,12 @@ export class PostExchange {
     delete this.headers['mcp-session-id'];
   }
 
+  /** The HTTP status of a JSON answer not yet sent (MCP 2026-07-28: -32021 is HTTP 400). */
+  setStatus(httpStatus: number): void {
+    if (this.jsonSent || this.stream) return;
+    this.status = httpStatus;
+  }
+
   /** A request that will not be answered (cancelled by the client). */
   abandon(id: JsonRpcId): void {
     this.expected.delete(idKey(id));

@@ -24,6 +24,7 @@ import {
   type JsonRpcResponse,
 } from '../protocol/jsonrpc.ts';
 import { type ProtocolVersion, supportsPriming } from '../protocol/versions.ts';
+import { logAllowed, type ModernCall, upstreamRequest as modernUpstreamRequest } from '../rev2026/mrtr.ts';
 import { toModernResponse } from '../rev2026/translate.ts';
 import type { MessageFinding, Verdict } from '../sanitize/index.ts';
 import type { ProfileResolver } from '../sanitize/profile.ts';
@@ -94,9 +95,11 @@ const MAX_OUTGOING = 256;
 
 /** A client request forwarded upstream and not yet answered. */
 export interface FrontCall {
-  readonly id: JsonRpcId;
+  /** The client's request id; a held 2026-07-28 call takes its retry's (src/rev2026/mrtr.ts). */
+  id: JsonRpcId;
   readonly method: string;
-  readonly exchange: PostExchange;
+  /** Where the answer goes; a held 2026-07-28 call moves to its retry's exchange. */
+  exchange: PostExchange;
   link: UpstreamLink | undefined;
   upstreamId: number | undefined;
   timer: NodeJS.Timeout | undefined;
@@ -109,6 +112,8 @@ export interface FrontCall {
   started: number;
   /** Called once with the final answer (the audit outcome). */
   onDone: ((res: JsonRpcResponse, bytes: number) => void) | undefined;
+  /** Set for a 2026-07-28 request: what its `_meta` declared (src/rev2026/mrtr.ts). */
+  modern?: ModernCall | undefined;
 }
 
 /** A server-to-client request waiting for the client's response. */
@@ -394,6 +399,11 @@ export class Session {
       link.notify({ jsonrpc: '2.0', id: msg.id, result: {} }).catch(() => {});
       return;
     }
+    // MCP 2026-07-28: asked through an InputRequiredResult, never as a request to the client.
+    if (this.modern) {
+      modernUpstreamRequest(this, link, msg);
+      return;
+    }
     if (this.outgoing.size >= MAX_OUTGOING) {
       // T30: an upstream cannot pile up requests the client never answers; it gets an error at once.
       const err = new GatehouseError(
@@ -462,7 +472,7 @@ export class Session {
    * belongs to: stdio carries no such relation, so the only call in flight on
    * that link is taken when there is exactly one; otherwise the standalone stream.
    */
-  private relatedCall(link: UpstreamLink): FrontCall | undefined {
+  relatedCall(link: UpstreamLink): FrontCall | undefined {
     let found: FrontCall | undefined;
     for (const call of this.calls.values()) {
       if (call.link !== link) continue;
@@ -475,6 +485,13 @@ export class Session {
   /** Delivers a message on the related call's stream, else on the standalone stream (queued if no GET is open). */
   private toClient(msg: JsonRpcMessage, call: FrontCall | undefined, server?: string): void {
     const method = 'method' in msg ? msg.method : '';
+    // MCP 2026-07-28: log messages only when the request's _meta asked for them (logLevel).
+    if (
+      this.modern &&
+      method === 'notifications/message' &&
+      !logAllowed(call, (msg as JsonRpcNotification).params)
+    )
+      return;
     const out = this.serialize(
       msg,
       server === undefined ? undefined : { server, method, target: undefined, tool: undefined },
