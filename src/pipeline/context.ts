@@ -14,7 +14,6 @@ import type { GrantManager } from '../grants/grant.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { Authorizer } from '../policy/authorizer.ts';
 import type { Classified, JsonRpcId, JsonRpcRequest, JsonRpcResponse } from '../protocol/jsonrpc.ts';
-import type { StatelessFront } from '../rev2026/front.ts';
 import type { ModernRequest } from '../rev2026/request.ts';
 import type { PostExchange } from '../session/exchange.ts';
 import type { SessionRegistry } from '../session/registry.ts';
@@ -39,7 +38,7 @@ export interface GatewayParts {
   /** Approval requests and decisions (stage await-approval). */
   readonly approvals: ApprovalManager | undefined;
   /** MCP 2026-07-28 requests: the grant's pooled session (src/rev2026/front.ts). */
-  readonly stateless: StatelessFront;
+  readonly stateless: StatelessSessions;
   /** Set once the listener knows its public URL; until then every request fails closed. */
   auth: ResourceServer;
   /** False until start-up finished (authorization server and resource server in place): requests get 503. */
@@ -54,6 +53,17 @@ export interface GatewayParts {
   readonly allowedHosts: ReadonlySet<string>;
   /** Origin header values accepted (exact). */
   readonly allowedOrigins: ReadonlySet<string>;
+}
+
+/** Sessionless (MCP 2026-07-28) requests onto their grant's pooled session; src/rev2026/front.ts implements it. */
+export interface StatelessSessions {
+  resolve(
+    gw: Pick<GatewayParts, 'registry' | 'router'>,
+    principal: Principal,
+    modern: ModernRequest,
+  ): Promise<Session | GatehouseError>;
+  /** The server/discover result of a pooled session. */
+  discover(session: Session): Promise<Record<string, unknown>>;
 }
 
 /** One HTTP exchange on /mcp. */

@@ -10,20 +10,27 @@
  * (authorize, approvals, leases, write-ahead audit, sanitisation), so nothing is bypassed; revoking
  * the grant ends the Session and its upstreams, and the next request of a task token is refused.
  */
-import { principalKey } from '../auth/principal.ts';
-import { ANONYMOUS } from '../auth/resource-server.ts';
+import { type Principal, principalKey } from '../auth/principal.ts';
 import { GatehouseError, toGatehouseError } from '../errors.ts';
-import type { HttpContext } from '../pipeline/context.ts';
 import type { JsonRpcRequest } from '../protocol/jsonrpc.ts';
 import { FRONT_PROTOCOL_VERSIONS, LATEST_PROTOCOL_VERSION } from '../protocol/versions.ts';
+import type { SessionRegistry } from '../session/registry.ts';
+import type { Router } from '../session/router.ts';
 import { GATEWAY_INFO } from '../session/router.ts';
 import type { Session } from '../session/session.ts';
+import { upstreamRequest } from './mrtr.ts';
 import type { ModernRequest } from './request.ts';
 
 /** A pooled Session and what its upstreams declared at initialize (server/discover). */
 interface Pooled {
   readonly session: Session;
   readonly init: Record<string, unknown>;
+}
+
+/** What the front needs of the gateway. */
+interface Parts {
+  readonly registry: SessionRegistry;
+  readonly router: Router;
 }
 
 /** Client names are bounded like every key from outside (src/util/bounded.ts uses 256). */
@@ -34,8 +41,7 @@ export class StatelessFront {
   private readonly pool = new Map<string, Promise<Pooled | GatehouseError>>();
 
   /** The Session of the caller's grant, made (and its upstreams initialized) on first use. */
-  async resolve(ctx: HttpContext, modern: ModernRequest): Promise<Session | GatehouseError> {
-    const principal = ctx.principal ?? ANONYMOUS;
+  async resolve(gw: Parts, principal: Principal, modern: ModernRequest): Promise<Session | GatehouseError> {
     const rawName = modern.clientInfo.name;
     const client = typeof rawName === 'string' ? rawName.slice(0, MAX_CLIENT_NAME) : '';
     // T10-11: a task token's requests run under its grant only; a plain token's under its own implicit one.
@@ -50,7 +56,7 @@ export class StatelessFront {
         return this.touch(pooled.session);
       }
     }
-    const made = this.create(ctx, modern);
+    const made = this.create(gw, principal, modern);
     this.pool.set(key, made);
     const pooled = await made;
     if (pooled instanceof GatehouseError) {
@@ -77,11 +83,16 @@ export class StatelessFront {
     return session;
   }
 
-  private async create(ctx: HttpContext, modern: ModernRequest): Promise<Pooled | GatehouseError> {
-    const { gw } = ctx;
-    const session = gw.registry.create(LATEST_PROTOCOL_VERSION, ctx.principal ?? ANONYMOUS);
+  private async create(
+    gw: Parts,
+    principal: Principal,
+    modern: ModernRequest,
+  ): Promise<Pooled | GatehouseError> {
+    const session = gw.registry.create(LATEST_PROTOCOL_VERSION, principal);
     if (session instanceof GatehouseError) return session;
     session.modern = true;
+    // Server-to-client requests of its upstreams become InputRequiredResult (src/rev2026/mrtr.ts).
+    session.inputRequest = (link, msg) => upstreamRequest(session, link, msg);
     // The upstream sessions are 2025-11-25 ones, opened by the gateway for the grant. They declare
     // sampling, elicitation and roots: the gateway asks the client of each request through an
     // InputRequiredResult, and only for what that request's _meta declares (src/rev2026/mrtr.ts).

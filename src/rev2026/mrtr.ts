@@ -27,16 +27,8 @@ import { GatehouseError } from '../errors.ts';
 import { idKey, type JsonRpcId, type JsonRpcRequest, type JsonRpcResponse } from '../protocol/jsonrpc.ts';
 import type { PostExchange } from '../session/exchange.ts';
 import type { UpstreamLink } from '../session/link.ts';
-import type { FrontCall, Session } from '../session/session.ts';
-import { principalDigest, RequestStateCodec } from './state.ts';
-
-/** What a 2026-07-28 request declared, kept on its call (src/session/session.ts FrontCall.modern). */
-export interface ModernCall {
-  readonly capabilities: Record<string, unknown>;
-  readonly logLevel: string | undefined;
-  /** The tool, prompt or resource the request names (as the client named it). */
-  readonly name: string;
-}
+import type { FrontCall, ModernCall, Session } from '../session/session.ts';
+import { principalDigest, RequestStateCodec, type StatePayload } from './state.ts';
 
 /** Server-to-client requests a 2026-07-28 client answers through inputResponses, and the capability each needs. */
 const INPUT_METHODS: ReadonlyMap<string, string> = new Map([
@@ -232,11 +224,14 @@ export function resume(
     new GatehouseError('request_state_invalid', 'requestState refused', { detail: why });
   const payload = codec.open(req.params?.requestState);
   if (!payload) return refuse('not issued by this gateway, or altered');
-  if (payload.p !== principalDigest(session.principalKey) || payload.g !== session.grant.id) {
-    return refuse('issued to another principal or grant');
-  }
-  if (payload.m !== req.method || payload.n !== modern.name) return refuse('issued for another request');
-  if (payload.e <= Date.now()) return refuse('expired');
+  const why = stateMismatch(payload, {
+    principalKey: session.principalKey,
+    grant: session.grant.id,
+    method: req.method,
+    name: modern.name,
+    now: Date.now(),
+  });
+  if (why) return refuse(why);
   const st = stateOf(session);
   const held = st.held.get(payload.s);
   if (!held) return refuse('already used, or the held call ended');
@@ -262,6 +257,18 @@ export function resume(
   return undefined;
 }
 
+/** Why an opened state may not resume this request (undefined: it may): T10-11, bound to caller and request. */
+export function stateMismatch(
+  payload: StatePayload,
+  expect: { principalKey: string; grant: string; method: string; name: string; now: number },
+): string | undefined {
+  if (payload.p !== principalDigest(expect.principalKey)) return 'issued to another principal';
+  if (payload.g !== expect.grant) return 'issued under another grant';
+  if (payload.m !== expect.method || payload.n !== expect.name) return 'issued for another request';
+  if (payload.e <= expect.now) return 'expired';
+  return undefined;
+}
+
 /** Upstream params without what belongs to the 2026-07-28 envelope (the 2025-11-25 server never sees it). */
 export function upstreamParams(
   params: Record<string, unknown> | undefined,
@@ -276,17 +283,4 @@ export function upstreamParams(
     else delete rest._meta;
   }
   return rest;
-}
-
-const LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'];
-
-/** A log message reaches a 2026-07-28 client only at or above the level its request's `_meta` asked for. */
-export function logAllowed(
-  call: FrontCall | undefined,
-  params: Record<string, unknown> | undefined,
-): boolean {
-  const wanted = call?.modern?.logLevel;
-  if (wanted === undefined) return false;
-  const at = LEVELS.indexOf(String(params?.level));
-  return at >= 0 && at >= LEVELS.indexOf(wanted);
 }

@@ -8,8 +8,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { GatehouseError } from '../errors.ts';
 import type { Classified, JsonRpcId } from '../protocol/jsonrpc.ts';
-import { isSupportedVersion, MODERN_PROTOCOL_VERSION } from '../protocol/versions.ts';
-import { unsupportedVersion } from '../stages/check-protocol.ts';
+import {
+  FRONT_PROTOCOL_VERSIONS,
+  isSupportedVersion,
+  MODERN_PROTOCOL_VERSION,
+} from '../protocol/versions.ts';
 
 export const META_PROTOCOL_VERSION = 'io.modelcontextprotocol/protocolVersion';
 export const META_CLIENT_INFO = 'io.modelcontextprotocol/clientInfo';
@@ -192,4 +195,15 @@ export function checkModern(
     clientCapabilities: caps,
     logLevel: typeof level === 'string' ? level : undefined,
   };
+}
+
+/** UnsupportedProtocolVersionError: HTTP 400, with the versions this gateway serves and the one asked for. */
+export function unsupportedVersion(requested: string): GatehouseError {
+  return new GatehouseError(
+    'unsupported_protocol_version',
+    `unsupported MCP-Protocol-Version \`${requested}\``,
+    {
+      data: { supported: [...FRONT_PROTOCOL_VERSIONS], requested },
+    },
+  );
 }

@@ -28,3 +28,15 @@ export function toModernResponse(method: string, msg: JsonRpcResponse): void {
     result.cacheScope = 'private';
   }
 }
+
+const LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'];
+
+/**
+ * A log message reaches a 2026-07-28 client only when its request's `_meta` asked for a level, and only
+ * at or above it ("no log messages when logLevel is omitted").
+ */
+export function logAllowed(wanted: string | undefined, params: Record<string, unknown> | undefined): boolean {
+  if (wanted === undefined) return false;
+  const at = LEVELS.indexOf(String(params?.level));
+  return at >= 0 && at >= LEVELS.indexOf(wanted);
+}

@@ -24,8 +24,7 @@ import {
   type JsonRpcResponse,
 } from '../protocol/jsonrpc.ts';
 import { type ProtocolVersion, supportsPriming } from '../protocol/versions.ts';
-import { logAllowed, type ModernCall, upstreamRequest as modernUpstreamRequest } from '../rev2026/mrtr.ts';
-import { toModernResponse } from '../rev2026/translate.ts';
+import { logAllowed, toModernResponse } from '../rev2026/translate.ts';
 import type { MessageFinding, Verdict } from '../sanitize/index.ts';
 import type { ProfileResolver } from '../sanitize/profile.ts';
 import type { LeakGuard } from '../secrets/leak-guard.ts';
@@ -116,6 +115,14 @@ export interface FrontCall {
   modern?: ModernCall | undefined;
 }
 
+/** What a 2026-07-28 request declared in its `_meta`, kept on its call (src/rev2026/mrtr.ts). */
+export interface ModernCall {
+  readonly capabilities: Record<string, unknown>;
+  readonly logLevel: string | undefined;
+  /** The tool, prompt or resource the request names (as the client named it). */
+  readonly name: string;
+}
+
 /** A server-to-client request waiting for the client's response. */
 interface OutgoingRequest {
   link: UpstreamLink;
@@ -154,6 +161,8 @@ export class Session {
    * answers carry no Mcp-Session-Id and are in 2026-07-28 shape; nothing goes to a standalone stream.
    */
   modern = false;
+  /** For a pooled session: where its upstreams' server-to-client requests go (src/rev2026/mrtr.ts). */
+  inputRequest: ((link: UpstreamLink, msg: JsonRpcRequest) => void) | undefined;
   /** Resolves when `initialize` finished (successfully or not). */
   ready: Promise<void> = Promise.resolve();
 
@@ -401,7 +410,11 @@ export class Session {
     }
     // MCP 2026-07-28: asked through an InputRequiredResult, never as a request to the client.
     if (this.modern) {
-      modernUpstreamRequest(this, link, msg);
+      if (this.inputRequest) this.inputRequest(link, msg);
+      else
+        link
+          .notify({ jsonrpc: '2.0', id: msg.id, error: { code: -32601, message: 'no client to ask' } })
+          .catch(() => {});
       return;
     }
     if (this.outgoing.size >= MAX_OUTGOING) {
@@ -489,7 +502,7 @@ export class Session {
     if (
       this.modern &&
       method === 'notifications/message' &&
-      !logAllowed(call, (msg as JsonRpcNotification).params)
+      !logAllowed(call?.modern?.logLevel, (msg as JsonRpcNotification).params)
     )
       return;
     const out = this.serialize(

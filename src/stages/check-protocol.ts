@@ -1,6 +1,7 @@
 import { GatehouseError } from '../errors.ts';
 import type { HttpContext, Outcome } from '../pipeline/context.ts';
-import { FRONT_PROTOCOL_VERSIONS, isSupportedVersion } from '../protocol/versions.ts';
+import { isSupportedVersion } from '../protocol/versions.ts';
+import { unsupportedVersion } from '../rev2026/request.ts';
 
 /**
  * Transport-level headers: Accept, Content-Type and MCP-Protocol-Version.
@@ -34,15 +35,4 @@ export function checkProtocol(ctx: HttpContext): Outcome {
 function acceptsAll(accept: string, types: string[]): boolean {
   const lower = accept.toLowerCase();
   return lower.includes('*/*') || types.every((t) => lower.includes(t));
-}
-
-/** UnsupportedProtocolVersionError: HTTP 400, with the versions this gateway serves and the one asked for. */
-export function unsupportedVersion(requested: string): GatehouseError {
-  return new GatehouseError(
-    'unsupported_protocol_version',
-    `unsupported MCP-Protocol-Version \`${requested}\``,
-    {
-      data: { supported: [...FRONT_PROTOCOL_VERSIONS], requested },
-    },
-  );
 }

@@ -58,7 +58,7 @@ export function resolveSession(ctx: HttpContext): Outcome | Promise<Outcome> {
 }
 
 async function resolveStateless(ctx: HttpContext, modern: ModernRequest): Promise<Outcome> {
-  const session = await ctx.gw.stateless.resolve(ctx, modern);
+  const session = await ctx.gw.stateless.resolve(ctx.gw, ctx.principal ?? ANONYMOUS, modern);
   if (session instanceof GatehouseError) return session;
   ctx.session = session;
   return undefined;
