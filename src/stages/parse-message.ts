@@ -55,6 +55,14 @@ export function parseMessage(ctx: HttpContext): Outcome {
       // MCP 2026-07-28: a removed method (initialize, logging/setLevel, …) is 404 whatever its params.
       const removed = removedMethod(ctx, m);
       if (removed) return removed;
+      // MCP 2026-07-28: a malformed _meta is the request envelope's fault: HTTP 400, -32602.
+      if (
+        !ctx.isBatch &&
+        problem.reason.startsWith('params._meta') &&
+        ctx.req.headers['mcp-protocol-version'] === MODERN_PROTOCOL_VERSION
+      ) {
+        return new GatehouseError('request_meta_invalid', `invalid params: ${problem.reason}`);
+      }
       const code = ctx.isBatch ? 'invalid_request' : problem.code;
       return new GatehouseError(
         code,
