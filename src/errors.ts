@@ -147,35 +147,35 @@ export const ERRORS = {
     jsonrpc: JsonRpcCode.HeaderMismatch,
     stage: 'check-revision',
     description:
-      'MCP 2026-07-28: a required header (MCP-Protocol-Version, Mcp-Method, Mcp-Name) is missing, malformed or differs from the body',
+      'a required MCP 2026-07-28 header (MCP-Protocol-Version, Mcp-Method, Mcp-Name) is missing, malformed or differs from the body',
   },
   request_meta_invalid: {
     http: 400,
     jsonrpc: JsonRpcCode.InvalidParams,
     stage: 'check-revision',
     description:
-      'MCP 2026-07-28: params._meta must carry io.modelcontextprotocol/protocolVersion and clientCapabilities',
+      'an MCP 2026-07-28 request must carry io.modelcontextprotocol/protocolVersion and clientCapabilities in params._meta',
   },
   method_unavailable: {
     http: 404,
     jsonrpc: JsonRpcCode.MethodNotFound,
     stage: 'check-revision',
     description:
-      'MCP 2026-07-28: the method does not exist in this revision (initialize, ping, logging/setLevel, subscribe, ...) or is unknown',
+      'the method does not exist in MCP 2026-07-28 (initialize, ping, logging/setLevel, resources/subscribe, ...) or is unknown',
   },
   request_state_invalid: {
     http: 400,
     jsonrpc: JsonRpcCode.InvalidParams,
     stage: 'forward-message',
     description:
-      'MCP 2026-07-28: the requestState is not one this gateway issued for this caller and request, or it was already used or expired',
+      'the requestState is not one this gateway issued for this caller and request, or it was already used or expired',
   },
   missing_client_capability: {
     http: 400,
     jsonrpc: JsonRpcCode.MissingRequiredClientCapability,
     stage: 'forward-message',
     description:
-      'MCP 2026-07-28: the upstream needs a client capability (sampling, elicitation, roots) the request did not declare; data.requiredCapabilities names it',
+      'the upstream needs a client capability (sampling, elicitation, roots) the request did not declare; data.requiredCapabilities names it',
   },
   body_too_large: {
     http: 413,

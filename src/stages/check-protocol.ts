@@ -1,6 +1,6 @@
 import { GatehouseError } from '../errors.ts';
 import type { HttpContext, Outcome } from '../pipeline/context.ts';
-import { isSupportedVersion } from '../protocol/versions.ts';
+import { isSupportedVersion, MODERN_PROTOCOL_VERSION } from '../protocol/versions.ts';
 import { unsupportedVersion } from '../rev2026/request.ts';
 
 /**
@@ -24,6 +24,12 @@ export function checkProtocol(ctx: HttpContext): Outcome {
   const v = req.headers['mcp-protocol-version'];
   // A POST's version is checked by check-revision, once the body is read: the refusal then carries the
   // request's id (MCP 2026-07-28 requires it) and the versions supported.
+  // MCP 2026-07-28 has no GET stream and no session to DELETE: "respond with 405 Method Not Allowed".
+  if (v === MODERN_PROTOCOL_VERSION && req.method !== 'POST') {
+    return new GatehouseError('method_not_allowed', `${req.method} is not part of MCP ${v}`, {
+      headers: { allow: 'POST' },
+    });
+  }
   if (v !== undefined && req.method !== 'POST') {
     if (typeof v !== 'string' || !isSupportedVersion(v)) {
       return unsupportedVersion(String(v));

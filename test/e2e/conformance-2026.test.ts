@@ -87,6 +87,9 @@ async function runThroughGateway(requirements: string): Promise<ConformanceResul
             args: ['--import', 'tsx', FIXTURE_FILE, '--stdio'],
             cwd: REPO_ROOT,
             namespace: false,
+            // The suite opens sessions back to back and gives initialize 5 s: a cold fixture (tsx compiles
+            // it) on a loaded machine can miss that, so a few processes are kept ready.
+            pool: { warm: 3 },
           },
         },
       },

@@ -288,6 +288,22 @@ describe('revisions, versions and removed methods', () => {
     }
   });
 
+  test('GET and DELETE under 2026-07-28: 405 (no standalone stream, no session to end)', async () => {
+    for (const method of ['GET', 'DELETE']) {
+      const res = await fetch(gw.url, {
+        method,
+        headers: {
+          authorization: `Bearer ${tokens.alice}`,
+          accept: 'text/event-stream',
+          'mcp-protocol-version': V,
+        },
+      });
+      assert.equal(res.status, 405, method);
+      assert.equal(res.headers.get('allow'), 'POST');
+      await res.body?.cancel();
+    }
+  });
+
   test('mixing revisions: a 2026-07-28 request carrying a 2025-11-25 session id is refused', async () => {
     const client = await connectWithBearer(gw.url, tokens.alice as string);
     try {
