@@ -180,6 +180,7 @@ function hold(session: Session, call: FrontCall, link: UpstreamLink, pending: Ma
     g: session.grant.id,
     m: call.method,
     n: call.modern.name,
+    a: call.modern.digest,
     e: expires,
   });
   const inputRequests: Record<string, unknown> = {};
@@ -229,6 +230,7 @@ export function resume(
     grant: session.grant.id,
     method: req.method,
     name: modern.name,
+    digest: modern.digest,
     now: Date.now(),
   });
   if (why) return refuse(why);
@@ -260,11 +262,13 @@ export function resume(
 /** Why an opened state may not resume this request (undefined: it may): T10-11, bound to caller and request. */
 export function stateMismatch(
   payload: StatePayload,
-  expect: { principalKey: string; grant: string; method: string; name: string; now: number },
+  expect: { principalKey: string; grant: string; method: string; name: string; digest: string; now: number },
 ): string | undefined {
   if (payload.p !== principalDigest(expect.principalKey)) return 'issued to another principal';
   if (payload.g !== expect.grant) return 'issued under another grant';
   if (payload.m !== expect.method || payload.n !== expect.name) return 'issued for another request';
+  // The held call runs with the arguments it was authorized with: a retry must name the same ones.
+  if (payload.a !== expect.digest) return 'issued for other arguments';
   if (payload.e <= expect.now) return 'expired';
   return undefined;
 }

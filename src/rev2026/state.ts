@@ -4,8 +4,8 @@
  * a state only ever resumes a call held in this process's memory, so it has no reason to outlive it.
  *
  * The payload binds the state to one held call (`s`, random, single-use: the held entry is deleted on
- * first use), the principal (`p`, a hash of its key), the grant (`g`), the request (`m` method and `n`
- * the tool, prompt or resource it names) and an expiry (`e`, epoch ms). It holds no secret: the inputs
+ * first use), the principal (`p`, a hash of its key), the grant (`g`), the request (`m` method, `n`
+ * the tool, prompt or resource it names, `a` a digest of its arguments) and an expiry (`e`, epoch ms). It holds no secret: the inputs
  * and the upstream's requests stay in the gateway.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
@@ -22,6 +22,7 @@ const PayloadSchema = z.object({
   g: z.string(),
   m: z.string(),
   n: z.string(),
+  a: z.string(),
   e: z.number(),
 });
 export type StatePayload = z.infer<typeof PayloadSchema>;

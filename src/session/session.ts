@@ -121,6 +121,8 @@ export interface ModernCall {
   readonly logLevel: string | undefined;
   /** The tool, prompt or resource the request names (as the client named it). */
   readonly name: string;
+  /** Digest of the request's arguments: a requestState resumes only the same call (src/rev2026/mrtr.ts). */
+  readonly digest: string;
 }
 
 /** A server-to-client request waiting for the client's response. */

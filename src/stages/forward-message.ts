@@ -1,3 +1,4 @@
+import { canonicalDigest } from '../audit/canonical.ts';
 import { GatehouseError, toGatehouseError } from '../errors.ts';
 import type { MessageContext, Outcome } from '../pipeline/context.ts';
 import type { JsonRpcResponse } from '../protocol/jsonrpc.ts';
@@ -21,7 +22,12 @@ export function forwardMessage(ctx: MessageContext): Outcome {
   const front = ctx.http.modern;
   const modern =
     session.modern && front && target.kind === 'upstream'
-      ? { capabilities: front.clientCapabilities, logLevel: front.logLevel, name: target.target ?? '' }
+      ? {
+          capabilities: front.clientCapabilities,
+          logLevel: front.logLevel,
+          name: target.target ?? '',
+          digest: canonicalDigest(msg.params?.arguments ?? null),
+        }
       : undefined;
   if (modern && msg.params?.requestState !== undefined) {
     return resume(session, msg, exchange, ctx.onDone, modern);

@@ -414,6 +414,29 @@ describe('InputRequiredResult and requestState (SEP-2322)', () => {
     assert.equal((await retry('alice', state)).body.result?.resultType, 'complete');
   });
 
+  test('a state resumes only the arguments it was issued for; gateway keys when the upstream names none', async () => {
+    const first = await call('alice', 'conf__test_elicitation', { message: 'who are you?' });
+    assert.equal(first.body.result?.resultType, 'input_required');
+    assert.deepEqual(Object.keys(first.body.result?.inputRequests ?? {}), ['input-1']);
+    const state = first.body.result?.requestState as string;
+    const answer = { 'input-1': { action: 'accept', content: { username: 'a', email: 'a@example.test' } } };
+    refused(
+      await call(
+        'alice',
+        'conf__test_elicitation',
+        { message: 'other' },
+        { requestState: state, inputResponses: answer },
+      ),
+    );
+    const done = await call(
+      'alice',
+      'conf__test_elicitation',
+      { message: 'who are you?' },
+      { requestState: state, inputResponses: answer },
+    );
+    assert.equal(done.body.result?.resultType, 'complete');
+  });
+
   test('a request needing a capability its _meta does not declare: 400, -32021, requiredCapabilities', async () => {
     const res = await send(
       'alice',

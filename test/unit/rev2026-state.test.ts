@@ -15,6 +15,7 @@ const payload: StatePayload = {
   g: 'grant-1',
   m: 'tools/call',
   n: 'conf__ask',
+  a: 'args-digest',
   e: NOW + 60_000,
 };
 const expect = {
@@ -22,6 +23,7 @@ const expect = {
   grant: 'grant-1',
   method: 'tools/call',
   name: 'conf__ask',
+  digest: 'args-digest',
   now: NOW,
 };
 
@@ -49,5 +51,6 @@ test('T10-11: a state resumes only its own principal, grant and request, before 
   assert.equal(stateMismatch(payload, { ...expect, grant: 'grant-2' }), 'issued under another grant');
   assert.equal(stateMismatch(payload, { ...expect, name: 'conf__other' }), 'issued for another request');
   assert.equal(stateMismatch(payload, { ...expect, method: 'prompts/get' }), 'issued for another request');
+  assert.equal(stateMismatch(payload, { ...expect, digest: 'other' }), 'issued for other arguments');
   assert.equal(stateMismatch(payload, { ...expect, now: NOW + 60_000 }), 'expired');
 });
