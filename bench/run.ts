@@ -582,7 +582,13 @@ async function measure(
     stdout += text;
   });
   await new Promise((r) => proc.child.once('exit', r));
-  const line = stdout.trim().split('\n').pop() ?? '';
+  // The result is the last JSON line: a WINDOW_END mark may come after it on a loaded machine.
+  const line =
+    stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .pop() ?? '';
   try {
     const r = JSON.parse(line) as LoadResult;
     if (cpuStart !== undefined && cpuEnd !== undefined && r.calls > 0)
