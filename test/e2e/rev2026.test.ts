@@ -161,7 +161,7 @@ describe('2026-07-28 requests through Gatehouse', () => {
     for (const a of same) assert.equal(a.body.id, 7);
   });
 
-  test("tools/list is the grant's view, never cached as shared", async () => {
+  test("T04 tools/list is the grant's view, never cached as shared", async () => {
     const names = async (who: string) => {
       const res = await send(who, 'tools/list');
       assert.equal(res.body.result?.cacheScope, 'private');
@@ -333,7 +333,7 @@ describe('revisions, versions and removed methods', () => {
 });
 
 describe('policy and grants apply to 2026-07-28 requests as to sessions', () => {
-  test('a tool outside the grant is refused; tool_not_permitted as for a session', async () => {
+  test('T04 a tool outside the grant is refused; tool_not_permitted as for a session', async () => {
     const res = await call('bob', 'conf__test_simple_text', {}, {});
     assert.equal(res.body.error?.data?.gatehouse, 'tool_not_permitted');
   });
