@@ -23,6 +23,7 @@
  * - Missing responses on a retry are asked again (a new InputRequiredResult, a new state).
  */
 import { randomBytes } from 'node:crypto';
+import { canonicalDigest } from '../audit/canonical.ts';
 import { GatehouseError } from '../errors.ts';
 import { idKey, type JsonRpcId, type JsonRpcRequest, type JsonRpcResponse } from '../protocol/jsonrpc.ts';
 import type { PostExchange } from '../session/exchange.ts';
@@ -257,6 +258,30 @@ export function resume(
   // "the server SHOULD respond with a new InputRequiredResult re-requesting the missing information".
   if (still.size > 0) hold(session, call, held.link, still);
   return undefined;
+}
+
+/**
+ * The approval of the held call a retry would resume (its state opens and matches this caller,
+ * request and arguments, and the call is still held), so authorize does not ask a human again for
+ * the same call. Undefined otherwise: the retry is decided like any call.
+ */
+export function heldApproval(
+  session: Session,
+  req: { method: string; params?: Record<string, unknown> | undefined },
+  name: string,
+): ModernCall['approval'] {
+  const payload = codec.open(req.params?.requestState);
+  if (!payload) return undefined;
+  const why = stateMismatch(payload, {
+    principalKey: session.principalKey,
+    grant: session.grant.id,
+    method: req.method,
+    name,
+    digest: canonicalDigest(req.params?.arguments ?? null),
+    now: Date.now(),
+  });
+  if (why) return undefined;
+  return stateOf(session).held.get(payload.s)?.call.modern?.approval;
 }
 
 /** Why an opened state may not resume this request (undefined: it may): T10-11, bound to caller and request. */

@@ -123,6 +123,8 @@ export interface ModernCall {
   readonly name: string;
   /** Digest of the request's arguments: a requestState resumes only the same call (src/rev2026/mrtr.ts). */
   readonly digest: string;
+  /** The approval the call consumed, if policy held it for one: its retries continue under it. */
+  readonly approval?: { id: string; approver: string | undefined; reason: string | undefined } | undefined;
 }
 
 /** A server-to-client request waiting for the client's response. */

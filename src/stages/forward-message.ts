@@ -27,6 +27,7 @@ export function forwardMessage(ctx: MessageContext): Outcome {
           logLevel: front.logLevel,
           name: target.target ?? '',
           digest: canonicalDigest(msg.params?.arguments ?? null),
+          approval: ctx.decision?.approval,
         }
       : undefined;
   if (modern && msg.params?.requestState !== undefined) {

@@ -5,11 +5,14 @@
  * are named after THREATS ids where one fits (T10-11: state bound to its principal and grant).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { approvalsCommand } from '../../src/cli/approvals.ts';
+import type { GatehouseConfigInput } from '../../src/config/schema.ts';
 import { auditEvents, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { clientCredentialsToken, connectWithBearer } from '../helpers/oauth.ts';
 
@@ -30,17 +33,26 @@ permit (principal, action, resource);
 
 @id("bob-no-simple-text")
 forbid (principal == Gatehouse::Agent::"bob", action, resource == Gatehouse::Tool::"conf__test_simple_text");
+
+@id("confirm-needs-approval")
+@approval("required")
+forbid (principal, action == Gatehouse::Action::"call_tool", resource == Gatehouse::Tool::"conf__test_input_required_result_request_state")
+unless { context.approved };
 `;
 
 let gw: TestGateway;
 let work: string;
+let configFile: string;
 const tokens: Record<string, string> = {};
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'gatehouse-rev2026-'));
+  mkdirSync(join(work, 'data'), { mode: 0o700 });
   const policy = join(work, 'policy.cedar');
   writeFileSync(policy, POLICY);
-  gw = await startTestGateway({
+  const config: GatehouseConfigInput = {
+    // carol decides; a held call is answered approval_pending at once (the test approves, then retries).
+    approvals: { approvers: ['carol'], holdSec: 0 },
     auth: {
       mode: 'embedded',
       embedded: {
@@ -61,7 +73,11 @@ before(async () => {
         pool: { warm: 0 },
       },
     },
-  });
+  };
+  gw = await startTestGateway(config, { dataDir: join(work, 'data') });
+  // The CLI reads the same approvers (YAML is a superset of JSON).
+  configFile = join(work, 'gatehouse.json');
+  writeFileSync(configFile, JSON.stringify({ ...config, server: { host: '127.0.0.1', port: 0 } }));
   for (const id of Object.keys(SECRETS)) {
     tokens[id] = await clientCredentialsToken(gw.origin, { id, secret: SECRETS[id] as string }, gw.url);
   }
@@ -409,7 +425,7 @@ describe('InputRequiredResult and requestState (SEP-2322)', () => {
     const raw = Buffer.from(state, 'base64url');
     raw[20] = (raw[20] ?? 0) ^ 1;
     refused(await retry('alice', raw.toString('base64url')));
-    refused(await retry('alice', state, 'conf__test_input_required_result_request_state'));
+    refused(await retry('alice', state, 'conf__test_input_required_result_sampling'));
     refused(await retry('alice', 'not-a-state'));
     assert.equal((await retry('alice', state)).body.result?.resultType, 'complete');
   });
@@ -448,6 +464,30 @@ describe('InputRequiredResult and requestState (SEP-2322)', () => {
     assert.equal(res.body.error?.code, -32021);
     assert.deepEqual(res.body.error?.data?.requiredCapabilities, { sampling: {} });
     assert.equal(res.body.id, 'cap');
+  });
+
+  test('T25 an approved call is approved once: its retries continue under that approval, a forged state does not', async () => {
+    const tool = 'conf__test_input_required_result_request_state';
+    const pending = await call('alice', tool);
+    assert.equal(pending.body.error?.data?.gatehouse, 'approval_pending');
+    const id = String(pending.body.error?.data?.approval);
+    const silent = new Writable({ write: (_c, _e, cb) => cb() });
+    const code = await approvalsCommand(
+      ['approve', id, '--as', 'carol', '--data-dir', gw.dataDir, '--config', configFile],
+      { stdin: process.stdin, stdout: silent, stderr: silent, env: process.env },
+    );
+    assert.equal(code, 0);
+    // The identical call consumes the approval, reaches the upstream, which asks for a confirmation.
+    const asked = await call('alice', tool);
+    assert.equal(asked.body.result?.resultType, 'input_required', JSON.stringify(asked.body));
+    const state = asked.body.result?.requestState as string;
+    const inputResponses = { confirm: { action: 'accept', content: { ok: true } } };
+    // A state that does not open is no way around the approval: the call is held again.
+    const forged = await call('alice', tool, {}, { requestState: `${state.slice(0, -2)}AA`, inputResponses });
+    assert.equal(forged.body.error?.data?.gatehouse, 'approval_pending');
+    const done = await call('alice', tool, {}, { requestState: state, inputResponses });
+    assert.equal(done.body.result?.resultType, 'complete', JSON.stringify(done.body));
+    assert.match(JSON.stringify(done.body.result?.content), /state-ok/);
   });
 
   test('T26: revoking the grant ends a held call; the state and the token are refused after', async () => {
