@@ -2,6 +2,11 @@
 // around 1,000-1,400 calls/s, below what the servers under test can do).
 //
 // usage: load --url URL [--concurrency C] [--sessions S] [--seconds N] [--warmup N] [--tool NAME]
+//             [--revision 2026-07-28]
+//
+// With --revision 2026-07-28 there is no initialize and no session: each request carries its `_meta`
+// and the Mcp-Method/Mcp-Name headers, and the S "sessions" are S clients (distinct clientInfo names,
+// so S grants at Gatehouse, each with its pooled upstream session).
 //
 // Opens S sessions, runs C workers (round-robin over the sessions) that send `tools/call`
 // back-to-back, and prints one JSON line (LoadResult) on stdout. Only calls that complete
@@ -31,6 +36,8 @@ interface Options {
   tool: string;
   /** Bearer token sent with every request (Gatehouse runs with authentication on). */
   bearer: string | undefined;
+  /** `2026-07-28`: stateless requests (no initialize); otherwise 2025-11-25 sessions. */
+  revision: string | undefined;
 }
 
 interface Reply {
@@ -62,6 +69,7 @@ function parseArgs(argv: string[]): Options {
     warmup: num('warmup', '1'),
     tool: get('tool', 'echo'),
     bearer: argv.includes('--bearer') ? get('bearer') : undefined,
+    revision: argv.includes('--revision') ? get('revision') : undefined,
   };
 }
 
@@ -160,6 +168,28 @@ const BASE_HEADERS: http.OutgoingHttpHeaders = {
 interface Session {
   id: string;
   headers: http.OutgoingHttpHeaders;
+  /** 2026-07-28: the request `_meta` (version, client, capabilities); no session id. */
+  meta?: Record<string, unknown>;
+}
+
+const MODERN = '2026-07-28';
+
+/** A 2026-07-28 "session": a client name and the headers every request of it carries. */
+function statelessClient(n: number, tool: string): Session {
+  return {
+    id: `client-${n}`,
+    headers: {
+      ...BASE_HEADERS,
+      'mcp-protocol-version': MODERN,
+      'mcp-method': 'tools/call',
+      'mcp-name': tool,
+    },
+    meta: {
+      'io.modelcontextprotocol/protocolVersion': MODERN,
+      'io.modelcontextprotocol/clientInfo': { name: `gatehouse-bench-${n}`, version: '0' },
+      'io.modelcontextprotocol/clientCapabilities': {},
+    },
+  };
 }
 
 async function openSession(client: Client): Promise<Session> {
@@ -207,7 +237,10 @@ function percentile(sorted: Float64Array, p: number): number {
 
 async function run(opts: Options): Promise<LoadResult> {
   const client = new Client(opts.url, opts.concurrency + 8);
-  const sessions = await openSessions(client, opts.sessions);
+  const sessions =
+    opts.revision === MODERN
+      ? Array.from({ length: opts.sessions }, (_, n) => statelessClient(n, opts.tool))
+      : await openSessions(client, opts.sessions);
   const latencies: number[] = [];
   const errorSamples: string[] = [];
   let errors = 0;
@@ -227,7 +260,11 @@ async function run(opts: Options): Promise<LoadResult> {
         jsonrpc: '2.0',
         id,
         method: 'tools/call',
-        params: { name: opts.tool, arguments: { text: `hello ${id}` } },
+        params: {
+          name: opts.tool,
+          arguments: { text: `hello ${id}` },
+          ...(session.meta ? { _meta: session.meta } : {}),
+        },
       });
       const t0 = performance.now();
       try {
@@ -251,7 +288,9 @@ async function run(opts: Options): Promise<LoadResult> {
     Array.from({ length: opts.concurrency }, (_, i) => worker(sessions[i % sessions.length] as Session)),
   );
 
-  await Promise.allSettled(sessions.map((s) => client.request('DELETE', s.headers)));
+  if (opts.revision !== MODERN) {
+    await Promise.allSettled(sessions.map((s) => client.request('DELETE', s.headers)));
+  }
   client.close();
 
   const sorted = Float64Array.from(latencies).sort();

@@ -31,6 +31,8 @@ const ALL_TARGETS = [
   'gatehouse_stdio_principal',
   'gatehouse_stdio_shared',
   'gatehouse_http_baseline',
+  // The same gateway config as gatehouse_http, driven by MCP 2026-07-28 (stateless) requests.
+  'gatehouse_http_2026',
 ] as const;
 type TargetName = (typeof ALL_TARGETS)[number];
 /**
@@ -306,6 +308,8 @@ interface Endpoint {
   bearer?: string;
   /** Runs bench/cpu-window.ts: SIGUSR2 at the window marks profiles each timed window (BENCH_PROFILE=1). */
   profiled?: boolean;
+  /** `2026-07-28`: the load generator sends stateless requests (bench/load.ts --revision). */
+  revision?: string;
 }
 
 /** BENCH_PROFILE=1: node arguments that load bench/cpu-window.ts into a gateway (set once the scripts are built). */
@@ -419,7 +423,12 @@ async function startTargets(
   const out = new Map<TargetName, Endpoint | Error>();
   const echoStdioArgs = [...scripts.echo.args, '--stdio'];
   const needsHttpEcho = TARGETS.some(
-    (t) => t === 'direct' || t === 'bare_hop' || t === 'gatehouse_http' || t === 'gatehouse_http_baseline',
+    (t) =>
+      t === 'direct' ||
+      t === 'bare_hop' ||
+      t === 'gatehouse_http' ||
+      t === 'gatehouse_http_baseline' ||
+      t === 'gatehouse_http_2026',
   );
   const echoProc = needsHttpEcho
     ? start('echo_http', 1, scripts.echo.command, [...scripts.echo.args, '--http', '0'])
@@ -481,6 +490,11 @@ async function startTargets(
     gatehouse_http: async () => {
       if (cli instanceof Error) throw cli;
       return startGatehouse(cli, 'gatehouse_http', `    type: http\n    url: ${echoUrl}\n`);
+    },
+    gatehouse_http_2026: async () => {
+      if (cli instanceof Error) throw cli;
+      const ep = await startGatehouse(cli, 'gatehouse_http_2026', `    type: http\n    url: ${echoUrl}\n`);
+      return { ...ep, revision: '2026-07-28' };
     },
     gatehouse_http_baseline: async () => {
       if (!BASELINE_CLI) throw new Error('BENCH_BASELINE_CLI is not set');
@@ -545,6 +559,7 @@ async function measure(
   const opts = { url: ep.url, tool: ep.tool, concurrency: c, sessions: s, seconds, warmup };
   const args = Object.entries(opts).flatMap(([k, v]) => [`--${k}`, String(v)]);
   if (ep.bearer) args.push('--bearer', ep.bearer);
+  if (ep.revision) args.push('--revision', ep.revision);
   const proc = start('load', 0, load.command, [...load.args, ...args]);
   let stdout = '';
   let cpuStart: number | undefined;
@@ -568,7 +583,13 @@ async function measure(
     stdout += text;
   });
   await new Promise((r) => proc.child.once('exit', r));
-  const line = stdout.trim().split('\n').pop() ?? '';
+  // The result is the last JSON line: a WINDOW_END mark may come after it on a loaded machine.
+  const line =
+    stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .pop() ?? '';
   try {
     const r = JSON.parse(line) as LoadResult;
     if (cpuStart !== undefined && cpuEnd !== undefined && r.calls > 0)
@@ -794,6 +815,7 @@ async function main(): Promise<void> {
       );
   }
   const vsBare = ratio('gatehouse_http_c64_s64', 'bare_hop_c64_s64');
+  const rev2026 = ratio('gatehouse_http_2026_c64_s64', 'gatehouse_http_c64_s64');
   const vsProxy = ratio('gatehouse_stdio_c64_s64', 'mcp_proxy_stdio_c64_s64');
   const principalVsProxy = ratio('gatehouse_stdio_principal_c64_s64', 'mcp_proxy_stdio_c64_s64');
   const sharedVsProxy = ratio('gatehouse_stdio_shared_c64_s64', 'mcp_proxy_stdio_c64_s64');
@@ -802,6 +824,7 @@ async function main(): Promise<void> {
   const addedP50 = gp50 === null || bp50 === null ? null : gp50 - bp50;
   const verdict = (v: number | null, pass: boolean): string => (v === null ? 'n/a' : pass ? 'PASS' : 'FAIL');
   json.gatehouse_vs_bare_hop_c64 = round(vsBare);
+  json.gatehouse_2026_vs_2025_c64 = round(rev2026);
   json.gatehouse_vs_mcp_proxy_c64 = round(vsProxy);
   json.gatehouse_principal_vs_mcp_proxy_c64 = round(principalVsProxy);
   json.gatehouse_shared_vs_mcp_proxy_c64 = round(sharedVsProxy);
@@ -890,6 +913,7 @@ async function main(): Promise<void> {
     `${'gatehouse_stdio_shared / mcp_proxy_stdio'.padEnd(44)} calls/s (c64_s64): ${fmt(sharedVsProxy, 3)}   target >= 1.5   ${verdict(sharedVsProxy, (sharedVsProxy ?? 0) >= 1.5)}`,
     `${'gatehouse_stdio_principal / mcp_proxy_stdio'.padEnd(44)} calls/s (c64_s64): ${fmt(principalVsProxy, 3)}   (the bench's one agent: one process)`,
     `${'gatehouse_stdio / mcp_proxy_stdio'.padEnd(44)} calls/s (c64_s64): ${fmt(vsProxy, 3)}   (isolation session, a process per session: no target)`,
+    `${'gatehouse_http_2026 / gatehouse_http'.padEnd(44)} calls/s (c64_s64): ${fmt(rev2026, 3)}   (MCP 2026-07-28 stateless requests vs 2025-11-25 sessions)`,
     `${'gatehouse_http - bare_hop'.padEnd(44)} p50 ms  (c1_s1):   ${addedP50 === null ? '-' : `${addedP50 >= 0 ? '+' : ''}${addedP50.toFixed(3)}`}  target <= 0.3   ${verdict(addedP50, (addedP50 ?? 1) <= 0.3)}`,
   ];
   const cpu = (k: string): number | null => sum.get(k)?.cpu_us_per_call ?? null;

@@ -45,6 +45,14 @@ export const JsonRpcCode = {
   UrlElicitationRequired: -32042,
   /** Tool-definition pinning (src/definitions/): a definition not approved (new or changed). */
   ToolQuarantined: -32031,
+  /**
+   * MCP 2026-07-28 (src/rev2026/): protocol-defined codes. They reuse numbers of Gatehouse's own range
+   * (-32020 ToolNotPermitted, -32021 ApprovalRequired, -32022 GrantEnded); `data.gatehouse` tells them
+   * apart, and they are only ever sent to 2026-07-28 requests.
+   */
+  HeaderMismatch: -32020,
+  MissingRequiredClientCapability: -32021,
+  UnsupportedProtocolVersion: -32022,
 } as const;
 
 interface ErrorSpec {
@@ -129,9 +137,45 @@ export const ERRORS = {
   },
   unsupported_protocol_version: {
     http: 400,
-    jsonrpc: JsonRpcCode.InvalidRequest,
-    stage: 'check-protocol',
-    description: 'the mcp-protocol-version header names a version this gateway does not support',
+    jsonrpc: JsonRpcCode.UnsupportedProtocolVersion,
+    stage: 'check-revision',
+    description:
+      'the MCP-Protocol-Version header (or the request _meta) names a version this gateway does not support; data.supported lists those it does',
+  },
+  header_mismatch: {
+    http: 400,
+    jsonrpc: JsonRpcCode.HeaderMismatch,
+    stage: 'check-revision',
+    description:
+      'a required MCP 2026-07-28 header (MCP-Protocol-Version, Mcp-Method, Mcp-Name) is missing, malformed or differs from the body',
+  },
+  request_meta_invalid: {
+    http: 400,
+    jsonrpc: JsonRpcCode.InvalidParams,
+    stage: 'check-revision',
+    description:
+      'an MCP 2026-07-28 request must carry io.modelcontextprotocol/protocolVersion and clientCapabilities in params._meta',
+  },
+  method_unavailable: {
+    http: 404,
+    jsonrpc: JsonRpcCode.MethodNotFound,
+    stage: 'check-revision',
+    description:
+      'the method does not exist in MCP 2026-07-28 (initialize, ping, logging/setLevel, resources/subscribe, ...) or is unknown',
+  },
+  request_state_invalid: {
+    http: 400,
+    jsonrpc: JsonRpcCode.InvalidParams,
+    stage: 'forward-message',
+    description:
+      'the requestState is not one this gateway issued for this caller and request, or it was already used or expired',
+  },
+  missing_client_capability: {
+    http: 400,
+    jsonrpc: JsonRpcCode.MissingRequiredClientCapability,
+    stage: 'forward-message',
+    description:
+      'the upstream needs a client capability (sampling, elicitation, roots) the request did not declare; data.requiredCapabilities names it',
   },
   body_too_large: {
     http: 413,

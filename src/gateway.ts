@@ -37,6 +37,7 @@ import { createOtlpAuditExporter } from './observability/otlp.ts';
 import type { GatewayParts } from './pipeline/context.ts';
 import { RESPONSE_STAGES } from './pipeline/order.ts';
 import { Authorizer } from './policy/authorizer.ts';
+import { StatelessFront } from './rev2026/front.ts';
 import { LeakGuard } from './secrets/leak-guard.ts';
 import { secretPaths } from './secrets/resolve.ts';
 import { openSecretStore, type SecretStore } from './secrets/store.ts';
@@ -283,6 +284,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     },
     audit,
     approvals,
+    stateless: new StatelessFront(),
     started: false,
     auth: new ResourceServer({
       requiredScopes: config.auth.requiredScopes,

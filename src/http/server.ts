@@ -194,7 +194,7 @@ function handlePost(ctx: HttpContext): void {
   const session = ctx.session as Session;
   const requests: MessageContext[] = [];
   const pending: Promise<void>[] = [];
-  const exchange = session.exchange(ctx.res, ctx.isBatch);
+  const exchange = session.exchange(ctx.res, ctx.isBatch, ctx.modern?.clientId);
   for (const m of ctx.messages) {
     switch (m.kind) {
       case 'request':
@@ -212,7 +212,9 @@ function handlePost(ctx: HttpContext): void {
         });
         break;
       case 'notification':
-        pending.push(clientNotification(session, m.msg));
+        // MCP 2026-07-28 defines no client notifications over HTTP: accepted, never forwarded to the
+        // upstream session the grant's requests share.
+        if (!session.modern) pending.push(clientNotification(session, m.msg));
         break;
       case 'response':
         session.respondToUpstream(m.msg);
@@ -225,7 +227,7 @@ function handlePost(ctx: HttpContext): void {
     // "If the input consists solely of JSON-RPC responses or notifications [...] the server MUST return 202 Accepted."
     // ORDER: answer only after the upstreams accepted the notifications, so the client's next request cannot overtake them.
     void Promise.allSettled(pending).then(() => {
-      ctx.res.writeHead(202, { 'mcp-session-id': session.id }).end();
+      ctx.res.writeHead(202, session.modern ? {} : { 'mcp-session-id': session.id }).end();
     });
     return;
   }

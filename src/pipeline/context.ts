@@ -14,6 +14,7 @@ import type { GrantManager } from '../grants/grant.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { Authorizer } from '../policy/authorizer.ts';
 import type { Classified, JsonRpcId, JsonRpcRequest, JsonRpcResponse } from '../protocol/jsonrpc.ts';
+import type { ModernRequest } from '../rev2026/request.ts';
 import type { PostExchange } from '../session/exchange.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 import type { Route, Router } from '../session/router.ts';
@@ -36,6 +37,8 @@ export interface GatewayParts {
   readonly audit: AuditRecorder;
   /** Approval requests and decisions (stage await-approval). */
   readonly approvals: ApprovalManager | undefined;
+  /** MCP 2026-07-28 requests: the grant's pooled session (src/rev2026/front.ts). */
+  readonly stateless: StatelessSessions;
   /** Set once the listener knows its public URL; until then every request fails closed. */
   auth: ResourceServer;
   /** False until start-up finished (authorization server and resource server in place): requests get 503. */
@@ -52,6 +55,17 @@ export interface GatewayParts {
   readonly allowedOrigins: ReadonlySet<string>;
 }
 
+/** Sessionless (MCP 2026-07-28) requests onto their grant's pooled session; src/rev2026/front.ts implements it. */
+export interface StatelessSessions {
+  resolve(
+    gw: Pick<GatewayParts, 'registry' | 'router'>,
+    principal: Principal,
+    modern: ModernRequest,
+  ): Promise<Session | GatehouseError>;
+  /** The server/discover result of a pooled session. */
+  discover(session: Session): Promise<Record<string, unknown>>;
+}
+
 /** One HTTP exchange on /mcp. */
 export interface HttpContext {
   readonly gw: GatewayParts;
@@ -65,6 +79,8 @@ export interface HttpContext {
   /** The id a transport-level refusal answers with, when a stage decided it (parse-message); else the first request's. */
   answerId: JsonRpcId | null | undefined;
   session: Session | undefined;
+  /** Set by check-revision for an MCP 2026-07-28 request (sessionless); undefined for 2025-xx ones. */
+  modern?: ModernRequest | undefined;
   /** Who is calling (set by authenticate). */
   principal: Principal | undefined;
   /** Stage timings for trace spans; undefined unless observability.tracing is on. */

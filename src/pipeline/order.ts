@@ -11,6 +11,7 @@ import { authorize } from '../stages/authorize.ts';
 import { checkIds } from '../stages/check-ids.ts';
 import { checkOrigin } from '../stages/check-origin.ts';
 import { checkProtocol } from '../stages/check-protocol.ts';
+import { checkRevision } from '../stages/check-revision.ts';
 import { checkScope } from '../stages/check-scope.ts';
 import { forwardMessage } from '../stages/forward-message.ts';
 import { leaseCredential } from '../stages/lease-credential.ts';
@@ -35,6 +36,9 @@ export const REQUEST_STAGES: readonly Stage<HttpContext>[] = [
   // ORDER: the size cap applies before any parsing.
   { name: 'read-body', run: readBody },
   { name: 'parse-message', run: parseMessage },
+  // ORDER: needs the parsed body (headers are checked against it, refusals carry its id); before
+  // resolve-session, which picks a session (2025-11-25) or the grant's pooled one (2026-07-28).
+  { name: 'check-revision', run: checkRevision },
   // ORDER: needs the parsed body (initialize creates the session) and the principal (sessions are bound to it).
   { name: 'resolve-session', run: resolveSession },
   // ORDER: needs the parsed body (scope per method and tool); an HTTP 403 so clients can step up.

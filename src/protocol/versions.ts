@@ -24,3 +24,16 @@ export function allowsBatch(v: ProtocolVersion): boolean {
 export function supportsPriming(v: ProtocolVersion): boolean {
   return v >= '2025-11-25';
 }
+
+/**
+ * MCP 2026-07-28 ("modern": every request carries its version and capabilities in `_meta`, no
+ * initialize, no session). Served statelessly on the same /mcp and translated to the 2025-11-25
+ * upstream sessions (src/rev2026/, docs/protocol.md).
+ */
+export const MODERN_PROTOCOL_VERSION = '2026-07-28';
+
+/** Every revision a client may name, newest first (UnsupportedProtocolVersionError data.supported). */
+export const FRONT_PROTOCOL_VERSIONS: readonly string[] = [
+  MODERN_PROTOCOL_VERSION,
+  ...[...SUPPORTED_PROTOCOL_VERSIONS].reverse(),
+];

@@ -23,6 +23,8 @@ export class PostExchange {
     private readonly headers: Record<string, string>,
     private readonly openStream: () => SseStream,
     isBatch: boolean,
+    /** MCP 2026-07-28: the client's id of the one request, which travels under a gateway id. */
+    private readonly clientId?: JsonRpcId,
   ) {
     this.batch = isBatch ? [] : undefined;
   }
@@ -42,6 +44,7 @@ export class PostExchange {
     if (isResponse) {
       const id = (msg as { id: JsonRpcId | null }).id;
       if (id !== null) this.expected.delete(idKey(id));
+      if (this.clientId !== undefined) json = JSON.stringify({ ...msg, id: this.clientId });
     }
     if (this.jsonSent) return;
     if (!this.stream && isResponse) {
@@ -73,6 +76,12 @@ export class PostExchange {
     if (this.jsonSent || this.stream) return;
     this.status = httpStatus;
     delete this.headers['mcp-session-id'];
+  }
+
+  /** The HTTP status of a JSON answer not yet sent (MCP 2026-07-28: -32021 is HTTP 400). */
+  setStatus(httpStatus: number): void {
+    if (this.jsonSent || this.stream) return;
+    this.status = httpStatus;
   }
 
   /** A request that will not be answered (cancelled by the client). */

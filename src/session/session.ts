@@ -24,6 +24,7 @@ import {
   type JsonRpcResponse,
 } from '../protocol/jsonrpc.ts';
 import { type ProtocolVersion, supportsPriming } from '../protocol/versions.ts';
+import { logAllowed, toModernResponse } from '../rev2026/translate.ts';
 import type { MessageFinding, Verdict } from '../sanitize/index.ts';
 import type { ProfileResolver } from '../sanitize/profile.ts';
 import type { LeakGuard } from '../secrets/leak-guard.ts';
@@ -98,9 +99,11 @@ const MAX_OUTGOING = 256;
 
 /** A client request forwarded upstream and not yet answered. */
 export interface FrontCall {
-  readonly id: JsonRpcId;
+  /** The client's request id; a held 2026-07-28 call takes its retry's (src/rev2026/mrtr.ts). */
+  id: JsonRpcId;
   readonly method: string;
-  readonly exchange: PostExchange;
+  /** Where the answer goes; a held 2026-07-28 call moves to its retry's exchange. */
+  exchange: PostExchange;
   link: UpstreamLink | undefined;
   upstreamId: number | undefined;
   timer: NodeJS.Timeout | undefined;
@@ -113,6 +116,20 @@ export interface FrontCall {
   started: number;
   /** Called once with the final answer (the audit outcome). */
   onDone: ((res: JsonRpcResponse, bytes: number) => void) | undefined;
+  /** Set for a 2026-07-28 request: what its `_meta` declared (src/rev2026/mrtr.ts). */
+  modern?: ModernCall | undefined;
+}
+
+/** What a 2026-07-28 request declared in its `_meta`, kept on its call (src/rev2026/mrtr.ts). */
+export interface ModernCall {
+  readonly capabilities: Record<string, unknown>;
+  readonly logLevel: string | undefined;
+  /** The tool, prompt or resource the request names (as the client named it). */
+  readonly name: string;
+  /** Digest of the request's arguments: a requestState resumes only the same call (src/rev2026/mrtr.ts). */
+  readonly digest: string;
+  /** The approval the call consumed, if policy held it for one: its retries continue under it. */
+  readonly approval?: { id: string; approver: string | undefined; reason: string | undefined } | undefined;
 }
 
 /** A server-to-client request waiting for the client's response. */
@@ -150,6 +167,13 @@ export class Session {
   closed: GatehouseError | undefined;
   /** The least severe level of the gateway's own log messages the client wants (logging/setLevel). */
   logLevel: LogLevel | undefined;
+  /**
+   * MCP 2026-07-28: the grant's pooled session, never shown to a client (src/rev2026/front.ts). Its
+   * answers carry no Mcp-Session-Id and are in 2026-07-28 shape; nothing goes to a standalone stream.
+   */
+  modern = false;
+  /** For a pooled session: where its upstreams' server-to-client requests go (src/rev2026/mrtr.ts). */
+  inputRequest: ((link: UpstreamLink, msg: JsonRpcRequest) => void) | undefined;
   /** Resolves when `initialize` finished (successfully or not). */
   ready: Promise<void> = Promise.resolve();
 
@@ -220,7 +244,11 @@ export class Session {
   }
 
   /** An exchange for one POST carrying requests. */
-  exchange(res: ServerResponse, isBatch: boolean): PostExchange {
+  exchange(res: ServerResponse, isBatch: boolean, clientId?: JsonRpcId): PostExchange {
+    if (this.modern) {
+      // One request per POST, under a gateway id; the client gets its own id back (src/rev2026/).
+      return new PostExchange(res, {}, () => this.newStream('p'), false, clientId);
+    }
     return new PostExchange(res, { 'mcp-session-id': this.id }, () => this.newStream('p'), isBatch);
   }
 
@@ -294,6 +322,7 @@ export class Session {
     if (call.progressToken !== undefined) this.byProgress.delete(call.progressToken);
     if (call.timer) clearTimeout(call.timer);
     msg.id = call.id;
+    if (this.modern) toModernResponse(call.method, msg);
     const server = call.link?.server;
     const out = this.serialize(
       msg,
@@ -391,6 +420,15 @@ export class Session {
       link.notify({ jsonrpc: '2.0', id: msg.id, result: {} }).catch(() => {});
       return;
     }
+    // MCP 2026-07-28: asked through an InputRequiredResult, never as a request to the client.
+    if (this.modern) {
+      if (this.inputRequest) this.inputRequest(link, msg);
+      else
+        link
+          .notify({ jsonrpc: '2.0', id: msg.id, error: { code: -32601, message: 'no client to ask' } })
+          .catch(() => {});
+      return;
+    }
     if (this.outgoing.size >= MAX_OUTGOING) {
       // T30: an upstream cannot pile up requests the client never answers; it gets an error at once.
       const err = new GatehouseError(
@@ -459,7 +497,7 @@ export class Session {
    * belongs to: stdio carries no such relation, so the only call in flight on
    * that link is taken when there is exactly one; otherwise the standalone stream.
    */
-  private relatedCall(link: UpstreamLink): FrontCall | undefined {
+  relatedCall(link: UpstreamLink): FrontCall | undefined {
     let found: FrontCall | undefined;
     for (const call of this.calls.values()) {
       if (call.link !== link) continue;
@@ -472,6 +510,13 @@ export class Session {
   /** Delivers a message on the related call's stream, else on the standalone stream (queued if no GET is open). */
   private toClient(msg: JsonRpcMessage, call: FrontCall | undefined, server?: string): void {
     const method = 'method' in msg ? msg.method : '';
+    // MCP 2026-07-28: log messages only when the request's _meta asked for them (logLevel).
+    if (
+      this.modern &&
+      method === 'notifications/message' &&
+      !logAllowed(call?.modern?.logLevel, (msg as JsonRpcNotification).params)
+    )
+      return;
     const out = this.serialize(
       msg,
       server === undefined ? undefined : { server, method, target: undefined, tool: undefined },
@@ -481,6 +526,8 @@ export class Session {
       call.exchange.deliver(out.msg, out.json);
       return;
     }
+    // MCP 2026-07-28 has no standalone stream: what belongs to no request in flight is dropped.
+    if (this.modern) return;
     this.standalone.write(out.json);
   }
 

@@ -3,6 +3,7 @@ import { GatehouseError } from '../errors.ts';
 import type { MessageContext, Outcome } from '../pipeline/context.ts';
 import type { DecideOptions, PolicyAction } from '../policy/engine.ts';
 import type { ListMethod } from '../protocol/lists.ts';
+import { heldApproval } from '../rev2026/mrtr.ts';
 import type { ListFilter } from '../session/router.ts';
 import { awaitApproval } from './await-approval.ts';
 import { callFacts } from './record-intent.ts';
@@ -71,6 +72,16 @@ export function authorize(ctx: MessageContext): Outcome | Promise<Outcome> {
       !opts?.transient &&
       gw.approvals?.enabled
     ) {
+      // MCP 2026-07-28: the retry of a held call (its requestState checked) continues the call a human
+      // already approved; policy decides again with context.approved, as at an approval's release.
+      const carried = session.modern ? heldApproval(session, msg, exposed ?? '') : undefined;
+      if (carried) {
+        const again = gw.authorizer.decide(principal, grant, action, server, name, attrs, args, opts, true);
+        if (again.effect === 'allow') {
+          ctx.decision = { effect: 'allow', policies: again.policies, approval: carried };
+          return undefined;
+        }
+      }
       return awaitApproval(ctx, { name, args, policies: d.policies }, (policies) =>
         deny(ctx, 'tool_not_permitted', { action, name: exposed ?? name, policies }),
       );

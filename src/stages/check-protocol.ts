@@ -1,6 +1,7 @@
 import { GatehouseError } from '../errors.ts';
 import type { HttpContext, Outcome } from '../pipeline/context.ts';
-import { isSupportedVersion } from '../protocol/versions.ts';
+import { isSupportedVersion, MODERN_PROTOCOL_VERSION } from '../protocol/versions.ts';
+import { unsupportedVersion } from '../rev2026/request.ts';
 
 /**
  * Transport-level headers: Accept, Content-Type and MCP-Protocol-Version.
@@ -21,12 +22,17 @@ export function checkProtocol(ctx: HttpContext): Outcome {
     if (!acceptsAll(accept, ['text/event-stream'])) return new GatehouseError('not_acceptable');
   }
   const v = req.headers['mcp-protocol-version'];
-  if (v !== undefined) {
+  // A POST's version is checked by check-revision, once the body is read: the refusal then carries the
+  // request's id (MCP 2026-07-28 requires it) and the versions supported.
+  // MCP 2026-07-28 has no GET stream and no session to DELETE: "respond with 405 Method Not Allowed".
+  if (v === MODERN_PROTOCOL_VERSION && req.method !== 'POST') {
+    return new GatehouseError('method_not_allowed', `${req.method} is not part of MCP ${v}`, {
+      headers: { allow: 'POST' },
+    });
+  }
+  if (v !== undefined && req.method !== 'POST') {
     if (typeof v !== 'string' || !isSupportedVersion(v)) {
-      return new GatehouseError(
-        'unsupported_protocol_version',
-        `unsupported MCP-Protocol-Version \`${String(v)}\``,
-      );
+      return unsupportedVersion(String(v));
     }
   }
   return undefined;

@@ -1,7 +1,9 @@
+import { canonicalDigest } from '../audit/canonical.ts';
 import { GatehouseError, toGatehouseError } from '../errors.ts';
 import type { MessageContext, Outcome } from '../pipeline/context.ts';
 import type { JsonRpcResponse } from '../protocol/jsonrpc.ts';
 import { isListMethod } from '../protocol/lists.ts';
+import { resume, upstreamParams } from '../rev2026/mrtr.ts';
 import type { FrontCall } from '../session/session.ts';
 import { visibleTo } from './authorize.ts';
 
@@ -15,6 +17,22 @@ export function forwardMessage(ctx: MessageContext): Outcome {
   if (!target) return new GatehouseError('internal', undefined, { detail: 'forward without a target' });
   const meta = msg.params?._meta as Record<string, unknown> | undefined;
   const token = meta?.progressToken;
+  // MCP 2026-07-28 (src/rev2026/mrtr.ts): what the request declared rides on its call; a retry with
+  // requestState continues the held call instead of starting one.
+  const front = ctx.http.modern;
+  const modern =
+    session.modern && front && target.kind === 'upstream'
+      ? {
+          capabilities: front.clientCapabilities,
+          logLevel: front.logLevel,
+          name: target.target ?? '',
+          digest: canonicalDigest(msg.params?.arguments ?? null),
+          approval: ctx.decision?.approval,
+        }
+      : undefined;
+  if (modern && msg.params?.requestState !== undefined) {
+    return resume(session, msg, exchange, ctx.onDone, modern);
+  }
   const call: FrontCall = {
     id: msg.id,
     method: msg.method,
@@ -31,6 +49,7 @@ export function forwardMessage(ctx: MessageContext): Outcome {
         : undefined,
     started: Date.now(),
     onDone: ctx.onDone,
+    modern,
   };
   session.registerCall(call);
   if (target.kind === 'local') {
@@ -43,7 +62,8 @@ export function forwardMessage(ctx: MessageContext): Outcome {
   if (!link) return new GatehouseError('upstream_unavailable');
   call.link = link;
   call.timeoutMs = ctx.http.gw.router.timeoutFor(target.server);
-  call.upstreamId = link.forward(msg.method, target.params, (res) => session.answer(call, res));
+  const params = modern ? upstreamParams(target.params) : target.params;
+  call.upstreamId = link.forward(msg.method, params, (res) => session.answer(call, res));
   session.armTimeout(call);
   return undefined;
 }
@@ -58,7 +78,9 @@ async function answerLocally(ctx: MessageContext, call: FrontCall): Promise<void
     if (msg.method === 'initialize') {
       result = await router.initialize(session, msg, ctx.http.gw.registry.linkEvents(session));
       ctx.http.gw.registry.initialized(session);
-    } else if (msg.method === 'ping') result = {};
+    } else if (msg.method === 'server/discover' && session.modern)
+      result = await ctx.http.gw.stateless.discover(session);
+    else if (msg.method === 'ping') result = {};
     else if (msg.method === 'logging/setLevel') result = await router.setLogLevel(session, msg.params);
     else if (isListMethod(msg.method))
       result = await router.list(session, msg.method, msg.params, visibleTo(ctx, msg.method));

@@ -1,9 +1,11 @@
 import { isUtf8 } from 'node:buffer';
 import { GatehouseError } from '../errors.ts';
 import type { HttpContext, Outcome } from '../pipeline/context.ts';
-import { classify, idKey } from '../protocol/jsonrpc.ts';
+import { type Classified, classify, idKey } from '../protocol/jsonrpc.ts';
 import { checkMessage } from '../protocol/validate.ts';
+import { MODERN_PROTOCOL_VERSION } from '../protocol/versions.ts';
 import { exceedsDepth } from '../protocol/well-formed.ts';
+import { MODERN_METHODS } from '../rev2026/request.ts';
 
 /**
  * Strict JSON and JSON-RPC decoding of the POST body (single message or batch), and the parse-time
@@ -50,6 +52,17 @@ export function parseMessage(ctx: HttpContext): Outcome {
     if (problem) {
       // A single request is answered with its id; a bad element makes the whole batch invalid.
       ctx.answerId = ctx.isBatch ? null : problem.id;
+      // MCP 2026-07-28: a removed method (initialize, logging/setLevel, …) is 404 whatever its params.
+      const removed = removedMethod(ctx, m);
+      if (removed) return removed;
+      // MCP 2026-07-28: a malformed _meta is the request envelope's fault: HTTP 400, -32602.
+      if (
+        !ctx.isBatch &&
+        problem.reason.startsWith('params._meta') &&
+        ctx.req.headers['mcp-protocol-version'] === MODERN_PROTOCOL_VERSION
+      ) {
+        return new GatehouseError('request_meta_invalid', `invalid params: ${problem.reason}`);
+      }
       const code = ctx.isBatch ? 'invalid_request' : problem.code;
       return new GatehouseError(
         code,
@@ -65,4 +78,13 @@ export function parseMessage(ctx: HttpContext): Outcome {
     }
   }
   return undefined;
+}
+
+function removedMethod(ctx: HttpContext, m: Classified): GatehouseError | undefined {
+  if (ctx.isBatch || m.kind !== 'request' || MODERN_METHODS.has(m.msg.method)) return undefined;
+  if (ctx.req.headers['mcp-protocol-version'] !== MODERN_PROTOCOL_VERSION) return undefined;
+  return new GatehouseError(
+    'method_unavailable',
+    `method \`${m.msg.method}\` does not exist in MCP 2026-07-28`,
+  );
 }

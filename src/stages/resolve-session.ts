@@ -3,6 +3,7 @@ import { ANONYMOUS } from '../auth/resource-server.ts';
 import { GatehouseError } from '../errors.ts';
 import type { HttpContext, Outcome } from '../pipeline/context.ts';
 import { allowsBatch } from '../protocol/versions.ts';
+import type { ModernRequest } from '../rev2026/request.ts';
 
 /**
  * Finds the session named by Mcp-Session-Id, or creates one for initialize.
@@ -10,7 +11,9 @@ import { allowsBatch } from '../protocol/versions.ts';
  * respond to requests containing that session ID with HTTP 404 Not Found."
  * https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#session-management
  */
-export function resolveSession(ctx: HttpContext): Outcome {
+export function resolveSession(ctx: HttpContext): Outcome | Promise<Outcome> {
+  // MCP 2026-07-28: no session; the request runs under its token's grant (src/rev2026/front.ts).
+  if (ctx.modern) return resolveStateless(ctx, ctx.modern);
   const sid = ctx.req.headers['mcp-session-id'];
   const init = ctx.messages.some((m) => m.kind === 'request' && m.msg.method === 'initialize');
   if (init) {
@@ -51,5 +54,12 @@ export function resolveSession(ctx: HttpContext): Outcome {
   if (ctx.isBatch && !allowsBatch(session.protocolVersion)) {
     return new GatehouseError('batch_not_supported');
   }
+  return undefined;
+}
+
+async function resolveStateless(ctx: HttpContext, modern: ModernRequest): Promise<Outcome> {
+  const session = await ctx.gw.stateless.resolve(ctx.gw, ctx.principal ?? ANONYMOUS, modern);
+  if (session instanceof GatehouseError) return session;
+  ctx.session = session;
   return undefined;
 }

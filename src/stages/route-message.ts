@@ -3,7 +3,7 @@ import type { MessageContext, Outcome } from '../pipeline/context.ts';
 import { isListMethod } from '../protocol/lists.ts';
 
 /** Methods the gateway answers itself (lists are merged across upstreams). */
-const LOCAL = new Set(['initialize', 'ping', 'logging/setLevel']);
+const LOCAL = new Set(['initialize', 'ping', 'logging/setLevel', 'server/discover']);
 
 /**
  * Decides which upstream serves a request (T29: only configured upstreams are

@@ -15,6 +15,8 @@ import { z } from 'zod';
 
 /** Pinned so a new suite release cannot change verdicts under us. */
 export const CONFORMANCE_PACKAGE = '@modelcontextprotocol/conformance@0.1.16';
+/** The suite that knows MCP 2026-07-28 (`--requirements`), pinned likewise (test/e2e/conformance-2026.test.ts). */
+export const CONFORMANCE_ALPHA_PACKAGE = '@modelcontextprotocol/conformance@0.2.0-alpha.12';
 /** The 0.1.16 CLI requires Node >= 22; npx supplies it without touching the host Node. */
 const NODE_PACKAGE = 'node@22';
 
@@ -30,6 +32,8 @@ export interface ConformanceResult {
   failed: string[];
   /** Every scenario, mapped to its FAILURE and WARNING checks as `STATUS check-id: message`. */
   details: Record<string, string[]>;
+  /** Scenarios run but not scored for the `--requirements` revision (extensions, pending), sorted. */
+  notScored: string[];
 }
 
 export interface ConformanceRunOptions {
@@ -46,6 +50,10 @@ export interface ConformanceRunOptions {
   timeoutMs?: number;
   /** Suite to run ("all" by default: active plus pending scenarios). */
   suite?: string;
+  /** The CLI package (default {@link CONFORMANCE_PACKAGE}). */
+  package?: string;
+  /** `--requirements <revision>` (alpha CLI): exactly the scenarios a revision requires; replaces suite. */
+  requirements?: string;
 }
 
 const CheckSchema = z.looseObject({
@@ -77,15 +85,25 @@ export async function runConformanceSuite(
   const workDir = await mkdtemp(join(tmpdir(), 'gatehouse-conformance-'));
   try {
     const resultsDir = join(workDir, 'results');
-    const args = ['-y', '-p', NODE_PACKAGE, '-p', CONFORMANCE_PACKAGE, 'conformance', 'server'];
-    args.push('--url', url, '--suite', opts.suite ?? 'all', '--output-dir', resultsDir);
+    const args = [
+      '-y',
+      '-p',
+      NODE_PACKAGE,
+      '-p',
+      opts.package ?? CONFORMANCE_PACKAGE,
+      'conformance',
+      'server',
+    ];
+    args.push('--url', url, '--output-dir', resultsDir);
+    if (opts.requirements !== undefined) args.push('--requirements', opts.requirements);
+    else args.push('--suite', opts.suite ?? 'all');
     const run = await runCli(args, workDir, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     const checks = await readScenarioChecks(resultsDir);
     const summarized = parseSummary(run.stdout);
     if (checks.size === 0 && summarized.size === 0) {
       throw new Error(`conformance cli produced no results (exit ${run.exit}):\n${run.stderr || run.stdout}`);
     }
-    return toResult(checks, summarized);
+    return { ...toResult(checks, summarized), notScored: parseNotScored(run.stdout) };
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
@@ -161,10 +179,32 @@ async function readScenarioChecks(resultsDir: string): Promise<Map<string, Check
   for (const entry of entries.sort()) {
     const scenario = RESULT_DIR_PATTERN.exec(entry)?.[1];
     if (scenario === undefined) continue;
-    const raw: unknown = JSON.parse(await readFile(join(resultsDir, entry, 'checks.json'), 'utf8'));
-    byScenario.set(scenario, ChecksFileSchema.parse(raw));
+    let text: string;
+    try {
+      text = await readFile(join(resultsDir, entry, 'checks.json'), 'utf8');
+    } catch {
+      // The CLI made the scenario's directory and crashed before writing its checks: a failure.
+      byScenario.set(scenario, [
+        { id: 'results', status: 'FAILURE', errorMessage: 'no checks.json written (the CLI crashed)' },
+      ]);
+      continue;
+    }
+    byScenario.set(scenario, ChecksFileSchema.parse(JSON.parse(text) as unknown));
   }
   return byScenario;
+}
+
+/** The alpha CLI's `Not scored for <rev>: …` block: `  ✗ name (reason)` lines. */
+function parseNotScored(stdout: string): string[] {
+  const at = stdout.indexOf('Not scored for ');
+  if (at < 0) return [];
+  const names: string[] = [];
+  for (const line of stdout.slice(at).split('\n').slice(1)) {
+    const m = /^\s+[✓✗] (\S+) \(/u.exec(line);
+    if (!m) break;
+    if (m[1] !== undefined) names.push(m[1]);
+  }
+  return names.sort();
 }
 
 /** scenario -> number of failed checks, from the CLI's `=== SUMMARY ===` block. */
@@ -182,7 +222,10 @@ function parseSummary(stdout: string): Map<string, number> {
  * CLI ran but wrote no file for (e.g. it crashed mid-scenario), which count
  * as failed so they cannot slip through.
  */
-function toResult(checks: Map<string, Check[]>, summarized: Map<string, number>): ConformanceResult {
+function toResult(
+  checks: Map<string, Check[]>,
+  summarized: Map<string, number>,
+): Omit<ConformanceResult, 'notScored'> {
   const details: Record<string, string[]> = {};
   const failed = new Set<string>();
   for (const [scenario, scenarioChecks] of checks) {
