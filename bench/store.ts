@@ -140,6 +140,8 @@ async function startGateway(name: string, echoUrl: string, storage: string[]): P
       `  files: [${JSON.stringify(policy)}]`,
       '  tools: { echo__echo: { risk: low, sideEffect: none } }',
       ...storage,
+      // The echo tool is trusted on first sight, as in bench/run.ts (the default quarantines it until approved).
+      'pinning: { newTools: trust }',
       'upstreams:',
       '  echo:',
       '    type: http',
