@@ -79,6 +79,8 @@ async function runThroughGateway(requirements: string): Promise<ConformanceResul
         server: { host: '127.0.0.1', port: 0 },
         policy: { files: [policyFile] },
         logging: { level: 'warn' },
+        // The fixture's tools are trusted on first sight (the default, quarantine, would hold them for approval).
+        pinning: { newTools: 'trust' },
         auth: { mode: 'external', external: { issuer: idp.issuer } },
         upstreams: {
           conf: {
