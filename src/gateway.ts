@@ -23,6 +23,7 @@ import { GROUPS_CLAIM, type Principal, type TokenVerifier } from './auth/princip
 import { ResourceServer } from './auth/resource-server.ts';
 import { RevocationList, revocationLifetimes } from './auth/revocation.ts';
 import { createTokenVerifier, discoverIssuer, type VerifierOptions } from './auth/verify/index.ts';
+import { Cluster } from './cluster/index.ts';
 import { ConfigError, parseConfig } from './config/load.ts';
 import type { GatehouseConfig, GatehouseConfigInput, PreRegisteredClient } from './config/schema.ts';
 import { CredentialBroker } from './credentials/broker.ts';
@@ -100,7 +101,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   }
   // Policies first: a bad policy file stops start-up before anything listens (PolicyLoadError names file, line, id).
   const authorizer = new Authorizer(config, log);
-  const storage: Storage = new SqliteStorage(
+  const opened: Storage = new SqliteStorage(
     config.storage.sqlite.path ?? join(opts.dataDir, 'gatehouse.db'),
     {
       auditDir: join(opts.dataDir, 'audit'),
@@ -108,7 +109,11 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       segmentBytes: config.audit.segmentBytes,
     },
   );
-  const stale = await storage.sessions.closeAllOpen('gateway_restart', Date.now());
+  // Cluster mode (bus.kind redis): the store pokes the other replicas after the writes they must see at once.
+  const cluster = config.bus.kind === 'redis' ? await Cluster.start(config, log) : undefined;
+  const storage = cluster ? cluster.storage(opened) : opened;
+  // In a cluster the other replicas' sessions are open: only a single gateway closes them all.
+  const stale = cluster ? 0 : await storage.sessions.closeAllOpen('gateway_restart', Date.now());
   if (stale > 0) log.info({ sessions: stale }, 'sessions from a previous run marked closed');
   const metrics = createMetrics();
   const otlp = config.observability.otlpLogsEndpoint
@@ -187,7 +192,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     metrics.setActiveGrants(grants.size);
     if (g.record.endReason !== undefined && isRevocation(g.record.endReason)) metrics.revocation('grant');
   };
-  await grants.start();
+  await grants.start({ shared: cluster !== undefined });
   metrics.setActiveGrants(grants.size);
   // The token revocation list: loaded before anything is served, polled like the grants (250 ms).
   const revocations =
@@ -240,6 +245,16 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     RESPONSE_STAGES,
   );
   // A quarantine or an approval changes what tools/list shows: sessions on that server are told to list again.
+  if (cluster) {
+    registry.directory = cluster;
+    // A poke runs the store poll now; each poll also runs on its own timer (the fallback for a lost message).
+    cluster.listen({
+      grants: () => grants.poll(),
+      revocations: revocations ? () => revocations.poll() : undefined,
+      approvals: () => approvals.poll(),
+      leases: () => broker.poll(),
+    });
+  }
   pins.onListChanged = (server) => {
     for (const session of registry.all())
       if (session.links.has(server)) session.notify('notifications/tools/list_changed', {});
@@ -435,6 +450,14 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     });
   } else if (config.admin.enabled && config.auth.mode === 'external')
     log.warn('admin console off: auth.mode is external and admin.external is not configured');
+  if (cluster) {
+    cluster.serve(
+      config.bus.advertiseUrl ?? origin,
+      (id) => registry.get(id) !== undefined,
+      () => [...registry.all()].map((s) => s.id),
+    );
+    parts.cluster = cluster;
+  }
   parts.started = true;
   if (config.auth.mode === 'none')
     log.warn('auth.mode is none: the gateway accepts unauthenticated requests (development only)');
@@ -449,6 +472,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       approvals.close();
       webhooks.close();
       await registry.drain(config.limits.drainTimeoutMs);
+      await cluster?.close();
       grants.close();
       revocations?.close();
       pins.close();

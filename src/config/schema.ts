@@ -11,6 +11,7 @@ import { adminSection } from './sections/admin.ts';
 import { approvalsSection } from './sections/approvals.ts';
 import { auditSection } from './sections/audit.ts';
 import { authSection, type preRegisteredClient, type secretRef } from './sections/auth.ts';
+import { busSection } from './sections/bus.ts';
 import { brokerSection, type credentialSchema, credentialsSection } from './sections/credentials.ts';
 import { grantsSection } from './sections/grants.ts';
 import { limitsSection } from './sections/limits.ts';
@@ -42,6 +43,7 @@ export const configSchema = z
     pinning: pinningSection,
     audit: auditSection,
     storage: storageSection,
+    bus: busSection,
     observability: observabilitySection,
     logging: loggingSection,
   })

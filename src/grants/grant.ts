@@ -151,11 +151,13 @@ export class GrantManager {
    * At start-up: session grants of a previous run died with their sessions; task grants outlive a
    * restart (their tokens are still valid) and are loaded again.
    */
-  async start(): Promise<void> {
+  async start(opts: { shared?: boolean } = {}): Promise<void> {
     const now = Date.now();
     for (const rec of await this.storage.grants.listLive(now)) {
-      if (rec.kind === 'session') await this.storage.grants.end({ id: rec.id }, 'gateway restarted', now);
-      else this.live.set(rec.id, new Grant(rec));
+      // In a cluster (`shared`) the other replicas' session grants are live: left to their owners.
+      if (rec.kind === 'session') {
+        if (!opts.shared) await this.storage.grants.end({ id: rec.id }, 'gateway restarted', now);
+      } else this.live.set(rec.id, new Grant(rec));
     }
   }
 
@@ -257,6 +259,11 @@ export class GrantManager {
       }),
     );
     return ids;
+  }
+
+  /** Polls the store now (the cluster bus says another replica ended a grant). */
+  poll(): Promise<void> {
+    return this.tick();
   }
 
   /** Expiry, idle timeout, and revocations written to the store by another process. */

@@ -42,7 +42,11 @@ export function createHttpServer(gw: GatewayParts, hooks: HttpServerHooks): http
         return sendJson(res, gw.started ? 200 : 503, { status: gw.started ? 'ok' : 'starting' });
       }
       if (!gw.started) return sendError(res, new GatehouseError('starting'), null);
-      if (path === '/mcp') return handleMcp(gw, req, res);
+      if (path === '/mcp') {
+        // Cluster mode: a request for a session another replica owns goes there (src/cluster/route.ts).
+        if (gw.cluster?.route(req, res, () => handleMcp(gw, req, res))) return;
+        return handleMcp(gw, req, res);
+      }
       // DNS rebinding: every other path (metadata, the authorization server) checks Host too.
       const hostError = path === '/readyz' ? undefined : checkHost(gw, req);
       if (hostError) return sendError(res, hostError, null);
@@ -64,8 +68,13 @@ export function createHttpServer(gw: GatewayParts, hooks: HttpServerHooks): http
       }
       if (path === '/readyz' && req.method === 'GET') {
         void hooks.ready().then((upstreams) => {
-          const ok = Object.values(upstreams).every(Boolean);
-          sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not ready', upstreams });
+          const bus = gw.cluster?.status();
+          const ok = Object.values(upstreams).every(Boolean) && (bus?.connected ?? true);
+          sendJson(res, ok ? 200 : 503, {
+            status: ok ? 'ready' : 'not ready',
+            upstreams,
+            ...(bus ? { bus } : {}),
+          });
         });
         return;
       }

@@ -1,0 +1,74 @@
+/**
+ * A store that pokes the cluster bus after the writes other replicas must learn of at once: a grant
+ * ended, a token revoked, an approval decided, a lease ended or a secret blocked. Whoever writes them
+ * (the grant manager, the admin console, the embedded authorization server, the CLI) goes through
+ * this one wrapper, so no writer can forget to tell the cluster. The poke is sent after the write
+ * committed (inside a transaction: after the transaction), never before.
+ */
+import type { Repos, Storage } from '../storage/types.ts';
+import type { PokeKind } from './bus.ts';
+
+/** The writes that poke, per repository. */
+const WRITES: Partial<Record<keyof Repos, Readonly<Record<string, PokeKind>>>> = {
+  grants: { end: 'grants' },
+  revocations: { add: 'revocations' },
+  approvals: { decide: 'approvals' },
+  leases: { end: 'leases', block: 'leases' },
+};
+
+function wrapRepo<R extends object>(
+  repo: R,
+  writes: Readonly<Record<string, PokeKind>>,
+  poke: (k: PokeKind) => void,
+): R {
+  return new Proxy(repo, {
+    get(target, prop) {
+      const v: unknown = Reflect.get(target, prop, target);
+      if (typeof v !== 'function') return v;
+      const kind = typeof prop === 'string' && Object.hasOwn(writes, prop) ? writes[prop] : undefined;
+      if (kind === undefined) return v.bind(target);
+      return async (...args: unknown[]) => {
+        const out: unknown = await v.apply(target, args);
+        poke(kind);
+        return out;
+      };
+    },
+  });
+}
+
+function wrapRepos<T extends Repos>(repos: T, poke: (k: PokeKind) => void): Map<keyof Repos, unknown> {
+  const out = new Map<keyof Repos, unknown>();
+  for (const [name, writes] of Object.entries(WRITES) as [keyof Repos, Record<string, PokeKind>][])
+    out.set(name, wrapRepo(repos[name], writes, poke));
+  return out;
+}
+
+/** `storage` with pokes after the writes in {@link WRITES}. */
+export function notifyingStorage(storage: Storage, poke: (k: PokeKind) => void): Storage {
+  const wrapped = wrapRepos(storage, poke);
+  return new Proxy(storage, {
+    get(target, prop) {
+      if (typeof prop === 'string' && wrapped.has(prop as keyof Repos))
+        return wrapped.get(prop as keyof Repos);
+      if (prop === 'transaction') {
+        return async <T>(fn: (tx: Repos) => Promise<T>): Promise<T> => {
+          const kinds = new Set<PokeKind>();
+          const result = await target.transaction((tx) => {
+            const inner = wrapRepos(tx, (k) => kinds.add(k));
+            const txView = new Proxy(tx, {
+              get: (t, p) =>
+                typeof p === 'string' && inner.has(p as keyof Repos)
+                  ? inner.get(p as keyof Repos)
+                  : Reflect.get(t, p, t),
+            });
+            return fn(txView);
+          });
+          for (const k of kinds) poke(k);
+          return result;
+        };
+      }
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
