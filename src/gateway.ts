@@ -70,6 +70,8 @@ export interface RunningGateway {
   readonly config: GatehouseConfig;
   readonly parts: GatewayParts;
   readonly managers: ReadonlyMap<string, UpstreamManager>;
+  /** The store as the gateway writes it (in cluster mode: poking the bus after writes). */
+  readonly storage: Storage;
   /** Reloads the policy files atomically (SIGHUP); throws PolicyLoadError and keeps the old set on error. */
   reloadPolicies(): void;
   /** Stops accepting, drains calls in flight (bounded), closes upstreams and storage. */
@@ -493,7 +495,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     return closing;
   };
   const reloadPolicies = (): void => authorizer.reload();
-  return { url: `${origin}/mcp`, origin, port, config, parts, managers, reloadPolicies, close };
+  return { url: `${origin}/mcp`, origin, port, config, parts, managers, storage, reloadPolicies, close };
 }
 
 /** Where the console logs in: the embedded authorization server, or admin.external; undefined when off. */
