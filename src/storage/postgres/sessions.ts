@@ -1,0 +1,67 @@
+/** The sessions repository on PostgreSQL (table `sessions`). */
+import type { SessionRecord, SessionRepo } from '../types.ts';
+import type { Sql } from './database.ts';
+
+interface SessionRow {
+  id: string;
+  protocol_version: string;
+  client_name: string | null;
+  client_version: string | null;
+  created_at: number;
+  closed_at: number | null;
+  close_reason: string | null;
+}
+
+function toRecord(r: SessionRow): SessionRecord {
+  return {
+    id: r.id,
+    protocolVersion: r.protocol_version,
+    clientName: r.client_name ?? undefined,
+    clientVersion: r.client_version ?? undefined,
+    createdAt: r.created_at,
+    closedAt: r.closed_at ?? undefined,
+    closeReason: r.close_reason ?? undefined,
+  };
+}
+
+/** {@link SessionRepo} on the `sessions` table. */
+export class PgSessionRepo implements SessionRepo {
+  readonly #sql: Sql;
+
+  constructor(sql: Sql) {
+    this.#sql = sql;
+  }
+
+  async insert(r: SessionRecord): Promise<void> {
+    await this.#sql.count(
+      'INSERT INTO sessions (id, protocol_version, client_name, client_version, created_at) VALUES ($1, $2, $3, $4, $5)',
+      [r.id, r.protocolVersion, r.clientName ?? null, r.clientVersion ?? null, r.createdAt],
+    );
+  }
+
+  async get(id: string): Promise<SessionRecord | undefined> {
+    const row = await this.#sql.one<SessionRow>('SELECT * FROM sessions WHERE id = $1', [id]);
+    return row && toRecord(row);
+  }
+
+  async close(id: string, reason: string, at: number): Promise<void> {
+    await this.#sql.count(
+      'UPDATE sessions SET closed_at = $1, close_reason = $2 WHERE id = $3 AND closed_at IS NULL',
+      [at, reason, id],
+    );
+  }
+
+  async listOpen(): Promise<SessionRecord[]> {
+    const rows = await this.#sql.rows<SessionRow>(
+      'SELECT * FROM sessions WHERE closed_at IS NULL ORDER BY created_at',
+    );
+    return rows.map(toRecord);
+  }
+
+  closeAllOpen(reason: string, at: number): Promise<number> {
+    return this.#sql.count('UPDATE sessions SET closed_at = $1, close_reason = $2 WHERE closed_at IS NULL', [
+      at,
+      reason,
+    ]);
+  }
+}
