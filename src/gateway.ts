@@ -23,7 +23,7 @@ import { GROUPS_CLAIM, type Principal, type TokenVerifier } from './auth/princip
 import { ResourceServer } from './auth/resource-server.ts';
 import { RevocationList, revocationLifetimes } from './auth/revocation.ts';
 import { createTokenVerifier, discoverIssuer, type VerifierOptions } from './auth/verify/index.ts';
-import { Cluster } from './cluster/index.ts';
+import { Cluster, defaultAdvertiseUrl } from './cluster/index.ts';
 import { ConfigError, parseConfig } from './config/load.ts';
 import type { GatehouseConfig, GatehouseConfigInput, PreRegisteredClient } from './config/schema.ts';
 import { CredentialBroker } from './credentials/broker.ts';
@@ -454,7 +454,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     log.warn('admin console off: auth.mode is external and admin.external is not configured');
   if (cluster) {
     cluster.serve(
-      config.bus.advertiseUrl ?? origin,
+      config.bus.advertiseUrl ?? defaultAdvertiseUrl(config.server.host, port),
       (id) => registry.get(id) !== undefined,
       () => [...registry.all()].map((s) => s.id),
     );

@@ -4,6 +4,7 @@
  * reaches it through `GatewayParts.cluster`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import { resolveSecret } from '../auth/as/clients.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
@@ -117,4 +118,15 @@ export class Cluster implements SessionDirectory {
     this.router?.close();
     await this.bus.close();
   }
+}
+
+/**
+ * Where the other replicas reach this one when `bus.advertiseUrl` is not set: the bound address, or,
+ * bound to every interface (0.0.0.0, ::), the first non-internal IPv4 address (a pod's IP).
+ */
+export function defaultAdvertiseUrl(host: string, port: number): string {
+  if (host !== '0.0.0.0' && host !== '::') return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  for (const addrs of Object.values(networkInterfaces()))
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return `http://${a.address}:${port}`;
+  return `http://127.0.0.1:${port}`;
 }
