@@ -43,7 +43,7 @@ import { secretPaths } from './secrets/resolve.ts';
 import { openSecretStore, type SecretStore } from './secrets/store.ts';
 import { SessionRegistry } from './session/registry.ts';
 import { Router } from './session/router.ts';
-import { SqliteStorage } from './storage/sqlite/index.ts';
+import { openConfiguredStorage, storageHealth, storageReady } from './storage/open.ts';
 import type { Storage } from './storage/types.ts';
 import { UpstreamManager } from './upstream/manager.ts';
 import { describeRepairs, secureDataDir } from './util/data-dir.ts';
@@ -103,16 +103,27 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   }
   // Policies first: a bad policy file stops start-up before anything listens (PolicyLoadError names file, line, id).
   const authorizer = new Authorizer(config, log);
-  const opened: Storage = new SqliteStorage(
-    config.storage.sqlite.path ?? join(opts.dataDir, 'gatehouse.db'),
-    {
+  // Cluster mode (bus.kind redis): connected first, so the store writes this replica's own audit chain.
+  const cluster = config.bus.kind === 'redis' ? await Cluster.start(config, log) : undefined;
+  const opened: Storage = openConfiguredStorage(config, opts.dataDir, {
+    sqlite: {
       auditDir: join(opts.dataDir, 'audit'),
       synchronous: config.audit.synchronous,
       segmentBytes: config.audit.segmentBytes,
     },
-  );
-  // Cluster mode (bus.kind redis): the store pokes the other replicas after the writes they must see at once.
-  const cluster = config.bus.kind === 'redis' ? await Cluster.start(config, log) : undefined;
+    onPoolError: (err) => log.warn({ err }, 'idle PostgreSQL connection failed'),
+    ...(cluster ? { auditChain: cluster.replicaId } : {}),
+  });
+  // ORDER: before the first read: PostgreSQL connects and migrates (storage.postgres.migrate) or
+  // refuses a schema that lacks migrations (StoreError); nothing is served on a store that cannot be.
+  try {
+    await storageReady(opened);
+  } catch (err) {
+    await opened.close();
+    await cluster?.close();
+    throw err;
+  }
+  // The store pokes the other replicas after the writes they must see at once.
   const storage = cluster ? cluster.storage(opened) : opened;
   // In a cluster the other replicas' sessions are open: only a single gateway closes them all.
   const stale = cluster ? 0 : await storage.sessions.closeAllOpen('gateway_restart', Date.now());
@@ -308,6 +319,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       const entries = await Promise.all([...managers].map(async ([n, m]) => [n, await m.ready()] as const));
       return Object.fromEntries(entries);
     },
+    store: () => storageHealth(opened),
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -5,6 +5,7 @@
  */
 import { ConfigError } from '../config/load.ts';
 import { createLogger } from '../log.ts';
+import { StoreError } from '../storage/errors.ts';
 import { DataDirError } from '../util/data-dir.ts';
 import { APPROVALS_USAGE, approvalsCommand } from './approvals.ts';
 import { AUDIT_USAGE, auditCommand } from './audit.ts';
@@ -12,6 +13,7 @@ import { AUTH_USAGE, authCommand } from './auth.ts';
 import { CALL_USAGE, callCommand } from './call.ts';
 import { CREDENTIALS_USAGE, credentialsCommand } from './credentials.ts';
 import { GRANTS_USAGE, grantsCommand } from './grants.ts';
+import { MIGRATE_USAGE, migrateCommand } from './migrate.ts';
 import { POLICY_USAGE, policyCommand } from './policy.ts';
 import { SCAN_USAGE, scanCommand } from './scan.ts';
 import { SECRETS_USAGE, secretsCommand } from './secrets.ts';
@@ -21,7 +23,7 @@ import { TOOLS_USAGE, toolsCommand } from './tools.ts';
 const USAGE = `usage: gatehouse <command> [options]
 
 commands:
-${START_USAGE}${AUTH_USAGE}${CALL_USAGE}${GRANTS_USAGE}${APPROVALS_USAGE}${SECRETS_USAGE}${CREDENTIALS_USAGE}${AUDIT_USAGE}${POLICY_USAGE}${SCAN_USAGE}${TOOLS_USAGE}  help  show this text
+${START_USAGE}${AUTH_USAGE}${CALL_USAGE}${GRANTS_USAGE}${APPROVALS_USAGE}${SECRETS_USAGE}${CREDENTIALS_USAGE}${AUDIT_USAGE}${POLICY_USAGE}${SCAN_USAGE}${TOOLS_USAGE}${MIGRATE_USAGE}  help  show this text
 `;
 
 /** Runs one command line; returns the exit code, or -1 when the process keeps running (start). */
@@ -54,6 +56,8 @@ export async function main(argv: string[]): Promise<number> {
         return await credentialsCommand(rest);
       case 'tools':
         return await toolsCommand(rest);
+      case 'migrate':
+        return await migrateCommand(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -67,6 +71,11 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
+      return 1;
+    }
+    // A store that cannot be used (unreachable, schema behind): the message names the key or the verb to run.
+    if (err instanceof StoreError) {
+      process.stderr.write(`gatehouse: ${err.message}\n`);
       return 1;
     }
     // A data dir that cannot be made owner-only: the message says which entry and what to do.

@@ -4,12 +4,12 @@
  * durations for humans. One copy each; a verb file holds only its own verbs.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { loadConfigFile, parseConfig } from '../config/load.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
-import { SqliteStorage } from '../storage/sqlite/index.ts';
+import { openConfiguredStorage, sqlitePath } from '../storage/open.ts';
+import type { Storage } from '../storage/types.ts';
 import { describeRepairs, secureDataDir } from '../util/data-dir.ts';
 
 /** Streams and environment the verbs use (tests pass their own). */
@@ -63,11 +63,6 @@ export function configFor(file: string | undefined): GatehouseConfig {
   return parseConfig({ upstreams: { demo: { type: 'http', url: 'http://127.0.0.1/unused' } } });
 }
 
-/** Where the gateway keeps its database for this config and data dir. */
-function storagePath(config: GatehouseConfig, dataDir: string): string {
-  return config.storage.sqlite.path ?? join(dataDir, 'gatehouse.db');
-}
-
 /**
  * Every verb that opens the data dir calls this first: the directory is made owner-only (created
  * 0700 when `create`, else left missing for the verb to report), and what had to be repaired is
@@ -83,9 +78,9 @@ export function openStorage(
   config: GatehouseConfig,
   dataDir: string,
   stderr: Writable = process.stderr,
-): SqliteStorage {
+): Storage {
   openDataDir(dataDir, stderr, { create: true });
-  return new SqliteStorage(storagePath(config, dataDir));
+  return openConfiguredStorage(config, dataDir);
 }
 
 /**
@@ -98,11 +93,15 @@ export function openExistingStorage(
     'data-dir': string;
   },
   stderr: Writable = process.stderr,
-): SqliteStorage {
+): Storage {
   openDataDir(values['data-dir'], stderr, { create: false });
-  const path = storagePath(configFor(values.config), values['data-dir']);
-  if (path !== ':memory:' && !existsSync(path)) throw new Error(`no database at ${path}`);
-  return new SqliteStorage(path);
+  const config = configFor(values.config);
+  // A PostgreSQL store is on its server (its schema is checked when first used).
+  if (config.storage.kind === 'sqlite') {
+    const path = sqlitePath(config, values['data-dir']);
+    if (path !== ':memory:' && !existsSync(path)) throw new Error(`no database at ${path}`);
+  }
+  return openConfiguredStorage(config, values['data-dir']);
 }
 
 /** Removes one trailing newline (`\n` or `\r\n`), as `echo` or an editor adds. */

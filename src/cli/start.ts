@@ -11,6 +11,9 @@ import { loadConfiguredPolicies } from '../policy/authorizer.ts';
 import { PolicyLoadError } from '../policy/load.ts';
 import { missingSecrets, referencedSecrets } from '../secrets/resolve.ts';
 import { SqliteSecretRepo, secretsDbPath } from '../secrets/sqlite-repo.ts';
+import { openConfiguredStorage } from '../storage/open.ts';
+import { PostgresStorage } from '../storage/postgres/index.ts';
+import { MIGRATIONS } from '../storage/postgres/migrations.ts';
 import { DEMO_APPROVAL_TOOL, DEMO_APPROVER, demoConfig } from './demo.ts';
 import { DEFAULT_DATA_DIR, openDataDir, parseCli } from './shared.ts';
 
@@ -18,9 +21,10 @@ import { DEFAULT_DATA_DIR, openDataDir, parseCli } from './shared.ts';
 export const START_USAGE = `  start [--config FILE] [--host H] [--port N] [--data-dir DIR]
         run the gateway; without --config, the embedded demo
         (a demo upstream over stdio, embedded defaults)
-  check-config FILE [--data-dir DIR]
+  check-config FILE [--data-dir DIR] [--connect]
         validate a configuration file, its policies and the secrets it references; exit 1 with one
-        problem per line (notes, such as a shared stdio process, go to stderr with exit 0)
+        problem per line (notes, such as a shared stdio process, go to stderr with exit 0);
+        --connect also connects to the PostgreSQL store and checks its schema version
 `;
 
 /** Runs the gateway until SIGTERM/SIGINT; returns -1 (keep running) once it listens. */
@@ -117,10 +121,11 @@ function startBanner(gw: RunningGateway, demo: boolean, dataDir: string): string
 export async function checkConfigCommand(argv: string[]): Promise<number> {
   const { positionals, values } = parseCli(argv, {
     'data-dir': { type: 'string', default: DEFAULT_DATA_DIR },
+    connect: { type: 'boolean', default: false },
   });
   const file = positionals[0];
   if (!file || positionals.length > 1) {
-    process.stderr.write('usage: gatehouse check-config FILE [--data-dir DIR]\n');
+    process.stderr.write('usage: gatehouse check-config FILE [--data-dir DIR] [--connect]\n');
     return 2;
   }
   let config: ReturnType<typeof loadConfigFile>;
@@ -162,6 +167,33 @@ export async function checkConfigCommand(argv: string[]): Promise<number> {
     if (note)
       process.stderr.write(`${file}: upstreams.${name}.isolation: warning: ${u.isolation}: ${note}\n`);
   }
+  if (values.connect && config.storage.kind === 'postgres') {
+    const problem = await checkPostgres(config, values['data-dir']);
+    if (problem) {
+      process.stderr.write(`${file}: ${problem}\n`);
+      return 1;
+    }
+  }
   process.stdout.write(`${file}: ok\n`);
   return 0;
+}
+
+/** Connects to the configured PostgreSQL store and reads its schema version; the problem, if any. */
+async function checkPostgres(
+  config: ReturnType<typeof loadConfigFile>,
+  dataDir: string,
+): Promise<string | undefined> {
+  const storage = openConfiguredStorage(config, dataDir, { onPoolError: () => {} });
+  if (!(storage instanceof PostgresStorage)) return undefined;
+  try {
+    const v = await storage.schemaVersion();
+    if (v < MIGRATIONS.length && config.storage.postgres.migrate === 'manual') {
+      return `storage.postgres.migrate: schema \`${storage.schema}\` is at version ${v}, this build needs ${MIGRATIONS.length}: run \`gatehouse migrate\``;
+    }
+    return undefined;
+  } catch (err) {
+    return `storage.postgres.url: ${err instanceof Error ? err.message : String(err)}`;
+  } finally {
+    await storage.close();
+  }
 }

@@ -19,6 +19,8 @@ import { clip } from '../util/clip.ts';
 export interface HttpServerHooks {
   /** Readiness of every upstream (for /readyz). */
   ready(): Promise<Record<string, boolean>>;
+  /** Readiness of the store (for /readyz): a round trip to PostgreSQL; SQLite is always ready. */
+  store?(): Promise<{ kind: string; ok: boolean; error?: string }>;
 }
 
 export function createHttpServer(gw: GatewayParts, hooks: HttpServerHooks): http.Server {
@@ -67,12 +69,16 @@ export function createHttpServer(gw: GatewayParts, hooks: HttpServerHooks): http
         return;
       }
       if (path === '/readyz' && req.method === 'GET') {
-        void hooks.ready().then((upstreams) => {
+        void Promise.all([hooks.ready(), hooks.store?.()]).then(([upstreams, store]) => {
           const bus = gw.cluster?.status();
-          const ok = Object.values(upstreams).every(Boolean) && (bus?.connected ?? true);
+          const ok =
+            Object.values(upstreams).every(Boolean) && store?.ok !== false && (bus?.connected ?? true);
+          // The store's kind and state only: a driver's message can name hosts, so it stays in the logs.
+          const storeState = store && { kind: store.kind, ok: store.ok };
           sendJson(res, ok ? 200 : 503, {
             status: ok ? 'ready' : 'not ready',
             upstreams,
+            store: storeState,
             ...(bus ? { bus } : {}),
           });
         });

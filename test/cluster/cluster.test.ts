@@ -121,7 +121,8 @@ describe('cluster: any replica serves any session', () => {
     const before = balancer.served.length;
     const tools = await c.listTools();
     assert.ok(tools.tools.some((t) => t.name === 'bank__balance'));
-    for (let i = 0; i < 6; i++) assert.equal(text(await c.callTool({ name: 'bank__balance', arguments: {} })), 'balance 100');
+    for (let i = 0; i < 6; i++)
+      assert.equal(text(await c.callTool({ name: 'bank__balance', arguments: {} })), 'balance 100');
     const landed = new Set(balancer.served.slice(before));
     assert.equal(landed.size, 3, `requests landed on ${[...landed].join(', ')}`);
   });
@@ -142,14 +143,23 @@ describe('cluster: any replica serves any session', () => {
         body,
       });
     const now = String(Date.now());
-    const forged = await post(`v1.${now}.r0.${hopMac('not-the-cluster-secret-000000000000', now, 'r0', 'POST', '/mcp', session)}`);
+    const forged = await post(
+      `v1.${now}.r0.${hopMac('not-the-cluster-secret-000000000000', now, 'r0', 'POST', '/mcp', session)}`,
+    );
     assert.equal(forged.status, 403);
-    assert.equal(((await forged.json()) as { error: { data: { gatehouse: string } } }).error.data.gatehouse, 'cluster_hop_forbidden');
+    assert.equal(
+      ((await forged.json()) as { error: { data: { gatehouse: string } } }).error.data.gatehouse,
+      'cluster_hop_forbidden',
+    );
     const old = String(Date.now() - 120_000);
-    const stale = await post(`v1.${old}.r0.${hopMac(TEST_CLUSTER_SECRET, old, 'r0', 'POST', '/mcp', session)}`);
+    const stale = await post(
+      `v1.${old}.r0.${hopMac(TEST_CLUSTER_SECRET, old, 'r0', 'POST', '/mcp', session)}`,
+    );
     assert.equal(stale.status, 403);
     // A hop for another session id than the one sent: the MAC does not match.
-    const other = await post(`v1.${now}.r0.${hopMac(TEST_CLUSTER_SECRET, now, 'r0', 'POST', '/mcp', 'another')}`);
+    const other = await post(
+      `v1.${now}.r0.${hopMac(TEST_CLUSTER_SECRET, now, 'r0', 'POST', '/mcp', 'another')}`,
+    );
     assert.equal(other.status, 403);
   });
 
@@ -168,7 +178,11 @@ describe('cluster: any replica serves any session', () => {
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
     });
     assert.equal(res.status, 404);
-    assert.equal(await env.redis.get(`${env.prefix}session:gone-session-id`), null, 'the stale entry is removed');
+    assert.equal(
+      await env.redis.get(`${env.prefix}session:gone-session-id`),
+      null,
+      'the stale entry is removed',
+    );
   });
 });
 
@@ -194,14 +208,20 @@ describe('cluster: revocation and approvals reach every replica', () => {
         delays.push(lineTime(ended as Record<string, unknown>) - t0);
       }
       for (const c of [c1, c2])
-        await assert.rejects(c.callTool({ name: 'bank__balance', arguments: {} }), 'the revoked session is refused');
+        await assert.rejects(
+          c.callTool({ name: 'bank__balance', arguments: {} }),
+          'the revoked session is refused',
+        );
     }
     const p50 = percentile(delays, 50);
     const p99 = percentile(delays, 99);
     console.log(
       `revocation propagation r0 -> r1,r2 over ${delays.length} grants: p50 ${p50} ms, p99 ${p99} ms, max ${Math.max(...delays)} ms`,
     );
-    assert.ok(Math.max(...delays) < 1000, `every replica ended the grant within 1 s (max ${Math.max(...delays)} ms)`);
+    assert.ok(
+      Math.max(...delays) < 1000,
+      `every replica ended the grant within 1 s (max ${Math.max(...delays)} ms)`,
+    );
   });
 
   test('an approval granted through r0 releases a call held on r2', async () => {
@@ -238,10 +258,15 @@ describe('cluster: a replica stops mid-load', () => {
     for (let i = 0; i < 6; i++) {
       const user = `load-${i}`;
       const c = await client(`${balancer.url}/mcp`, user);
-      const owner = await ownerOf((c as unknown as { transport: { sessionId?: string } }).transport.sessionId);
+      const owner = await ownerOf(
+        (c as unknown as { transport: { sessionId?: string } }).transport.sessionId,
+      );
       cs.push({ c, owner: owner ?? '?', user });
     }
-    assert.ok(cs.some((x) => x.owner === 'r2') && cs.some((x) => x.owner !== 'r2'), 'sessions on r2 and elsewhere');
+    assert.ok(
+      cs.some((x) => x.owner === 'r2') && cs.some((x) => x.owner !== 'r2'),
+      'sessions on r2 and elsewhere',
+    );
     const acknowledged = new Map<string, number>();
     const errors: { user: string; owner: string; err: string }[] = [];
     let stop = false;
@@ -256,13 +281,21 @@ describe('cluster: a replica stops mid-load', () => {
         }
       }
     });
-    await eventually('load is running', () => [...acknowledged.values()].reduce((a, b) => a + b, 0) >= 30, 30_000);
+    await eventually(
+      'load is running',
+      () => [...acknowledged.values()].reduce((a, b) => a + b, 0) >= 30,
+      30_000,
+    );
     // The orchestrator's kill: SIGTERM (drain), as Kubernetes does before SIGKILL.
     r2.gw.child.kill('SIGTERM');
     await new Promise((resolve) => r2.gw.child.once('exit', resolve));
     balancer.backends = balancer.backends.filter((b) => b !== r2.gw.origin);
     const after = [...acknowledged.values()].reduce((a, b) => a + b, 0);
-    await eventually('load goes on after r2 stopped', () => [...acknowledged.values()].reduce((a, b) => a + b, 0) >= after + 30, 30_000);
+    await eventually(
+      'load goes on after r2 stopped',
+      () => [...acknowledged.values()].reduce((a, b) => a + b, 0) >= after + 30,
+      30_000,
+    );
     stop = true;
     await Promise.all(load);
     assert.deepEqual(
@@ -282,7 +315,10 @@ describe('cluster: a replica stops mid-load', () => {
       const recorded = new Map(rows.rows.map((r) => [r.user_name.toString('utf8'), Number(r.n)]));
       for (const { user } of cs) {
         const acked = acknowledged.get(user) ?? 0;
-        assert.ok((recorded.get(user) ?? 0) >= acked, `${user}: ${acked} acknowledged, ${recorded.get(user) ?? 0} recorded`);
+        assert.ok(
+          (recorded.get(user) ?? 0) >= acked,
+          `${user}: ${acked} acknowledged, ${recorded.get(user) ?? 0} recorded`,
+        );
       }
       const chains = await db.query<{ chain: string }>(
         `SELECT DISTINCT chain FROM ${pg.escapeIdentifier(env.schema)}.audit_log ORDER BY chain`,

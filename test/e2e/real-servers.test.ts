@@ -313,6 +313,10 @@ describe('HTTP upstream (server-everything over Streamable HTTP)', () => {
   test('/readyz reports the HTTP upstream reachable', async () => {
     const res = await fetch(`${gw.origin}/readyz`);
     assert.equal(res.status, 200);
-    assert.deepEqual(await res.json(), { status: 'ready', upstreams: { web: true } });
+    assert.deepEqual(await res.json(), {
+      status: 'ready',
+      upstreams: { web: true },
+      store: { kind: 'sqlite', ok: true },
+    });
   });
 });

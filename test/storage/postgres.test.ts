@@ -1,15 +1,12 @@
 /**
- * The storage contract against PostgreSQL (the server on 127.0.0.1:5432, or GATEHOUSE_TEST_PG_URL):
- * every run uses a schema of its own, random, dropped at the end, so parallel runs never collide.
+ * The storage contract against PostgreSQL (see test/helpers/postgres.ts): one random schema for
+ * the run, dropped at the end, so parallel runs never collide.
  */
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { PostgresStorage } from '../../src/storage/postgres/index.ts';
+import { dropSchemas, PG_URL, randomSchema } from '../helpers/postgres.ts';
 import { storageContract } from './contract.ts';
 
-export const PG_URL = process.env['GATEHOUSE_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-const schema = `gh_test_${randomBytes(6).toString('hex')}`;
+const schema = randomSchema();
 storageContract(
   'postgres',
   async () => {
@@ -17,10 +14,5 @@ storageContract(
     await s.ready();
     return s;
   },
-  async () => {
-    const c = new pg.Client({ connectionString: PG_URL });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
-    await c.end();
-  },
+  () => dropSchemas(schema),
 );

@@ -130,18 +130,26 @@ export class PostgresStorage implements Storage {
       }
       return await migrate(this.#pool, this.schema);
     } catch (err) {
-      if (err instanceof StoreError) throw err;
-      throw new StoreError(
-        'store_unreachable',
-        `cannot use the PostgreSQL store (storage.postgres.url): ${err instanceof Error ? err.message : String(err)}`,
-        err,
-      );
+      throw unreachable(err);
     }
   }
 
   /** Applies missing migrations now, whatever `migrate` says (the `gatehouse migrate` verb). */
-  migrate(): Promise<MigrateResult> {
-    return migrate(this.#pool, this.schema);
+  async migrate(): Promise<MigrateResult> {
+    try {
+      return await migrate(this.#pool, this.schema);
+    } catch (err) {
+      throw unreachable(err);
+    }
+  }
+
+  /** The schema's version (0: no schema yet), without migrating. */
+  async schemaVersion(): Promise<number> {
+    try {
+      return await schemaVersion(this.#pool);
+    } catch (err) {
+      throw unreachable(err);
+    }
   }
 
   /** Runs `fn` in one transaction on one connection: all of its writes or none. */
@@ -164,4 +172,14 @@ export class PostgresStorage implements Storage {
     this.#closed = true;
     await this.#pool.end();
   }
+}
+
+/** A driver error as a StoreError naming the key to check (a StoreError as it is). */
+function unreachable(err: unknown): StoreError {
+  if (err instanceof StoreError) return err;
+  return new StoreError(
+    'store_unreachable',
+    `cannot use the PostgreSQL store (storage.postgres.url): ${err instanceof Error ? err.message : String(err)}`,
+    err,
+  );
 }
