@@ -485,7 +485,10 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       // Held calls are answered approval_pending now (their requests stay in the store for a retry).
       approvals.close();
       webhooks.close();
+      const drainEnd = Date.now() + config.limits.drainTimeoutMs;
       await registry.drain(config.limits.drainTimeoutMs);
+      // Calls carried for other replicas' sessions finish too (same bound), then the bus goes.
+      await cluster?.drain(drainEnd);
       await cluster?.close();
       grants.close();
       revocations?.close();

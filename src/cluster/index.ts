@@ -113,6 +113,11 @@ export class Cluster implements SessionDirectory {
     return { ...this.bus.stats, ...(this.router?.stats ?? {}) };
   }
 
+  /** Waits (until `deadline`, epoch ms) for the requests this replica forwards to be answered. */
+  async drain(deadline: number): Promise<void> {
+    await this.router?.drain(deadline);
+  }
+
   async close(): Promise<void> {
     clearInterval(this.refresher);
     this.router?.close();

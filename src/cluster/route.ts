@@ -64,6 +64,8 @@ export class ClusterRouter {
   /** Sockets to the other replicas, kept alive (SSE streams hold one each while open). */
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
   readonly stats = { forwarded: 0, ownerGone: 0, hopsAccepted: 0, hopsRefused: 0 };
+  /** Forwarded requests (not GET streams) whose response has not ended: a drain waits for them. */
+  private inFlight = 0;
 
   constructor(private readonly o: ClusterRouterOptions) {}
 
@@ -130,6 +132,15 @@ export class ClusterRouter {
     const remote = req.socket.remoteAddress;
     if (remote) headers['x-forwarded-for'] = remote;
     this.stats.forwarded++;
+    const counted = req.method !== 'GET';
+    if (counted) this.inFlight++;
+    let done = false;
+    const finished = (): void => {
+      if (done) return;
+      done = true;
+      if (counted) this.inFlight--;
+    };
+    res.once('close', finished);
     const out = http.request(target, { method: req.method, headers, agent: this.agent });
     let answered = false;
     out.on('response', (up) => {
@@ -163,6 +174,15 @@ export class ClusterRouter {
       if (!res.writableFinished) out.destroy();
     });
     req.pipe(out);
+  }
+
+  /**
+   * Waits (bounded) until the forwarded requests in flight are answered, so a replica that drains
+   * does not cut the calls it carries for other replicas' sessions; GET streams are not waited for
+   * (the client resumes them through another replica).
+   */
+  async drain(deadline: number): Promise<void> {
+    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }
 
   close(): void {

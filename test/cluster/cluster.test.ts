@@ -68,6 +68,10 @@ async function ownerOf(id: string | undefined): Promise<string | undefined> {
   return v === null ? undefined : (JSON.parse(v) as { replica: string }).replica;
 }
 
+function sessionOf(c: Client): string | undefined {
+  return (c as unknown as { transport: { sessionId?: string } }).transport.sessionId;
+}
+
 function lineTime(o: Record<string, unknown>): number {
   return typeof o.time === 'number' ? o.time : Date.parse(String(o.time));
 }
@@ -255,12 +259,13 @@ describe('cluster: a replica stops mid-load', () => {
   test('no acknowledged call loses its audit record; clients of the other replicas see no errors', async () => {
     // Clients through the balancer: their sessions land on the three replicas in turn.
     const cs: { c: Client; owner: string; user: string }[] = [];
-    for (let i = 0; i < 6; i++) {
+    const count = (onR2: boolean) => cs.filter((x) => (x.owner === 'r2') === onR2).length;
+    for (let i = 0; i < 15 && (count(true) < 2 || count(false) < 3); i++) {
+      // A request in between moves the round robin on, so sessions start on every replica in turn.
+      await fetch(`${balancer.url}/healthz`);
       const user = `load-${i}`;
       const c = await client(`${balancer.url}/mcp`, user);
-      const owner = await ownerOf(
-        (c as unknown as { transport: { sessionId?: string } }).transport.sessionId,
-      );
+      const owner = await ownerOf(sessionOf(c));
       cs.push({ c, owner: owner ?? '?', user });
     }
     assert.ok(
@@ -303,6 +308,14 @@ describe('cluster: a replica stops mid-load', () => {
       [],
       'clients whose sessions live on r0 and r1 saw no error',
     );
+    const total = [...acknowledged.values()].reduce((x, y) => x + y, 0);
+    console.log(
+      `kill mid-load: ${cs.length} sessions (${cs.filter((x) => x.owner === 'r2').length} on r2), ${total} calls acknowledged, ` +
+        `errors: ${errors.filter((e) => e.owner === 'r2').length} on r2's sessions, ${errors.filter((e) => e.owner !== 'r2').length} elsewhere`,
+    );
+    // A client whose session died with r2 initializes again (through the balancer) and goes on.
+    const again = await client(`${balancer.url}/mcp`, 'load-again');
+    assert.equal(text(await again.callTool({ name: 'bank__balance', arguments: {} })), 'balance 100');
     // Every acknowledged call has its write-ahead record (call.attempted) in some replica's chain.
     const db = new pg.Client({ connectionString: PG_URL });
     await db.connect();
