@@ -72,3 +72,26 @@ export function notifyingStorage(storage: Storage, poke: (k: PokeKind) => void):
     },
   });
 }
+
+/**
+ * For a short-lived process (the CLI): the store, and when `close()` is called after writes that
+ * other replicas must learn of at once, one message on the bus (best effort: the replicas' store poll
+ * is the fallback, so a Redis outage only costs the poll interval).
+ */
+export function pokingOnClose(
+  storage: Storage,
+  publish: (kinds: readonly PokeKind[]) => Promise<void>,
+  onError: (err: unknown) => void,
+): Storage {
+  const kinds = new Set<PokeKind>();
+  const wrapped = notifyingStorage(storage, (k) => kinds.add(k));
+  return new Proxy(wrapped, {
+    get(target, prop) {
+      if (prop !== 'close') return Reflect.get(target, prop);
+      return async () => {
+        await storage.close();
+        if (kinds.size > 0) await publish([...kinds]).catch(onError);
+      };
+    },
+  });
+}

@@ -49,6 +49,13 @@ export const configSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    // Cluster mode: every replica must read and write one store (docs/deploy.md).
+    if (c.bus.kind === 'redis' && c.storage.kind !== 'postgres')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['bus', 'kind'],
+        message: 'redis (cluster mode) needs storage.kind postgres: every replica must share one store',
+      });
     // Cross-references the schema cannot express: every { credential } names an entry, and each entry
     // has what its kind needs.
     for (const [name, u] of Object.entries(c.upstreams)) {

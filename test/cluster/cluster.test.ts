@@ -19,6 +19,8 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import pg from 'pg';
 import pino from 'pino';
 import { decideApproval } from '../../src/approvals/decide.ts';
+import { auditCommand } from '../../src/cli/audit.ts';
+import { grantsCommand } from '../../src/cli/grants.ts';
 import { hopMac } from '../../src/cluster/route.ts';
 import { type RunningGateway, startGateway } from '../../src/gateway.ts';
 import { eventually } from '../helpers/gateway.ts';
@@ -97,7 +99,12 @@ before(async () => {
       }),
     ),
   });
-  [r1, r2] = await Promise.all([startReplica(work, 'r1', cfg('r1')), startReplica(work, 'r2', cfg('r2'))]);
+  // One audit key for the cluster (as a mounted Secret): `audit verify` checks every chain with it.
+  const auditKey = readFileSync(join(r0Dir, 'audit-key.pem'), 'utf8');
+  [r1, r2] = await Promise.all([
+    startReplica(work, 'r1', cfg('r1'), auditKey),
+    startReplica(work, 'r2', cfg('r2'), auditKey),
+  ]);
   balancer.backends = [r0.origin, r1.gw.origin, r2.gw.origin];
 });
 
@@ -228,6 +235,39 @@ describe('cluster: revocation and approvals reach every replica', () => {
     );
   });
 
+  test('gatehouse grants revoke (the CLI on the cluster config) reaches r1 and r2 through the bus', async () => {
+    const user = 'cli-revoked';
+    const [c1, c2] = [await client(r1.gw.url, user), await client(r2.gw.url, user)];
+    assert.equal(text(await c1.callTool({ name: 'bank__balance', arguments: {} })), 'balance 100');
+    assert.equal(text(await c2.callTool({ name: 'bank__balance', arguments: {} })), 'balance 100');
+    const t0 = Date.now();
+    const code = await grantsCommand([
+      'revoke',
+      '--user',
+      user,
+      '--config',
+      r1.configFile,
+      '--data-dir',
+      join(r1.dir, 'data'),
+    ]);
+    assert.equal(code, 0);
+    const delays: number[] = [];
+    for (const r of [r1, r2]) {
+      const grant = logLines(r.gw, 'grant created').find((l) => l.user === user)?.grant;
+      let ended: Record<string, unknown> | undefined;
+      await eventually(`${r.id} ends the grant`, () => {
+        ended = logLines(r.gw, 'grant ended').find((l) => l.grant === grant);
+        return ended !== undefined;
+      });
+      delays.push(lineTime(ended as Record<string, unknown>) - t0);
+    }
+    console.log(
+      `gatehouse grants revoke -> r1, r2: ${delays.join(' ms, ')} ms (the CLI's store write included)`,
+    );
+    for (const c of [c1, c2]) await assert.rejects(c.callTool({ name: 'bank__balance', arguments: {} }));
+    assert.ok(Math.max(...delays) < 1000, `within 1 s (${delays.join(', ')} ms)`);
+  });
+
   test('an approval granted through r0 releases a call held on r2', async () => {
     const c = await client(r2.gw.url, 'bob');
     const held = c.callTool({ name: 'bank__transfer', arguments: { amount: 5, to: 'zed' } }, undefined, {
@@ -313,6 +353,22 @@ describe('cluster: a replica stops mid-load', () => {
       `kill mid-load: ${cs.length} sessions (${cs.filter((x) => x.owner === 'r2').length} on r2), ${total} calls acknowledged, ` +
         `errors: ${errors.filter((e) => e.owner === 'r2').length} on r2's sessions, ${errors.filter((e) => e.owner !== 'r2').length} elsewhere`,
     );
+    // `gatehouse audit verify` covers the cluster: one chain per replica, each with its checkpoints.
+    let out = '';
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        out += chunk.toString();
+        cb();
+      },
+    });
+    const verified = await auditCommand(
+      ['verify', '--config', r1.configFile, '--data-dir', join(r1.dir, 'data')],
+      { stdout: sink, stderr: sink },
+    );
+    assert.equal(verified, 0, out);
+    for (const id of ['r0', 'r1', 'r2'])
+      assert.match(out, new RegExp(`^chain ${id}: ok: seq 1\\.\\.\\d+`, 'm'), out);
+    console.log(out.trim());
     // A client whose session died with r2 initializes again (through the balancer) and goes on.
     const again = await client(`${balancer.url}/mcp`, 'load-again');
     assert.equal(text(await again.callTool({ name: 'bank__balance', arguments: {} })), 'balance 100');

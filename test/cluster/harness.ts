@@ -199,9 +199,12 @@ export async function startReplica(
   work: string,
   id: string,
   config: (dir: string) => GatehouseConfigInput,
+  /** The audit checkpoint key every replica signs with (a Kubernetes Secret in docs/deploy.md). */
+  auditKey?: string,
 ): Promise<Replica> {
   const dir = join(work, id);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  mkdirSync(join(dir, 'data'), { recursive: true, mode: 0o700 });
+  if (auditKey !== undefined) writeFileSync(join(dir, 'data', 'audit-key.pem'), auditKey, { mode: 0o600 });
   const configFile = join(dir, 'gatehouse.json');
   writeFileSync(configFile, JSON.stringify(config(dir)));
   const gw = await startCliGateway(['--config', configFile, '--data-dir', join(dir, 'data')]);
