@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { resolveSecret } from '../auth/as/clients.ts';
 import { pokeOnce } from '../cluster/bus.ts';
 import { pokingOnClose } from '../cluster/notify.ts';
 import { loadConfigFile, parseConfig } from '../config/load.ts';
@@ -116,7 +117,13 @@ function busAware(config: GatehouseConfig, storage: Storage, stderr: Writable): 
   const url = bus.url;
   return pokingOnClose(
     storage,
-    (kinds) => pokeOnce(url, bus.prefix, kinds),
+    (kinds) =>
+      pokeOnce(
+        url,
+        bus.prefix,
+        kinds,
+        bus.password === undefined ? undefined : resolveSecret(bus.password, 'bus.password'),
+      ),
     (err) =>
       stderr.write(
         `gatehouse: warning: cannot reach the cluster bus (${err instanceof Error ? err.message : String(err)}); the gateways notice on their next store poll\n`,

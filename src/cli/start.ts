@@ -201,7 +201,8 @@ async function checkBus(
   }
   if (!connect) return undefined;
   try {
-    await pokeOnce(bus.url, bus.prefix, []);
+    const password = bus.password === undefined ? undefined : resolveSecret(bus.password, 'bus.password');
+    await pokeOnce(bus.url, bus.prefix, [], password);
     return undefined;
   } catch (err) {
     return `bus.url: ${err instanceof Error ? err.message : String(err)}`;

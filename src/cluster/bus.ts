@@ -26,6 +26,8 @@ export interface SessionOwner {
 
 export interface BusOptions {
   url: string;
+  /** Redis password, when not in the URL. */
+  password?: string | undefined;
   prefix: string;
   replicaId: string;
   log: Logger;
@@ -68,6 +70,7 @@ export class ClusterBus {
       enableOfflineQueue: false,
       lazyConnect: true,
       retryStrategy: (times: number) => Math.min(times * 200, 2000),
+      ...(o.password !== undefined ? { password: o.password } : {}),
     };
     this.cmd = new Redis(o.url, { ...common, connectionName: `gatehouse:${o.replicaId}` });
     this.sub = new Redis(o.url, { ...common, connectionName: `gatehouse:${o.replicaId}:sub` });
@@ -220,8 +223,19 @@ export class ClusterBus {
 }
 
 /** Publishes pokes from a short-lived process (the CLI): connects, publishes, quits. */
-export async function pokeOnce(url: string, prefix: string, kinds: readonly PokeKind[]): Promise<void> {
-  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+export async function pokeOnce(
+  url: string,
+  prefix: string,
+  kinds: readonly PokeKind[],
+  password?: string,
+): Promise<void> {
+  const r = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+    ...(password !== undefined ? { password } : {}),
+  });
   r.on('error', () => {});
   try {
     await r.connect();

@@ -39,6 +39,7 @@ export class Cluster implements SessionDirectory {
     if (this.secret.length < 32) throw new Error('bus.secret: must be at least 32 characters');
     this.bus = new ClusterBus({
       url: b.url,
+      password: b.password === undefined ? undefined : resolveSecret(b.password, 'bus.password'),
       prefix: b.prefix,
       replicaId: b.replicaId ?? defaultReplicaId(),
       log,

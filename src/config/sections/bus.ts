@@ -15,6 +15,11 @@ export const busSection = z
       .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
       .optional()
       .describe('Redis URL (redis://host:6379/0, rediss:// for TLS); required when kind is redis.'),
+    password: secretRef
+      .optional()
+      .describe(
+        'Redis password (AUTH / ACL), kept out of the URL: {env: …} or {file: …}. A user name goes in the URL (redis://gatehouse@host:6379).',
+      ),
     prefix: z
       .string()
       .regex(/^[A-Za-z0-9:._-]{1,64}$/, 'letters, digits and : . _ - only (at most 64)')
