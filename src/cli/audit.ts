@@ -161,7 +161,7 @@ async function verify(argv: string[], io: AuditCliIo): Promise<number> {
         }
         const range = r.first === undefined ? 'empty log' : `seq ${r.first}..${r.last}`;
         io.stdout.write(
-          `${chain === undefined ? '' : `chain ${chain}: `}${r.ok ? 'ok' : 'BROKEN'}: ${range}, ${r.checked} records checked, ${r.checkpoints} valid checkpoints` +
+          `${chain === undefined || (chains.length === 1 && values.chain === undefined) ? '' : `chain ${chain}: `}${r.ok ? 'ok' : 'BROKEN'}: ${range}, ${r.checked} records checked, ${r.checkpoints} valid checkpoints` +
             `${r.lastCheckpointSeq !== undefined ? ` (last at seq ${r.lastCheckpointSeq})` : ''}\n`,
         );
         if (!key && r.checkpoints === 0)
@@ -186,10 +186,9 @@ async function verify(argv: string[], io: AuditCliIo): Promise<number> {
         if (store !== storage) await store.close();
       }
     }
+    // One chain: its result as before; several (a cluster): every chain's, and whether all are intact.
     if (values.json)
-      io.stdout.write(
-        `${JSON.stringify(results.length === 1 && chains[0] === undefined ? results[0] : results)}\n`,
-      );
+      io.stdout.write(`${JSON.stringify(results.length === 1 ? results[0] : { ok, chains: results })}\n`);
     return ok ? 0 : 1;
   } finally {
     await storage.close();

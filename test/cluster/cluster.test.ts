@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import pg from 'pg';
 import pino from 'pino';
 import { decideApproval } from '../../src/approvals/decide.ts';
@@ -67,6 +68,19 @@ async function client(url: string, user: string, agent = 'agent-a'): Promise<Cli
 async function ownerOf(id: string | undefined): Promise<string | undefined> {
   const v = await env.redis.get(`${env.prefix}session:${id}`);
   return v === null ? undefined : (JSON.parse(v) as { replica: string }).replica;
+}
+
+/** A second SDK client on an existing session (as a client whose next request lands elsewhere). */
+async function connectClientToSession(url: string, user: string, sessionId: string): Promise<Client> {
+  const c = new Client({ name: 'gatehouse-cluster-test', version: '1' });
+  await c.connect(
+    new StreamableHTTPClientTransport(new URL(url), {
+      sessionId,
+      requestInit: { headers: { authorization: `Bearer ${await issuer.token('agent-a', user)}` } },
+    }),
+  );
+  clients.push(c);
+  return c;
 }
 
 function sessionOf(c: Client): string | undefined {
@@ -127,6 +141,29 @@ describe('cluster: any replica serves any session', () => {
       assert.equal(text(await c.callTool({ name: 'bank__balance', arguments: {} })), 'balance 100');
     const landed = new Set(balancer.served.slice(before));
     assert.equal(landed.size, 3, `requests landed on ${[...landed].join(', ')}`);
+  });
+
+  test('the forwarding hop: per-call latency direct to the owner vs through another replica (printed)', async () => {
+    // The same session, reached directly at its owner (r1) and through r2, which forwards every request.
+    const direct = await client(r1.gw.url, 'hop-latency');
+    const id = sessionOf(direct);
+    assert.equal(await ownerOf(id), 'r1');
+    const viaR2 = await connectClientToSession(r2.gw.url, 'hop-latency', id as string);
+    const time = async (c: Client): Promise<number[]> => {
+      const out: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        const t = performance.now();
+        assert.equal(text(await c.callTool({ name: 'bank__balance', arguments: {} })), 'balance 100');
+        out.push(performance.now() - t);
+      }
+      return out.slice(5); // the first calls warm the connections
+    };
+    const d = await time(direct);
+    const f = await time(viaR2);
+    console.log(
+      `tools/call latency, owner direct: p50 ${percentile(d, 50).toFixed(2)} ms, p99 ${percentile(d, 99).toFixed(2)} ms; ` +
+        `forwarded by another replica: p50 ${percentile(f, 50).toFixed(2)} ms, p99 ${percentile(f, 99).toFixed(2)} ms`,
+    );
   });
 
   test('T10-11: a forged or stale hop header between replicas is refused before anything runs', async () => {
