@@ -43,6 +43,7 @@ import { secretPaths } from './secrets/resolve.ts';
 import { openSecretStore, type SecretStore } from './secrets/store.ts';
 import { SessionRegistry } from './session/registry.ts';
 import { Router } from './session/router.ts';
+import { checkHostAndOrigin } from './stages/check-origin.ts';
 import { openConfiguredStorage, storageHealth, storageReady } from './storage/open.ts';
 import type { Storage } from './storage/types.ts';
 import { UpstreamManager } from './upstream/manager.ts';
@@ -469,6 +470,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       config.bus.advertiseUrl ?? defaultAdvertiseUrl(config.server.host, port),
       (id) => registry.get(id) !== undefined,
       () => [...registry.all()].map((s) => s.id),
+      (req) => checkHostAndOrigin(parts, req),
     );
     parts.cluster = cluster;
   }

@@ -8,6 +8,7 @@ import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import { resolveSecret } from '../auth/as/clients.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
+import type { GatehouseError } from '../errors.ts';
 import type { Storage } from '../storage/types.ts';
 import { ClusterBus, defaultReplicaId, type PokeKind } from './bus.ts';
 import { notifyingStorage } from './notify.ts';
@@ -76,9 +77,20 @@ export class Cluster implements SessionDirectory {
   }
 
   /** Once listening: advertise this replica, route requests for other replicas' sessions. */
-  serve(advertiseUrl: string, hasSession: (id: string) => boolean, liveSessions: () => string[]): void {
+  serve(
+    advertiseUrl: string,
+    hasSession: (id: string) => boolean,
+    liveSessions: () => string[],
+    checkOrigin: (req: IncomingMessage) => GatehouseError | undefined,
+  ): void {
     this.bus.announce(advertiseUrl);
-    this.router = new ClusterRouter({ bus: this.bus, secret: this.secret, log: this.log, hasSession });
+    this.router = new ClusterRouter({
+      bus: this.bus,
+      secret: this.secret,
+      log: this.log,
+      hasSession,
+      checkOrigin,
+    });
     this.refresher = setInterval(() => {
       this.bus
         .refreshSessions(liveSessions())
@@ -90,6 +102,10 @@ export class Cluster implements SessionDirectory {
   /** The HTTP adapter's hook: true when the cluster took the request. */
   route(req: IncomingMessage, res: ServerResponse, local: () => void): boolean {
     return this.router ? this.router.route(req, res, local) : false;
+  }
+
+  forwarded(req: IncomingMessage): boolean {
+    return this.router?.forwarded(req) ?? false;
   }
 
   claim(id: string): void {

@@ -44,6 +44,8 @@ export interface ClusterRouterOptions {
   log: Logger;
   /** Whether this replica holds the session (a live session of its registry). */
   hasSession(id: string): boolean;
+  /** This replica's Host and Origin check (stage check-origin), run before forwarding. */
+  checkOrigin(req: IncomingMessage): GatehouseError | undefined;
 }
 
 /** The HMAC of one hop. */
@@ -64,6 +66,8 @@ export class ClusterRouter {
   /** Sockets to the other replicas, kept alive (SSE streams hold one each while open). */
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
   readonly stats = { forwarded: 0, ownerGone: 0, hopsAccepted: 0, hopsRefused: 0 };
+  /** Requests that arrived over a verified hop (check-origin skips them: the sender checked). */
+  private readonly verified = new WeakSet<IncomingMessage>();
   /** Forwarded requests (not GET streams) whose response has not ended: a drain waits for them. */
   private inFlight = 0;
 
@@ -78,6 +82,7 @@ export class ClusterRouter {
     if (hop !== undefined) {
       if (this.verifyHop(req, hop)) {
         this.stats.hopsAccepted++;
+        this.verified.add(req);
         return false;
       }
       this.stats.hopsRefused++;
@@ -91,6 +96,13 @@ export class ClusterRouter {
     const sid = req.headers['mcp-session-id'];
     if (typeof sid !== 'string' || sid.length === 0 || sid.length > 256 || this.o.hasSession(sid))
       return false;
+    // DNS rebinding (T12): Host and Origin are checked here, against what this replica accepts; the
+    // owner trusts the hop for them (its own names and ports differ).
+    const originError = this.o.checkOrigin(req);
+    if (originError) {
+      send(res, originError);
+      return true;
+    }
     this.o.bus.sessionOwner(sid).then(
       (owner) => {
         if (!owner || owner.replica === this.o.bus.replicaId) return local();
@@ -174,6 +186,11 @@ export class ClusterRouter {
       if (!res.writableFinished) out.destroy();
     });
     req.pipe(out);
+  }
+
+  /** Whether `req` arrived over a verified hop. */
+  forwarded(req: IncomingMessage): boolean {
+    return this.verified.has(req);
   }
 
   /**

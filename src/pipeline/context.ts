@@ -52,6 +52,8 @@ export interface GatewayParts {
    */
   cluster?: {
     route(req: IncomingMessage, res: ServerResponse, local: () => void): boolean;
+    /** Whether `req` came from another replica over a verified hop (it checked Host and Origin). */
+    forwarded(req: IncomingMessage): boolean;
     status(): { kind: string; replica: string; connected: boolean };
   };
   /** Host header values accepted (lower-case, with and without port). */

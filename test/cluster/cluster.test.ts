@@ -143,7 +143,7 @@ describe('cluster: any replica serves any session', () => {
     assert.equal(landed.size, 3, `requests landed on ${[...landed].join(', ')}`);
   });
 
-  test('the forwarding hop: per-call latency direct to the owner vs through another replica (printed)', async () => {
+  test('T12 on the forwarding replica; the hop: per-call latency direct to the owner vs forwarded (printed)', async () => {
     // The same session, reached directly at its owner (r1) and through r2, which forwards every request.
     const direct = await client(r1.gw.url, 'hop-latency');
     const id = sessionOf(direct);
@@ -158,6 +158,22 @@ describe('cluster: any replica serves any session', () => {
       }
       return out.slice(5); // the first calls warm the connections
     };
+    // T12: the forwarding replica checks Host and Origin itself (the owner trusts the hop for them).
+    const rebinding = await fetch(r2.gw.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-session-id': id as string,
+        origin: 'https://evil.example',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+    });
+    assert.equal(rebinding.status, 403);
+    assert.equal(
+      ((await rebinding.json()) as { error: { data: { gatehouse: string } } }).error.data.gatehouse,
+      'origin_forbidden',
+    );
     const d = await time(direct);
     const f = await time(viaR2);
     console.log(
