@@ -262,8 +262,13 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   if (cluster) {
     registry.directory = cluster;
     // A poke runs the store poll now; each poll also runs on its own timer (the fallback for a lost message).
+    grants.sharedUse = {
+      record: (uses) => cluster.bus.recordGrantUses(uses),
+      lastUses: (ids) => cluster.bus.grantLastUses(ids),
+    };
     cluster.listen({
       grants: () => grants.poll(),
+      'task-grants': () => grants.loadTaskGrants(),
       revocations: revocations ? () => revocations.poll() : undefined,
       approvals: () => approvals.poll(),
       leases: () => broker.poll(),

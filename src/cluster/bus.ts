@@ -15,8 +15,14 @@ import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
-export type PokeKind = 'grants' | 'revocations' | 'approvals' | 'leases';
-const KINDS: ReadonlySet<string> = new Set<PokeKind>(['grants', 'revocations', 'approvals', 'leases']);
+export type PokeKind = 'grants' | 'task-grants' | 'revocations' | 'approvals' | 'leases';
+const KINDS: ReadonlySet<string> = new Set<PokeKind>([
+  'grants',
+  'task-grants',
+  'revocations',
+  'approvals',
+  'leases',
+]);
 
 /** Where a session lives. */
 export interface SessionOwner {
@@ -204,6 +210,22 @@ export class ClusterBus {
   /** For /readyz: connected to Redis (both connections). */
   get connected(): boolean {
     return this.cmd.status === 'ready' && this.sub.status === 'ready';
+  }
+
+  /** Records uses of task grants (a later use never goes back: ZADD GT). */
+  async recordGrantUses(uses: ReadonlyMap<string, number>): Promise<void> {
+    const args: (string | number)[] = [];
+    for (const [id, at] of uses) args.push(at, id);
+    const key = `${this.o.prefix}grant-uses`;
+    await this.cmd.zadd(key, 'GT', ...args);
+    // Uses older than a day decide nothing (grants.idleTimeoutSec is far shorter): dropped.
+    await this.cmd.zremrangebyscore(key, '-inf', Date.now() - 86_400_000);
+  }
+
+  /** When each task grant was last used on any replica (0: never recorded). */
+  async grantLastUses(ids: readonly string[]): Promise<Map<string, number>> {
+    const scores = await this.cmd.zmscore(`${this.o.prefix}grant-uses`, ...ids);
+    return new Map(ids.map((id, i) => [id, Number(scores[i] ?? 0)]));
   }
 
   private key(kind: string, id: string): string {

@@ -8,9 +8,17 @@
 import type { Repos, Storage } from '../storage/types.ts';
 import type { PokeKind } from './bus.ts';
 
+/** A write's poke: a kind, or a function of the write's arguments (undefined: no poke). */
+type Poke = PokeKind | ((args: unknown[]) => PokeKind | undefined);
+
 /** The writes that poke, per repository. */
-const WRITES: Partial<Record<keyof Repos, Readonly<Record<string, PokeKind>>>> = {
-  grants: { end: 'grants' },
+const WRITES: Partial<Record<keyof Repos, Readonly<Record<string, Poke>>>> = {
+  // A task grant is used from any replica (its token names it): the others load it at once.
+  grants: {
+    end: 'grants',
+    insert: (args) =>
+      (args[0] as { kind?: unknown } | undefined)?.kind === 'task' ? 'task-grants' : undefined,
+  },
   revocations: { add: 'revocations' },
   approvals: { decide: 'approvals' },
   leases: { end: 'leases', block: 'leases' },
@@ -18,7 +26,7 @@ const WRITES: Partial<Record<keyof Repos, Readonly<Record<string, PokeKind>>>> =
 
 function wrapRepo<R extends object>(
   repo: R,
-  writes: Readonly<Record<string, PokeKind>>,
+  writes: Readonly<Record<string, Poke>>,
   poke: (k: PokeKind) => void,
 ): R {
   return new Proxy(repo, {
@@ -29,7 +37,8 @@ function wrapRepo<R extends object>(
       if (kind === undefined) return v.bind(target);
       return async (...args: unknown[]) => {
         const out: unknown = await v.apply(target, args);
-        poke(kind);
+        const k = typeof kind === 'function' ? kind(args) : kind;
+        if (k !== undefined) poke(k);
         return out;
       };
     },
@@ -38,7 +47,7 @@ function wrapRepo<R extends object>(
 
 function wrapRepos<T extends Repos>(repos: T, poke: (k: PokeKind) => void): Map<keyof Repos, unknown> {
   const out = new Map<keyof Repos, unknown>();
-  for (const [name, writes] of Object.entries(WRITES) as [keyof Repos, Record<string, PokeKind>][])
+  for (const [name, writes] of Object.entries(WRITES) as [keyof Repos, Record<string, Poke>][])
     out.set(name, wrapRepo(repos[name], writes, poke));
   return out;
 }

@@ -23,6 +23,7 @@ import { decideApproval } from '../../src/approvals/decide.ts';
 import { auditCommand } from '../../src/cli/audit.ts';
 import { grantsCommand } from '../../src/cli/grants.ts';
 import { hopMac } from '../../src/cluster/route.ts';
+import { GatehouseError } from '../../src/errors.ts';
 import { type RunningGateway, startGateway } from '../../src/gateway.ts';
 import { eventually } from '../helpers/gateway.ts';
 import {
@@ -277,6 +278,41 @@ describe('cluster: revocation and approvals reach every replica', () => {
       Math.max(...delays) < 1000,
       `every replica ended the grant within 1 s (max ${Math.max(...delays)} ms)`,
     );
+  });
+
+  test('a task grant made on r0 opens sessions on r1 (its token names it); revoked on r0, refused on r1', async () => {
+    await client(r0.url, 'tasker');
+    const principal = [...r0.parts.registry.all()].find((s) => s.principal.user === 'tasker')?.principal;
+    assert.ok(principal);
+    const made = r0.parts.grants.create({
+      kind: 'task',
+      principal,
+      createdBy: 'cluster-test',
+      tools: ['bank__balance'],
+    });
+    assert.ok(!(made instanceof GatehouseError));
+    await made.persisted;
+    const token = await issuer.token('agent-a', 'tasker', { gatehouse_grant: made.grant.id });
+    let c1: Client | undefined;
+    await eventually('r1 accepts the task token', async () => {
+      c1 = await connectClient(r1.gw.url, token).catch(() => undefined);
+      return c1 !== undefined;
+    });
+    clients.push(c1 as Client);
+    assert.equal(
+      text(await (c1 as Client).callTool({ name: 'bank__balance', arguments: {} })),
+      'balance 100',
+    );
+    await assert.rejects(
+      (c1 as Client).callTool({ name: 'bank__transfer', arguments: { amount: 1, to: 'x' } }),
+    );
+    await r0.parts.grants.revoke({ id: made.grant.id }, 'revoked by the cluster test');
+    await eventually('r1 refuses the revoked task grant', async () => {
+      const r = await (c1 as Client)
+        .callTool({ name: 'bank__balance', arguments: {} })
+        .catch((e: unknown) => e);
+      return r instanceof Error;
+    });
   });
 
   test('gatehouse grants revoke (the CLI on the cluster config) reaches r1 and r2 through the bus', async () => {

@@ -27,7 +27,7 @@ const POLICY = readFileSync(join(ROOT, 'test/fixtures/policies/bank-approval.ced
 /** A JWKS endpoint and ES256 access tokens for (agent, user). */
 export interface Issuer {
   readonly url: string;
-  token(agent: string, user: string): Promise<string>;
+  token(agent: string, user: string, extra?: Record<string, unknown>): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -40,8 +40,8 @@ export async function startIssuer(): Promise<Issuer> {
   const url = await listen(server);
   return {
     url,
-    token: (agent, user) =>
-      new SignJWT({ client_id: agent, scope: 'mcp' })
+    token: (agent, user, extra = {}) =>
+      new SignJWT({ client_id: agent, scope: 'mcp', ...extra })
         .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
         .setIssuer(url)
         .setAudience(AUDIENCE)
