@@ -31,6 +31,9 @@ export interface GrantRequest {
   readonly createdBy: string;
 }
 
+/** Cluster mode: task-grant uses are shared, and task grants loaded, every this many polls (5 s). */
+const SHARE_EVERY_TICKS = 20;
+
 /** A live grant. */
 export class Grant {
   lastUsed: number;
@@ -139,6 +142,8 @@ export class GrantManager {
   /** Last use of each task grant as last told to the cluster (shared mode). */
   private readonly reported = new Map<string, number>();
   private ticks = 0;
+  /** How often uses are shared (ms): a use elsewhere may be reported this late. */
+  private readonly shareEveryMs: number;
   /**
    * Cluster mode: a task grant is used from any replica, so its idle timeout counts uses everywhere.
    * `record` tells the cluster of uses here; `lastUses` says when each grant was last used anywhere.
@@ -160,6 +165,7 @@ export class GrantManager {
     /** How often revocations from other processes and expiries are checked (ms). */
     pollMs = 250,
   ) {
+    this.shareEveryMs = pollMs * SHARE_EVERY_TICKS;
     this.timer = setInterval(() => void this.tick(), pollMs);
     this.timer.unref();
   }
@@ -320,7 +326,9 @@ export class GrantManager {
       const last = await hook.lastUses(candidates.map((g) => g.id));
       for (const g of candidates) {
         const elsewhere = last.get(g.id) ?? 0;
-        if (now - elsewhere < g.record.idleTimeoutMs) g.lastUsed = Math.max(g.lastUsed, elsewhere);
+        // A use elsewhere is reported up to one sharing round late: idle means idle for that much more.
+        if (now - elsewhere < g.record.idleTimeoutMs + this.shareEveryMs)
+          g.lastUsed = Math.max(g.lastUsed, elsewhere);
         else void this.end(g, 'idle timeout');
       }
     } catch (err) {
@@ -346,7 +354,7 @@ export class GrantManager {
     try {
       // Cluster mode, every 20th tick (5 s): uses and idleness shared; task grants made elsewhere
       // loaded (the fallback for a lost poke).
-      if (this.shared && this.ticks++ % 20 === 0) {
+      if (this.shared && this.ticks++ % SHARE_EVERY_TICKS === 0) {
         await this.sharedIdle(idleTasks, now);
         await this.loadTaskGrants();
       }
