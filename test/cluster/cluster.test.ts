@@ -140,6 +140,10 @@ describe('cluster: any replica serves any session', () => {
     assert.ok(tools.tools.some((t) => t.name === 'bank__balance'));
     for (let i = 0; i < 6; i++)
       assert.equal(text(await c.callTool({ name: 'bank__balance', arguments: {} })), 'balance 100');
+    // Each replica reports its store and its bus.
+    const ready = (await (await fetch(`${r1.gw.origin}/readyz`)).json()) as Record<string, unknown>;
+    assert.deepEqual(ready.store, { kind: 'postgres', ok: true });
+    assert.deepEqual(ready.bus, { kind: 'redis', replica: 'r1', connected: true });
     const landed = new Set(balancer.served.slice(before));
     assert.equal(landed.size, 3, `requests landed on ${[...landed].join(', ')}`);
   });
