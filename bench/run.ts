@@ -610,6 +610,8 @@ function inProcessBench(
 }
 
 async function main(): Promise<void> {
+  // BENCH_STORE=1: the store comparison instead (bench/store.ts: SQLite vs PostgreSQL per call, issue #15).
+  if (process.env.BENCH_STORE === '1') return (await import('./store.ts')).benchStores();
   const t0 = Date.now();
   const pinNote =
     PINNING === true ? 'server side on CPU 1, load generator on CPU 0' : `NOT pinned (${PINNING})`;

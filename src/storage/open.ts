@@ -41,6 +41,8 @@ export function openConfiguredStorage(
       idleTimeoutMs: pg.pool.idleTimeoutMs,
       connectTimeoutMs: pg.pool.connectTimeoutMs,
       migrate: pg.migrate,
+      // The durability the operator chose for the audit log, as SQLite applies it to every commit.
+      synchronousCommit: config.audit.synchronous === 'full' ? 'on' : 'off',
       ...(opts.onPoolError ? { onPoolError: opts.onPoolError } : {}),
       ...(opts.auditChain !== undefined ? { auditChain: opts.auditChain } : {}),
     });

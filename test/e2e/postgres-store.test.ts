@@ -13,7 +13,13 @@ import { after, before, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { PostgresStorage } from '../../src/storage/postgres/index.ts';
-import { connectClient, eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import {
+  connectClient,
+  eventually,
+  startCliGateway,
+  startTestGateway,
+  type TestGateway,
+} from '../helpers/gateway.ts';
 import { dropSchemas, PG_URL, randomSchema } from '../helpers/postgres.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -154,4 +160,65 @@ test('T26, T27: a grant on PostgreSQL: call, revoke from another process, refuse
   const status = await gatehouse('migrate', '--status', '--config', cliConfig);
   assert.equal(status.code, 0, status.err);
   assert.match(status.out, new RegExp(`postgres schema ${schema}: version 1, this build needs 1`));
+});
+
+test('check-config --connect: a reachable store is ok; an unreachable one names storage.postgres.url', async () => {
+  const good = await gatehouse('check-config', cliConfig, '--connect');
+  assert.equal(good.code, 0, good.err);
+  assert.match(good.out, /: ok\n$/);
+  const badConfig = join(work, 'unreachable.yaml');
+  writeFileSync(
+    badConfig,
+    JSON.stringify({
+      storage: { kind: 'postgres', postgres: { url: 'postgres://postgres@127.0.0.1:1/postgres' } },
+      upstreams: { work: { type: 'http', url: 'http://127.0.0.1/unused' } },
+    }),
+  );
+  const bad = await gatehouse('check-config', badConfig, '--connect');
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /storage\.postgres\.url: /);
+  // Without --connect the file alone is checked: no connection is attempted.
+  assert.equal((await gatehouse('check-config', badConfig)).code, 0);
+});
+
+test('migrate: manual through the real CLI: start refuses a schema behind, gatehouse migrate applies, start serves', async () => {
+  const fresh = randomSchema();
+  const manualConfig = join(work, 'manual.yaml');
+  writeFileSync(
+    manualConfig,
+    JSON.stringify({
+      auth: { mode: 'none' },
+      storage: { kind: 'postgres', postgres: { url: PG_URL, schema: fresh, migrate: 'manual' } },
+      upstreams: { work: { type: 'http', url: 'http://127.0.0.1/unused' } },
+    }),
+  );
+  const dataDir = join(work, 'manual-data');
+  try {
+    const check = await gatehouse('check-config', manualConfig, '--connect');
+    assert.equal(check.code, 1);
+    assert.match(
+      check.err,
+      /storage\.postgres\.migrate: schema `gh_test_\w+` is at version 0, this build needs 1/,
+    );
+    const refused = await gatehouse('start', '--config', manualConfig, '--port', '0', '--data-dir', dataDir);
+    assert.equal(refused.code, 1, 'start fails closed');
+    assert.match(refused.err, /is at version 0, this build needs 1: run `gatehouse migrate`/);
+    const status = await gatehouse('migrate', '--status', '--config', manualConfig);
+    assert.equal(status.code, 1, 'behind');
+    const applied = await gatehouse('migrate', '--config', manualConfig);
+    assert.equal(applied.code, 0, applied.err);
+    assert.match(applied.out, new RegExp(`postgres schema ${fresh}: applied 1 \\(version 0 -> 1\\)`));
+    const again = await gatehouse('migrate', '--config', manualConfig);
+    assert.match(again.out, /up to date at version 1/);
+    const gw2 = await startCliGateway(['--config', manualConfig, '--data-dir', dataDir]);
+    try {
+      const ready = await fetch(`${gw2.origin}/readyz`);
+      assert.deepEqual(((await ready.json()) as { store: unknown }).store, { kind: 'postgres', ok: true });
+    } finally {
+      gw2.child.kill('SIGTERM');
+      await new Promise((r) => gw2.child.once('exit', r));
+    }
+  } finally {
+    await dropSchemas(fresh);
+  }
 });

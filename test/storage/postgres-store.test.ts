@@ -167,6 +167,31 @@ describe('config', () => {
   });
 });
 
+describe('client text PostgreSQL TEXT cannot hold', () => {
+  test('T31: a session whose clientInfo name holds a NUL is still recorded (NUL shown as U+FFFD)', async () => {
+    const s = new PostgresStorage({ url: PG_URL, schema: schema() });
+    try {
+      const rec = {
+        id: 'odd-client',
+        protocolVersion: '2025-11-25',
+        clientName: 'evil\u0000name',
+        clientVersion: '1\u0000',
+        createdAt: 1,
+        closedAt: undefined,
+        closeReason: undefined,
+      };
+      await s.sessions.insert(rec);
+      assert.deepEqual(await s.sessions.get(rec.id), {
+        ...rec,
+        clientName: 'evil\ufffdname',
+        clientVersion: '1\ufffd',
+      });
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe('audit on PostgreSQL', () => {
   test('T32: query columns keep any text a client sent (NUL, escaped lone surrogate) byte for byte', async () => {
     const s = new PostgresStorage({ url: PG_URL, schema: schema() });

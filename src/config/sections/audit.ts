@@ -16,7 +16,10 @@ export const auditSection = z
       .describe(
         'When a record counts as written. normal: handed to the OS with write() before the call is ' +
           'forwarded (survives a gateway crash or kill -9, not power loss or an OS crash); full: also ' +
-          'fdatasync-ed, once per group of records (survives power loss; slower). Both fsync before each checkpoint.',
+          'fdatasync-ed, once per group of records (survives power loss; slower). Both fsync before each checkpoint. ' +
+          'On PostgreSQL (storage.kind postgres) it sets synchronous_commit for the store: normal: off (a commit ' +
+          'survives a crash of any gateway process, the last ones can be lost if the database server itself ' +
+          'crashes); full: on (every commit waits for the WAL flush).',
       ),
     segmentBytes: z
       .number()

@@ -7,9 +7,6 @@ import { indexText } from '../../audit/canonical.ts';
 import type { AuditCheckpointRow, AuditFilter, AuditRepo, AuditRow } from '../types.ts';
 import type { Sql } from './database.ts';
 
-/** Rows per INSERT statement (17 parameters each, under PostgreSQL's 65 535). */
-const INSERT_CHUNK = 1000;
-
 interface AuditDbRow {
   seq: number;
   prev_hash: string;
@@ -99,6 +96,31 @@ const FILTER_COLUMNS = {
 const ROW_COLUMNS =
   'seq, prev_hash, hash, body, event_id, time, type, request_id, grant_id, session_id, agent, user_name, jti, server, tool, decision';
 
+/**
+ * One batch and its optional checkpoint in one statement: the rows as arrays (one parameter per
+ * column, so the text is fixed and prepared once per connection), inserted only when the first seq
+ * continues the chain's head; the checkpoint only when the rows were.
+ */
+const APPEND = {
+  name: 'gatehouse_audit_append',
+  text: `WITH head AS (SELECT max(seq) AS seq FROM audit_log WHERE chain = $1),
+ins AS (
+  INSERT INTO audit_log (chain, ${ROW_COLUMNS})
+  SELECT $1, r.* FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::bigint[],
+    $8::bytea[], $9::bytea[], $10::bytea[], $11::bytea[], $12::bytea[], $13::bytea[], $14::bytea[],
+    $15::bytea[], $16::bytea[], $17::bytea[]) AS r
+  WHERE (SELECT seq FROM head) IS NULL OR (SELECT seq FROM head) = ($2::bigint[])[1] - 1
+  RETURNING seq
+),
+cp AS (
+  INSERT INTO audit_checkpoints (chain, seq, hash, payload, signature, key_id, time)
+  SELECT $1, $18, $19, $20, $21, $22, $23 WHERE $18::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM ins)
+  ON CONFLICT (chain, seq) DO UPDATE SET hash = excluded.hash, payload = excluded.payload,
+    signature = excluded.signature, key_id = excluded.key_id, time = excluded.time
+)
+SELECT count(*) AS n FROM ins`,
+} as const;
+
 /** {@link AuditRepo} on the `audit_log` and `audit_checkpoints` tables, for one chain. */
 export class PgAuditRepo implements AuditRepo {
   readonly #sql: Sql;
@@ -110,9 +132,11 @@ export class PgAuditRepo implements AuditRepo {
   }
 
   /**
-   * INVARIANT: rows continue the chain's head without a gap or repeat. The check and the insert run
-   * in one transaction under the chain's advisory lock, so two writers of one chain (a
-   * misconfiguration) get one batch in and an error, never an interleaved chain.
+   * INVARIANT: rows continue the chain's head without a gap or repeat, and a batch is written with its
+   * checkpoint or not at all. One statement (one round trip on the request path): the rows are
+   * inserted only when the first continues the head the statement sees, and the checkpoint only
+   * when they were. A second writer of the chain that raced past the check collides on the primary
+   * key (chain, seq) and fails as a whole: never a fork, never a partial batch.
    */
   async appendBatch(rows: readonly AuditRow[], checkpoint?: AuditCheckpointRow): Promise<void> {
     // Same contract as every store: an audit record is written on its own, never with (and never
@@ -120,33 +144,16 @@ export class PgAuditRepo implements AuditRepo {
     if (this.#sql.inTransaction)
       throw new Error('audit records cannot be appended inside a storage transaction');
     const first = rows[0];
-    if (first === undefined && checkpoint === undefined) return;
-    await this.#sql.atomic(async (sql) => {
-      await sql.rows("SELECT pg_advisory_xact_lock(hashtext('gatehouse.audit:' || $1))", [this.#chain]);
-      if (first !== undefined) {
-        const head = await sql.one<{ seq: number }>(
-          'SELECT seq FROM audit_log WHERE chain = $1 ORDER BY seq DESC LIMIT 1',
-          [this.#chain],
-        );
-        rows.forEach((r, i) => {
-          if (r.seq !== first.seq + i) throw new Error(`audit batch is not contiguous at seq ${r.seq}`);
-        });
-        if (head !== undefined && first.seq !== head.seq + 1) {
-          throw new Error(`audit batch starts at seq ${first.seq}, the head is ${head.seq}`);
-        }
-        for (let i = 0; i < rows.length; i += INSERT_CHUNK)
-          await this.#insert(sql, rows.slice(i, i + INSERT_CHUNK));
-      }
-      if (checkpoint) await addCheckpoint(sql, this.#chain, checkpoint);
+    if (first === undefined) {
+      if (checkpoint) await this.addCheckpoint(checkpoint);
+      return;
+    }
+    rows.forEach((r, i) => {
+      if (r.seq !== first.seq + i) throw new Error(`audit batch is not contiguous at seq ${r.seq}`);
     });
-  }
-
-  async #insert(sql: Sql, rows: readonly AuditRow[]): Promise<void> {
-    const values: unknown[] = [];
-    const tuples = rows.map((r) => {
-      const at = values.length;
-      values.push(
-        this.#chain,
+    const columns: unknown[][] = Array.from({ length: 16 }, () => []);
+    for (const r of rows) {
+      const values = [
         r.seq,
         r.prevHash,
         r.hash,
@@ -163,10 +170,24 @@ export class PgAuditRepo implements AuditRepo {
         bytes(r.server),
         bytes(r.tool),
         bytes(r.decision),
-      );
-      return `(${Array.from({ length: 17 }, (_, k) => `$${at + k + 1}`).join(', ')})`;
-    });
-    await sql.count(`INSERT INTO audit_log (chain, ${ROW_COLUMNS}) VALUES ${tuples.join(', ')}`, values);
+      ];
+      values.forEach((v, i) => void columns[i]?.push(v));
+    }
+    const c = checkpoint;
+    const inserted = await this.#sql.one<{ n: number }>(APPEND, [
+      this.#chain,
+      ...columns,
+      c?.seq ?? null,
+      c?.hash ?? null,
+      c?.payload ?? null,
+      c?.signature ?? null,
+      c?.keyId ?? null,
+      c?.time ?? null,
+    ]);
+    if (inserted?.n !== rows.length) {
+      const head = await this.head();
+      throw new Error(`audit batch starts at seq ${first.seq}, the head is ${head?.seq ?? 'empty'}`);
+    }
   }
 
   async head(): Promise<{ seq: number; hash: string } | undefined> {

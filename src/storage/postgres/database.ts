@@ -36,6 +36,12 @@ export interface PostgresOptions {
   connectTimeoutMs?: number;
   /** `auto`: migrate when the store opens; `manual`: refuse a schema that lacks migrations (run `gatehouse migrate`). */
   migrate?: 'auto' | 'manual';
+  /**
+   * `synchronous_commit` of the store's connections: `on` (default: a commit waits for the WAL flush)
+   * or `off` (it survives a crash of this process, not of the database server: the config's
+   * `audit.synchronous: normal`, as SQLite's `synchronous = NORMAL`).
+   */
+  synchronousCommit?: 'on' | 'off';
   /** Errors of idle pool connections (a restarted server): logged, never thrown. */
   onPoolError?: (err: Error) => void;
 }
@@ -48,8 +54,8 @@ export function createPool(opts: PostgresOptions, schema: string): pg.Pool {
     max: opts.poolMax ?? 10,
     idleTimeoutMillis: opts.idleTimeoutMs ?? 30_000,
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
-    // INVARIANT: `schema` matched SCHEMA_NAME above, so it needs no quoting in the startup option.
-    options: `-c search_path=${schema}`,
+    // INVARIANT: `schema` matched SCHEMA_NAME above, so it needs no quoting in the startup options.
+    options: `-c search_path=${schema} -c synchronous_commit=${opts.synchronousCommit === 'off' ? 'off' : 'on'}`,
     types: TYPES,
     application_name: 'gatehouse',
   });
@@ -82,14 +88,24 @@ export class Sql {
     return this.#pool === undefined;
   }
 
-  /** The rows of one statement. */
-  async rows<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
+  /**
+   * The rows of one statement. `text` may be `{ name, text }`: a statement prepared once per
+   * connection (for the request path; the name must be unique to the text).
+   */
+  async rows<R extends pg.QueryResultRow>(
+    text: string | { name: string; text: string },
+    values: unknown[] = [],
+  ): Promise<R[]> {
     await this.#ready();
-    return (await this.#q.query<R>(text, values)).rows;
+    const q = typeof text === 'string' ? { text, values } : { ...text, values };
+    return (await this.#q.query<R>(q)).rows;
   }
 
   /** The first row of one statement, undefined when none. */
-  async one<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R | undefined> {
+  async one<R extends pg.QueryResultRow>(
+    text: string | { name: string; text: string },
+    values: unknown[] = [],
+  ): Promise<R | undefined> {
     return (await this.rows<R>(text, values))[0];
   }
 

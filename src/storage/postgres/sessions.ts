@@ -24,6 +24,14 @@ function toRecord(r: SessionRow): SessionRecord {
   };
 }
 
+/**
+ * A client-chosen display field (`clientInfo.name`, `version`) as PostgreSQL TEXT can hold it: a NUL
+ * becomes U+FFFD. Without this one client's odd name would leave its session unrecorded (T31).
+ */
+function displayText(s: string | undefined): string | null {
+  return s === undefined ? null : s.replaceAll('\u0000', '\ufffd');
+}
+
 /** {@link SessionRepo} on the `sessions` table. */
 export class PgSessionRepo implements SessionRepo {
   readonly #sql: Sql;
@@ -35,7 +43,7 @@ export class PgSessionRepo implements SessionRepo {
   async insert(r: SessionRecord): Promise<void> {
     await this.#sql.count(
       'INSERT INTO sessions (id, protocol_version, client_name, client_version, created_at) VALUES ($1, $2, $3, $4, $5)',
-      [r.id, r.protocolVersion, r.clientName ?? null, r.clientVersion ?? null, r.createdAt],
+      [r.id, r.protocolVersion, displayText(r.clientName), displayText(r.clientVersion), r.createdAt],
     );
   }
 
