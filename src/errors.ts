@@ -329,6 +329,18 @@ export const ERRORS = {
     stage: 'lifecycle',
     description: 'the gateway is shutting down',
   },
+  cluster_hop_forbidden: {
+    http: 403,
+    jsonrpc: JsonRpcCode.InvalidRequest,
+    stage: 'cluster',
+    description: 'the request carries a forwarding header between replicas that is not valid',
+  },
+  cluster_unavailable: {
+    http: 503,
+    jsonrpc: JsonRpcCode.SessionClosed,
+    stage: 'cluster',
+    description: 'the cluster bus cannot be reached to find the replica that holds this session; retry',
+  },
   tool_not_permitted: {
     http: 403,
     jsonrpc: JsonRpcCode.ToolNotPermitted,

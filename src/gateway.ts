@@ -23,6 +23,7 @@ import { GROUPS_CLAIM, type Principal, type TokenVerifier } from './auth/princip
 import { ResourceServer } from './auth/resource-server.ts';
 import { RevocationList, revocationLifetimes } from './auth/revocation.ts';
 import { createTokenVerifier, discoverIssuer, type VerifierOptions } from './auth/verify/index.ts';
+import { Cluster, defaultAdvertiseUrl } from './cluster/index.ts';
 import { ConfigError, parseConfig } from './config/load.ts';
 import type { GatehouseConfig, GatehouseConfigInput, PreRegisteredClient } from './config/schema.ts';
 import { CredentialBroker } from './credentials/broker.ts';
@@ -43,6 +44,7 @@ import { secretPaths } from './secrets/resolve.ts';
 import { openSecretStore, type SecretStore } from './secrets/store.ts';
 import { SessionRegistry } from './session/registry.ts';
 import { Router } from './session/router.ts';
+import { checkHostAndOrigin } from './stages/check-origin.ts';
 import { openConfiguredStorage, storageHealth, storageReady } from './storage/open.ts';
 import type { Storage } from './storage/types.ts';
 import { UpstreamManager } from './upstream/manager.ts';
@@ -70,6 +72,8 @@ export interface RunningGateway {
   readonly config: GatehouseConfig;
   readonly parts: GatewayParts;
   readonly managers: ReadonlyMap<string, UpstreamManager>;
+  /** The store as the gateway writes it (in cluster mode: poking the bus after writes). */
+  readonly storage: Storage;
   /** Reloads the policy files atomically (SIGHUP); throws PolicyLoadError and keeps the old set on error. */
   reloadPolicies(): void;
   /** Stops accepting, drains calls in flight (bounded), closes upstreams and storage. */
@@ -101,23 +105,30 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   }
   // Policies first: a bad policy file stops start-up before anything listens (PolicyLoadError names file, line, id).
   const authorizer = new Authorizer(config, log);
-  const storage: Storage = openConfiguredStorage(config, opts.dataDir, {
+  // Cluster mode (bus.kind redis): connected first, so the store writes this replica's own audit chain.
+  const cluster = config.bus.kind === 'redis' ? await Cluster.start(config, log) : undefined;
+  const opened: Storage = openConfiguredStorage(config, opts.dataDir, {
     sqlite: {
       auditDir: join(opts.dataDir, 'audit'),
       synchronous: config.audit.synchronous,
       segmentBytes: config.audit.segmentBytes,
     },
     onPoolError: (err) => log.warn({ err }, 'idle PostgreSQL connection failed'),
+    ...(cluster ? { auditChain: cluster.replicaId } : {}),
   });
   // ORDER: before the first read: PostgreSQL connects and migrates (storage.postgres.migrate) or
   // refuses a schema that lacks migrations (StoreError); nothing is served on a store that cannot be.
   try {
-    await storageReady(storage);
+    await storageReady(opened);
   } catch (err) {
-    await storage.close();
+    await opened.close();
+    await cluster?.close();
     throw err;
   }
-  const stale = await storage.sessions.closeAllOpen('gateway_restart', Date.now());
+  // The store pokes the other replicas after the writes they must see at once.
+  const storage = cluster ? cluster.storage(opened) : opened;
+  // In a cluster the other replicas' sessions are open: only a single gateway closes them all.
+  const stale = cluster ? 0 : await storage.sessions.closeAllOpen('gateway_restart', Date.now());
   if (stale > 0) log.info({ sessions: stale }, 'sessions from a previous run marked closed');
   const metrics = createMetrics();
   const otlp = config.observability.otlpLogsEndpoint
@@ -196,7 +207,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     metrics.setActiveGrants(grants.size);
     if (g.record.endReason !== undefined && isRevocation(g.record.endReason)) metrics.revocation('grant');
   };
-  await grants.start();
+  await grants.start({ shared: cluster !== undefined });
   metrics.setActiveGrants(grants.size);
   // The token revocation list: loaded before anything is served, polled like the grants (250 ms).
   const revocations =
@@ -249,6 +260,21 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     RESPONSE_STAGES,
   );
   // A quarantine or an approval changes what tools/list shows: sessions on that server are told to list again.
+  if (cluster) {
+    registry.directory = cluster;
+    // A poke runs the store poll now; each poll also runs on its own timer (the fallback for a lost message).
+    grants.sharedUse = {
+      record: (uses) => cluster.bus.recordGrantUses(uses),
+      lastUses: (ids) => cluster.bus.grantLastUses(ids),
+    };
+    cluster.listen({
+      grants: () => grants.poll(),
+      'task-grants': () => grants.loadTaskGrants(),
+      revocations: revocations ? () => revocations.poll() : undefined,
+      approvals: () => approvals.poll(),
+      leases: () => broker.poll(),
+    });
+  }
   pins.onListChanged = (server) => {
     for (const session of registry.all())
       if (session.links.has(server)) session.notify('notifications/tools/list_changed', {});
@@ -301,7 +327,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       const entries = await Promise.all([...managers].map(async ([n, m]) => [n, await m.ready()] as const));
       return Object.fromEntries(entries);
     },
-    store: () => storageHealth(storage),
+    store: () => storageHealth(opened),
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -448,6 +474,15 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     });
   } else if (config.admin.enabled && config.auth.mode === 'external')
     log.warn('admin console off: auth.mode is external and admin.external is not configured');
+  if (cluster) {
+    cluster.serve(
+      config.bus.advertiseUrl ?? defaultAdvertiseUrl(config.server.host, port),
+      (id) => registry.get(id) !== undefined,
+      () => [...registry.all()].map((s) => s.id),
+      (req) => checkHostAndOrigin(parts, req),
+    );
+    parts.cluster = cluster;
+  }
   parts.started = true;
   if (config.auth.mode === 'none')
     log.warn('auth.mode is none: the gateway accepts unauthenticated requests (development only)');
@@ -461,7 +496,11 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       // Held calls are answered approval_pending now (their requests stay in the store for a retry).
       approvals.close();
       webhooks.close();
+      const drainEnd = Date.now() + config.limits.drainTimeoutMs;
       await registry.drain(config.limits.drainTimeoutMs);
+      // Calls carried for other replicas' sessions finish too (same bound), then the bus goes.
+      await cluster?.drain(drainEnd);
+      await cluster?.close();
       grants.close();
       revocations?.close();
       pins.close();
@@ -482,7 +521,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     return closing;
   };
   const reloadPolicies = (): void => authorizer.reload();
-  return { url: `${origin}/mcp`, origin, port, config, parts, managers, reloadPolicies, close };
+  return { url: `${origin}/mcp`, origin, port, config, parts, managers, storage, reloadPolicies, close };
 }
 
 /** Where the console logs in: the embedded authorization server, or admin.external; undefined when off. */

@@ -323,6 +323,11 @@ export class RevocationList {
   }
 
   /** Revocations written by another process; forgetting expired entries now and then. */
+  /** Polls the store now (the cluster bus says another replica revoked tokens). */
+  poll(): Promise<void> {
+    return this.tick();
+  }
+
   private async tick(): Promise<void> {
     if (this.polling) return;
     this.polling = true;

@@ -1,7 +1,7 @@
 /**
  * CLI verbs over the audit log (docs/audit.md):
  *
- *   gatehouse audit verify [--from N] [--to N] [--public-key FILE] [--json]
+ *   gatehouse audit verify [--from N] [--to N] [--public-key FILE] [--chain NAME] [--json]
  *   gatehouse audit query [filters] [--json]
  *   gatehouse audit timeline GRANT_ID [--json]
  *   gatehouse audit export [--format jsonl|ocsf] [filters] [--out FILE]
@@ -14,15 +14,17 @@ import { finished } from 'node:stream/promises';
 import { formatLine, formatTimeline, toJsonLine, toOcsf, toRecords } from '../audit/format.ts';
 import { type AuditKey, auditPublicKeyFromPem, loadAuditKey } from '../audit/keys.ts';
 import { verifyAuditLog } from '../audit/verify.ts';
+import { openConfiguredStorage } from '../storage/open.ts';
+import { PostgresStorage } from '../storage/postgres/index.ts';
 import type { AuditFilter } from '../storage/types.ts';
 import { openPrivateFile } from '../util/private-file.ts';
-import { type CliIo, openExistingStorage, parseCli, STATE_OPTIONS } from './shared.ts';
+import { type CliIo, configFor, openExistingStorage, parseCli, STATE_OPTIONS } from './shared.ts';
 
 /** Output streams of the verbs (tests pass their own). */
 export type AuditCliIo = Pick<CliIo, 'stdout' | 'stderr'>;
 
 /** Usage lines, for the top-level help. */
-export const AUDIT_USAGE = `  audit verify [--from N] [--to N] [--public-key FILE] [--json]
+export const AUDIT_USAGE = `  audit verify [--from N] [--to N] [--public-key FILE] [--chain NAME] [--json]
         check the audit hash chain and signed checkpoints; exit 1 on any break
   audit query [--agent A] [--user U] [--grant G] [--session S] [--request R] [--tool T]
               [--server S] [--decision D] [--jti J] [--type T] [--since T] [--until T]
@@ -111,48 +113,83 @@ async function verify(argv: string[], io: AuditCliIo): Promise<number> {
     from: { type: 'string' },
     to: { type: 'string' },
     'public-key': { type: 'string' },
+    chain: { type: 'string' },
   });
   if (positionals.length > 0) throw new UsageError('audit verify takes no positional arguments');
   // ORDER: the data dir is opened (and repaired) before the key in it is read: a key file left
   // group-readable is refused by loadAuditKey, repaired by openExistingStorage.
   const storage = openExistingStorage(values, io.stderr);
+  let key: AuditKey | undefined;
   try {
-    let key: AuditKey | undefined;
     if (values['public-key']) key = auditPublicKeyFromPem(readFileSync(values['public-key'], 'utf8'));
     else key = loadAuditKey(values['data-dir'], { create: false });
-    const r = await verifyAuditLog(storage.audit, {
-      from: positiveInt(values.from, 'from'),
-      to: positiveInt(values.to, 'to'),
-      key,
-    });
-    if (values.json) {
-      io.stdout.write(`${JSON.stringify(r)}\n`);
-    } else {
-      const range = r.first === undefined ? 'empty log' : `seq ${r.first}..${r.last}`;
-      io.stdout.write(
-        `${r.ok ? 'ok' : 'BROKEN'}: ${range}, ${r.checked} records checked, ${r.checkpoints} valid checkpoints` +
-          `${r.lastCheckpointSeq !== undefined ? ` (last at seq ${r.lastCheckpointSeq})` : ''}\n`,
-      );
-      if (!key && r.checkpoints === 0)
-        io.stdout.write('warning: no audit key found; checkpoints not checked\n');
-      for (const t of r.tornTails) {
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
+  // A cluster on PostgreSQL keeps one chain per replica (bus.replicaId): every one is verified
+  // (or the one --chain names); SQLite and a single gateway have one chain.
+  const chains: (string | undefined)[] =
+    storage instanceof PostgresStorage
+      ? values.chain !== undefined
+        ? [values.chain]
+        : await storage.auditChains().catch(async (err: unknown) => {
+            await storage.close();
+            throw err;
+          })
+      : [undefined];
+  if (storage instanceof PostgresStorage && chains.length === 0) chains.push(undefined);
+  let ok = true;
+  const results: unknown[] = [];
+  try {
+    for (const chain of chains) {
+      const config = configFor(values.config);
+      const store =
+        chain === undefined || !(storage instanceof PostgresStorage)
+          ? storage
+          : openConfiguredStorage(config, values['data-dir'], { auditChain: chain, onPoolError: () => {} });
+      try {
+        const r = await verifyAuditLog(store.audit, {
+          from: positiveInt(values.from, 'from'),
+          to: positiveInt(values.to, 'to'),
+          key,
+        });
+        ok &&= r.ok;
+        if (values.json) {
+          results.push(chain === undefined ? r : { chain, ...r });
+          continue;
+        }
+        const range = r.first === undefined ? 'empty log' : `seq ${r.first}..${r.last}`;
         io.stdout.write(
-          `warning: torn last line in ${t.segment} at byte ${t.offset} (${t.bytes} bytes): a write cut short ` +
-            '(crash, power loss or full disk), never acknowledged; the gateway removes it at start-up\n',
+          `${chain === undefined || (chains.length === 1 && values.chain === undefined) ? '' : `chain ${chain}: `}${r.ok ? 'ok' : 'BROKEN'}: ${range}, ${r.checked} records checked, ${r.checkpoints} valid checkpoints` +
+            `${r.lastCheckpointSeq !== undefined ? ` (last at seq ${r.lastCheckpointSeq})` : ''}\n`,
         );
-      }
-      if (r.unsignedTail > 0) {
-        io.stdout.write(
-          `note: ${r.unsignedTail} records after the last checkpoint are protected by the hash chain only\n`,
-        );
-      }
-      for (const b of r.breaks) {
-        io.stdout.write(
-          `  seq ${b.seq}${b.eventId ? ` (event ${b.eventId})` : ''}: ${b.kind}: ${b.message}\n`,
-        );
+        if (!key && r.checkpoints === 0)
+          io.stdout.write('warning: no audit key found; checkpoints not checked\n');
+        for (const t of r.tornTails) {
+          io.stdout.write(
+            `warning: torn last line in ${t.segment} at byte ${t.offset} (${t.bytes} bytes): a write cut short ` +
+              '(crash, power loss or full disk), never acknowledged; the gateway removes it at start-up\n',
+          );
+        }
+        if (r.unsignedTail > 0) {
+          io.stdout.write(
+            `note: ${r.unsignedTail} records after the last checkpoint are protected by the hash chain only\n`,
+          );
+        }
+        for (const b of r.breaks) {
+          io.stdout.write(
+            `  seq ${b.seq}${b.eventId ? ` (event ${b.eventId})` : ''}: ${b.kind}: ${b.message}\n`,
+          );
+        }
+      } finally {
+        if (store !== storage) await store.close();
       }
     }
-    return r.ok ? 0 : 1;
+    // One chain: its result as before; several (a cluster): every chain's, and whether all are intact.
+    if (values.json)
+      io.stdout.write(`${JSON.stringify(results.length === 1 ? results[0] : { ok, chains: results })}\n`);
+    return ok ? 0 : 1;
   } finally {
     await storage.close();
   }

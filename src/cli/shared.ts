@@ -6,6 +6,9 @@
 import { existsSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { resolveSecret } from '../auth/as/clients.ts';
+import { pokeOnce } from '../cluster/bus.ts';
+import { pokingOnClose } from '../cluster/notify.ts';
 import { loadConfigFile, parseConfig } from '../config/load.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import { openConfiguredStorage, sqlitePath } from '../storage/open.ts';
@@ -80,7 +83,7 @@ export function openStorage(
   stderr: Writable = process.stderr,
 ): Storage {
   openDataDir(dataDir, stderr, { create: true });
-  return openConfiguredStorage(config, dataDir);
+  return busAware(config, openConfiguredStorage(config, dataDir), stderr);
 }
 
 /**
@@ -101,7 +104,31 @@ export function openExistingStorage(
     const path = sqlitePath(config, values['data-dir']);
     if (path !== ':memory:' && !existsSync(path)) throw new Error(`no database at ${path}`);
   }
-  return openConfiguredStorage(config, values['data-dir']);
+  return busAware(config, openConfiguredStorage(config, values['data-dir']), stderr);
+}
+
+/**
+ * In cluster mode (bus.kind redis) the replicas are told at once of what the verb wrote (a revoked
+ * grant, a decided approval…), when it closes the store; otherwise they notice on their store poll.
+ */
+function busAware(config: GatehouseConfig, storage: Storage, stderr: Writable): Storage {
+  const bus = config.bus;
+  if (bus.kind !== 'redis' || bus.url === undefined) return storage;
+  const url = bus.url;
+  return pokingOnClose(
+    storage,
+    (kinds) =>
+      pokeOnce(
+        url,
+        bus.prefix,
+        kinds,
+        bus.password === undefined ? undefined : resolveSecret(bus.password, 'bus.password'),
+      ),
+    (err) =>
+      stderr.write(
+        `gatehouse: warning: cannot reach the cluster bus (${err instanceof Error ? err.message : String(err)}); the gateways notice on their next store poll\n`,
+      ),
+  );
 }
 
 /** Removes one trailing newline (`\n` or `\r\n`), as `echo` or an editor adds. */

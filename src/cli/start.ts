@@ -4,6 +4,8 @@
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { resolveSecret } from '../auth/as/clients.ts';
+import { pokeOnce } from '../cluster/bus.ts';
 import { ConfigError, formatProblems, loadConfigFile } from '../config/load.ts';
 import { isolationNote } from '../config/schema.ts';
 import { type RunningGateway, startGateway } from '../gateway.ts';
@@ -24,7 +26,8 @@ export const START_USAGE = `  start [--config FILE] [--host H] [--port N] [--dat
   check-config FILE [--data-dir DIR] [--connect]
         validate a configuration file, its policies and the secrets it references; exit 1 with one
         problem per line (notes, such as a shared stdio process, go to stderr with exit 0);
-        --connect also connects to the PostgreSQL store and checks its schema version
+        --connect also connects to the PostgreSQL store and checks its schema version, and to
+        the Redis bus (bus.kind redis)
 `;
 
 /** Runs the gateway until SIGTERM/SIGINT; returns -1 (keep running) once it listens. */
@@ -174,8 +177,36 @@ export async function checkConfigCommand(argv: string[]): Promise<number> {
       return 1;
     }
   }
+  const busProblem = await checkBus(config, values.connect);
+  if (busProblem) {
+    process.stderr.write(`${file}: ${busProblem}\n`);
+    return 1;
+  }
   process.stdout.write(`${file}: ok\n`);
   return 0;
+}
+
+/** The cluster secret can be read (and with --connect, Redis answers PING); the problem, if any. */
+async function checkBus(
+  config: ReturnType<typeof loadConfigFile>,
+  connect: boolean,
+): Promise<string | undefined> {
+  const bus = config.bus;
+  if (bus.kind !== 'redis' || bus.url === undefined || bus.secret === undefined) return undefined;
+  try {
+    if (resolveSecret(bus.secret, 'bus.secret').length < 32)
+      return 'bus.secret: must be at least 32 characters';
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+  if (!connect) return undefined;
+  try {
+    const password = bus.password === undefined ? undefined : resolveSecret(bus.password, 'bus.password');
+    await pokeOnce(bus.url, bus.prefix, [], password);
+    return undefined;
+  } catch (err) {
+    return `bus.url: ${err instanceof Error ? err.message : String(err)}`;
+  }
 }
 
 /** Connects to the configured PostgreSQL store and reads its schema version; the problem, if any. */

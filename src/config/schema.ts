@@ -11,6 +11,7 @@ import { adminSection } from './sections/admin.ts';
 import { approvalsSection } from './sections/approvals.ts';
 import { auditSection } from './sections/audit.ts';
 import { authSection, type preRegisteredClient, type secretRef } from './sections/auth.ts';
+import { busSection } from './sections/bus.ts';
 import { brokerSection, type credentialSchema, credentialsSection } from './sections/credentials.ts';
 import { grantsSection } from './sections/grants.ts';
 import { limitsSection } from './sections/limits.ts';
@@ -42,11 +43,19 @@ export const configSchema = z
     pinning: pinningSection,
     audit: auditSection,
     storage: storageSection,
+    bus: busSection,
     observability: observabilitySection,
     logging: loggingSection,
   })
   .strict()
   .superRefine((c, ctx) => {
+    // Cluster mode: every replica must read and write one store (docs/deploy.md).
+    if (c.bus.kind === 'redis' && c.storage.kind !== 'postgres')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['bus', 'kind'],
+        message: 'redis (cluster mode) needs storage.kind postgres: every replica must share one store',
+      });
     // Cross-references the schema cannot express: every { credential } names an entry, and each entry
     // has what its kind needs.
     for (const [name, u] of Object.entries(c.upstreams)) {

@@ -500,8 +500,8 @@ export class CredentialBroker {
     if (lease) await this.end(lease, reason, true);
   }
 
-  /** Revocations and blocks written by another process (`gatehouse credentials revoke`). */
-  private async poll(): Promise<void> {
+  /** Revocations and blocks written by another process (`gatehouse credentials revoke`, another replica). */
+  async poll(): Promise<void> {
     if (this.polling) return;
     this.polling = true;
     try {

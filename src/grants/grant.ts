@@ -33,6 +33,8 @@ export interface GrantRequest {
 
 /** Read labels one grant keeps (a bound; label names come from config, so this is never reached in practice). */
 const MAX_READ_LABELS = 256;
+/** Cluster mode: task-grant uses are shared, and task grants loaded, every this many polls (5 s). */
+const SHARE_EVERY_TICKS = 20;
 
 /** A live grant. */
 export class Grant {
@@ -157,6 +159,25 @@ export class GrantManager {
   /** Revocations ended at or after this time are picked up on the next poll. */
   private pollFrom = Date.now();
   private polling = false;
+  /** Cluster mode (`start({ shared: true })`): other replicas' grants are in the store too. */
+  private shared = false;
+  /** Task grants ended here, so a load racing the store write does not bring one back (bounded). */
+  private readonly endedHere = new Set<string>();
+  /** Last use of each task grant as last told to the cluster (shared mode). */
+  private readonly reported = new Map<string, number>();
+  private ticks = 0;
+  /** How often uses are shared (ms): a use elsewhere may be reported this late. */
+  private readonly shareEveryMs: number;
+  /**
+   * Cluster mode: a task grant is used from any replica, so its idle timeout counts uses everywhere.
+   * `record` tells the cluster of uses here; `lastUses` says when each grant was last used anywhere.
+   */
+  sharedUse:
+    | {
+        record(uses: ReadonlyMap<string, number>): Promise<void>;
+        lastUses(ids: readonly string[]): Promise<Map<string, number>>;
+      }
+    | undefined;
   /** Called for every grant made and every grant that ends (metrics, audit). */
   onCreated: (grant: Grant) => void = () => {};
   onEnded: (grant: Grant) => void = () => {};
@@ -168,6 +189,7 @@ export class GrantManager {
     /** How often revocations from other processes and expiries are checked (ms). */
     pollMs = 250,
   ) {
+    this.shareEveryMs = pollMs * SHARE_EVERY_TICKS;
     this.timer = setInterval(() => void this.tick(), pollMs);
     this.timer.unref();
   }
@@ -176,11 +198,14 @@ export class GrantManager {
    * At start-up: session grants of a previous run died with their sessions; task grants outlive a
    * restart (their tokens are still valid) and are loaded again.
    */
-  async start(): Promise<void> {
+  async start(opts: { shared?: boolean } = {}): Promise<void> {
+    this.shared = opts.shared === true;
     const now = Date.now();
     for (const rec of await this.storage.grants.listLive(now)) {
-      if (rec.kind === 'session') await this.storage.grants.end({ id: rec.id }, 'gateway restarted', now);
-      else this.live.set(rec.id, new Grant(rec));
+      // In a cluster (`shared`) the other replicas' session grants are live: left to their owners.
+      if (rec.kind === 'session') {
+        if (!opts.shared) await this.storage.grants.end({ id: rec.id }, 'gateway restarted', now);
+      } else this.live.set(rec.id, new Grant(rec));
     }
   }
 
@@ -261,6 +286,11 @@ export class GrantManager {
       await grant.finish(reason, Date.now());
       return;
     }
+    if (this.shared && grant.record.kind === 'task') {
+      if (this.endedHere.size >= 10_000) this.endedHere.clear();
+      this.endedHere.add(grant.id);
+      this.reported.delete(grant.id);
+    }
     const at = Date.now();
     this.log.info({ grant: grant.id, reason }, 'grant ended');
     await Promise.all([
@@ -284,16 +314,74 @@ export class GrantManager {
     return ids;
   }
 
+  /** Polls the store now (the cluster bus says another replica ended a grant). */
+  poll(): Promise<void> {
+    return this.tick();
+  }
+
+  /** Cluster mode: loads the task grants made on another replica (their tokens may be presented here). */
+  async loadTaskGrants(): Promise<void> {
+    try {
+      for (const rec of await this.storage.grants.listLive(Date.now()))
+        if (rec.kind === 'task' && !this.live.has(rec.id) && !this.endedHere.has(rec.id))
+          this.live.set(rec.id, new Grant(rec));
+    } catch (err) {
+      this.log.error({ err }, 'cannot load task grants');
+    }
+  }
+
+  /**
+   * Cluster mode: tells the cluster of task-grant uses here (at most once a second per grant), and
+   * ends the locally idle candidates that were idle everywhere; the others take the later use.
+   */
+  private async sharedIdle(candidates: Grant[], now: number): Promise<void> {
+    const hook = this.sharedUse;
+    // Not wired yet (start-up): idleness cannot be decided for the cluster; the next round will.
+    if (!hook) return;
+    const uses = new Map<string, number>();
+    for (const g of this.live.values())
+      if (g.record.kind === 'task' && g.lastUsed >= (this.reported.get(g.id) ?? 0) + 1000) {
+        uses.set(g.id, g.lastUsed);
+        this.reported.set(g.id, g.lastUsed);
+      }
+    try {
+      if (uses.size > 0) await hook.record(uses);
+      if (candidates.length === 0) return;
+      const last = await hook.lastUses(candidates.map((g) => g.id));
+      for (const g of candidates) {
+        const elsewhere = last.get(g.id) ?? 0;
+        // A use elsewhere is reported up to one sharing round late: idle means idle for that much more.
+        if (now - elsewhere < g.record.idleTimeoutMs + this.shareEveryMs)
+          g.lastUsed = Math.max(g.lastUsed, elsewhere);
+        else void this.end(g, 'idle timeout');
+      }
+    } catch (err) {
+      // Without the bus, idleness cannot be decided for the cluster: leave the grants (expiry still holds).
+      this.log.warn({ err: (err as Error).message }, 'cannot share task-grant use');
+    }
+  }
+
   /** Expiry, idle timeout, and revocations written to the store by another process. */
   private async tick(): Promise<void> {
     const now = Date.now();
+    const idleTasks: Grant[] = [];
     for (const g of this.live.values()) {
       if (now >= g.record.expiresAt) void this.end(g, 'expired');
-      else if (now - g.lastUsed >= g.record.idleTimeoutMs && !g.busy()) void this.end(g, 'idle timeout');
+      else if (now - g.lastUsed >= g.record.idleTimeoutMs && !g.busy()) {
+        // Cluster mode: a task grant idle here may be in use on another replica.
+        if (this.shared && g.record.kind === 'task') idleTasks.push(g);
+        else void this.end(g, 'idle timeout');
+      }
     }
     if (this.polling) return;
     this.polling = true;
     try {
+      // Cluster mode, every 20th tick (5 s): uses and idleness shared; task grants made elsewhere
+      // loaded (the fallback for a lost poke).
+      if (this.shared && this.ticks++ % SHARE_EVERY_TICKS === 0) {
+        await this.sharedIdle(idleTasks, now);
+        await this.loadTaskGrants();
+      }
       // Overlap by a second: a row committed with an earlier timestamp than the last poll is still seen.
       const since = this.pollFrom - 1000;
       this.pollFrom = now;

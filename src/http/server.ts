@@ -44,7 +44,11 @@ export function createHttpServer(gw: GatewayParts, hooks: HttpServerHooks): http
         return sendJson(res, gw.started ? 200 : 503, { status: gw.started ? 'ok' : 'starting' });
       }
       if (!gw.started) return sendError(res, new GatehouseError('starting'), null);
-      if (path === '/mcp') return handleMcp(gw, req, res);
+      if (path === '/mcp') {
+        // Cluster mode: a request for a session another replica owns goes there (src/cluster/route.ts).
+        if (gw.cluster?.route(req, res, () => handleMcp(gw, req, res))) return;
+        return handleMcp(gw, req, res);
+      }
       // DNS rebinding: every other path (metadata, the authorization server) checks Host too.
       const hostError = path === '/readyz' ? undefined : checkHost(gw, req);
       if (hostError) return sendError(res, hostError, null);
@@ -66,10 +70,17 @@ export function createHttpServer(gw: GatewayParts, hooks: HttpServerHooks): http
       }
       if (path === '/readyz' && req.method === 'GET') {
         void Promise.all([hooks.ready(), hooks.store?.()]).then(([upstreams, store]) => {
-          const ok = Object.values(upstreams).every(Boolean) && store?.ok !== false;
+          const bus = gw.cluster?.status();
+          const ok =
+            Object.values(upstreams).every(Boolean) && store?.ok !== false && (bus?.connected ?? true);
           // The store's kind and state only: a driver's message can name hosts, so it stays in the logs.
           const storeState = store && { kind: store.kind, ok: store.ok };
-          sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not ready', upstreams, store: storeState });
+          sendJson(res, ok ? 200 : 503, {
+            status: ok ? 'ready' : 'not ready',
+            upstreams,
+            store: storeState,
+            ...(bus ? { bus } : {}),
+          });
         });
         return;
       }

@@ -49,6 +49,16 @@ export interface GatewayParts {
   connect?: { handle(req: IncomingMessage, res: ServerResponse): boolean };
   /** The admin API and console at /admin/* (src/admin/), when enabled and a login is configured. */
   admin?: { handle(req: IncomingMessage, res: ServerResponse): boolean };
+  /**
+   * Cluster mode (src/cluster/): takes a request for a session another replica owns (true when it
+   * did); reports the bus for /readyz.
+   */
+  cluster?: {
+    route(req: IncomingMessage, res: ServerResponse, local: () => void): boolean;
+    /** Whether `req` came from another replica over a verified hop (it checked Host and Origin). */
+    forwarded(req: IncomingMessage): boolean;
+    status(): { kind: string; replica: string; connected: boolean };
+  };
   /** Host header values accepted (lower-case, with and without port). */
   readonly allowedHosts: ReadonlySet<string>;
   /** Origin header values accepted (exact). */

@@ -22,6 +22,8 @@ export class SessionRegistry {
   private accepting = true;
   /** Result sanitiser profiles from config `sanitize`, shared by every session. */
   private readonly sanitizer: ProfileResolver;
+  /** Cluster mode: where other replicas learn that a session lives here (src/cluster/). */
+  directory: { claim(id: string): void; release(id: string): void } | undefined;
 
   constructor(
     private readonly config: GatehouseConfig,
@@ -103,6 +105,9 @@ export class SessionRegistry {
     grant.attach(session.member);
     session.member.end = (reason) => this.end(session, reason);
     this.sessions.set(session.id, session);
+    // ORDER: claimed at creation, well before initialize is answered, so the client's next request
+    // finds the owner from any replica.
+    this.directory?.claim(session.id);
     this.metrics.setActiveSessions(this.sessions.size);
     return session;
   }
@@ -180,6 +185,7 @@ export class SessionRegistry {
 
   async end(session: Session, reason: GatehouseError): Promise<void> {
     if (!this.sessions.delete(session.id)) return;
+    this.directory?.release(session.id);
     this.metrics.setActiveSessions(this.sessions.size);
     this.log.info({ session: session.id, grant: session.grant.id, reason: reason.code }, 'session ended');
     const grant = session.grant;

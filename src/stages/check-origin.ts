@@ -11,10 +11,18 @@ import type { GatewayParts, HttpContext, Outcome } from '../pipeline/context.ts'
  * attacker's host name.
  */
 export function checkOrigin(ctx: HttpContext): Outcome {
-  const hostError = checkHost(ctx.gw, ctx.req);
+  // Cluster mode: a request forwarded by another replica (its hop MAC verified) was checked there,
+  // against the Host and Origin it was sent with (src/cluster/route.ts).
+  if (ctx.gw.cluster?.forwarded(ctx.req)) return undefined;
+  return checkHostAndOrigin(ctx.gw, ctx.req);
+}
+
+/** Both halves, for a request on /mcp (also run by a replica before it forwards one). */
+export function checkHostAndOrigin(gw: GatewayParts, req: IncomingMessage): GatehouseError | undefined {
+  const hostError = checkHost(gw, req);
   if (hostError) return hostError;
-  const origin = ctx.req.headers.origin;
-  if (origin !== undefined && !ctx.gw.allowedOrigins.has(origin.toLowerCase())) {
+  const origin = req.headers.origin;
+  if (origin !== undefined && !gw.allowedOrigins.has(origin.toLowerCase())) {
     return new GatehouseError('origin_forbidden', undefined, { detail: `origin ${origin}` });
   }
   return undefined;

@@ -160,6 +160,15 @@ export class PostgresStorage implements Storage {
     );
   }
 
+  /** Every audit chain in the schema (one per replica in cluster mode), by name. */
+  async auditChains(): Promise<string[]> {
+    await this.ready();
+    const r = await this.#pool.query<{ chain: string }>(
+      'SELECT chain FROM audit_log GROUP BY chain UNION SELECT chain FROM audit_checkpoints GROUP BY chain ORDER BY chain',
+    );
+    return r.rows.map((x) => x.chain);
+  }
+
   /** A round trip to the server (readiness probes); rejects when it cannot be made. */
   async ping(): Promise<void> {
     await this.ready();
