@@ -234,7 +234,10 @@ export class Session {
     this.streams.set(s.id, s);
     s.onfinish = () => {
       // Keep finished streams briefly for clients that resume after a drop.
-      setTimeout(() => this.streams.delete(s.id), 60_000).unref();
+      setTimeout(() => {
+        this.streams.delete(s.id);
+        s.release();
+      }, 60_000).unref();
     };
     return s;
   }

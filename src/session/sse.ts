@@ -17,6 +17,23 @@ const MAX_BYTES = 1024 * 1024;
  */
 export const SSE_RETRY_MS = 1000;
 
+/**
+ * Replay kept, across all sessions, by finished streams whose every event was handed to a connection.
+ * Handed to the socket is not received: a client whose connection died without a reset resumes with
+ * Last-Event-ID and must still get the answer. Kept until the stream expires (the session drops it
+ * 60 s after it finished) or, past this many bytes in all, oldest first.
+ */
+export const RETAINED_REPLAY_MAX_BYTES = 8 * 1024 * 1024;
+
+/** Finished, flushed streams still holding their replay, oldest first, with the bytes each holds. */
+const retained = new Map<SseStream, number>();
+let retainedBytes = 0;
+
+/** Bytes of replay held by finished streams now (tests, soak). */
+export function retainedReplayBytes(): number {
+  return retainedBytes;
+}
+
 interface StoredEvent {
   seq: number;
   frame: string;
@@ -104,19 +121,47 @@ export class SseStream {
     // A finished stream whose every event reached the connection needs no replay: the buffer is
     // dropped once the response is flushed (a stream cut before that keeps it for resumption).
     res?.end(() => {
-      if (this.sentSeq === this.seq) {
-        this.events.length = 0;
-        this.bytes = 0;
-      }
+      if (this.sentSeq === this.seq) this.retain();
     });
     this.onfinish();
   }
 
-  /** Closes the connection without finishing (session end). */
+  /** Keeps this finished stream's replay under the shared budget, evicting the oldest beyond it. */
+  private retain(): void {
+    this.unaccount();
+    retained.set(this, this.bytes);
+    retainedBytes += this.bytes;
+    for (const [old, bytes] of retained) {
+      if (retainedBytes <= RETAINED_REPLAY_MAX_BYTES) break;
+      retained.delete(old);
+      retainedBytes -= bytes;
+      old.events.length = 0;
+      old.bytes = 0;
+    }
+  }
+
+  /** Drops the replay (the stream expired or its session ended). */
+  release(): void {
+    this.unaccount();
+    this.events.length = 0;
+    this.bytes = 0;
+  }
+
+  /** Takes this stream out of the shared budget (its events stay). */
+  private unaccount(): void {
+    const bytes = retained.get(this);
+    if (bytes !== undefined) {
+      retained.delete(this);
+      retainedBytes -= bytes;
+    }
+  }
+
+  /** Closes the connection without finishing (session end) and drops the replay. */
   close(): void {
     const res = this.res;
     this.res = undefined;
     res?.end();
+    this.release();
   }
 }
 
