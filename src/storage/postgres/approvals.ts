@@ -1,85 +1,7 @@
 /** Approval requests on PostgreSQL (table `approvals`). */
+import { type ApprovalRow, approvalValues, toApproval, toApprovals } from '../rows.ts';
 import type { ApprovalDecideResult, ApprovalRecord, ApprovalRepo, ApprovalState } from '../types.ts';
 import type { Sql } from './database.ts';
-
-interface ApprovalRow {
-  id: string;
-  digest: string;
-  state: string;
-  grant_id: string;
-  session_id: string;
-  agent: string;
-  user_name: string | null;
-  tenant: string | null;
-  actors: string;
-  owner: string | null;
-  server: string;
-  tool: string;
-  arguments: string;
-  definition_hash: string;
-  policies: string;
-  attributes: string;
-  created_at: number;
-  expires_at: number;
-  decision: string | null;
-  decided_at: number | null;
-  decided_by: string | null;
-  reason: string | null;
-  channel: string | null;
-  consumed_at: number | null;
-}
-
-const STATES: ReadonlySet<string> = new Set<ApprovalState>([
-  'pending',
-  'approved',
-  'denied',
-  'expired',
-  'consumed',
-]);
-
-function isState(s: string): s is ApprovalState {
-  return STATES.has(s);
-}
-
-/** A row of a state this version does not know (written by a newer one) is skipped, never misread. */
-function toRecord(r: ApprovalRow | undefined): ApprovalRecord | undefined {
-  if (r === undefined || !isState(r.state)) return undefined;
-  return {
-    id: r.id,
-    digest: r.digest,
-    state: r.state,
-    grantId: r.grant_id,
-    sessionId: r.session_id,
-    agent: r.agent,
-    user: r.user_name ?? undefined,
-    tenant: r.tenant ?? undefined,
-    actors: JSON.parse(r.actors) as string[],
-    owner: r.owner ?? undefined,
-    server: r.server,
-    tool: r.tool,
-    arguments: r.arguments,
-    definitionHash: r.definition_hash,
-    policies: JSON.parse(r.policies) as string[],
-    attributes: JSON.parse(r.attributes) as Record<string, unknown>,
-    createdAt: r.created_at,
-    expiresAt: r.expires_at,
-    decision: r.decision === 'approved' || r.decision === 'denied' ? r.decision : undefined,
-    decidedAt: r.decided_at ?? undefined,
-    decidedBy: r.decided_by ?? undefined,
-    reason: r.reason ?? undefined,
-    channel: r.channel ?? undefined,
-    consumedAt: r.consumed_at ?? undefined,
-  };
-}
-
-function toRecords(rows: readonly ApprovalRow[]): ApprovalRecord[] {
-  const out: ApprovalRecord[] = [];
-  for (const r of rows) {
-    const rec = toRecord(r);
-    if (rec) out.push(rec);
-  }
-  return out;
-}
 
 /** {@link ApprovalRepo} on the `approvals` table. Every decision is one conditional UPDATE: the first wins. */
 export class PgApprovalRepo implements ApprovalRepo {
@@ -94,36 +16,20 @@ export class PgApprovalRepo implements ApprovalRepo {
       `INSERT INTO approvals (id, digest, state, grant_id, session_id, agent, user_name, tenant, actors, owner,
          server, tool, arguments, definition_hash, policies, attributes, created_at, expires_at)
        VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
-      [
-        r.id,
-        r.digest,
-        r.grantId,
-        r.sessionId,
-        r.agent,
-        r.user ?? null,
-        r.tenant ?? null,
-        JSON.stringify(r.actors),
-        r.owner ?? null,
-        r.server,
-        r.tool,
-        r.arguments,
-        r.definitionHash,
-        JSON.stringify(r.policies),
-        JSON.stringify(r.attributes),
-        r.createdAt,
-        r.expiresAt,
-      ],
+      approvalValues(r),
     );
   }
 
   async get(id: string): Promise<ApprovalRecord | undefined> {
-    return toRecord(await this.#sql.one<ApprovalRow>('SELECT * FROM approvals WHERE id = $1', [id]));
+    return toApproval(
+      await this.#sql.one<ApprovalRow>('SELECT *, user_name AS "user" FROM approvals WHERE id = $1', [id]),
+    );
   }
 
   async latestByDigest(digest: string): Promise<ApprovalRecord | undefined> {
-    return toRecord(
+    return toApproval(
       await this.#sql.one<ApprovalRow>(
-        'SELECT * FROM approvals WHERE digest = $1 ORDER BY created_at DESC, n DESC LIMIT 1',
+        'SELECT *, user_name AS "user" FROM approvals WHERE digest = $1 ORDER BY created_at DESC, n DESC LIMIT 1',
         [digest],
       ),
     );
@@ -133,14 +39,14 @@ export class PgApprovalRepo implements ApprovalRepo {
     const limit = filter.limit ?? 1000;
     const rows = filter.states
       ? await this.#sql.rows<ApprovalRow>(
-          'SELECT * FROM approvals WHERE state = ANY($1::text[]) ORDER BY created_at DESC, n DESC LIMIT $2',
+          'SELECT *, user_name AS "user" FROM approvals WHERE state = ANY($1::text[]) ORDER BY created_at DESC, n DESC LIMIT $2',
           [[...filter.states], limit],
         )
       : await this.#sql.rows<ApprovalRow>(
-          'SELECT * FROM approvals ORDER BY created_at DESC, n DESC LIMIT $1',
+          'SELECT *, user_name AS "user" FROM approvals ORDER BY created_at DESC, n DESC LIMIT $1',
           [limit],
         );
-    return toRecords(rows);
+    return toApprovals(rows);
   }
 
   async decide(
@@ -177,9 +83,9 @@ export class PgApprovalRepo implements ApprovalRepo {
   }
 
   async unannounced(): Promise<ApprovalRecord[]> {
-    return toRecords(
+    return toApprovals(
       await this.#sql.rows<ApprovalRow>(
-        'SELECT * FROM approvals WHERE decision IS NOT NULL AND NOT announced ORDER BY decided_at, n',
+        'SELECT *, user_name AS "user" FROM approvals WHERE decision IS NOT NULL AND NOT announced ORDER BY decided_at, n',
       ),
     );
   }

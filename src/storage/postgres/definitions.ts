@@ -1,68 +1,7 @@
 /** Tool-definition pins on PostgreSQL (table `definitions`). */
-import type {
-  DefinitionFinding,
-  DefinitionKind,
-  DefinitionRecord,
-  DefinitionRepo,
-  DefinitionStatus,
-} from '../types.ts';
+import { type DefinitionRow, definitionValues, toDefinitions } from '../rows.ts';
+import type { DefinitionKind, DefinitionRecord, DefinitionRepo, DefinitionStatus } from '../types.ts';
 import type { Sql } from './database.ts';
-
-interface DefinitionRow {
-  server: string;
-  kind: string;
-  name: string;
-  hash: string;
-  definition: string;
-  status: string;
-  findings: string;
-  first_seen: number;
-  updated_at: number;
-  decided_by: string | null;
-}
-
-const KINDS: ReadonlySet<string> = new Set<DefinitionKind>([
-  'tool',
-  'prompt',
-  'resource-template',
-  'instructions',
-]);
-const STATUSES: ReadonlySet<string> = new Set<DefinitionStatus>([
-  'pinned',
-  'pending',
-  'rejected',
-  'superseded',
-]);
-
-function parseFindings(text: string): DefinitionFinding[] {
-  try {
-    const v: unknown = JSON.parse(text);
-    return Array.isArray(v) ? (v as DefinitionFinding[]) : [];
-  } catch {
-    return [];
-  }
-}
-
-/** Rows of a kind or status this version does not know (written by a newer one) are skipped, never misread. */
-function toRecords(rows: readonly DefinitionRow[]): DefinitionRecord[] {
-  const out: DefinitionRecord[] = [];
-  for (const r of rows) {
-    if (!KINDS.has(r.kind) || !STATUSES.has(r.status)) continue;
-    out.push({
-      server: r.server,
-      kind: r.kind as DefinitionKind,
-      name: r.name,
-      hash: r.hash,
-      definition: r.definition,
-      status: r.status as DefinitionStatus,
-      findings: parseFindings(r.findings),
-      firstSeen: r.first_seen,
-      updatedAt: r.updated_at,
-      decidedBy: r.decided_by ?? undefined,
-    });
-  }
-  return out;
-}
 
 const WHERE_KEY = 'server = $1 AND kind = $2 AND name = $3';
 
@@ -92,18 +31,7 @@ async function write(sql: Sql, r: DefinitionRecord): Promise<void> {
   await sql.count(
     `INSERT INTO definitions (server, kind, name, hash, definition, status, findings, first_seen, updated_at, decided_by)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-    [
-      r.server,
-      r.kind,
-      r.name,
-      r.hash,
-      r.definition,
-      r.status,
-      JSON.stringify(r.findings),
-      r.firstSeen,
-      r.updatedAt,
-      r.decidedBy ?? null,
-    ],
+    definitionValues(r),
   );
 }
 
@@ -197,7 +125,7 @@ export class PgDefinitionRepo implements DefinitionRepo {
   }
 
   async list(filter: { server?: string; status?: DefinitionStatus } = {}): Promise<DefinitionRecord[]> {
-    return toRecords(
+    return toDefinitions(
       await this.#sql.rows<DefinitionRow>(
         `SELECT * FROM definitions WHERE status <> 'superseded'
          AND ($1::text IS NULL OR server = $1) AND ($2::text IS NULL OR status = $2)
@@ -208,7 +136,7 @@ export class PgDefinitionRepo implements DefinitionRepo {
   }
 
   async changedSince(at: number): Promise<DefinitionRecord[]> {
-    return toRecords(
+    return toDefinitions(
       await this.#sql.rows<DefinitionRow>(
         'SELECT * FROM definitions WHERE updated_at >= $1 ORDER BY updated_at',
         [at],

@@ -1,36 +1,8 @@
 /** Credential leases and kill switches on PostgreSQL (tables `leases` and `credential_blocks`). */
+import { type LeaseRow, leaseValues, toLiveLease } from '../rows.ts';
 import type { CredentialBlock, LeaseRecord, LeaseRepo, LeaseSelector } from '../types.ts';
 import type { Sql } from './database.ts';
 import { endRows } from './ending.ts';
-
-interface LeaseRow {
-  id: string;
-  grant_id: string;
-  service: string;
-  credential: string;
-  kind: string;
-  agent: string;
-  user_name: string | null;
-  created_at: number;
-  expires_at: number;
-}
-
-/** A live lease (listLive reads no other). */
-function toLiveLease(r: LeaseRow): LeaseRecord {
-  return {
-    id: r.id,
-    grantId: r.grant_id,
-    service: r.service,
-    credential: r.credential,
-    kind: r.kind as LeaseRecord['kind'],
-    agent: r.agent,
-    user: r.user_name ?? undefined,
-    createdAt: r.created_at,
-    expiresAt: r.expires_at,
-    endedAt: undefined,
-    endReason: undefined,
-  };
-}
 
 const SELECTOR_COLUMNS = {
   id: 'id',
@@ -53,7 +25,7 @@ export class PgLeaseRepo implements LeaseRepo {
     await this.#sql.count(
       `INSERT INTO leases (id, grant_id, service, credential, kind, agent, user_name, created_at, expires_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [l.id, l.grantId, l.service, l.credential, l.kind, l.agent, l.user ?? null, l.createdAt, l.expiresAt],
+      leaseValues(l),
     );
   }
 
@@ -70,7 +42,7 @@ export class PgLeaseRepo implements LeaseRepo {
 
   async listLive(now: number): Promise<LeaseRecord[]> {
     const rows = await this.#sql.rows<LeaseRow>(
-      'SELECT * FROM leases WHERE ended_at IS NULL AND expires_at > $1 ORDER BY created_at',
+      'SELECT *, user_name AS "user" FROM leases WHERE ended_at IS NULL AND expires_at > $1 ORDER BY created_at',
       [now],
     );
     return rows.map(toLiveLease);

@@ -1,18 +1,7 @@
 /** The embedded authorization server's model store on PostgreSQL (table `oauth`). */
+import { type OAuthRow, toOAuthPayload } from '../rows.ts';
 import type { OAuthRepo } from '../types.ts';
 import type { Sql } from './database.ts';
-
-interface OAuthRow {
-  payload: string;
-  consumed_at: number | null;
-}
-
-function toPayload(r: OAuthRow | undefined): Record<string, unknown> | undefined {
-  if (!r) return undefined;
-  const payload = JSON.parse(r.payload) as Record<string, unknown>;
-  if (r.consumed_at !== null) payload['consumed'] = r.consumed_at;
-  return payload;
-}
 
 const live = '(expires_at IS NULL OR expires_at > $3)';
 
@@ -43,7 +32,7 @@ export class PgOAuthRepo implements OAuthRepo {
   }
 
   async find(model: string, id: string): Promise<Record<string, unknown> | undefined> {
-    return toPayload(
+    return toOAuthPayload(
       await this.#sql.one<OAuthRow>(
         `SELECT payload, consumed_at FROM oauth WHERE model = $1 AND id = $2 AND ${live}`,
         [model, id, Date.now()],
@@ -52,7 +41,7 @@ export class PgOAuthRepo implements OAuthRepo {
   }
 
   async findByUid(model: string, uid: string): Promise<Record<string, unknown> | undefined> {
-    return toPayload(
+    return toOAuthPayload(
       await this.#sql.one<OAuthRow>(
         `SELECT payload, consumed_at FROM oauth WHERE model = $1 AND uid = $2 AND ${live} LIMIT 1`,
         [model, uid, Date.now()],
@@ -61,7 +50,7 @@ export class PgOAuthRepo implements OAuthRepo {
   }
 
   async findByUserCode(model: string, userCode: string): Promise<Record<string, unknown> | undefined> {
-    return toPayload(
+    return toOAuthPayload(
       await this.#sql.one<OAuthRow>(
         `SELECT payload, consumed_at FROM oauth WHERE model = $1 AND user_code = $2 AND ${live} LIMIT 1`,
         [model, userCode, Date.now()],

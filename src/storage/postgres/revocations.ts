@@ -1,38 +1,7 @@
 /** The token revocation list on PostgreSQL (table `token_revocations`). */
-import type { RevocationKind, RevocationRecord, RevocationRepo } from '../types.ts';
+import { type RevocationRow, toRevocations } from '../rows.ts';
+import type { RevocationRecord, RevocationRepo } from '../types.ts';
 import type { Sql } from './database.ts';
-
-interface RevocationRow {
-  kind: string;
-  value: string;
-  not_before: number;
-  expires_at: number;
-  recorded_at: number;
-  reason: string;
-}
-
-const KINDS: ReadonlySet<string> = new Set<RevocationKind>(['jti', 'agent', 'user', 'agent+user']);
-
-function isKind(k: string): k is RevocationKind {
-  return KINDS.has(k);
-}
-
-/** Rows of a kind this version does not know (written by a newer one) are skipped, never misread. */
-function toRecords(rows: readonly RevocationRow[]): RevocationRecord[] {
-  const out: RevocationRecord[] = [];
-  for (const r of rows) {
-    if (!isKind(r.kind)) continue;
-    out.push({
-      kind: r.kind,
-      value: r.value,
-      notBefore: r.not_before,
-      expiresAt: r.expires_at,
-      recordedAt: r.recorded_at,
-      reason: r.reason,
-    });
-  }
-  return out;
-}
 
 /** {@link RevocationRepo} on the `token_revocations` table. */
 export class PgRevocationRepo implements RevocationRepo {
@@ -56,7 +25,7 @@ export class PgRevocationRepo implements RevocationRepo {
   }
 
   async recordedSince(at: number): Promise<RevocationRecord[]> {
-    return toRecords(
+    return toRevocations(
       await this.#sql.rows<RevocationRow>(
         'SELECT * FROM token_revocations WHERE recorded_at >= $1 ORDER BY recorded_at',
         [at],
@@ -65,7 +34,7 @@ export class PgRevocationRepo implements RevocationRepo {
   }
 
   async listLive(now: number): Promise<RevocationRecord[]> {
-    return toRecords(
+    return toRevocations(
       await this.#sql.rows<RevocationRow>(
         'SELECT * FROM token_revocations WHERE expires_at > $1 ORDER BY recorded_at',
         [now],

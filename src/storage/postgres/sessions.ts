@@ -1,28 +1,7 @@
 /** The sessions repository on PostgreSQL (table `sessions`). */
+import { type SessionRow, toSession } from '../rows.ts';
 import type { SessionRecord, SessionRepo } from '../types.ts';
 import type { Sql } from './database.ts';
-
-interface SessionRow {
-  id: string;
-  protocol_version: string;
-  client_name: string | null;
-  client_version: string | null;
-  created_at: number;
-  closed_at: number | null;
-  close_reason: string | null;
-}
-
-function toRecord(r: SessionRow): SessionRecord {
-  return {
-    id: r.id,
-    protocolVersion: r.protocol_version,
-    clientName: r.client_name ?? undefined,
-    clientVersion: r.client_version ?? undefined,
-    createdAt: r.created_at,
-    closedAt: r.closed_at ?? undefined,
-    closeReason: r.close_reason ?? undefined,
-  };
-}
 
 /**
  * A client-chosen display field (`clientInfo.name`, `version`) as PostgreSQL TEXT can hold it: a NUL
@@ -49,7 +28,7 @@ export class PgSessionRepo implements SessionRepo {
 
   async get(id: string): Promise<SessionRecord | undefined> {
     const row = await this.#sql.one<SessionRow>('SELECT * FROM sessions WHERE id = $1', [id]);
-    return row && toRecord(row);
+    return row && toSession(row);
   }
 
   async close(id: string, reason: string, at: number): Promise<void> {
@@ -63,7 +42,7 @@ export class PgSessionRepo implements SessionRepo {
     const rows = await this.#sql.rows<SessionRow>(
       'SELECT * FROM sessions WHERE closed_at IS NULL ORDER BY created_at',
     );
-    return rows.map(toRecord);
+    return rows.map(toSession);
   }
 
   closeAllOpen(reason: string, at: number): Promise<number> {

@@ -1,19 +1,7 @@
 /** The embedded authorization server's users on PostgreSQL (table `users`): local, or from the upstream IdP. */
+import { toUser, type UserRow } from '../rows.ts';
 import type { ExternalIdentity, PutExternalResult, UserRecord, UserRepo } from '../types.ts';
 import type { Sql } from './database.ts';
-
-interface UserRow {
-  username: string;
-  password_hash: string;
-  created_at: number;
-  external: string | null;
-}
-
-function toUser(r: UserRow): UserRecord {
-  const u: UserRecord = { username: r.username, passwordHash: r.password_hash, createdAt: r.created_at };
-  if (r.external !== null) u.external = JSON.parse(r.external) as ExternalIdentity;
-  return u;
-}
 
 const ADD = 'INSERT INTO users (username, password_hash, created_at, external) VALUES ($1, $2, $3, $4)';
 

@@ -1,85 +1,7 @@
 /** Approval requests on SQLite (table `approvals`). */
+import { type ApprovalRow, approvalValues, toApproval, toApprovals } from '../rows.ts';
 import type { ApprovalDecideResult, ApprovalRecord, ApprovalRepo, ApprovalState } from '../types.ts';
 import { sqliteRepo } from './database.ts';
-
-interface ApprovalRow {
-  id: string;
-  digest: string;
-  state: string;
-  grant_id: string;
-  session_id: string;
-  agent: string;
-  user: string | null;
-  tenant: string | null;
-  actors: string;
-  owner: string | null;
-  server: string;
-  tool: string;
-  arguments: string;
-  definition_hash: string;
-  policies: string;
-  attributes: string;
-  created_at: number;
-  expires_at: number;
-  decision: string | null;
-  decided_at: number | null;
-  decided_by: string | null;
-  reason: string | null;
-  channel: string | null;
-  consumed_at: number | null;
-}
-
-const STATES: ReadonlySet<string> = new Set<ApprovalState>([
-  'pending',
-  'approved',
-  'denied',
-  'expired',
-  'consumed',
-]);
-
-function isState(s: string): s is ApprovalState {
-  return STATES.has(s);
-}
-
-/** A row of a state this version does not know (written by a newer one) is skipped, never misread. */
-function toRecord(r: ApprovalRow | undefined): ApprovalRecord | undefined {
-  if (r === undefined || !isState(r.state)) return undefined;
-  return {
-    id: r.id,
-    digest: r.digest,
-    state: r.state,
-    grantId: r.grant_id,
-    sessionId: r.session_id,
-    agent: r.agent,
-    user: r.user ?? undefined,
-    tenant: r.tenant ?? undefined,
-    actors: JSON.parse(r.actors) as string[],
-    owner: r.owner ?? undefined,
-    server: r.server,
-    tool: r.tool,
-    arguments: r.arguments,
-    definitionHash: r.definition_hash,
-    policies: JSON.parse(r.policies) as string[],
-    attributes: JSON.parse(r.attributes) as Record<string, unknown>,
-    createdAt: r.created_at,
-    expiresAt: r.expires_at,
-    decision: r.decision === 'approved' || r.decision === 'denied' ? r.decision : undefined,
-    decidedAt: r.decided_at ?? undefined,
-    decidedBy: r.decided_by ?? undefined,
-    reason: r.reason ?? undefined,
-    channel: r.channel ?? undefined,
-    consumedAt: r.consumed_at ?? undefined,
-  };
-}
-
-function toRecords(rows: readonly ApprovalRow[]): ApprovalRecord[] {
-  const out: ApprovalRecord[] = [];
-  for (const r of rows) {
-    const rec = toRecord(r);
-    if (rec) out.push(rec);
-  }
-  return out;
-}
 
 const Base = sqliteRepo((db) => ({
   insert: db.prepare(
@@ -120,43 +42,22 @@ const Base = sqliteRepo((db) => ({
 /** {@link ApprovalRepo} on the `approvals` table. */
 export class SqliteApprovalRepo extends Base implements ApprovalRepo {
   insert(r: ApprovalRecord): Promise<void> {
-    return this.run(
-      () =>
-        void this.sql.insert.run(
-          r.id,
-          r.digest,
-          r.grantId,
-          r.sessionId,
-          r.agent,
-          r.user ?? null,
-          r.tenant ?? null,
-          JSON.stringify(r.actors),
-          r.owner ?? null,
-          r.server,
-          r.tool,
-          r.arguments,
-          r.definitionHash,
-          JSON.stringify(r.policies),
-          JSON.stringify(r.attributes),
-          r.createdAt,
-          r.expiresAt,
-        ),
-    );
+    return this.run(() => void this.sql.insert.run(...approvalValues(r)));
   }
 
   get(id: string): Promise<ApprovalRecord | undefined> {
-    return this.run(() => toRecord(this.sql.get.get(id)));
+    return this.run(() => toApproval(this.sql.get.get(id)));
   }
 
   latestByDigest(digest: string): Promise<ApprovalRecord | undefined> {
-    return this.run(() => toRecord(this.sql.latestByDigest.get(digest)));
+    return this.run(() => toApproval(this.sql.latestByDigest.get(digest)));
   }
 
   list(filter: { states?: readonly ApprovalState[]; limit?: number } = {}): Promise<ApprovalRecord[]> {
     const limit = filter.limit ?? 1000;
     const states = filter.states;
     return this.run(() =>
-      toRecords(
+      toApprovals(
         states ? this.sql.listStates.all(JSON.stringify(states), limit) : this.sql.listAll.all(limit),
       ),
     );
@@ -178,7 +79,7 @@ export class SqliteApprovalRepo extends Base implements ApprovalRepo {
         d.at,
       ).changes;
       if (changed === 1) return 'decided';
-      const row = toRecord(this.sql.get.get(id));
+      const row = toApproval(this.sql.get.get(id));
       if (row === undefined) return 'not_found';
       return row.state === 'pending' || row.state === 'expired' ? 'expired' : 'not_pending';
     });
@@ -193,7 +94,7 @@ export class SqliteApprovalRepo extends Base implements ApprovalRepo {
   }
 
   unannounced(): Promise<ApprovalRecord[]> {
-    return this.run(() => toRecords(this.sql.unannounced.all()));
+    return this.run(() => toApprovals(this.sql.unannounced.all()));
   }
 
   announce(id: string): Promise<boolean> {

@@ -1,68 +1,7 @@
 /** Tool-definition pins on SQLite (table `definitions`, migration 9). */
-import type {
-  DefinitionFinding,
-  DefinitionKind,
-  DefinitionRecord,
-  DefinitionRepo,
-  DefinitionStatus,
-} from '../types.ts';
+import { type DefinitionRow, definitionValues, toDefinitions } from '../rows.ts';
+import type { DefinitionKind, DefinitionRecord, DefinitionRepo, DefinitionStatus } from '../types.ts';
 import { sqliteRepo } from './database.ts';
-
-interface DefinitionRow {
-  server: string;
-  kind: string;
-  name: string;
-  hash: string;
-  definition: string;
-  status: string;
-  findings: string;
-  first_seen: number;
-  updated_at: number;
-  decided_by: string | null;
-}
-
-const KINDS: ReadonlySet<string> = new Set<DefinitionKind>([
-  'tool',
-  'prompt',
-  'resource-template',
-  'instructions',
-]);
-const STATUSES: ReadonlySet<string> = new Set<DefinitionStatus>([
-  'pinned',
-  'pending',
-  'rejected',
-  'superseded',
-]);
-
-function parseFindings(text: string): DefinitionFinding[] {
-  try {
-    const v: unknown = JSON.parse(text);
-    return Array.isArray(v) ? (v as DefinitionFinding[]) : [];
-  } catch {
-    return [];
-  }
-}
-
-/** Rows of a kind or status this version does not know (written by a newer one) are skipped, never misread. */
-function toRecords(rows: readonly DefinitionRow[]): DefinitionRecord[] {
-  const out: DefinitionRecord[] = [];
-  for (const r of rows) {
-    if (!KINDS.has(r.kind) || !STATUSES.has(r.status)) continue;
-    out.push({
-      server: r.server,
-      kind: r.kind as DefinitionKind,
-      name: r.name,
-      hash: r.hash,
-      definition: r.definition,
-      status: r.status as DefinitionStatus,
-      findings: parseFindings(r.findings),
-      firstSeen: r.first_seen,
-      updatedAt: r.updated_at,
-      decidedBy: r.decided_by ?? undefined,
-    });
-  }
-  return out;
-}
 
 type Key = [server: string, kind: string, name: string];
 type HashKey = [server: string, kind: string, name: string, hash: string];
@@ -92,19 +31,7 @@ const Base = sqliteRepo((db) => {
     `UPDATE definitions SET status = ?, updated_at = ?, decided_by = ?
      WHERE server = ? AND kind = ? AND name = ? AND hash = ?`,
   );
-  const write = (r: DefinitionRecord): void =>
-    void insert.run(
-      r.server,
-      r.kind,
-      r.name,
-      r.hash,
-      r.definition,
-      r.status,
-      JSON.stringify(r.findings),
-      r.firstSeen,
-      r.updatedAt,
-      r.decidedBy ?? null,
-    );
+  const write = (r: DefinitionRecord): void => void insert.run(...definitionValues(r));
   return {
     pin: db.transaction((r: DefinitionRecord): boolean => {
       if (hasPin.get(r.server, r.kind, r.name) || exists.get(r.server, r.kind, r.name, r.hash)) return false;
@@ -178,10 +105,10 @@ export class SqliteDefinitionRepo extends Base implements DefinitionRepo {
   list(filter: { server?: string; status?: DefinitionStatus } = {}): Promise<DefinitionRecord[]> {
     const server = filter.server ?? null;
     const status = filter.status ?? null;
-    return this.run(() => toRecords(this.sql.list.all(server, server, status, status)));
+    return this.run(() => toDefinitions(this.sql.list.all(server, server, status, status)));
   }
 
   changedSince(at: number): Promise<DefinitionRecord[]> {
-    return this.run(() => toRecords(this.sql.changedSince.all(at)));
+    return this.run(() => toDefinitions(this.sql.changedSince.all(at)));
   }
 }

@@ -1,51 +1,8 @@
 /** The grants repository on SQLite (table `grants`). */
+import { type GrantRow, grantValues, toGrant } from '../rows.ts';
 import type { GrantRecord, GrantRepo, GrantSelector } from '../types.ts';
 import { sqliteRepo } from './database.ts';
 import { prepareEnd } from './ending.ts';
-
-interface GrantRow {
-  id: string;
-  kind: string;
-  agent: string;
-  user: string | null;
-  tenant: string | null;
-  issuer: string;
-  actors: string;
-  principal_key: string;
-  owner: string | null;
-  tools: string | null;
-  constraints: string;
-  created_at: number;
-  expires_at: number;
-  idle_timeout_ms: number;
-  created_by: string;
-  token_id: string | null;
-  ended_at: number | null;
-  end_reason: string | null;
-}
-
-function toGrant(r: GrantRow): GrantRecord {
-  return {
-    id: r.id,
-    kind: r.kind === 'task' ? 'task' : 'session',
-    agent: r.agent,
-    user: r.user ?? undefined,
-    tenant: r.tenant ?? undefined,
-    issuer: r.issuer,
-    actors: JSON.parse(r.actors) as string[],
-    principalKey: r.principal_key,
-    owner: r.owner ?? undefined,
-    tools: r.tools === null ? undefined : (JSON.parse(r.tools) as string[]),
-    constraints: JSON.parse(r.constraints) as GrantRecord['constraints'],
-    createdAt: r.created_at,
-    expiresAt: r.expires_at,
-    idleTimeoutMs: r.idle_timeout_ms,
-    createdBy: r.created_by,
-    tokenId: r.token_id ?? undefined,
-    endedAt: r.ended_at ?? undefined,
-    endReason: r.end_reason ?? undefined,
-  };
-}
 
 const Base = sqliteRepo((db) => ({
   insert: db.prepare(
@@ -66,27 +23,7 @@ const Base = sqliteRepo((db) => ({
 /** {@link GrantRepo} on the `grants` table. */
 export class SqliteGrantRepo extends Base implements GrantRepo {
   insert(g: GrantRecord): Promise<void> {
-    return this.run(
-      () =>
-        void this.sql.insert.run(
-          g.id,
-          g.kind,
-          g.agent,
-          g.user ?? null,
-          g.tenant ?? null,
-          g.issuer,
-          JSON.stringify(g.actors),
-          g.principalKey,
-          g.owner ?? null,
-          g.tools === undefined ? null : JSON.stringify(g.tools),
-          JSON.stringify(g.constraints),
-          g.createdAt,
-          g.expiresAt,
-          g.idleTimeoutMs,
-          g.createdBy,
-          g.tokenId ?? null,
-        ),
-    );
+    return this.run(() => void this.sql.insert.run(...grantValues(g)));
   }
 
   get(id: string): Promise<GrantRecord | undefined> {

@@ -1,36 +1,8 @@
 /** Credential leases and kill switches on SQLite (tables `leases` and `credential_blocks`). */
+import { type LeaseRow, leaseValues, toLiveLease } from '../rows.ts';
 import type { CredentialBlock, LeaseRecord, LeaseRepo, LeaseSelector } from '../types.ts';
 import { sqliteRepo } from './database.ts';
 import { prepareEnd } from './ending.ts';
-
-interface LeaseRow {
-  id: string;
-  grant_id: string;
-  service: string;
-  credential: string;
-  kind: string;
-  agent: string;
-  user: string | null;
-  created_at: number;
-  expires_at: number;
-}
-
-/** A live lease (listLive reads no other). */
-function toLiveLease(r: LeaseRow): LeaseRecord {
-  return {
-    id: r.id,
-    grantId: r.grant_id,
-    service: r.service,
-    credential: r.credential,
-    kind: r.kind as LeaseRecord['kind'],
-    agent: r.agent,
-    user: r.user ?? undefined,
-    createdAt: r.created_at,
-    expiresAt: r.expires_at,
-    endedAt: undefined,
-    endReason: undefined,
-  };
-}
 
 const Base = sqliteRepo((db) => ({
   insert: db.prepare(
@@ -63,20 +35,7 @@ const Base = sqliteRepo((db) => ({
 /** {@link LeaseRepo} on the `leases` and `credential_blocks` tables. */
 export class SqliteLeaseRepo extends Base implements LeaseRepo {
   insert(l: LeaseRecord): Promise<void> {
-    return this.run(
-      () =>
-        void this.sql.insert.run(
-          l.id,
-          l.grantId,
-          l.service,
-          l.credential,
-          l.kind,
-          l.agent,
-          l.user ?? null,
-          l.createdAt,
-          l.expiresAt,
-        ),
-    );
+    return this.run(() => void this.sql.insert.run(...leaseValues(l)));
   }
 
   end(selector: LeaseSelector, reason: string, at: number): Promise<string[]> {

@@ -1,18 +1,7 @@
 /** The embedded authorization server's model store on SQLite (table `oauth`). */
+import { type OAuthRow, toOAuthPayload } from '../rows.ts';
 import type { OAuthRepo } from '../types.ts';
 import { sqliteRepo } from './database.ts';
-
-interface OAuthRow {
-  payload: string;
-  consumed_at: number | null;
-}
-
-function toPayload(r: OAuthRow | undefined): Record<string, unknown> | undefined {
-  if (!r) return undefined;
-  const payload = JSON.parse(r.payload) as Record<string, unknown>;
-  if (r.consumed_at !== null) payload['consumed'] = r.consumed_at;
-  return payload;
-}
 
 const live = 'AND (expires_at IS NULL OR expires_at > ?)';
 
@@ -64,15 +53,15 @@ export class SqliteOAuthRepo extends Base implements OAuthRepo {
   }
 
   find(model: string, id: string): Promise<Record<string, unknown> | undefined> {
-    return this.run(() => toPayload(this.sql.find.get(model, id, Date.now())));
+    return this.run(() => toOAuthPayload(this.sql.find.get(model, id, Date.now())));
   }
 
   findByUid(model: string, uid: string): Promise<Record<string, unknown> | undefined> {
-    return this.run(() => toPayload(this.sql.findByUid.get(model, uid, Date.now())));
+    return this.run(() => toOAuthPayload(this.sql.findByUid.get(model, uid, Date.now())));
   }
 
   findByUserCode(model: string, userCode: string): Promise<Record<string, unknown> | undefined> {
-    return this.run(() => toPayload(this.sql.findByUserCode.get(model, userCode, Date.now())));
+    return this.run(() => toOAuthPayload(this.sql.findByUserCode.get(model, userCode, Date.now())));
   }
 
   consume(model: string, id: string, at: number): Promise<void> {

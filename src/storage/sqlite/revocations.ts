@@ -1,38 +1,7 @@
 /** The token revocation list on SQLite (table `token_revocations`). */
-import type { RevocationKind, RevocationRecord, RevocationRepo } from '../types.ts';
+import { type RevocationRow, toRevocations } from '../rows.ts';
+import type { RevocationRecord, RevocationRepo } from '../types.ts';
 import { sqliteRepo } from './database.ts';
-
-interface RevocationRow {
-  kind: string;
-  value: string;
-  not_before: number;
-  expires_at: number;
-  recorded_at: number;
-  reason: string;
-}
-
-const KINDS: ReadonlySet<string> = new Set<RevocationKind>(['jti', 'agent', 'user', 'agent+user']);
-
-function isKind(k: string): k is RevocationKind {
-  return KINDS.has(k);
-}
-
-/** Rows of a kind this version does not know (written by a newer one) are skipped, never misread. */
-function toRecords(rows: readonly RevocationRow[]): RevocationRecord[] {
-  const out: RevocationRecord[] = [];
-  for (const r of rows) {
-    if (!isKind(r.kind)) continue;
-    out.push({
-      kind: r.kind,
-      value: r.value,
-      notBefore: r.not_before,
-      expiresAt: r.expires_at,
-      recordedAt: r.recorded_at,
-      reason: r.reason,
-    });
-  }
-  return out;
-}
 
 const Base = sqliteRepo((db) => ({
   add: db.prepare(
@@ -62,11 +31,11 @@ export class SqliteRevocationRepo extends Base implements RevocationRepo {
   }
 
   recordedSince(at: number): Promise<RevocationRecord[]> {
-    return this.run(() => toRecords(this.sql.recordedSince.all(at)));
+    return this.run(() => toRevocations(this.sql.recordedSince.all(at)));
   }
 
   listLive(now: number): Promise<RevocationRecord[]> {
-    return this.run(() => toRecords(this.sql.listLive.all(now)));
+    return this.run(() => toRevocations(this.sql.listLive.all(now)));
   }
 
   purge(now: number): Promise<number> {

@@ -1,28 +1,7 @@
 /** The sessions repository on SQLite (table `sessions`). */
+import { type SessionRow, toSession } from '../rows.ts';
 import type { SessionRecord, SessionRepo } from '../types.ts';
 import { sqliteRepo } from './database.ts';
-
-interface SessionRow {
-  id: string;
-  protocol_version: string;
-  client_name: string | null;
-  client_version: string | null;
-  created_at: number;
-  closed_at: number | null;
-  close_reason: string | null;
-}
-
-function toRecord(r: SessionRow): SessionRecord {
-  return {
-    id: r.id,
-    protocolVersion: r.protocol_version,
-    clientName: r.client_name ?? undefined,
-    clientVersion: r.client_version ?? undefined,
-    createdAt: r.created_at,
-    closedAt: r.closed_at ?? undefined,
-    closeReason: r.close_reason ?? undefined,
-  };
-}
 
 const Base = sqliteRepo((db) => ({
   insert: db.prepare(
@@ -52,7 +31,7 @@ export class SqliteSessionRepo extends Base implements SessionRepo {
   get(id: string): Promise<SessionRecord | undefined> {
     return this.run(() => {
       const row = this.sql.get.get(id);
-      return row ? toRecord(row) : undefined;
+      return row ? toSession(row) : undefined;
     });
   }
 
@@ -61,7 +40,7 @@ export class SqliteSessionRepo extends Base implements SessionRepo {
   }
 
   listOpen(): Promise<SessionRecord[]> {
-    return this.run(() => this.sql.listOpen.all().map(toRecord));
+    return this.run(() => this.sql.listOpen.all().map(toSession));
   }
 
   closeAllOpen(reason: string, at: number): Promise<number> {
