@@ -44,6 +44,8 @@ function config(id: string, dir: string): object {
     policy: { files: [policy] },
     server: { host: '127.0.0.1', port: 0, publicUrl },
     auth: { mode: 'none' },
+    // A local trial, like the demo: tools are trusted on first sight (production quarantines them).
+    pinning: { newTools: 'trust' },
     upstreams: { everything: { type: 'stdio', command: process.execPath, args: [everything, 'stdio'] } },
     storage: { kind: 'postgres', postgres: { url: values.pg, schema: 'gatehouse_local' } },
     bus: { kind: 'redis', url: values.redis, prefix: 'gatehouse-local:', replicaId: id, secret },

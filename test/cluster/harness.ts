@@ -179,6 +179,8 @@ export function replicaConfig(
     },
     policy: { files: [policyFile], tools: { bank__transfer: { risk: 'high', sideEffect: 'external' } } },
     approvals: { approvers: ['carol'], holdSec: extra.holdSec ?? 30 },
+    // The bank's tools are trusted on first sight (the default, quarantine, holds them for an admin).
+    pinning: { newTools: 'trust' },
     // One bank process per replica, shared by its sessions (a cold Node server per session would
     // swamp the 2-core machine); it appends each transfer that ran to transfers.log.
     upstreams: { bank: { ...bankUpstream(join(dir, 'transfers.log')), isolation: 'shared' } },
