@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AuditCheckpointRow, AuditRepo, AuditRow } from '../storage/types.ts';
-import { CanonicalError, canonicalJson, isWellFormed, RawJson, toAuditValue } from './canonical.ts';
+import { CanonicalError, canonicalJson, isWellFormed, toAuditValue } from './canonical.ts';
 import { checkpointPayload, GENESIS_HASH, redactDeep, sha256Hex, toRow } from './chain.ts';
 import {
   AUDIT_EVENT_KEYS,
@@ -309,7 +309,10 @@ export class AuditWriter {
     }
     const out: NonNullable<AuditEvent['arguments']> =
       Buffer.byteLength(redacted) <= this.maxArgumentBytes
-        ? { digest: sha256Hex(original), redacted: new RawJson(redacted) }
+        ? // The parsed canonical text, not a RawJson: its keys come back sorted, so the whole event is
+          // written by the native serialiser with the same bytes (canonicalJson sorts what JSON.parse
+          // reorders, integer-like keys).
+          { digest: sha256Hex(original), redacted: JSON.parse(redacted) as unknown }
         : { digest: sha256Hex(original), truncated: true };
     if (normalised) out.normalised = true;
     return out;
