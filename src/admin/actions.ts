@@ -176,10 +176,7 @@ export class AdminActions {
     const by = `console:${s.user}`;
     const now = Date.now();
     const repo = this.d.storage.definitions;
-    const done =
-      decision === 'approve'
-        ? await repo.approve(row.server, row.kind, row.name, row.hash, by, now)
-        : await repo.reject(row.server, row.kind, row.name, row.hash, by, now);
+    const done = decision === 'approve' ? await repo.approve(row, by, now) : await repo.reject(row, by, now);
     if (!done) return { ok: false, message: `${label} changed meanwhile; look again` };
     this.record(s, {
       action: decision === 'approve' ? 'definition.approved' : 'definition.rejected',

@@ -151,8 +151,8 @@ export async function toolsCommand(argv: string[]): Promise<number> {
     const now = Date.now();
     const done =
       verb === 'approve'
-        ? await storage.definitions.approve(target.server, target.kind, target.name, target.hash, by, now)
-        : await storage.definitions.reject(target.server, target.kind, target.name, target.hash, by, now);
+        ? await storage.definitions.approve(target, by, now)
+        : await storage.definitions.reject(target, by, now);
     if (!done) {
       process.stderr.write(
         `gatehouse tools ${verb}: \`${tool}\` changed meanwhile; run tools pending again\n`,

@@ -7,6 +7,7 @@
 import type {
   ApprovalRecord,
   ApprovalState,
+  AuditCheckpointRow,
   DefinitionFinding,
   DefinitionKind,
   DefinitionRecord,
@@ -412,4 +413,25 @@ export function toUser(r: UserRow): UserRecord {
   const u: UserRecord = { username: r.username, passwordHash: r.password_hash, createdAt: r.created_at };
   if (r.external !== null) u.external = JSON.parse(r.external) as ExternalIdentity;
   return u;
+}
+
+/** A signed audit checkpoint (table `audit_checkpoints`). */
+export interface CheckpointRow {
+  seq: number;
+  hash: string;
+  payload: string;
+  signature: string;
+  key_id: string;
+  time: number;
+}
+
+export function toCheckpoint(r: CheckpointRow): AuditCheckpointRow {
+  return {
+    seq: r.seq,
+    hash: r.hash,
+    payload: r.payload,
+    signature: r.signature,
+    keyId: r.key_id,
+    time: r.time,
+  };
 }

@@ -423,6 +423,14 @@ export interface ApprovalRepo {
 /** What a pinned definition describes (tool-definition pinning, docs/sanitization.md). */
 export type DefinitionKind = 'tool' | 'prompt' | 'resource-template' | 'instructions';
 
+/** One version of one definition: the upstream, kind, name and the SHA-256 of its canonical form. */
+export interface DefinitionKey {
+  readonly server: string;
+  readonly kind: DefinitionKind;
+  readonly name: string;
+  readonly hash: string;
+}
+
 /**
  * Where a definition stands: `pinned` (the one approved definition of its server, kind and name),
  * `pending` (seen, not approved: quarantined), `rejected` (an admin refused it: stays quarantined),
@@ -475,23 +483,9 @@ export interface DefinitionRepo {
    * Makes the pending (or rejected) definition with `hash` the pin; the earlier pin becomes
    * `superseded`. False when there is no such definition.
    */
-  approve(
-    server: string,
-    kind: DefinitionKind,
-    name: string,
-    hash: string,
-    by: string,
-    at: number,
-  ): Promise<boolean>;
+  approve(key: DefinitionKey, by: string, at: number): Promise<boolean>;
   /** Marks the pending definition with `hash` rejected; false when there is no such pending one. */
-  reject(
-    server: string,
-    kind: DefinitionKind,
-    name: string,
-    hash: string,
-    by: string,
-    at: number,
-  ): Promise<boolean>;
+  reject(key: DefinitionKey, by: string, at: number): Promise<boolean>;
   /** Pinned, pending and rejected definitions (not superseded), by server, kind, name and `updatedAt`. */
   list(filter?: { server?: string; status?: DefinitionStatus }): Promise<DefinitionRecord[]>;
   /** Every row updated at or after `at` (epoch ms), superseded ones too, by `updatedAt`. */

@@ -1105,13 +1105,25 @@ export function storageContract(
           [second.hash],
           'only the newest pending definition waits',
         );
-        assert.equal(await s.definitions.approve(server, 'tool', 'fact', first.hash, 'alice', 40), false);
-        assert.equal(await s.definitions.reject(server, 'tool', 'fact', second.hash, 'alice', 40), true);
-        assert.equal(await s.definitions.reject(server, 'tool', 'fact', second.hash, 'alice', 41), false);
+        assert.equal(
+          await s.definitions.approve({ server, kind: 'tool', name: 'fact', hash: first.hash }, 'alice', 40),
+          false,
+        );
+        assert.equal(
+          await s.definitions.reject({ server, kind: 'tool', name: 'fact', hash: second.hash }, 'alice', 40),
+          true,
+        );
+        assert.equal(
+          await s.definitions.reject({ server, kind: 'tool', name: 'fact', hash: second.hash }, 'alice', 41),
+          false,
+        );
         assert.equal(await s.definitions.propose(second), false, 'a rejected hash is not proposed again');
         const third = definition(server, { updatedAt: 50 });
         await s.definitions.propose(third);
-        assert.equal(await s.definitions.approve(server, 'tool', 'fact', third.hash, 'bob', 60), true);
+        assert.equal(
+          await s.definitions.approve({ server, kind: 'tool', name: 'fact', hash: third.hash }, 'bob', 60),
+          true,
+        );
         const rows = await s.definitions.list({ server });
         assert.deepEqual(
           rows.map((r) => [r.hash, r.status, r.decidedBy, r.updatedAt]),
@@ -1130,7 +1142,7 @@ export function storageContract(
           'the superseded pin is reported to pollers',
         );
         assert.equal(
-          await s.definitions.approve(server, 'tool', 'fact', second.hash, 'carol', 70),
+          await s.definitions.approve({ server, kind: 'tool', name: 'fact', hash: second.hash }, 'carol', 70),
           true,
           'a rejected one may still be approved',
         );
@@ -1148,7 +1160,10 @@ export function storageContract(
           r.updatedAt,
         ]);
         assert.deepEqual(back, [[third.hash, 80]]);
-        assert.equal(await s.definitions.approve(server, 'tool', 'fact', third.hash, 'dan', 90), true);
+        assert.equal(
+          await s.definitions.approve({ server, kind: 'tool', name: 'fact', hash: third.hash }, 'dan', 90),
+          true,
+        );
       },
     );
   });

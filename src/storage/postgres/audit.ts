@@ -4,6 +4,7 @@
  * commits). One chain per `chain` name: a store writes and reads its own.
  */
 import { indexText } from '../../audit/canonical.ts';
+import { type CheckpointRow, toCheckpoint } from '../rows.ts';
 import type { AuditCheckpointRow, AuditFilter, AuditRepo, AuditRow } from '../types.ts';
 import type { Sql } from './database.ts';
 
@@ -57,26 +58,6 @@ function toAuditRow(r: AuditDbRow): AuditRow {
     server: text(r.server),
     tool: text(r.tool),
     decision: text(r.decision),
-  };
-}
-
-interface CheckpointDbRow {
-  seq: number;
-  hash: string;
-  payload: string;
-  signature: string;
-  key_id: string;
-  time: number;
-}
-
-function toCheckpoint(r: CheckpointDbRow): AuditCheckpointRow {
-  return {
-    seq: r.seq,
-    hash: r.hash,
-    payload: r.payload,
-    signature: r.signature,
-    keyId: r.key_id,
-    time: r.time,
   };
 }
 
@@ -250,7 +231,7 @@ export class PgAuditRepo implements AuditRepo {
   }
 
   async checkpoints(): Promise<AuditCheckpointRow[]> {
-    const rows = await this.#sql.rows<CheckpointDbRow>(
+    const rows = await this.#sql.rows<CheckpointRow>(
       'SELECT seq, hash, payload, signature, key_id, time FROM audit_checkpoints WHERE chain = $1 ORDER BY seq',
       [this.#chain],
     );

@@ -1,6 +1,6 @@
 /** Tool-definition pins on PostgreSQL (table `definitions`). */
 import { type DefinitionRow, definitionValues, toDefinitions } from '../rows.ts';
-import type { DefinitionKind, DefinitionRecord, DefinitionRepo, DefinitionStatus } from '../types.ts';
+import type { DefinitionKey, DefinitionRecord, DefinitionRepo, DefinitionStatus } from '../types.ts';
 import type { Sql } from './database.ts';
 
 const WHERE_KEY = 'server = $1 AND kind = $2 AND name = $3';
@@ -87,14 +87,7 @@ export class PgDefinitionRepo implements DefinitionRepo {
     });
   }
 
-  approve(
-    server: string,
-    kind: DefinitionKind,
-    name: string,
-    hash: string,
-    by: string,
-    at: number,
-  ): Promise<boolean> {
+  approve({ server, kind, name, hash }: DefinitionKey, by: string, at: number): Promise<boolean> {
     return this.#sql.atomic(async (sql) => {
       await lockName(sql, server, kind, name);
       const s = await statusOf(sql, server, kind, name, hash);
@@ -108,14 +101,7 @@ export class PgDefinitionRepo implements DefinitionRepo {
     });
   }
 
-  reject(
-    server: string,
-    kind: DefinitionKind,
-    name: string,
-    hash: string,
-    by: string,
-    at: number,
-  ): Promise<boolean> {
+  reject({ server, kind, name, hash }: DefinitionKey, by: string, at: number): Promise<boolean> {
     return this.#sql.atomic(async (sql) => {
       await lockName(sql, server, kind, name);
       if ((await statusOf(sql, server, kind, name, hash)) !== 'pending') return false;

@@ -6,6 +6,7 @@
 import type Database from 'better-sqlite3';
 import { indexText } from '../../audit/canonical.ts';
 import type { AuditSegments } from '../audit-segments.ts';
+import { type CheckpointRow, toCheckpoint } from '../rows.ts';
 import type { AuditCheckpointRow, AuditFilter, AuditRow } from '../types.ts';
 import type { Run } from './database.ts';
 
@@ -62,26 +63,6 @@ function toAuditRow(r: AuditDbRow): AuditRow {
   };
 }
 
-interface CheckpointDbRow {
-  seq: number;
-  hash: string;
-  payload: string;
-  signature: string;
-  key_id: string;
-  time: number;
-}
-
-function toCheckpoint(r: CheckpointDbRow): AuditCheckpointRow {
-  return {
-    seq: r.seq,
-    hash: r.hash,
-    payload: r.payload,
-    signature: r.signature,
-    keyId: r.key_id,
-    time: r.time,
-  };
-}
-
 /** Query filter field -> column (fixed names, so the WHERE clause never carries input). */
 const AUDIT_FILTER_COLUMNS = {
   agent: 'agent',
@@ -107,7 +88,7 @@ function prepare(db: Database.Database) {
       'INSERT OR REPLACE INTO audit_checkpoints (seq, hash, payload, signature, key_id, time) VALUES (?, ?, ?, ?, ?, ?)',
     ),
     indexed: db.prepare<[], { seq: number | null }>('SELECT MAX(seq) AS seq FROM audit_log'),
-    checkpoints: db.prepare<[], CheckpointDbRow>('SELECT * FROM audit_checkpoints ORDER BY seq'),
+    checkpoints: db.prepare<[], CheckpointRow>('SELECT * FROM audit_checkpoints ORDER BY seq'),
     firstAt: db.prepare<[number], { seq: number }>(
       'SELECT seq FROM audit_log WHERE time >= ? ORDER BY seq LIMIT 1',
     ),

@@ -1,6 +1,6 @@
 /** Tool-definition pins on SQLite (table `definitions`, migration 9). */
 import { type DefinitionRow, definitionValues, toDefinitions } from '../rows.ts';
-import type { DefinitionKind, DefinitionRecord, DefinitionRepo, DefinitionStatus } from '../types.ts';
+import type { DefinitionKey, DefinitionRecord, DefinitionRepo, DefinitionStatus } from '../types.ts';
 import { sqliteRepo } from './database.ts';
 
 type Key = [server: string, kind: string, name: string];
@@ -80,25 +80,11 @@ export class SqliteDefinitionRepo extends Base implements DefinitionRepo {
     return this.run(() => this.sql.propose(rec));
   }
 
-  approve(
-    server: string,
-    kind: DefinitionKind,
-    name: string,
-    hash: string,
-    by: string,
-    at: number,
-  ): Promise<boolean> {
+  approve({ server, kind, name, hash }: DefinitionKey, by: string, at: number): Promise<boolean> {
     return this.run(() => this.sql.approve([server, kind, name, hash], by, at));
   }
 
-  reject(
-    server: string,
-    kind: DefinitionKind,
-    name: string,
-    hash: string,
-    by: string,
-    at: number,
-  ): Promise<boolean> {
+  reject({ server, kind, name, hash }: DefinitionKey, by: string, at: number): Promise<boolean> {
     return this.run(() => this.sql.reject([server, kind, name, hash], by, at));
   }
 
