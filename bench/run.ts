@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { BENCH_CLIENT, benchGatewayYaml } from './gateway-config.ts';
 import type { LoadResult } from './load.ts';
 import { formatSummary, summarizeProfile } from './profile.ts';
 
@@ -319,9 +320,6 @@ const PROFILE_DIR = path.join(TMP, 'profiles');
 /** Per profiled pid, the label of each window in order (`c64_s64`, or `warmup`). */
 const profileWindows = new Map<number, string[]>();
 
-/** The bench agent: a pre-registered client-credentials client of the embedded authorization server. */
-const BENCH_CLIENT = { id: 'bench-agent', secret: 'fake-bench-secret-not-a-real-credential' };
-
 /** Gets an access token from the gateway's embedded authorization server (client credentials, RFC 8707 resource). */
 async function benchToken(origin: string, resource: string): Promise<string> {
   const res = await fetch(`${origin}/oauth/token`, {
@@ -371,30 +369,7 @@ async function startGatehouse(cli: string, name: string, upstreamYaml: string): 
   const port = await freePort();
   const dataDir = mkdtempSync(path.join(TMP, `${name}-data-`));
   const config = path.join(TMP, `${name}.yaml`);
-  // Authentication on, as in production: the embedded authorization server and a bench agent.
-  writeFileSync(
-    config,
-    [
-      'logging:',
-      '  level: warn',
-      'auth:',
-      '  mode: embedded',
-      '  embedded:',
-      '    accessTokenTtlSec: 3600',
-      '    clients:',
-      `      - clientId: ${BENCH_CLIENT.id}`,
-      `        clientSecret: ${BENCH_CLIENT.secret}`,
-      '        grantTypes: [client_credentials]',
-      // Policy on, as in production: every call is decided (Cedar, per-grant cache) and its arguments validated.
-      'policy:',
-      `  files: [${JSON.stringify(benchPolicy())}]`,
-      '  tools: { echo__echo: { risk: low, sideEffect: none } }',
-      'pinning: { newTools: trust }',
-      'upstreams:',
-      '  echo:',
-      upstreamYaml,
-    ].join('\n'),
-  );
+  writeFileSync(config, benchGatewayYaml(benchPolicy(), upstreamYaml));
   const proc = start(name, 1, process.execPath, [
     ...profilePreload,
     cli,

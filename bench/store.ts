@@ -19,6 +19,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { BENCH_CLIENT, benchGatewayYaml } from './gateway-config.ts';
 import type { LoadResult } from './load.ts';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -36,7 +37,6 @@ const SYNC = process.env['BENCH_STORE_SYNC'] === 'full' ? 'full' : 'normal';
 const OUT = SYNC === 'full' ? 'store-full.json' : 'store.json';
 const TMP = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-bench-store-'));
 const SCHEMA = `gh_bench_${randomBytes(6).toString('hex')}`;
-const CLIENT = { id: 'bench-agent', secret: 'fake-bench-secret-not-a-real-credential' };
 const TSX = ['--import', 'tsx'];
 
 const children = new Set<ChildProcess>();
@@ -118,36 +118,16 @@ async function startGateway(name: string, echoUrl: string, storage: string[]): P
   const policy = path.join(TMP, 'bench.cedar');
   writeFileSync(
     policy,
-    `@id("bench-echo")\npermit (principal == Gatehouse::Agent::"${CLIENT.id}", action, resource in Gatehouse::Server::"echo");\n`,
+    `@id("bench-echo")\npermit (principal == Gatehouse::Agent::"${BENCH_CLIENT.id}", action, resource in Gatehouse::Server::"echo");\n`,
   );
   const config = path.join(TMP, `${name}.yaml`);
   writeFileSync(
     config,
-    [
-      'logging:',
-      '  level: warn',
-      'auth:',
-      '  mode: embedded',
-      '  embedded:',
-      '    accessTokenTtlSec: 3600',
-      '    clients:',
-      `      - clientId: ${CLIENT.id}`,
-      `        clientSecret: ${CLIENT.secret}`,
-      '        grantTypes: [client_credentials]',
+    benchGatewayYaml(policy, `    type: http\n    url: ${echoUrl}\n`, [
       'audit:',
       `  synchronous: ${SYNC}`,
-      'policy:',
-      `  files: [${JSON.stringify(policy)}]`,
-      '  tools: { echo__echo: { risk: low, sideEffect: none } }',
       ...storage,
-      // The echo tool is trusted on first sight, as in bench/run.ts (the default quarantines it until approved).
-      'pinning: { newTools: trust }',
-      'upstreams:',
-      '  echo:',
-      '    type: http',
-      `    url: ${echoUrl}`,
-      '',
-    ].join('\n'),
+    ]),
   );
   const cli = process.env['BENCH_GATEHOUSE_CLI']
     ? [path.resolve(process.env['BENCH_GATEHOUSE_CLI'])]
@@ -164,7 +144,7 @@ async function startGateway(name: string, echoUrl: string, storage: string[]): P
     method: 'POST',
     headers: {
       'content-type': 'application/x-www-form-urlencoded',
-      authorization: `Basic ${Buffer.from(`${CLIENT.id}:${CLIENT.secret}`).toString('base64')}`,
+      authorization: `Basic ${Buffer.from(`${BENCH_CLIENT.id}:${BENCH_CLIENT.secret}`).toString('base64')}`,
     },
     body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'mcp', resource: url }),
   });
