@@ -14,9 +14,7 @@
  * (conformance-harness.ts). Needs network access the first time (npx fetches node@22 and the CLI).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
@@ -26,11 +24,10 @@ import {
   CONFORMANCE_ALPHA_PACKAGE,
   type ConformanceResult,
   runConformanceSuite,
+  withFixtureGateway,
 } from './conformance-harness.ts';
 
 const EXPECTED_FILE = fileURLToPath(new URL('./conformance-2026-expected-failures.yaml', import.meta.url));
-const FIXTURE_FILE = fileURLToPath(new URL('../fixtures/conformance-server.ts', import.meta.url));
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TEST_TIMEOUT_MS = 15 * 60_000;
 /** Which requirement sets to run: GATEHOUSE_CONFORMANCE_REQUIREMENTS=2026-07-28 runs one (default both). */
 const SETS = (process.env.GATEHOUSE_CONFORMANCE_REQUIREMENTS ?? '2025-11-25,2026-07-28').split(',');
@@ -66,48 +63,11 @@ async function runDirect(requirements: string): Promise<ConformanceResult> {
 
 /** The fixture as a stdio upstream behind Gatehouse; every request carries an IdP token (auth on). */
 async function runThroughGateway(requirements: string): Promise<ConformanceResult> {
-  const { startGateway } = await import('../../src/index.ts');
-  const { startCompanyIdp } = await import('../fixtures/company-idp.ts');
-  const resources: string[] = [];
-  const idp = await startCompanyIdp({ allowedResources: resources, scopes: 'mcp' });
-  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-conformance-2026-'));
-  const policyFile = join(dataDir, 'allow-all.cedar');
-  writeFileSync(policyFile, 'permit (principal, action, resource);\n');
-  try {
-    const gateway = await startGateway({
-      config: {
-        server: { host: '127.0.0.1', port: 0 },
-        policy: { files: [policyFile] },
-        logging: { level: 'warn' },
-        // The fixture's tools are trusted on first sight (the default, quarantine, would hold them for approval).
-        pinning: { newTools: 'trust' },
-        auth: { mode: 'external', external: { issuer: idp.issuer } },
-        upstreams: {
-          conf: {
-            type: 'stdio',
-            command: process.execPath,
-            args: ['--import', 'tsx', FIXTURE_FILE, '--stdio'],
-            cwd: REPO_ROOT,
-            namespace: false,
-            // The suite opens sessions back to back and gives initialize 5 s: a cold fixture (tsx compiles
-            // it) on a loaded machine can miss that, so a few processes are kept ready.
-            pool: { warm: 3 },
-          },
-        },
-      },
-      dataDir,
-    });
-    resources.push(gateway.url);
-    try {
-      const token = await idp.token({ resource: gateway.url, scope: 'mcp' });
-      return await run(gateway.url, requirements, { authorization: `Bearer ${token}` });
-    } finally {
-      await gateway.close();
-    }
-  } finally {
-    await idp.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
+  // The suite opens sessions back to back and gives initialize 5 s: a cold fixture (tsx compiles it) on a
+  // loaded machine can miss that, so a few processes are kept ready.
+  return withFixtureGateway({ authenticated: true, upstream: { pool: { warm: 3 } } }, (url, headers) =>
+    run(url, requirements, headers ?? {}),
+  );
 }
 
 interface Verdict {

@@ -8,9 +8,10 @@
  * INFO checks never fail a scenario (same rule as the CLI's own summary).
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
 /** Pinned so a new suite release cannot change verdicts under us. */
@@ -295,4 +296,69 @@ async function startHeaderShim(
         server.close(() => resolve());
       }),
   };
+}
+
+const FIXTURE_FILE = fileURLToPath(new URL('../fixtures/conformance-server.ts', import.meta.url));
+/** `--import tsx` is resolved from the process cwd, so the fixture runs from the repo root. */
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * The conformance fixture as a stdio upstream behind a Gatehouse started in this process, every call
+ * allowed (the suite checks protocol behaviour, not policy), its tools trusted on first sight, called by
+ * their bare names. With `authenticated` the gateway trusts a local "company IdP" and `headers` carry
+ * a token for it; without it, auth.mode is none. `upstream` adds to the fixture's upstream config.
+ * `run` gets the gateway's URL and those headers; everything is stopped and removed afterwards.
+ */
+export async function withFixtureGateway<T>(
+  opts: { authenticated: boolean; upstream?: Record<string, unknown> },
+  run: (url: string, headers: Record<string, string> | undefined) => Promise<T>,
+): Promise<T> {
+  // Imported lazily so a direct run still reports if the gateway fails to load.
+  const { startGateway } = await import('../../src/index.ts');
+  const { startCompanyIdp } = await import('../fixtures/company-idp.ts');
+  const resources: string[] = [];
+  const idp = opts.authenticated
+    ? await startCompanyIdp({ allowedResources: resources, scopes: 'mcp' })
+    : undefined;
+  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-conformance-data-'));
+  const policyFile = join(dataDir, 'allow-all.cedar');
+  await writeFile(policyFile, 'permit (principal, action, resource);\n');
+  try {
+    const gateway = await startGateway({
+      config: {
+        server: { host: '127.0.0.1', port: 0 },
+        policy: { files: [policyFile] },
+        // Keep test output readable; warnings and errors still reach stderr.
+        logging: { level: 'warn' },
+        // The fixture's tools are trusted on first sight (the default, quarantine, holds them for an admin).
+        pinning: { newTools: 'trust' },
+        auth: idp ? { mode: 'external', external: { issuer: idp.issuer } } : { mode: 'none' },
+        upstreams: {
+          conf: {
+            type: 'stdio',
+            command: process.execPath,
+            // Absolute path: the gateway's working directory is not ours to assume.
+            args: ['--import', 'tsx', FIXTURE_FILE, '--stdio'],
+            cwd: REPO_ROOT,
+            // The suite calls tools and prompts by their bare names.
+            namespace: false,
+            ...opts.upstream,
+          },
+        },
+      },
+      dataDir,
+    });
+    resources.push(gateway.url);
+    try {
+      const headers = idp
+        ? { authorization: `Bearer ${await idp.token({ resource: gateway.url, scope: 'mcp' })}` }
+        : undefined;
+      return await run(gateway.url, headers);
+    } finally {
+      await gateway.close();
+    }
+  } finally {
+    await idp?.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
 }

@@ -17,15 +17,18 @@
  * Needs network access the first time (npx fetches node@22 and the CLI).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { startConformanceFixtureHttp } from '../fixtures/conformance-server.ts';
-import { type ConformanceResult, formatSummary, runConformanceSuite } from './conformance-harness.ts';
+import {
+  type ConformanceResult,
+  formatSummary,
+  runConformanceSuite,
+  withFixtureGateway,
+} from './conformance-harness.ts';
 
 const EXPECTED_FAILURES_FILE = fileURLToPath(
   new URL('./conformance-expected-failures.yaml', import.meta.url),
@@ -34,9 +37,6 @@ const GIVES_UP_FILE = fileURLToPath(new URL('./conformance-shared-gives-up.yaml'
 const ISOLATION = z
   .enum(['session', 'principal', 'shared'])
   .parse(process.env.GATEHOUSE_CONFORMANCE_ISOLATION ?? 'session');
-const FIXTURE_FILE = fileURLToPath(new URL('../fixtures/conformance-server.ts', import.meta.url));
-/** `--import tsx` is resolved from the process cwd, so the fixture runs from the repo root. */
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Two suite runs plus gateway start-up; generous because the first npx run downloads packages. */
 const TEST_TIMEOUT_MS = 20 * 60_000;
@@ -73,53 +73,9 @@ async function runDirect(): Promise<ConformanceResult> {
  * headers); without it, auth.mode is none.
  */
 async function runThroughGateway(authenticated: boolean): Promise<ConformanceResult> {
-  // Imported lazily so the direct half still runs (and reports) if the gateway fails to load.
-  const { startGateway } = await import('../../src/index.ts');
-  const { startCompanyIdp } = await import('../fixtures/company-idp.ts');
-  const resources: string[] = [];
-  const idp = authenticated
-    ? await startCompanyIdp({ allowedResources: resources, scopes: 'mcp' })
-    : undefined;
-  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-conformance-data-'));
-  // The suite checks protocol behaviour, not policy: every call is allowed.
-  const policyFile = join(dataDir, 'allow-all.cedar');
-  writeFileSync(policyFile, 'permit (principal, action, resource);\n');
-  try {
-    const gateway = await startGateway({
-      config: {
-        server: { host: '127.0.0.1', port: 0 },
-        policy: { files: [policyFile] },
-        // Keep test output readable; warnings and errors still reach stderr.
-        logging: { level: 'warn' },
-        pinning: { newTools: 'trust' },
-        auth: idp ? { mode: 'external', external: { issuer: idp.issuer } } : { mode: 'none' },
-        upstreams: {
-          conf: {
-            type: 'stdio',
-            command: process.execPath,
-            // Absolute path: the gateway's working directory is not ours to assume.
-            args: ['--import', 'tsx', FIXTURE_FILE, '--stdio'],
-            cwd: REPO_ROOT,
-            // The suite calls tools and prompts by their bare names.
-            namespace: false,
-            isolation: ISOLATION,
-          },
-        },
-      },
-      dataDir,
-    });
-    resources.push(gateway.url);
-    try {
-      if (!idp) return await runConformanceSuite(gateway.url);
-      const token = await idp.token({ resource: gateway.url, scope: 'mcp' });
-      return await runConformanceSuite(gateway.url, { headers: { authorization: `Bearer ${token}` } });
-    } finally {
-      await gateway.close();
-    }
-  } finally {
-    await idp?.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
+  return withFixtureGateway({ authenticated, upstream: { isolation: ISOLATION } }, (url, headers) =>
+    runConformanceSuite(url, headers ? { headers } : {}),
+  );
 }
 
 /** Every scenario passes unless listed; every listed entry must be a known, still-failing scenario. */
