@@ -16,6 +16,7 @@ import { httpFamily } from './families/http.ts';
 import { jsonrpcFamily } from './families/jsonrpc.ts';
 import { memoryFamily } from './families/memory.ts';
 import { oauthFamily } from './families/oauth.ts';
+import { rev2026Family } from './families/rev2026.ts';
 import { tokensFamily } from './families/tokens.ts';
 import { DEFAULT_LIMITS, GatewayUnderTest, ROOT } from './gateway.ts';
 import { check, type Observed, ORACLES, type OracleName, type Violation } from './oracles.ts';
@@ -25,6 +26,7 @@ import { exchange, type WireResult } from './wire.ts';
 /** Every family, in the order a run goes through them. */
 const FAMILIES: readonly Family[] = [
   jsonrpcFamily,
+  rev2026Family,
   memoryFamily,
   bytesFamily,
   httpFamily,

@@ -404,7 +404,12 @@ export function upstreamMayBeSlow(body: Buffer): boolean {
 }
 
 /** A message tree: a template, then 0..n mutations. */
-function message(rng: Rng, id: number, maxBig: number, mutations: number): { msg: Json; label: string } {
+export function message(
+  rng: Rng,
+  id: number,
+  maxBig: number,
+  mutations: number,
+): { msg: Json; label: string } {
   const method = rng.weighted(BASE_METHODS);
   const plain = method === 'response' ? responseTemplate(rng) : template(rng, method, id);
   const msg = fromPlain(plain) as ObjJson;
@@ -413,7 +418,7 @@ function message(rng: Rng, id: number, maxBig: number, mutations: number): { msg
   return { msg, label: `${method}${ops.length ? ` [${ops.map((o) => o.split(' ')[0]).join(',')}]` : ''}` };
 }
 
-function mutationCount(rng: Rng): number {
+export function mutationCount(rng: Rng): number {
   return rng.weighted([
     [15, 0],
     [45, 1],
