@@ -4,6 +4,7 @@
  */
 import { ERRORS } from '../../src/errors.ts';
 import type { Probe } from './core.ts';
+import { DEFAULT_LIMITS } from './gateway.ts';
 import { header, type WireResponse, type WireResult } from './wire.ts';
 
 /** Every oracle, in the order the summary lists them. */
@@ -111,6 +112,22 @@ function fromNodeParser(res: WireResponse): boolean {
   );
 }
 
+/**
+ * The gateway answers a body declared over limits.maxRequestBytes with 413 and closes the connection at
+ * once (no lingering close): a client still writing that body can meet the reset (EPIPE, ECONNRESET)
+ * before it reads the 413. That is the documented refusal seen from the wrong side of TCP, not a
+ * request left unanswered (replaying the input shows the 413).
+ */
+function resetWhileOversized(probe: Probe, result: WireResult): boolean {
+  const head = probe.wire.chunks[0]?.data.toString('latin1') ?? '';
+  const declared = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+  return (
+    declared > DEFAULT_LIMITS.maxRequestBytes &&
+    result.closedByServer === true &&
+    /EPIPE|ECONNRESET/.test(result.error ?? '')
+  );
+}
+
 /** The method an input label starts with (labels are `<method> [mutations]`). */
 function methodOf(label: string): string {
   return label.split(' ')[0] ?? label;
@@ -139,7 +156,7 @@ export function check(
       oracle: 'hang',
       what: `no complete answer within ${ex.deadlineMs} ms (${got}/${expected} responses, connection still open)`,
     });
-  } else if (ex.wellFormed && result.responses.length === 0) {
+  } else if (ex.wellFormed && result.responses.length === 0 && !resetWhileOversized(probe, result)) {
     v.push({
       oracle: 'unanswered',
       what: `connection closed without any answer after ${result.ms} ms${result.error ? ` (${result.error})` : ''}`,
