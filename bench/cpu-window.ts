@@ -14,18 +14,38 @@ if (dir) {
   session.connect();
   let running = false;
   let n = 0;
-  // The same sampling interval as `node --cpu-prof` (1 ms).
-  session.post('Profiler.enable', () => session.post('Profiler.setSamplingInterval', { interval: 1000 }));
-  process.on('SIGUSR2', () => {
-    if (!running) {
-      running = true;
-      session.post('Profiler.start');
-      return;
-    }
-    running = false;
-    const file = path.join(dir, `${process.pid}-${++n}.cpuprofile`);
-    session.post('Profiler.stop', (err, res) => {
-      if (!err) writeFileSync(file, JSON.stringify(res.profile));
+  if (process.env.GATEHOUSE_PROFILE_KIND === 'heap') {
+    session.post('HeapProfiler.enable');
+    process.on('SIGUSR2', () => {
+      if (!running) {
+        running = true;
+        session.post('HeapProfiler.startSampling', {
+          samplingInterval: 8192,
+          includeObjectsCollectedByMajorGC: true,
+          includeObjectsCollectedByMinorGC: true,
+        });
+        return;
+      }
+      running = false;
+      const file = path.join(dir, `${process.pid}-${++n}.heapprofile`);
+      session.post('HeapProfiler.stopSampling', (err, res) => {
+        if (!err) writeFileSync(file, JSON.stringify(res.profile));
+      });
     });
-  });
+  } else {
+    // The same sampling interval as `node --cpu-prof` (1 ms).
+    session.post('Profiler.enable', () => session.post('Profiler.setSamplingInterval', { interval: 1000 }));
+    process.on('SIGUSR2', () => {
+      if (!running) {
+        running = true;
+        session.post('Profiler.start');
+        return;
+      }
+      running = false;
+      const file = path.join(dir, `${process.pid}-${++n}.cpuprofile`);
+      session.post('Profiler.stop', (err, res) => {
+        if (!err) writeFileSync(file, JSON.stringify(res.profile));
+      });
+    });
+  }
 }

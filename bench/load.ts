@@ -25,6 +25,8 @@ export interface LoadResult {
   fatal?: string;
   /** Filled in by the runner: the server process's CPU time per call in the timed window, µs. */
   cpu_us_per_call?: number;
+  /** Filled in by the runner for targets in front of the shared HTTP echo server: its CPU time per call, µs. */
+  upstream_cpu_us_per_call?: number;
 }
 
 interface Options {

@@ -112,11 +112,75 @@ export function formatSummary(s: ProfileSummary): string {
   ].join('\n');
 }
 
+interface HeapNode {
+  callFrame: CallFrame;
+  selfSize: number;
+  children: HeapNode[];
+}
+
+/**
+ * Bytes allocated per function and per package from a sampling heap profile (`.heapprofile`, written by
+ * bench/cpu-window.ts with BENCH_PROFILE=heap), and per innermost Gatehouse function on the stack.
+ * With `calls`, each row also says bytes per call.
+ */
+export function summarizeHeapProfile(file: string, top = 25, calls?: number): string {
+  const p = JSON.parse(readFileSync(file, 'utf8')) as { head: HeapNode };
+  const fns = new Map<string, number>();
+  const pkgs = new Map<string, number>();
+  const callers = new Map<string, number>();
+  let total = 0;
+  const add = (m: Map<string, number>, k: string, v: number) => m.set(k, (m.get(k) ?? 0) + v);
+  const visit = (n: HeapNode, caller: string) => {
+    const cf = n.callFrame;
+    const here = isGatehouse(cf.url)
+      ? `${cf.functionName || '(anonymous)'} ${cf.url.replace(/^.*\/(src|dist)\//, '$1/')}:${cf.lineNumber + 1}`
+      : caller;
+    if (n.selfSize > 0) {
+      total += n.selfSize;
+      const f = cf.url.replace(/^file:\/\//, '').replace(/^.*\/(node_modules|src|dist)\//, '$1/');
+      add(
+        fns,
+        `${cf.functionName || '(anonymous)'} ${f}${cf.url ? `:${cf.lineNumber + 1}` : ''}`,
+        n.selfSize,
+      );
+      add(pkgs, packageOf(cf.url, cf.functionName), n.selfSize);
+      add(callers, here, n.selfSize);
+    }
+    for (const c of n.children) visit(c, here);
+  };
+  visit(p.head, '(outside Gatehouse code)');
+  const row = ([name, b]: [string, number]) =>
+    `  ${((b / total) * 100).toFixed(1).padStart(5)}%  ${(b / 1024 / 1024).toFixed(1).padStart(7)} MiB${
+      calls ? `  ${(b / calls).toFixed(0).padStart(6)} B/call` : ''
+    }  ${name}`;
+  const rank = (m: Map<string, number>) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(row);
+  return [
+    `allocated in the window (sampled): ${(total / 1024 / 1024).toFixed(1)} MiB${
+      calls ? `, ${(total / calls / 1024).toFixed(1)} KiB per call over ${calls} calls` : ''
+    }`,
+    'allocated by package:',
+    ...rank(pkgs),
+    'allocated by function:',
+    ...rank(fns),
+    'allocated by innermost Gatehouse function on the stack:',
+    ...rank(callers),
+  ].join('\n');
+}
+
 if (process.argv[1] === import.meta.filename) {
   const file = process.argv[2];
   if (!file) {
-    process.stderr.write('usage: node --import tsx bench/profile.ts FILE.cpuprofile\n');
+    process.stderr.write(
+      'usage: node --import tsx bench/profile.ts FILE.cpuprofile|FILE.heapprofile [CALLS]\n',
+    );
     process.exit(2);
   }
-  process.stdout.write(`${formatSummary(summarizeProfile(file))}\n`);
+  const calls = process.argv[3] ? Number(process.argv[3]) : undefined;
+  process.stdout.write(
+    `${file.endsWith('.heapprofile') ? summarizeHeapProfile(file, 25, calls) : formatSummary(summarizeProfile(file))}\n`,
+  );
 }
