@@ -73,11 +73,14 @@ function stringifiable(value: unknown, depth: number): boolean {
   }
   const proto = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) return false;
-  const keys = Object.keys(value);
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i] as string;
-    if (i > 0 && !((keys[i - 1] as string) < key)) return false;
+  // for-in, not Object.keys: no array per object (two events per call). It visits own keys in the order
+  // JSON.stringify writes them, then any inherited enumerable ones (a polluted Object.prototype): those make
+  // the check stricter (maybe false), never wrongly true for the own keys JSON.stringify writes.
+  let prev: string | undefined;
+  for (const key in value) {
+    if (prev !== undefined && !(prev < key)) return false;
     if (!stringifiable((value as Record<string, unknown>)[key], depth + 1)) return false;
+    prev = key;
   }
   return true;
 }
@@ -251,8 +254,7 @@ const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
  * strings (all real ones) are returned unchanged.
  */
 export function indexText(s: string): string {
-  // Fast path: no surrogate at all (a non-BMP character is a pair and takes the slow check).
-  if (!/[\ud800-\udfff]/.test(s)) return s;
+  if (isWellFormed(s)) return s;
   return s.replace(LONE_SURROGATES, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
 }
 

@@ -230,24 +230,37 @@ export class AuditRecorder {
   }
 
   /** Durable append; rejects when the store cannot write (callers decide to fail closed). */
-  async append(event: AuditEventInput): Promise<void> {
-    try {
-      await this.writer.appendTrusted(event);
-      this.metrics.auditEvent(event.type);
-    } catch (err) {
-      this.failures++;
-      this.metrics.auditWriteFailure();
-      this.log.error(
-        { err: err instanceof Error ? err.message : String(err), type: event.type },
-        'audit write failed',
-      );
-      throw err;
-    }
+  append(event: AuditEventInput): Promise<void> {
+    return this.writer.appendTrusted(event).then(
+      () => this.metrics.auditEvent(event.type),
+      (err: unknown) => {
+        this.failed(event, err);
+        throw err;
+      },
+    );
   }
 
   /** Best-effort append for facts that must not delay or fail the request (the failure is logged and counted). */
   record(event: AuditEventInput): void {
-    this.append(event).catch(() => {});
+    // One promise, not append's two: every call's outcome is recorded here.
+    this.writer.appendTrusted(event).then(
+      () => {
+        // Nothing may escape into an unhandled rejection: the record is written, a metric is only a metric.
+        try {
+          this.metrics.auditEvent(event.type);
+        } catch {}
+      },
+      (err: unknown) => this.failed(event, err),
+    );
+  }
+
+  private failed(event: AuditEventInput, err: unknown): void {
+    this.failures++;
+    this.metrics.auditWriteFailure();
+    this.log.error(
+      { err: err instanceof Error ? err.message : String(err), type: event.type },
+      'audit write failed',
+    );
   }
 
   /** A session began under a grant: the token was accepted. */

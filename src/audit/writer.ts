@@ -261,6 +261,11 @@ export class AuditWriter {
   }
 
   private prepare(input: AuditEventInput, validate: boolean): AuditEvent {
+    const redacting = this.redacting();
+    if (!validate && !redacting) {
+      const event = this.prepareTrusted(input);
+      if (event) return event;
+    }
     // A copy without `args`. Not `const { args, ...rest } = input`: V8 takes a slow path for object rest
     // (about 20 µs per event, measured), and every call writes two events.
     const raw: Record<string, unknown> = {};
@@ -273,10 +278,55 @@ export class AuditWriter {
     const args = input.args;
     // Validate what the producer gave, then redact every string before anything is hashed or written.
     let event = validate ? validateAuditEvent(raw) : (raw as AuditEvent);
-    const redacting = this.redacting();
     if (redacting) event = this.redact(event) as AuditEvent;
     if (args !== undefined) event.arguments = this.argumentsOf(args, !validate, redacting);
     return sortedMembers(event);
+  }
+
+  /**
+   * {@link prepare} for a trusted event while no redaction hook is active (every call's two events,
+   * unless the leak guard holds a secret): the event built once, its members inserted in canonical
+   * order, instead of a copy and then a sorted copy. Undefined when the input has a member the schema
+   * does not name (then the general path sorts it in).
+   */
+  private prepareTrusted(input: AuditEventInput): AuditEvent | undefined {
+    const from = input as Record<string, unknown>;
+    let members = 0;
+    for (const key in from) {
+      if (!Object.hasOwn(from, key) || from[key] === undefined || key === 'args') continue;
+      if (!EVENT_KEY_SET.has(key)) return undefined;
+      members++;
+    }
+    const out: Record<string, unknown> = {};
+    let used = 0;
+    for (const key of AUDIT_EVENT_KEYS) {
+      // An inherited value (a polluted prototype) is counted but was not in `members`: the general path.
+      const given = from[key];
+      if (given !== undefined) used++;
+      let v: unknown;
+      switch (key) {
+        case 'v':
+          v = AUDIT_SCHEMA_VERSION;
+          break;
+        case 'id':
+          v = given ?? randomUUID();
+          break;
+        case 'time':
+          v = given ?? this.now();
+          break;
+        case 'instance':
+          v = given ?? this.instance;
+          break;
+        case 'arguments':
+          v = input.args === undefined ? given : this.argumentsOf(input.args, true, false);
+          break;
+        default:
+          v = given;
+      }
+      if (v !== undefined) out[key] = v;
+    }
+    if (used !== members) return undefined;
+    return out as AuditEvent;
   }
 
   /**
@@ -429,6 +479,9 @@ function sortedMembers(event: AuditEvent): AuditEvent {
   for (const key of Object.keys(from).sort()) sorted[key] = from[key];
   return sorted as AuditEvent;
 }
+
+/** The members an event may have, for {@link AuditWriter.prepareTrusted}. */
+const EVENT_KEY_SET: ReadonlySet<string> = new Set(AUDIT_EVENT_KEYS);
 
 function positive(n: number, name: string): number {
   if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer`);

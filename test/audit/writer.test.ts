@@ -111,6 +111,57 @@ test('the envelope is filled in and the argument digest is of the original argum
   await f.storage.close();
 });
 
+test('appendTrusted (events built in canonical order, no copy) writes the bytes the validated path writes', async () => {
+  const f = await openFixture({ now: () => 1_700_000_000_000 });
+  const events: AuditEventInput[] = [
+    callEvent(1, { id: 'e-1' }),
+    callEvent(2, { id: 'e-2', args: undefined, tool: undefined }),
+    callEvent(3, {
+      id: 'e-3',
+      outcome: { status: 'ok', responseBytes: 10, latencyMs: 2 },
+      detail: { b: 1, a: [2, { d: 1, c: 0 }] },
+    }),
+    callEvent(4, { id: 'e-4', args: { z: 1, a: { y: [1, 'x'], b: null } } }),
+    // Given envelope members (a migrated or imported event) win over the writer's.
+    callEvent(5, { id: 'e-5', time: 42, instance: 'other' }),
+    // A member set to undefined is no member.
+    callEvent(6, { id: 'e-6', owner: undefined }),
+  ];
+  for (const e of events) {
+    await f.writer.append({ ...e, requestId: `${e.requestId}-validated` });
+    await f.writer.appendTrusted({ ...e, requestId: `${e.requestId}-trusted` });
+  }
+  const rows = await f.storage.audit.range(1, 100, 100);
+  assert.equal(rows.length, events.length * 2);
+  for (let i = 0; i < rows.length; i += 2) {
+    const a = JSON.parse((rows[i] as { body: string }).body).event;
+    const b = JSON.parse((rows[i + 1] as { body: string }).body).event;
+    a.requestId = b.requestId = 'x';
+    assert.equal(JSON.stringify(b), JSON.stringify(a), `event ${i / 2}`);
+    assert.deepEqual(Object.keys(b), [...Object.keys(b)].sort(), 'members in canonical order');
+  }
+  assert.ok((await f.writer.verify()).ok);
+  await f.writer.close();
+  await f.storage.close();
+});
+
+test('appendTrusted: a member the schema does not name, or an inherited one, takes the general path and is kept only when own', async () => {
+  const f = await openFixture({ now: () => 1_700_000_000_000 });
+  const extra = { ...callEvent(1, { id: 'e-x' }), zzz: 'kept' } as unknown as AuditEventInput;
+  await f.writer.appendTrusted(extra);
+  const proto = Object.create({ tool: 'inherited' }) as Record<string, unknown>;
+  Object.assign(proto, callEvent(2, { id: 'e-y' }));
+  delete proto.tool;
+  await f.writer.appendTrusted(proto as unknown as AuditEventInput);
+  const [x, y] = (await f.storage.audit.range(1, 2, 10)).map((r) => JSON.parse(r.body).event);
+  assert.equal(x.zzz, 'kept');
+  assert.deepEqual(Object.keys(x), [...Object.keys(x)].sort());
+  assert.equal(y.tool, undefined, 'an inherited member is not recorded');
+  assert.ok((await f.writer.verify()).ok);
+  await f.writer.close();
+  await f.storage.close();
+});
+
 test('large arguments are kept as digest only', async () => {
   const f = await openFixture({ maxArgumentBytes: 100 });
   await f.writer.append(callEvent(1, { args: { blob: 'x'.repeat(500) } }));
