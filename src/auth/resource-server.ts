@@ -98,8 +98,12 @@ export class ResourceServer {
     return `Bearer ${parts.join(', ')}`;
   }
 
-  /** Validates the Authorization header. Every request, never cached past the token's expiry. */
-  async authenticate(header: string | undefined): Promise<Principal> {
+  /**
+   * Validates the Authorization header. Every request, never cached past the token's expiry. A token in
+   * the verified-token cache is answered synchronously (revocation checked all the same); anything
+   * else is a promise. Throws (or rejects with) a GatehouseError.
+   */
+  authenticate(header: string | undefined): Principal | Promise<Principal> {
     if (this.mode === 'none') return ANONYMOUS;
     if (!header) {
       throw new GatehouseError('unauthorized', undefined, {
@@ -116,18 +120,28 @@ export class ResourceServer {
     }
     const verifier = this.opts.verifier;
     if (!verifier) throw new GatehouseError('auth_unavailable', undefined, { detail: 'no token verifier' });
+    const token = m[1];
     try {
-      return await verifier.verify(m[1]);
+      const hit = verifier.cached?.(token);
+      if (hit !== undefined) return hit;
     } catch (err) {
-      if (err instanceof TokenError && err.unavailable) {
-        throw new GatehouseError('auth_unavailable', undefined, { detail: err.reason });
-      }
-      const reason = err instanceof TokenError ? err.reason : 'token rejected';
-      throw new GatehouseError('invalid_token', undefined, {
-        detail: reason,
-        headers: { 'www-authenticate': this.challenge('invalid_token', undefined, reason) },
-      });
+      throw this.refusal(err);
     }
+    return verifier.verify(token).catch((err: unknown) => {
+      throw this.refusal(err);
+    });
+  }
+
+  /** The GatehouseError for a verifier's failure. */
+  private refusal(err: unknown): GatehouseError {
+    if (err instanceof TokenError && err.unavailable) {
+      return new GatehouseError('auth_unavailable', undefined, { detail: err.reason });
+    }
+    const reason = err instanceof TokenError ? err.reason : 'token rejected';
+    return new GatehouseError('invalid_token', undefined, {
+      detail: reason,
+      headers: { 'www-authenticate': this.challenge('invalid_token', undefined, reason) },
+    });
   }
 
   /** Scopes a request needs: the required scopes, the method's, and the tool's for tools/call. */

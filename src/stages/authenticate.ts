@@ -12,8 +12,14 @@ export function authenticate(ctx: HttpContext): Outcome | Promise<Outcome> {
     ctx.principal = ANONYMOUS;
     return undefined;
   }
-  return ctx.gw.auth.authenticate(ctx.req.headers.authorization).then((principal) => {
+  // Throws (runStages turns that into the refusal) or answers synchronously for a cached token.
+  const principal = ctx.gw.auth.authenticate(ctx.req.headers.authorization);
+  if (!(principal instanceof Promise)) {
     ctx.principal = principal;
+    return undefined;
+  }
+  return principal.then((p) => {
+    ctx.principal = p;
     return undefined;
   });
 }

@@ -395,6 +395,18 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
   /** Concurrent first sights of one token share one verification. */
   const inflight = new Map<string, Promise<Principal>>();
 
+  /** Throws unless the principal may still be used (checked on every request, cache hits included). */
+  function checkRevoked(principal: Principal): void {
+    if (!isRevoked) return;
+    let revoked: boolean;
+    try {
+      revoked = isRevoked(principal);
+    } catch {
+      throw new TokenError('revocation check failed', true);
+    }
+    if (revoked) throw new TokenError('token revoked');
+  }
+
   return {
     async verify(token: string): Promise<Principal> {
       if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
@@ -414,15 +426,14 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
         }
         principal = await pending;
       }
-      if (isRevoked) {
-        let revoked: boolean;
-        try {
-          revoked = isRevoked(principal);
-        } catch {
-          throw new TokenError('revocation check failed', true);
-        }
-        if (revoked) throw new TokenError('token revoked');
-      }
+      checkRevoked(principal);
+      return principal;
+    },
+    cached(token: string): Principal | undefined {
+      if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH)
+        return undefined;
+      const principal = cache.get(tokenKey(token), Date.now());
+      if (principal !== undefined) checkRevoked(principal);
       return principal;
     },
     async close(): Promise<void> {
