@@ -223,8 +223,11 @@ const PROTOCOL_KEYS = new Set([
   'nextCursor',
 ]);
 
-function pointer(path: string, key: string | number): string {
-  return `${path}/${String(key).replace(/~/g, '~0').replace(/\//g, '~1')}`;
+/** The JSON pointer of a path of keys (built only when a finding needs it, not per visited node). */
+function pointer(keys: readonly (string | number)[]): string {
+  let out = '';
+  for (const key of keys) out += `/${String(key).replace(/~/g, '~0').replace(/\//g, '~1')}`;
+  return out;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -250,13 +253,10 @@ export function scanMessage<T>(
   const sizeFinding = (path: string, rule: string, detail: string): void => {
     findings.push({ type: 'structure', rule, start: 0, end: 0, detail, path });
   };
+  // The keys from the message root to the value being walked (its pointer, when a finding needs one).
+  const keys: (string | number)[] = [];
 
-  const walk = (
-    v: unknown,
-    path: string,
-    key: string,
-    holder: Record<string, unknown> | undefined,
-  ): unknown => {
+  const walk = (v: unknown, key: string, holder: Record<string, unknown> | undefined): unknown => {
     if (typeof v === 'string') {
       if (PROTOCOL_KEYS.has(key)) return v;
       if (
@@ -269,7 +269,7 @@ export function scanMessage<T>(
           const max = key === 'blob' ? caps.maxResourceBytes : caps.maxImageBytes;
           if (bytes > max)
             sizeFinding(
-              path,
+              pointer(keys),
               key === 'blob' ? 'resource-too-large' : 'image-too-large',
               `${bytes} bytes (cap ${max})`,
             );
@@ -277,10 +277,11 @@ export function scanMessage<T>(
         return v;
       }
       if (structural && caps && v.length > caps.maxTextChars)
-        sizeFinding(path, 'text-too-large', `${v.length} characters (cap ${caps.maxTextChars})`);
+        sizeFinding(pointer(keys), 'text-too-large', `${v.length} characters (cap ${caps.maxTextChars})`);
       const scan = scanText(v, profile);
       if (scan.score > score) score = scan.score;
       if (scan.findings.length === 0) return v;
+      const path = pointer(keys);
       for (const f of scan.findings) findings.push({ ...f, path });
       return rewriteText(v, scan.findings, profile);
     }
@@ -288,7 +289,9 @@ export function scanMessage<T>(
       let copy: unknown[] | undefined;
       for (let i = 0; i < v.length; i++) {
         const x = v[i];
-        const y = walk(x, pointer(path, i), key, undefined);
+        keys.push(i);
+        const y = walk(x, key, undefined);
+        keys.pop();
         if (y !== x) {
           copy ??= [...v];
           copy[i] = y;
@@ -298,9 +301,12 @@ export function scanMessage<T>(
     }
     if (isRecord(v)) {
       let copy: Record<string, unknown> | undefined;
-      for (const [k, x] of Object.entries(v)) {
+      for (const k of Object.keys(v)) {
         if (k === '_meta') continue;
-        const y = walk(x, pointer(path, k), k, v);
+        const x = v[k];
+        keys.push(k);
+        const y = walk(x, k, v);
+        keys.pop();
         if (y !== x) {
           copy ??= { ...v };
           copy[k] = y;
@@ -318,7 +324,9 @@ export function scanMessage<T>(
     for (const key of ['result', 'error', 'params'] as const) {
       if (!Object.hasOwn(top, key)) continue;
       const before = top[key];
-      const after = walk(before, `/${key}`, key, top);
+      keys.push(key);
+      const after = walk(before, key, top);
+      keys.pop();
       if (after !== before) {
         out ??= { ...top };
         out[key] = after;

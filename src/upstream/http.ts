@@ -190,6 +190,8 @@ export class HttpTransport implements UpstreamTransport {
   private readonly waiting = new Map<JsonRpcId, Exchange>();
   /** ORDER: a request waits until earlier notifications and responses were accepted. */
   private barrier: Promise<void> = Promise.resolve();
+  /** Notifications and responses on the barrier not yet accepted (or failed). */
+  private ordered = 0;
   private closed = false;
   private started = false;
   private getStream: http.ClientRequest | undefined;
@@ -203,6 +205,23 @@ export class HttpTransport implements UpstreamTransport {
       if (!GATEWAY_HEADERS.has(k.toLowerCase())) headers[k] = v;
     }
     this.baseHeaders = headers;
+  }
+
+  /**
+   * The headers of a POST while no brokered credential is involved: one object per session id and
+   * protocol version, reused by every POST (the request pool only reads it).
+   */
+  private postHeaders:
+    | { sid: string | undefined; pv: string | undefined; h: Record<string, string> }
+    | undefined;
+
+  private headersForPost(): Record<string, string> {
+    if (this.opts.credentialHeaders) return this.headers(POST_HEADERS);
+    const c = this.postHeaders;
+    if (c && c.sid === this.sessionId && c.pv === this.protocolVersion) return c.h;
+    const h = Object.freeze(this.headers(POST_HEADERS));
+    this.postHeaders = { sid: this.sessionId, pv: this.protocolVersion, h };
+    return h;
   }
 
   private headers(extra: Record<string, string>): Record<string, string> {
@@ -230,13 +249,22 @@ export class HttpTransport implements UpstreamTransport {
       return Promise.reject(new GatehouseError('invalid_request', 'the message cannot be serialised'));
     }
     const requestId = isRequest ? (msg as { id: JsonRpcId }).id : undefined;
-    const post = (): Promise<void> => this.post(body, requestId);
     if (isRequest) {
-      // Requests do not block each other: concurrency is the point.
-      return this.barrier.then(post);
+      // Requests do not block each other: concurrency is the point. They only wait for notifications
+      // and responses sent before them (none outstanding: no wait, no extra turn of the microtask queue).
+      if (this.ordered === 0) return this.post(body, requestId);
+      return this.barrier.then(() => this.post(body, requestId));
     }
-    const p = this.barrier.then(post);
-    this.barrier = p.catch(() => {});
+    this.ordered++;
+    const p = this.barrier.then(() => this.post(body, requestId));
+    this.barrier = p.then(
+      () => {
+        this.ordered--;
+      },
+      () => {
+        this.ordered--;
+      },
+    );
     return p;
   }
 
@@ -274,7 +302,7 @@ export class HttpTransport implements UpstreamTransport {
         reject(new GatehouseError('upstream_unavailable', `upstream ${this.opts.name} is closed`));
         return;
       }
-      const headers = this.headers(POST_HEADERS);
+      const headers = this.headersForPost();
       this.exchange(
         'POST',
         headers,
