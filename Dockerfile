@@ -28,5 +28,6 @@ USER 1000:1000
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:8080/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["node", "dist/cli/index.js"]
+# Node flags: src/cli/runtime-flags.ts (a larger young generation: fewer scavenges per call).
+ENTRYPOINT ["node", "--max-semi-space-size=64", "dist/cli/index.js"]
 CMD ["start", "--config", "/etc/gatehouse/gatehouse.yaml", "--data-dir", "/data"]

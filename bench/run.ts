@@ -9,9 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { RUNTIME_FLAGS } from '../src/cli/runtime-flags.ts';
 import { BENCH_CLIENT, benchGatewayYaml } from './gateway-config.ts';
 import type { LoadResult } from './load.ts';
-import { formatSummary, summarizeProfile } from './profile.ts';
+import { formatSummary, summarizeHeapProfile, summarizeProfile } from './profile.ts';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH_DIR, '..');
@@ -40,7 +41,18 @@ type TargetName = (typeof ALL_TARGETS)[number];
  * BENCH_PROFILE=1: the Gatehouse targets are CPU-profiled during each timed window (bench/cpu-window.ts,
  * toggled by SIGUSR2 at the load generator's marks); a summary per scenario is printed at the end.
  */
-const PROFILE = process.env.BENCH_PROFILE === '1';
+const PROFILE = process.env.BENCH_PROFILE === '1' || process.env.BENCH_PROFILE === 'heap';
+/**
+ * Node flags of the Gatehouse targets: the ones Gatehouse ships with (src/cli/runtime-flags.ts), unless
+ * BENCH_GATEHOUSE_NODE_ARGS (all but the baseline) or BENCH_BASELINE_NODE_ARGS (the baseline) says
+ * otherwise; `' '` means none. With BENCH_BASELINE_CLI set to this same build, a run compares flags.
+ */
+const nodeArgs = (env: string | undefined): string[] =>
+  env === undefined ? [...RUNTIME_FLAGS] : env.split(' ').filter(Boolean);
+const GATEHOUSE_NODE_ARGS = nodeArgs(process.env.BENCH_GATEHOUSE_NODE_ARGS);
+const BASELINE_NODE_ARGS = nodeArgs(process.env.BENCH_BASELINE_NODE_ARGS);
+/** BENCH_PROFILE=heap: sample allocations instead of CPU time (bytes allocated per call, by function). */
+const HEAP_PROFILE = process.env.BENCH_PROFILE === 'heap';
 /** Rows per table of the profile summary (BENCH_PROFILE_TOP, default 25). */
 const PROFILE_TOP = Number(process.env.BENCH_PROFILE_TOP ?? 25);
 /**
@@ -305,6 +317,8 @@ interface Endpoint {
   tool: string;
   /** The server-side process whose own CPU time is reported per call (the gateway, the bare hop, …). */
   pid: number | undefined;
+  /** The HTTP echo server behind it, when it is the shared one: its CPU per call is reported too. */
+  upstreamPid?: number | undefined;
   /** Access token for targets that require authentication (Gatehouse). */
   bearer?: string;
   /** Runs bench/cpu-window.ts: SIGUSR2 at the window marks profiles each timed window (BENCH_PROFILE=1). */
@@ -371,6 +385,7 @@ async function startGatehouse(cli: string, name: string, upstreamYaml: string): 
   const config = path.join(TMP, `${name}.yaml`);
   writeFileSync(config, benchGatewayYaml(benchPolicy(), upstreamYaml));
   const proc = start(name, 1, process.execPath, [
+    ...(name === 'gatehouse_http_baseline' ? BASELINE_NODE_ARGS : GATEHOUSE_NODE_ARGS),
     ...profilePreload,
     cli,
     'start',
@@ -437,7 +452,12 @@ async function startTargets(
         '--target',
         echoUrl,
       ]);
-      return { url: await waitListening(proc), tool: 'echo', pid: proc.child.pid };
+      return {
+        url: await waitListening(proc),
+        tool: 'echo',
+        pid: proc.child.pid,
+        upstreamPid: echoProc?.child.pid,
+      };
     },
     mcp_proxy_stdio: async () => {
       const port = await freePort();
@@ -464,16 +484,22 @@ async function startTargets(
     },
     gatehouse_http: async () => {
       if (cli instanceof Error) throw cli;
-      return startGatehouse(cli, 'gatehouse_http', `    type: http\n    url: ${echoUrl}\n`);
+      const ep = await startGatehouse(cli, 'gatehouse_http', `    type: http\n    url: ${echoUrl}\n`);
+      return { ...ep, upstreamPid: echoProc?.child.pid };
     },
     gatehouse_http_2026: async () => {
       if (cli instanceof Error) throw cli;
       const ep = await startGatehouse(cli, 'gatehouse_http_2026', `    type: http\n    url: ${echoUrl}\n`);
-      return { ...ep, revision: '2026-07-28' };
+      return { ...ep, revision: '2026-07-28', upstreamPid: echoProc?.child.pid };
     },
     gatehouse_http_baseline: async () => {
       if (!BASELINE_CLI) throw new Error('BENCH_BASELINE_CLI is not set');
-      return startGatehouse(BASELINE_CLI, 'gatehouse_http_baseline', `    type: http\n    url: ${echoUrl}\n`);
+      const ep = await startGatehouse(
+        BASELINE_CLI,
+        'gatehouse_http_baseline',
+        `    type: http\n    url: ${echoUrl}\n`,
+      );
+      return { ...ep, upstreamPid: echoProc?.child.pid };
     },
     // One process per session (isolation session, the default), per principal (the bench has one
     // agent: one process) and for everyone (as mcp-proxy).
@@ -539,11 +565,14 @@ async function measure(
   let stdout = '';
   let cpuStart: number | undefined;
   let cpuEnd: number | undefined;
+  let upStart: number | undefined;
+  let upEnd: number | undefined;
   proc.child.stdout?.on('data', (d: Buffer) => {
     const text = d.toString('utf8');
     // The server's CPU over exactly the timed window, sampled at the load generator's marks.
     if (text.includes('WINDOW_START')) {
       cpuStart = cpuMicros(ep.pid);
+      upStart = cpuMicros(ep.upstreamPid);
       if (ep.profiled && ep.pid !== undefined) {
         process.kill(ep.pid, 'SIGUSR2');
         const labels = profileWindows.get(ep.pid) ?? [];
@@ -553,6 +582,7 @@ async function measure(
     }
     if (text.includes('WINDOW_END')) {
       cpuEnd = cpuMicros(ep.pid);
+      upEnd = cpuMicros(ep.upstreamPid);
       if (ep.profiled && ep.pid !== undefined) process.kill(ep.pid, 'SIGUSR2');
     }
     stdout += text;
@@ -569,6 +599,8 @@ async function measure(
     const r = JSON.parse(line) as LoadResult;
     if (cpuStart !== undefined && cpuEnd !== undefined && r.calls > 0)
       r.cpu_us_per_call = (cpuEnd - cpuStart) / r.calls;
+    if (upStart !== undefined && upEnd !== undefined && r.calls > 0)
+      r.upstream_cpu_us_per_call = (upEnd - upStart) / r.calls;
     return r;
   } catch {
     return {
@@ -595,6 +627,8 @@ interface Summary {
   calls_per_s: number | null;
   /** The server process's own CPU time per completed call, µs. */
   cpu_us_per_call: number | null;
+  /** The HTTP echo server's CPU time per call, µs (targets in front of it). */
+  upstream_cpu_us_per_call: number | null;
   p50_ms: number | null;
   p99_ms: number | null;
   errors: number;
@@ -606,6 +640,9 @@ function summarize(runs: LoadResult[]): Summary {
   return {
     calls_per_s: median(ok.map((r) => r.calls_per_s)),
     cpu_us_per_call: median(ok.flatMap((r) => (r.cpu_us_per_call === undefined ? [] : [r.cpu_us_per_call]))),
+    upstream_cpu_us_per_call: median(
+      ok.flatMap((r) => (r.upstream_cpu_us_per_call === undefined ? [] : [r.upstream_cpu_us_per_call])),
+    ),
     p50_ms: median(ok.map((r) => r.p50_ms)),
     p99_ms: median(ok.map((r) => r.p99_ms)),
     errors: runs.reduce((n, r) => n + r.errors, 0),
@@ -664,6 +701,7 @@ async function main(): Promise<void> {
     profilePreload = scripts.cpuWindow.args;
     mkdirSync(PROFILE_DIR, { recursive: true });
     process.env.GATEHOUSE_CPU_WINDOW_DIR = PROFILE_DIR;
+    if (HEAP_PROFILE) process.env.GATEHOUSE_PROFILE_KIND = 'heap';
   }
   const endpoints = await startTargets(scripts);
 
@@ -678,7 +716,9 @@ async function main(): Promise<void> {
   const results = new Map<string, LoadResult[]>();
   for (let run = 1; run <= RUNS; run++) {
     for (const sc of SCENARIOS) {
-      for (const [target, ep] of endpoints) {
+      // The order flips every run, so that no target always follows the same one.
+      const order = run % 2 === 1 ? [...endpoints] : [...endpoints].reverse();
+      for (const [target, ep] of order) {
         if (ep instanceof Error) continue;
         const r = await measure(scripts.load, ep, sc.c, sc.s);
         const k = `${target}_${sc.key}`;
@@ -721,11 +761,13 @@ async function main(): Promise<void> {
       const labels = profileWindows.get(ep.pid) ?? [];
       for (const sc of SCENARIOS) {
         const n = labels.lastIndexOf(sc.key) + 1;
-        const file = path.join(PROFILE_DIR, `${ep.pid}-${n}.cpuprofile`);
+        const file = path.join(PROFILE_DIR, `${ep.pid}-${n}.${HEAP_PROFILE ? 'heapprofile' : 'cpuprofile'}`);
         if (n === 0 || !existsSync(file)) continue;
-        profiles.push(
-          `profile of ${t}, ${sc.key}, last timed window:\n${formatSummary(summarizeProfile(file, PROFILE_TOP))}`,
-        );
+        const calls = results.get(`${t}_${sc.key}`)?.at(-1)?.calls;
+        const summary = HEAP_PROFILE
+          ? summarizeHeapProfile(file, PROFILE_TOP, calls)
+          : formatSummary(summarizeProfile(file, PROFILE_TOP));
+        profiles.push(`profile of ${t}, ${sc.key}, last timed window:\n${summary}`);
       }
     }
   }
@@ -741,14 +783,26 @@ async function main(): Promise<void> {
     echo_stdio_startup_ms: round(startupMs, 0),
     background_cpu_pct_at_start: round(busy, 0),
   };
-  const rows = [['scenario', 'target', 'calls/s', 'p50 ms', 'p99 ms', 'CPU µs/call', 'errors', 'ok runs']];
+  const rows = [
+    [
+      'scenario',
+      'target',
+      'calls/s',
+      'p50 ms',
+      'p99 ms',
+      'CPU µs/call',
+      'echo CPU µs/call',
+      'errors',
+      'ok runs',
+    ],
+  ];
   const sum = new Map<string, Summary>();
   let totalErrors = 0;
   for (const sc of SCENARIOS) {
     for (const [target, ep] of endpoints) {
       const k = `${target}_${sc.key}`;
       if (ep instanceof Error) {
-        rows.push([sc.key, target, 'n/a', '', '', '', '', 'not started']);
+        rows.push([sc.key, target, 'n/a', '', '', '', '', '', 'not started']);
         json[`${k}_calls_per_s`] = json[`${k}_p50_ms`] = json[`${k}_p99_ms`] = null;
         continue;
       }
@@ -763,6 +817,7 @@ async function main(): Promise<void> {
         fmt(s.p50_ms, 3),
         fmt(s.p99_ms, 3),
         fmt(s.cpu_us_per_call, 0),
+        fmt(s.upstream_cpu_us_per_call, 0),
         errCell,
         `${s.ok_runs}/${RUNS}`,
       ]);
@@ -770,6 +825,7 @@ async function main(): Promise<void> {
       json[`${k}_p50_ms`] = round(s.p50_ms);
       json[`${k}_p99_ms`] = round(s.p99_ms);
       json[`${k}_cpu_us_per_call`] = round(s.cpu_us_per_call, 1);
+      json[`${k}_echo_cpu_us_per_call`] = round(s.upstream_cpu_us_per_call, 1);
       json[`${k}_errors`] = s.errors;
     }
   }
@@ -779,8 +835,31 @@ async function main(): Promise<void> {
     const y = sum.get(b)?.calls_per_s ?? null;
     return x === null || y === null || y === 0 ? null : x / y;
   };
+  /**
+   * The same ratio paired by run: a / b within each run (the two measured back to back, their order
+   * flipping every run), then the median over runs. Drift on the machine that lasts longer than one
+   * pair cancels out of each ratio, where it does not cancel out of a ratio of two medians.
+   */
+  const pairedRatio = (a: string, b: string): number | null => {
+    const xs = results.get(a) ?? [];
+    const ys = results.get(b) ?? [];
+    const rs: number[] = [];
+    for (let i = 0; i < Math.min(xs.length, ys.length); i++) {
+      const x = xs[i];
+      const y = ys[i];
+      if (x && y && !x.fatal && !y.fatal && x.calls > 0 && y.calls > 0)
+        rs.push(x.calls_per_s / y.calls_per_s);
+    }
+    return median(rs);
+  };
   for (const sc of SCENARIOS) {
     json[`gatehouse_vs_bare_hop_${sc.key}`] = round(ratio(`gatehouse_http_${sc.key}`, `bare_hop_${sc.key}`));
+    json[`gatehouse_vs_bare_hop_paired_${sc.key}`] = round(
+      pairedRatio(`gatehouse_http_${sc.key}`, `bare_hop_${sc.key}`),
+    );
+    json[`gatehouse_shared_vs_mcp_proxy_paired_${sc.key}`] = round(
+      pairedRatio(`gatehouse_stdio_shared_${sc.key}`, `mcp_proxy_stdio_${sc.key}`),
+    );
     json[`gatehouse_vs_mcp_proxy_${sc.key}`] = round(
       ratio(`gatehouse_stdio_${sc.key}`, `mcp_proxy_stdio_${sc.key}`),
     );
@@ -794,6 +873,7 @@ async function main(): Promise<void> {
   const vsProxy = ratio('gatehouse_stdio_c64_s64', 'mcp_proxy_stdio_c64_s64');
   const principalVsProxy = ratio('gatehouse_stdio_principal_c64_s64', 'mcp_proxy_stdio_c64_s64');
   const sharedVsProxy = ratio('gatehouse_stdio_shared_c64_s64', 'mcp_proxy_stdio_c64_s64');
+  const sharedPaired = pairedRatio('gatehouse_stdio_shared_c64_s64', 'mcp_proxy_stdio_c64_s64');
   const gp50 = sum.get('gatehouse_http_c1_s1')?.p50_ms ?? null;
   const bp50 = sum.get('bare_hop_c1_s1')?.p50_ms ?? null;
   const addedP50 = gp50 === null || bp50 === null ? null : gp50 - bp50;
@@ -883,9 +963,16 @@ async function main(): Promise<void> {
     '',
     table(rows),
     '',
-    `${'gatehouse_http / bare_hop'.padEnd(44)} calls/s (c64_s64): ${fmt(vsBare, 3)}   target >= 0.85  ${verdict(vsBare, (vsBare ?? 0) >= 0.85)}`,
+    ...['c64_s64', 'c64_s1'].flatMap((key) => {
+      const r = ratio(`gatehouse_http_${key}`, `bare_hop_${key}`);
+      const p = pairedRatio(`gatehouse_http_${key}`, `bare_hop_${key}`);
+      if (r === null && !SCENARIOS.some((sc) => sc.key === key)) return [];
+      return [
+        `${'gatehouse_http / bare_hop'.padEnd(44)} calls/s (${key}): ${fmt(r, 3)} (ratio of medians), ${fmt(p, 3)} (median of per-run ratios)   target >= 0.85  ${verdict(r, (r ?? 0) >= 0.85)} / ${verdict(p, (p ?? 0) >= 0.85)}`,
+      ];
+    }),
     // mcp-proxy shares one process among its sessions: the like-for-like comparison is isolation shared.
-    `${'gatehouse_stdio_shared / mcp_proxy_stdio'.padEnd(44)} calls/s (c64_s64): ${fmt(sharedVsProxy, 3)}   target >= 1.5   ${verdict(sharedVsProxy, (sharedVsProxy ?? 0) >= 1.5)}`,
+    `${'gatehouse_stdio_shared / mcp_proxy_stdio'.padEnd(44)} calls/s (c64_s64): ${fmt(sharedVsProxy, 3)} (ratio of medians), ${fmt(sharedPaired, 3)} (median of per-run ratios)   target >= 1.5   ${verdict(sharedVsProxy, (sharedVsProxy ?? 0) >= 1.5)} / ${verdict(sharedPaired, (sharedPaired ?? 0) >= 1.5)}`,
     `${'gatehouse_stdio_principal / mcp_proxy_stdio'.padEnd(44)} calls/s (c64_s64): ${fmt(principalVsProxy, 3)}   (the bench's one agent: one process)`,
     `${'gatehouse_stdio / mcp_proxy_stdio'.padEnd(44)} calls/s (c64_s64): ${fmt(vsProxy, 3)}   (isolation session, a process per session: no target)`,
     `${'gatehouse_http_2026 / gatehouse_http'.padEnd(44)} calls/s (c64_s64): ${fmt(rev2026, 3)}   (MCP 2026-07-28 stateless requests vs 2025-11-25 sessions)`,

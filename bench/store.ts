@@ -19,6 +19,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { RUNTIME_FLAGS } from '../src/cli/runtime-flags.ts';
 import { BENCH_CLIENT, benchGatewayYaml } from './gateway-config.ts';
 import type { LoadResult } from './load.ts';
 
@@ -132,7 +133,18 @@ async function startGateway(name: string, echoUrl: string, storage: string[]): P
   const cli = process.env['BENCH_GATEHOUSE_CLI']
     ? [path.resolve(process.env['BENCH_GATEHOUSE_CLI'])]
     : [...TSX, path.join(ROOT, 'src/cli/index.ts')];
-  const p = start([...cli, 'start', '--config', config, '--port', String(port), '--data-dir', dataDir]);
+  // The Node flags Gatehouse ships with (src/cli/runtime-flags.ts); both stores get them.
+  const p = start([
+    ...RUNTIME_FLAGS,
+    ...cli,
+    'start',
+    '--config',
+    config,
+    '--port',
+    String(port),
+    '--data-dir',
+    dataDir,
+  ]);
   const origin = `http://127.0.0.1:${port}`;
   await until(`${name} /readyz`, async () => (await fetch(`${origin}/readyz`)).status === 200).catch(
     (err) => {

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=64
 /**
  * The `gatehouse` command: dispatches to one verb group per file in src/cli/ (shared helpers in
  * ./shared.ts). Verbs that touch state take --data-dir (default ./.gatehouse) and --config.

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
+import { RUNTIME_FLAGS } from '../../src/cli/runtime-flags.ts';
 import { parseConfig } from '../../src/config/load.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -86,12 +87,15 @@ describe('deploy: the Dockerfile', () => {
   test('ENTRYPOINT and CMD start the compiled CLI on the port the config and the manifests use', () => {
     const entry = JSON.parse(finalStage.find((i) => i.op === 'ENTRYPOINT')?.args ?? '[]') as string[];
     const cmd = JSON.parse(finalStage.find((i) => i.op === 'CMD')?.args ?? '[]') as string[];
-    assert.deepEqual(entry, ['node', 'dist/cli/index.js']);
+    assert.deepEqual(entry, ['node', ...RUNTIME_FLAGS, 'dist/cli/index.js']);
     assert.equal(cmd[0], 'start');
     assert.ok(cmd.includes('--config') && cmd.includes('--data-dir'));
     // The package's own start script runs the same file.
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Obj };
-    assert.match(String(pkg.scripts.start), /dist\/cli\/index\.js start/);
+    assert.equal(pkg.scripts.start, `node ${RUNTIME_FLAGS.join(' ')} dist/cli/index.js start`);
+    // And the `gatehouse` bin with the same Node flags (src/cli/runtime-flags.ts).
+    const shebang = readFileSync(join(ROOT, 'src/cli/index.ts'), 'utf8').split('\n')[0];
+    assert.equal(shebang, `#!/usr/bin/env -S node ${RUNTIME_FLAGS.join(' ')}`);
     const exposed = Number(finalStage.find((i) => i.op === 'EXPOSE')?.args);
     const config = parseConfig(parseAllDocuments(gatehouseYaml)[0]?.toJS());
     assert.equal(exposed, config.server.port);
