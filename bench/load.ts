@@ -27,6 +27,8 @@ export interface LoadResult {
   cpu_us_per_call?: number;
   /** Filled in by the runner for targets in front of the shared HTTP echo server: its CPU time per call, µs. */
   upstream_cpu_us_per_call?: number;
+  /** Filled in by the runner: the load generator's own CPU in the timed window, % of one core. */
+  load_cpu_pct?: number;
 }
 
 interface Options {

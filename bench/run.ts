@@ -567,12 +567,18 @@ async function measure(
   let cpuEnd: number | undefined;
   let upStart: number | undefined;
   let upEnd: number | undefined;
+  let loadStart: number | undefined;
+  let loadEnd: number | undefined;
+  let loadT0 = 0;
+  let loadT1 = 0;
   proc.child.stdout?.on('data', (d: Buffer) => {
     const text = d.toString('utf8');
     // The server's CPU over exactly the timed window, sampled at the load generator's marks.
     if (text.includes('WINDOW_START')) {
       cpuStart = cpuMicros(ep.pid);
       upStart = cpuMicros(ep.upstreamPid);
+      loadStart = cpuMicros(proc.child.pid);
+      loadT0 = performance.now();
       if (ep.profiled && ep.pid !== undefined) {
         process.kill(ep.pid, 'SIGUSR2');
         const labels = profileWindows.get(ep.pid) ?? [];
@@ -583,6 +589,8 @@ async function measure(
     if (text.includes('WINDOW_END')) {
       cpuEnd = cpuMicros(ep.pid);
       upEnd = cpuMicros(ep.upstreamPid);
+      loadEnd = cpuMicros(proc.child.pid);
+      loadT1 = performance.now();
       if (ep.profiled && ep.pid !== undefined) process.kill(ep.pid, 'SIGUSR2');
     }
     stdout += text;
@@ -601,6 +609,9 @@ async function measure(
       r.cpu_us_per_call = (cpuEnd - cpuStart) / r.calls;
     if (upStart !== undefined && upEnd !== undefined && r.calls > 0)
       r.upstream_cpu_us_per_call = (upEnd - upStart) / r.calls;
+    // The load generator's share of its core: near 100%, the run measured the load generator.
+    if (loadStart !== undefined && loadEnd !== undefined && loadT1 > loadT0)
+      r.load_cpu_pct = (100 * (loadEnd - loadStart)) / ((loadT1 - loadT0) * 1000);
     return r;
   } catch {
     return {
@@ -629,6 +640,8 @@ interface Summary {
   cpu_us_per_call: number | null;
   /** The HTTP echo server's CPU time per call, µs (targets in front of it). */
   upstream_cpu_us_per_call: number | null;
+  /** The load generator's CPU in the window, % of one core. */
+  load_cpu_pct: number | null;
   p50_ms: number | null;
   p99_ms: number | null;
   errors: number;
@@ -643,6 +656,7 @@ function summarize(runs: LoadResult[]): Summary {
     upstream_cpu_us_per_call: median(
       ok.flatMap((r) => (r.upstream_cpu_us_per_call === undefined ? [] : [r.upstream_cpu_us_per_call])),
     ),
+    load_cpu_pct: median(ok.flatMap((r) => (r.load_cpu_pct === undefined ? [] : [r.load_cpu_pct]))),
     p50_ms: median(ok.map((r) => r.p50_ms)),
     p99_ms: median(ok.map((r) => r.p99_ms)),
     errors: runs.reduce((n, r) => n + r.errors, 0),
@@ -792,6 +806,7 @@ async function main(): Promise<void> {
       'p99 ms',
       'CPU µs/call',
       'echo CPU µs/call',
+      'load gen CPU %',
       'errors',
       'ok runs',
     ],
@@ -802,7 +817,7 @@ async function main(): Promise<void> {
     for (const [target, ep] of endpoints) {
       const k = `${target}_${sc.key}`;
       if (ep instanceof Error) {
-        rows.push([sc.key, target, 'n/a', '', '', '', '', '', 'not started']);
+        rows.push([sc.key, target, 'n/a', '', '', '', '', '', '', 'not started']);
         json[`${k}_calls_per_s`] = json[`${k}_p50_ms`] = json[`${k}_p99_ms`] = null;
         continue;
       }
@@ -818,6 +833,7 @@ async function main(): Promise<void> {
         fmt(s.p99_ms, 3),
         fmt(s.cpu_us_per_call, 0),
         fmt(s.upstream_cpu_us_per_call, 0),
+        fmt(s.load_cpu_pct, 0),
         errCell,
         `${s.ok_runs}/${RUNS}`,
       ]);
@@ -826,6 +842,7 @@ async function main(): Promise<void> {
       json[`${k}_p99_ms`] = round(s.p99_ms);
       json[`${k}_cpu_us_per_call`] = round(s.cpu_us_per_call, 1);
       json[`${k}_echo_cpu_us_per_call`] = round(s.upstream_cpu_us_per_call, 1);
+      json[`${k}_load_cpu_pct`] = round(s.load_cpu_pct, 0);
       json[`${k}_errors`] = s.errors;
     }
   }
