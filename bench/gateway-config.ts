@@ -33,3 +33,8 @@ export function benchGatewayYaml(
     upstreamYaml,
   ].join('\n');
 }
+
+/** The `gatehouse start` arguments of a bench gateway (after the Node flags and the CLI path). */
+export function startArgs(config: string, port: number, dataDir: string): string[] {
+  return ['start', '--config', config, '--port', String(port), '--data-dir', dataDir];
+}

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { RUNTIME_FLAGS } from '../src/cli/runtime-flags.ts';
-import { BENCH_CLIENT, benchGatewayYaml } from './gateway-config.ts';
+import { BENCH_CLIENT, benchGatewayYaml, startArgs } from './gateway-config.ts';
 import type { LoadResult } from './load.ts';
 import { formatSummary, summarizeHeapProfile, summarizeProfile } from './profile.ts';
 
@@ -388,13 +388,7 @@ async function startGatehouse(cli: string, name: string, upstreamYaml: string): 
     ...(name === 'gatehouse_http_baseline' ? BASELINE_NODE_ARGS : GATEHOUSE_NODE_ARGS),
     ...profilePreload,
     cli,
-    'start',
-    '--config',
-    config,
-    '--port',
-    String(port),
-    '--data-dir',
-    dataDir,
+    ...startArgs(config, port, dataDir),
   ]);
   await waitHttp(proc, `http://127.0.0.1:${port}/healthz`, (s) => s === 200);
   const url = `http://127.0.0.1:${port}/mcp`;

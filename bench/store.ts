@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { RUNTIME_FLAGS } from '../src/cli/runtime-flags.ts';
-import { BENCH_CLIENT, benchGatewayYaml } from './gateway-config.ts';
+import { BENCH_CLIENT, benchGatewayYaml, startArgs } from './gateway-config.ts';
 import type { LoadResult } from './load.ts';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -134,17 +134,7 @@ async function startGateway(name: string, echoUrl: string, storage: string[]): P
     ? [path.resolve(process.env['BENCH_GATEHOUSE_CLI'])]
     : [...TSX, path.join(ROOT, 'src/cli/index.ts')];
   // The Node flags Gatehouse ships with (src/cli/runtime-flags.ts); both stores get them.
-  const p = start([
-    ...RUNTIME_FLAGS,
-    ...cli,
-    'start',
-    '--config',
-    config,
-    '--port',
-    String(port),
-    '--data-dir',
-    dataDir,
-  ]);
+  const p = start([...RUNTIME_FLAGS, ...cli, ...startArgs(config, port, dataDir)]);
   const origin = `http://127.0.0.1:${port}`;
   await until(`${name} /readyz`, async () => (await fetch(`${origin}/readyz`)).status === 200).catch(
     (err) => {
