@@ -291,23 +291,50 @@ async function stdioStartupMs(echo: Cmd): Promise<number> {
   return ms;
 }
 
-/** Share of all CPUs busy over half a second, from /proc/stat (0 where unavailable). */
-async function otherCpuPercent(): Promise<number> {
+/**
+ * Share of a CPU busy over `ms`, from /proc/stat: all CPUs (`cpu`), or one (`cpu1`); 0 where unavailable.
+ */
+async function busyPercent(cpu = 'cpu', ms = 500): Promise<number> {
   const sample = (): number[] => {
     try {
-      const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
-      return line.split(/\s+/).slice(1).map(Number);
+      const line = readFileSync('/proc/stat', 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith(`${cpu} `));
+      return (line ?? '').split(/\s+/).slice(1).map(Number);
     } catch {
       return [];
     }
   };
   const a = sample();
-  await sleep(500);
+  await sleep(ms);
   const b = sample();
   const delta = b.map((v, i) => v - (a[i] ?? 0));
   const total = delta.reduce((x, y) => x + y, 0);
   const idle = (delta[3] ?? 0) + (delta[4] ?? 0); // idle + iowait
   return total > 0 ? (100 * (total - idle)) / total : 0;
+}
+
+/** Share of all CPUs busy over half a second (0 where unavailable). */
+function otherCpuPercent(): Promise<number> {
+  return busyPercent();
+}
+
+/**
+ * Waits until the server side is quiet before a measurement: the target measured before may still be
+ * ending its sessions (`gatehouse_stdio` stops 64 processes after c64_s64), and that work lands on the
+ * next target's core. Busy at most 10% over 250 ms, or 15 s at most (then it says so).
+ */
+async function settle(label: string): Promise<void> {
+  const cpu = PINNING === true ? 'cpu1' : 'cpu';
+  const until = Date.now() + 15_000;
+  for (;;) {
+    const busy = await busyPercent(cpu, 250);
+    if (busy <= 10) return;
+    if (Date.now() > until) {
+      log(`!!! ${label}: the server side was still ${busy.toFixed(0)}% busy after 15 s; measuring anyway`);
+      return;
+    }
+  }
 }
 
 // ---------------------------------------------------------------- targets
@@ -728,6 +755,7 @@ async function main(): Promise<void> {
       const order = run % 2 === 1 ? [...endpoints] : [...endpoints].reverse();
       for (const [target, ep] of order) {
         if (ep instanceof Error) continue;
+        await settle(`${sc.key} ${target}`);
         const r = await measure(scripts.load, ep, sc.c, sc.s);
         const k = `${target}_${sc.key}`;
         results.set(k, [...(results.get(k) ?? []), r]);
